@@ -1,0 +1,202 @@
+import { existsSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { parseEnv } from "node:util";
+import { z } from "zod";
+import { ConfigError } from "./errors.js";
+import { type EmojiMap, parseMoodEmojis } from "./moodEmojis.js";
+
+/** Discord's own REST base; discord.js appends the API version. */
+export const DEFAULT_DISCORD_API_URL = "https://discord.com/api";
+/** The recommended model: Qwen2.5-0.5B-Instruct, Q8_0, about 530 MB. */
+export const DEFAULT_MODEL_URI = "hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf";
+export const DEFAULT_STORE_URL = "sqlite://data/bot.sqlite";
+export const DEFAULT_MOOD_EMOJIS = "positive=😄,negative=😢,neutral=😐";
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  readonly discord: {
+    readonly token: string;
+    readonly clientId: string | undefined;
+    readonly guildId: string | undefined;
+    readonly apiUrl: string;
+  };
+  readonly model: {
+    /** A local file, or undefined to resolve `uri` into `directory`. */
+    readonly path: string | undefined;
+    readonly uri: string;
+    readonly directory: string;
+    readonly threads: number;
+    readonly contextSize: number;
+  };
+  readonly chat: {
+    readonly historyTurns: number;
+    readonly maxReplyTokens: number;
+    readonly temperature: number;
+  };
+  readonly storeUrl: string;
+  readonly moodEmojis: EmojiMap;
+  readonly logLevel: LogLevel;
+  readonly logPretty: boolean;
+}
+
+/** Which parts of the config a caller needs: the console and deploy-commands need no Discord token or no model. */
+export type ConfigPurpose = "bot" | "console" | "deploy";
+
+const TOKEN_HELP =
+  "Create an application at https://discord.com/developers/applications, open Bot → Reset Token, and put the token in a .env file as DISCORD_TOKEN=… (copy .env.example to start). To try the bot without Discord, run `npm run console`.";
+
+const positiveInt = (variable: string, fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === "") return fallback;
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < 1 || value > max) {
+        ctx.addIssue({ code: "custom", message: `must be a whole number from 1 to ${max} (got "${raw}")` });
+        return z.NEVER;
+      }
+      return value;
+    })
+    .describe(variable);
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((raw) => (raw === undefined || raw.trim() === "" ? undefined : raw.trim()));
+
+const snowflake = optionalText.refine((raw) => raw === undefined || /^\d{17,20}$/.test(raw), {
+  message: "must be a Discord id: 17 to 20 digits (right-click → Copy ID with Developer Mode on)",
+});
+
+const envSchema = z.object({
+  DISCORD_TOKEN: optionalText,
+  DISCORD_CLIENT_ID: snowflake,
+  DISCORD_GUILD_ID: snowflake,
+  DISCORD_API_URL: optionalText.refine((raw) => raw === undefined || URL.canParse(raw), {
+    message: "must be an absolute URL such as https://discord.com/api",
+  }),
+  MODEL_PATH: optionalText,
+  MODEL_URI: optionalText,
+  MODELS_DIR: optionalText,
+  LLM_THREADS: positiveInt("LLM_THREADS", availableParallelism(), 256),
+  LLM_CONTEXT_SIZE: positiveInt("LLM_CONTEXT_SIZE", 4096, 131072),
+  CHAT_HISTORY_TURNS: positiveInt("CHAT_HISTORY_TURNS", 12, 200),
+  CHAT_MAX_TOKENS: positiveInt("CHAT_MAX_TOKENS", 400, 4096),
+  CHAT_TEMPERATURE: optionalText.transform((raw, ctx) => {
+    if (raw === undefined) return 0.7;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0 || value > 2) {
+      ctx.addIssue({ code: "custom", message: `must be a number from 0 to 2 (got "${raw}")` });
+      return z.NEVER;
+    }
+    return value;
+  }),
+  STORE_URL: optionalText,
+  MOOD_EMOJIS: z.string().optional(),
+  LOG_LEVEL: optionalText.transform((raw, ctx) => {
+    const level = (raw ?? "info").toLowerCase();
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+      ctx.addIssue({ code: "custom", message: `must be one of ${LOG_LEVELS.join(", ")} (got "${raw}")` });
+      return z.NEVER;
+    }
+    return level as LogLevel;
+  }),
+  LOG_PRETTY: optionalText.transform((raw, ctx) => {
+    if (raw === undefined) return false;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    ctx.addIssue({ code: "custom", message: `must be true or false (got "${raw}")` });
+    return z.NEVER;
+  }),
+});
+
+const FIXES: Record<string, string> = {
+  LLM_THREADS: "Set it to the number of CPU cores, or remove it to use all of them.",
+  LLM_CONTEXT_SIZE: "Remove it to use 4096, or lower it on a machine with little memory.",
+  CHAT_HISTORY_TURNS: "Remove it to keep the last 12 turns.",
+  CHAT_MAX_TOKENS: "Remove it to cap replies at 400 tokens.",
+  CHAT_TEMPERATURE: "Remove it to use 0.7.",
+  DISCORD_API_URL: "Remove it to use Discord's own API.",
+  LOG_LEVEL: "Remove it to log at info.",
+  LOG_PRETTY: "Use true only in development; it needs the pino-pretty dev dependency.",
+};
+
+/** Reads `.env` (if present) under the real environment, which wins. */
+export function readEnvironment(
+  processEnv: NodeJS.ProcessEnv = process.env,
+  envFile = ".env",
+): Record<string, string | undefined> {
+  const fromFile = existsSync(envFile) ? parseEnv(readFileSync(envFile, "utf8")) : {};
+  return { ...fromFile, ...processEnv };
+}
+
+/**
+ * Parses the environment once into a frozen Config. Throws a ConfigError naming the first bad variable and its fix.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = readEnvironment(),
+  purpose: ConfigPurpose = "bot",
+): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue?.path[0] ?? "environment");
+    throw new ConfigError(variable, issue?.message ?? "is invalid", FIXES[variable] ?? "See .env.example.");
+  }
+  const e = parsed.data;
+  if (purpose !== "console" && e.DISCORD_TOKEN === undefined) {
+    throw new ConfigError("DISCORD_TOKEN", "is not set", TOKEN_HELP);
+  }
+  if (purpose === "deploy" && e.DISCORD_CLIENT_ID === undefined) {
+    throw new ConfigError(
+      "DISCORD_CLIENT_ID",
+      "is not set",
+      "Copy the Application ID from the General Information page of your application into .env as DISCORD_CLIENT_ID=….",
+    );
+  }
+  let moodEmojis: EmojiMap;
+  try {
+    moodEmojis = parseMoodEmojis(e.MOOD_EMOJIS ?? DEFAULT_MOOD_EMOJIS);
+  } catch (error) {
+    throw new ConfigError(
+      "MOOD_EMOJIS",
+      `is invalid: ${error instanceof Error ? error.message : String(error)}`,
+      `Use the form ${DEFAULT_MOOD_EMOJIS}; leave an emoji empty (neutral=) to skip that label.`,
+    );
+  }
+  return deepFreeze({
+    discord: {
+      token: e.DISCORD_TOKEN ?? "",
+      clientId: e.DISCORD_CLIENT_ID,
+      guildId: e.DISCORD_GUILD_ID,
+      apiUrl: (e.DISCORD_API_URL ?? DEFAULT_DISCORD_API_URL).replace(/\/+$/, ""),
+    },
+    model: {
+      path: e.MODEL_PATH,
+      uri: e.MODEL_URI ?? DEFAULT_MODEL_URI,
+      directory: e.MODELS_DIR ?? "./models",
+      threads: e.LLM_THREADS,
+      contextSize: e.LLM_CONTEXT_SIZE,
+    },
+    chat: {
+      historyTurns: e.CHAT_HISTORY_TURNS,
+      maxReplyTokens: e.CHAT_MAX_TOKENS,
+      temperature: e.CHAT_TEMPERATURE,
+    },
+    storeUrl: e.STORE_URL ?? DEFAULT_STORE_URL,
+    moodEmojis,
+    logLevel: e.LOG_LEVEL,
+    logPretty: e.LOG_PRETTY,
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

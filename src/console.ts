@@ -1,0 +1,84 @@
+import { userInfo } from "node:os";
+import { createInterface } from "node:readline/promises";
+import { pino } from "pino";
+import { loadConfig } from "./config.js";
+import { loadModel } from "./llm/model.js";
+import { createLogger } from "./logger.js";
+import { Pipeline } from "./pipeline.js";
+import { loadPrompts } from "./prompts.js";
+import { reportStartupError } from "./startupError.js";
+import { HistoryStore } from "./store/history.js";
+import { openStore } from "./store/openStore.js";
+
+/** The console's conversation lives under this channel id in the same store as Discord channels. */
+export const CONSOLE_CHANNEL_ID = "console";
+
+/**
+ * `npm run console`: the bot's own pipeline, model and store in a terminal, no Discord needed. Each line gets its
+ * mood (emoji, label, confidence) and then the reply. Logs go to standard error, so piped output stays clean.
+ */
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(undefined, "console");
+  } catch (error) {
+    reportStartupError(error);
+    process.exit(1);
+  }
+  const logger = createLogger({
+    level: config.logLevel === "info" ? "warn" : config.logLevel,
+    destination: pino.destination(2),
+  });
+  try {
+    const prompts = loadPrompts();
+    const llm = await loadModel({ ...config.model, prompts, logger, showDownloadProgress: true });
+    const store = await openStore(config.storeUrl, logger);
+    const pipeline = new Pipeline({
+      llm,
+      history: new HistoryStore(store, config.chat.historyTurns, logger),
+      prompts,
+      config,
+      logger,
+    });
+    const authorName = userInfo().username;
+    const lines = createInterface({
+      input: process.stdin,
+      output: process.stdout,
+      terminal: process.stdin.isTTY,
+    });
+    const close = async () => {
+      lines.close();
+      await llm.close();
+      await store.disconnect();
+    };
+    process.once("SIGINT", () => void close().then(() => process.exit(0)));
+    if (process.stdin.isTTY)
+      console.log(`moodbot console (${llm.modelName}). Type a message; Ctrl+D or Ctrl+C to quit.`);
+    lines.setPrompt("> ");
+    lines.prompt();
+    for await (const line of lines) {
+      if (line.trim() !== "") {
+        const mood = await pipeline.analyzeMood(line, { priority: "interactive" });
+        if (mood.kind === "mood") {
+          const { label, confidence } = mood.result;
+          console.log(`${mood.emoji ?? "·"} ${label} (${Math.round(confidence * 100)}%)`);
+        }
+        const { reply } = await pipeline.converse({
+          channelId: CONSOLE_CHANNEL_ID,
+          authorName,
+          botName: "moodbot",
+          text: line,
+        });
+        console.log(`moodbot: ${reply}`);
+      }
+      lines.prompt();
+    }
+    await close();
+  } catch (error) {
+    logger.debug({ err: error }, "console failed");
+    reportStartupError(error);
+    process.exit(1);
+  }
+}
+
+await main();

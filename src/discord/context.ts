@@ -1,0 +1,10 @@
+import type { Config } from "../config.js";
+import type { Logger } from "../logger.js";
+import type { Pipeline } from "../pipeline.js";
+
+/** What every listener and command receives: built once by createBot, never read from module state. */
+export interface BotContext {
+  readonly pipeline: Pipeline;
+  readonly config: Config;
+  readonly logger: Logger;
+}

@@ -1,0 +1,102 @@
+import { Client, Events, GatewayIntentBits } from "discord.js";
+import { commands as allCommands, type Command } from "../../commands/index.js";
+import type { Config } from "../config.js";
+import type { Llm } from "../llm/model.js";
+import type { Logger } from "../logger.js";
+import { Pipeline } from "../pipeline.js";
+import type { Prompts } from "../prompts.js";
+import { HistoryStore } from "../store/history.js";
+import type { Store } from "../store/openStore.js";
+import type { BotContext } from "./context.js";
+import { onInteraction } from "./onInteraction.js";
+import { onMessage } from "./onMessage.js";
+import { NO_MENTIONS } from "./send.js";
+
+export interface BotDeps {
+  readonly llm: Llm;
+  readonly store: Store;
+  readonly logger: Logger;
+  readonly config: Config;
+  readonly prompts: Prompts;
+  readonly commands?: readonly Command[];
+}
+
+export interface Bot {
+  readonly client: Client;
+  readonly context: BotContext;
+  /** Logs in; resolves once the gateway session is ready. */
+  start(): Promise<void>;
+  /** Stops taking events, waits for handlers in flight to finish, and closes the gateway connection. */
+  stop(): Promise<void>;
+}
+
+/** Wires the bot together without connecting to anything: only `start()` does that. */
+export function createBot(deps: BotDeps): Bot {
+  const { config, logger } = deps;
+  const pipeline = new Pipeline({
+    llm: deps.llm,
+    history: new HistoryStore(deps.store, config.chat.historyTurns, logger.child({ component: "history" })),
+    prompts: deps.prompts,
+    config,
+    logger,
+  });
+  const context: BotContext = { pipeline, config, logger };
+  const commands = new Map((deps.commands ?? allCommands).map((command) => [command.data.name, command]));
+  const client = new Client({
+    intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent],
+    allowedMentions: NO_MENTIONS,
+    failIfNotExists: false,
+    rest: { api: config.discord.apiUrl },
+  });
+
+  const inFlight = new Set<Promise<void>>();
+  let stopping = false;
+
+  /** Every listener goes through here: its errors are logged, never thrown into discord.js's emitter. */
+  const listen =
+    <A extends unknown[]>(name: string, handler: (...args: A) => Promise<void> | void) =>
+    (...args: A) => {
+      if (stopping) return;
+      const run = Promise.resolve()
+        .then(() => handler(...args))
+        .catch((error: unknown) => logger.error({ err: error, event: name }, "listener failed"));
+      inFlight.add(run);
+      void run.finally(() => inFlight.delete(run));
+    };
+
+  client.once(
+    Events.ClientReady,
+    listen(Events.ClientReady, (ready: Client<true>) => {
+      logger.info({ user: ready.user.tag, guilds: ready.guilds.cache.size }, "connected to Discord");
+    }),
+  );
+  client.on(
+    Events.MessageCreate,
+    listen(Events.MessageCreate, (message) => onMessage(message, context)),
+  );
+  client.on(
+    Events.InteractionCreate,
+    listen(Events.InteractionCreate, (interaction) => onInteraction(interaction, commands, context)),
+  );
+  client.on(Events.Error, (error) => logger.error({ err: error }, "discord client error"));
+  client.on(Events.Warn, (message) => logger.warn({ discord: message }, "discord client warning"));
+  client.on(Events.ShardDisconnect, (event, shardId) =>
+    logger.warn({ shardId, code: event.code }, "gateway disconnected"),
+  );
+  client.on(Events.ShardResume, (shardId) => logger.info({ shardId }, "gateway resumed"));
+
+  return {
+    client,
+    context,
+    async start() {
+      const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
+      await client.login(config.discord.token);
+      await ready;
+    },
+    async stop() {
+      stopping = true;
+      await Promise.allSettled([...inFlight]);
+      await client.destroy();
+    },
+  };
+}

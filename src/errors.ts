@@ -1,0 +1,57 @@
+/**
+ * Typed errors that carry their context. A startup error is shown to the operator as one paragraph, never as a
+ * stack trace, so each one says what went wrong and how to fix it.
+ */
+export class MoodbotError extends Error {
+  override readonly name: string = "MoodbotError";
+}
+
+/** An environment variable is missing or invalid. */
+export class ConfigError extends MoodbotError {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly variable: string,
+    readonly problem: string,
+    readonly fix: string,
+  ) {
+    super(`${variable} ${problem}. ${fix}`);
+  }
+}
+
+/** The model file could not be found, fetched or loaded. */
+export class ModelLoadError extends MoodbotError {
+  override readonly name = "ModelLoadError";
+  constructor(
+    readonly modelSource: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** The Keyv store could not be opened, read or written. */
+export class StoreError extends MoodbotError {
+  override readonly name = "StoreError";
+  constructor(
+    readonly storeUrl: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** A model job was dropped before it ran: the scheduler is shutting down, or the caller gave up. */
+export class JobCancelledError extends MoodbotError {
+  override readonly name = "JobCancelledError";
+  constructor(
+    readonly jobKind: string,
+    readonly reason: string,
+  ) {
+    super(`${jobKind} job cancelled: ${reason}`);
+  }
+}
+
+export const errorMessage = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);

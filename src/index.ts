@@ -1,0 +1,78 @@
+import { loadConfig } from "./config.js";
+import { createBot } from "./discord/createBot.js";
+import { ConfigError } from "./errors.js";
+import { loadModel } from "./llm/model.js";
+import { createLogger } from "./logger.js";
+import { loadPrompts } from "./prompts.js";
+import { reportStartupError } from "./startupError.js";
+import { openStore } from "./store/openStore.js";
+
+/** Longest a graceful shutdown may take before the process gives up on it. */
+const SHUTDOWN_DEADLINE_MS = 9_000;
+
+/** The only place that starts things: config, logger, model, store, bot, login, then the signal handlers. */
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    reportStartupError(error);
+    process.exit(1);
+  }
+  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
+  process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
+  process.on("uncaughtException", (error, origin) =>
+    logger.fatal({ err: error, origin }, "uncaught exception"),
+  );
+
+  let llm: Awaited<ReturnType<typeof loadModel>> | undefined;
+  let store: Awaited<ReturnType<typeof openStore>> | undefined;
+  try {
+    const prompts = loadPrompts();
+    llm = await loadModel({ ...config.model, prompts, logger, showDownloadProgress: true });
+    store = await openStore(config.storeUrl, logger);
+    const bot = createBot({ llm, store, logger, config, prompts });
+
+    let shuttingDown = false;
+    const shutdown = async (signal: NodeJS.Signals) => {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      logger.info({ signal }, "shutting down");
+      const deadline = setTimeout(() => {
+        logger.error("graceful shutdown took too long; exiting");
+        process.exit(1);
+      }, SHUTDOWN_DEADLINE_MS);
+      deadline.unref();
+      const botStopped = bot.stop();
+      await llm?.close();
+      await botStopped;
+      await store?.disconnect();
+      logger.info("bye");
+      logger.flush();
+      process.exit(0);
+    };
+    process.on("SIGINT", (signal) => void shutdown(signal));
+    process.on("SIGTERM", (signal) => void shutdown(signal));
+
+    await bot.start().catch((error: unknown) => {
+      if ((error as { code?: unknown }).code !== "TokenInvalid") throw error;
+      throw new ConfigError(
+        "DISCORD_TOKEN",
+        "was rejected by Discord",
+        "Open your application at https://discord.com/developers/applications, Bot → Reset Token, and put the new token in .env.",
+      );
+    });
+  } catch (error) {
+    logger.debug({ err: error }, "startup failed");
+    reportStartupError(error);
+    await Promise.allSettled([llm?.close(), store?.disconnect()]).then((results) => {
+      for (const result of results) {
+        if (result.status === "rejected")
+          logger.debug({ err: result.reason }, "cleanup after a failed start failed");
+      }
+    });
+    process.exit(1);
+  }
+}
+
+await main();

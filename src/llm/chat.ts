@@ -1,0 +1,58 @@
+import { type ChatHistoryItem, type ChatWrapper, LlamaChat, type LlamaContextSequence } from "node-llama-cpp";
+import type { ChatTurn } from "../prompts.js";
+import { toChatHistory } from "./chatHistory.js";
+
+export interface ChatOptions {
+  readonly maxTokens: number;
+  readonly temperature: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface ChatCompletion {
+  readonly text: string;
+  readonly stopReason: string;
+  readonly generatedTokens: number;
+}
+
+/**
+ * Runs chat turns on the chat sequence through the model's own chat wrapper (QwenChatWrapper for Qwen models),
+ * which tokenises every turn's text as plain text. LlamaChat reuses whatever prefix of the sequence already
+ * matches the new history, so a follow-up in the same channel evaluates only the new turns.
+ */
+export class ChatRunner {
+  private readonly chat: LlamaChat;
+
+  constructor(sequence: LlamaContextSequence) {
+    this.chat = new LlamaChat({ contextSequence: sequence });
+  }
+
+  get chatWrapper(): ChatWrapper {
+    return this.chat.chatWrapper;
+  }
+
+  get wrapperName(): string {
+    return this.chat.chatWrapper.wrapperName;
+  }
+
+  async generate(turns: readonly ChatTurn[], options: ChatOptions): Promise<ChatCompletion> {
+    options.signal?.throwIfAborted();
+    const history: ChatHistoryItem[] = [...toChatHistory(turns), { type: "model", response: [] }];
+    let generatedTokens = 0;
+    const result = await this.chat.generateResponse(history, {
+      maxTokens: options.maxTokens,
+      temperature: options.temperature,
+      topP: 0.9,
+      repeatPenalty: { penalty: 1.1 },
+      trimWhitespaceSuffix: true,
+      onToken: (tokens) => {
+        generatedTokens += tokens.length;
+      },
+      ...(options.signal ? { signal: options.signal, stopOnAbortSignal: false } : {}),
+    });
+    return { text: result.response, stopReason: result.metadata.stopReason, generatedTokens };
+  }
+
+  dispose(): void {
+    this.chat.dispose();
+  }
+}

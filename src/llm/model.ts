@@ -1,0 +1,225 @@
+import { open } from "node:fs/promises";
+import { basename } from "node:path";
+import {
+  getLlama,
+  type Llama,
+  type LlamaContext,
+  LlamaLogLevel,
+  type LlamaModel,
+  resolveModelFile,
+} from "node-llama-cpp";
+import { errorMessage, ModelLoadError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { ChatTurn, Prompts } from "../prompts.js";
+import { type ChatCompletion, ChatRunner } from "./chat.js";
+import { type JobPriority, Scheduler, type SchedulerStats } from "./scheduler.js";
+import { SentimentClassifier, type SentimentMethod, type SentimentResult } from "./sentiment.js";
+
+export interface LoadModelOptions {
+  /** A local .gguf file; when undefined, `uri` is resolved (and downloaded once) into `directory`. */
+  readonly path: string | undefined;
+  readonly uri: string;
+  readonly directory: string;
+  readonly threads: number;
+  readonly contextSize: number;
+  readonly prompts: Prompts;
+  readonly logger: Logger;
+  /** Show node-llama-cpp's download progress bar (on for the bot, off in tests). */
+  readonly showDownloadProgress?: boolean;
+  readonly maxBackgroundQueue?: number;
+  readonly maxBackgroundAgeMs?: number;
+}
+
+export interface ClassifyOptions {
+  readonly signal?: AbortSignal;
+  readonly priority?: JobPriority;
+}
+
+export interface GenerateChatOptions {
+  readonly signal?: AbortSignal;
+  readonly maxTokens: number;
+  readonly temperature: number;
+}
+
+/** The one model, as the rest of the bot sees it. Everything goes through the scheduler. */
+export interface Llm {
+  readonly modelName: string;
+  readonly sentimentMethod: SentimentMethod;
+  readonly contextSize: number;
+  readonly schedulerStats: Readonly<SchedulerStats>;
+  classifySentiment(text: string, options?: ClassifyOptions): Promise<SentimentResult>;
+  generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion>;
+  countTokens(text: string): number;
+  /** Cuts text to at most `maxTokens` tokens, at a token boundary. */
+  truncateToTokens(text: string, maxTokens: number): string;
+  /** Refuses new work, aborts what is running, and frees the model. */
+  close(): Promise<void>;
+}
+
+const SEQUENCES = 2;
+
+/** Loads the model and builds the one owner of it. The only place that creates a Llama, model or context. */
+export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
+  const { logger } = options;
+  const modelPath = await resolveModelPath(options);
+  await assertGguf(modelPath);
+  const llama = await getLlama({
+    gpu: false,
+    build: "never",
+    logLevel: LlamaLogLevel.error,
+    logger: (level, message) => {
+      const text = message.trim();
+      if (text !== "") logger.debug({ llamaLevel: level }, text);
+    },
+  });
+  let model: LlamaModel | undefined;
+  try {
+    model = await llama.loadModel({ modelPath });
+    const context = await model.createContext({
+      contextSize: options.contextSize,
+      sequences: SEQUENCES,
+      threads: options.threads,
+      failedCreationRemedy: false,
+    });
+    const sentimentSequence = context.getSequence();
+    const chatSequence = context.getSequence();
+    const chat = new ChatRunner(chatSequence);
+    const sentiment = await SentimentClassifier.create({
+      llama,
+      model,
+      sequence: sentimentSequence,
+      chatWrapper: chat.chatWrapper,
+      prompts: options.prompts,
+    });
+    const scheduler = new Scheduler({
+      logger: logger.child({ component: "scheduler" }),
+      maxBackgroundQueue: options.maxBackgroundQueue ?? 64,
+      maxBackgroundAgeMs: options.maxBackgroundAgeMs ?? 30_000,
+    });
+    const llm = new LocalLlm(llama, model, context, sentiment, chat, scheduler, basename(modelPath));
+    logger.info(
+      {
+        model: llm.modelName,
+        threads: options.threads,
+        contextSize: context.contextSize,
+        chatWrapper: chat.wrapperName,
+        sentimentMethod: sentiment.method,
+        sentimentPrefixTokens: sentiment.prefixTokenCount,
+      },
+      "model loaded",
+    );
+    return llm;
+  } catch (error) {
+    await model?.dispose();
+    await llama.dispose();
+    throw new ModelLoadError(
+      modelPath,
+      `The model file ${modelPath} could not be loaded (${errorMessage(error)}). It may be truncated or not a supported GGUF model: delete it and start again to re-download, or point MODEL_PATH at another .gguf file.`,
+      { cause: error },
+    );
+  }
+}
+
+async function resolveModelPath(options: LoadModelOptions): Promise<string> {
+  if (options.path !== undefined) return options.path;
+  try {
+    return await resolveModelFile(options.uri, {
+      directory: options.directory,
+      cli: options.showDownloadProgress ?? false,
+    });
+  } catch (error) {
+    throw new ModelLoadError(
+      options.uri,
+      `Could not get the model ${options.uri} into ${options.directory} (${errorMessage(error)}). Check your network, or download a .gguf file yourself and set MODEL_PATH to it.`,
+      { cause: error },
+    );
+  }
+}
+
+/** Fails fast, with a clear message, on a missing file or one that is not GGUF at all. */
+async function assertGguf(path: string): Promise<void> {
+  let magic: Buffer;
+  try {
+    const file = await open(path, "r");
+    try {
+      magic = Buffer.alloc(4);
+      await file.read(magic, 0, 4, 0);
+    } finally {
+      await file.close();
+    }
+  } catch (error) {
+    throw new ModelLoadError(
+      path,
+      `The model file ${path} cannot be read (${errorMessage(error)}). Set MODEL_PATH to an existing .gguf file, or unset it to download the default model.`,
+      { cause: error },
+    );
+  }
+  if (magic.toString("latin1") !== "GGUF") {
+    throw new ModelLoadError(
+      path,
+      `The model file ${path} is not a GGUF file. moodbot runs GGUF models such as Qwen2.5-0.5B-Instruct Q8_0: set MODEL_PATH to a .gguf file.`,
+    );
+  }
+}
+
+export class LocalLlm implements Llm {
+  constructor(
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly sentiment: SentimentClassifier,
+    private readonly chat: ChatRunner,
+    private readonly scheduler: Scheduler,
+    readonly modelName: string,
+  ) {}
+
+  get sentimentMethod(): SentimentMethod {
+    return this.sentiment.method;
+  }
+
+  get contextSize(): number {
+    return this.context.contextSize;
+  }
+
+  get schedulerStats(): Readonly<SchedulerStats> {
+    return this.scheduler.stats;
+  }
+
+  classifySentiment(text: string, options: ClassifyOptions = {}): Promise<SentimentResult> {
+    return this.scheduler.run(
+      "sentiment",
+      options.priority ?? "background",
+      (signal) => this.sentiment.classify(text, signal),
+      options.signal,
+    );
+  }
+
+  generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion> {
+    return this.scheduler.run(
+      "chat",
+      "interactive",
+      (signal) =>
+        this.chat.generate(turns, { maxTokens: options.maxTokens, temperature: options.temperature, signal }),
+      options.signal,
+    );
+  }
+
+  countTokens(text: string): number {
+    return this.model.tokenize(text, false).length;
+  }
+
+  truncateToTokens(text: string, maxTokens: number): string {
+    const tokens = this.model.tokenize(text, false);
+    if (tokens.length <= maxTokens) return text;
+    return this.model.detokenize(tokens.slice(0, maxTokens));
+  }
+
+  async close(): Promise<void> {
+    this.scheduler.close();
+    await this.scheduler.whenIdle();
+    this.chat.dispose();
+    await this.context.dispose();
+    await this.model.dispose();
+    await this.llama.dispose();
+  }
+}

@@ -1,0 +1,127 @@
+import type { Config } from "./config.js";
+import type { Llm } from "./llm/model.js";
+import type { JobPriority } from "./llm/scheduler.js";
+import type { SentimentResult } from "./llm/sentiment.js";
+import type { Logger } from "./logger.js";
+import { emojiForLabel } from "./moodEmojis.js";
+import { type ChatTurn, type Prompts, renderChatTurns, renderUserTurn } from "./prompts.js";
+import { type HistoryStore, type HistoryTurn, trimHistory } from "./store/history.js";
+import { sanitizeReply } from "./text/sanitizeReply.js";
+
+export interface PipelineDeps {
+  readonly llm: Llm;
+  readonly history: HistoryStore;
+  readonly prompts: Prompts;
+  readonly config: Config;
+  readonly logger: Logger;
+}
+
+export type MoodOutcome =
+  | { readonly kind: "mood"; readonly result: SentimentResult; readonly emoji: string | undefined }
+  | { readonly kind: "skipped"; readonly reason: string };
+
+export interface ConversationInput {
+  readonly channelId: string;
+  readonly authorName: string;
+  readonly botName: string;
+  /** The user's text with the bot's mention already stripped. */
+  readonly text: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface ConversationOutcome {
+  /** What to send: never empty. */
+  readonly reply: string;
+  /** False when the model said nothing usable and `reply` is the bot's own short notice. */
+  readonly fromModel: boolean;
+}
+
+export const EMPTY_REPLY_NOTICE = "I couldn't come up with a reply to that. Could you rephrase it?";
+export const EMPTY_MENTION_NOTICE =
+  "Hi! Mention me with a message and I'll answer. Try `/sentiment` to read a text's mood.";
+
+/** A user's message is cut to this share of the context, so history and the reply always have room. */
+const INPUT_SHARE_OF_CONTEXT = 0.25;
+/** Room for the chat template's own tokens around the system prompt and the new turn. */
+const PROMPT_MARGIN_TOKENS = 32;
+
+/** Normalises text from Discord or a terminal: lone surrogates become U+FFFD, and the ends are trimmed. */
+export function normaliseText(text: string): string {
+  return text.toWellFormed().trim();
+}
+
+/**
+ * The bot's two jobs, independent of Discord: the mood of a text, and a conversation turn with per-channel
+ * memory. The Discord listeners and the terminal console both call this.
+ */
+export class Pipeline {
+  constructor(private readonly deps: PipelineDeps) {}
+
+  async analyzeMood(
+    text: string,
+    options: { signal?: AbortSignal; priority?: JobPriority } = {},
+  ): Promise<MoodOutcome> {
+    const clean = normaliseText(text);
+    if (clean === "") return { kind: "skipped", reason: "no text" };
+    const result = await this.deps.llm.classifySentiment(clean, options);
+    return { kind: "mood", result, emoji: emojiForLabel(this.deps.config.moodEmojis, result.label) };
+  }
+
+  async converse(input: ConversationInput): Promise<ConversationOutcome> {
+    const { llm, history, prompts, config, logger } = this.deps;
+    const text = normaliseText(input.text);
+    if (text === "") return { reply: EMPTY_MENTION_NOTICE, fromModel: false };
+
+    const maxInputTokens = Math.floor(llm.contextSize * INPUT_SHARE_OF_CONTEXT);
+    const message = llm.truncateToTokens(text, maxInputTokens);
+    const past = (await history.get(input.channelId)).map(toChatTurn);
+    const withoutHistory = renderChatTurns(prompts, {
+      botName: input.botName,
+      history: [],
+      authorName: input.authorName,
+      message,
+    });
+    const fixedTokens = withoutHistory.reduce((sum, turn) => sum + llm.countTokens(turn.text), 0);
+    const kept = trimHistory(past, {
+      maxTurns: config.chat.historyTurns,
+      maxTokens: llm.contextSize - config.chat.maxReplyTokens - fixedTokens - PROMPT_MARGIN_TOKENS,
+      countTokens: (t) => llm.countTokens(t),
+    });
+    const turns = renderChatTurns(prompts, {
+      botName: input.botName,
+      history: kept,
+      authorName: input.authorName,
+      message,
+    });
+    const completion = await llm.generateChat(turns, {
+      maxTokens: config.chat.maxReplyTokens,
+      temperature: config.chat.temperature,
+      ...(input.signal ? { signal: input.signal } : {}),
+    });
+    const reply = sanitizeReply(completion.text);
+    logger.debug(
+      {
+        channelId: input.channelId,
+        historyTurns: kept.length,
+        generatedTokens: completion.generatedTokens,
+        stopReason: completion.stopReason,
+        replyChars: reply.length,
+      },
+      "chat turn done",
+    );
+    const now = Date.now();
+    const userTurn: HistoryTurn = { role: "user", text: message, author: input.authorName, at: now };
+    if (reply === "") {
+      await history.append(input.channelId, [userTurn]);
+      return { reply: EMPTY_REPLY_NOTICE, fromModel: false };
+    }
+    await history.append(input.channelId, [userTurn, { role: "assistant", text: reply, at: now }]);
+    return { reply, fromModel: true };
+  }
+}
+
+function toChatTurn(turn: HistoryTurn): ChatTurn {
+  return turn.role === "user"
+    ? renderUserTurn(turn.author ?? "someone", turn.text)
+    : { role: "assistant", text: turn.text };
+}

@@ -1,0 +1,106 @@
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { SENTIMENT_LABELS, type SentimentLabel } from "./moodEmojis.js";
+
+/**
+ * Prompts are data in prompts/; these pure functions turn them into chat turns. Turns hold plain text only:
+ * the model layer renders them with the model's own chat wrapper, which tokenises every turn's text with special
+ * tokens off, so nothing a user types can become a control token.
+ */
+
+export interface ChatTurn {
+  readonly role: "system" | "user" | "assistant";
+  readonly text: string;
+}
+
+export interface SentimentExample {
+  readonly label: SentimentLabel;
+  readonly message: string;
+}
+
+export interface Prompts {
+  readonly sentimentSystem: string;
+  readonly sentimentUser: string;
+  readonly sentimentExamples: readonly SentimentExample[];
+  readonly chatSystem: string;
+}
+
+export const DEFAULT_PROMPTS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "prompts");
+
+/** Where the message goes in the sentiment user turn. */
+const MESSAGE_SLOT = "{{message}}";
+
+export function loadPrompts(directory = DEFAULT_PROMPTS_DIR): Prompts {
+  const read = (name: string) => readFileSync(join(directory, name), "utf8").replace(/\r\n/g, "\n").trim();
+  const sentimentUser = read("sentiment-user.txt");
+  if (!sentimentUser.includes(MESSAGE_SLOT)) {
+    throw new Error(`prompts/sentiment-user.txt must contain ${MESSAGE_SLOT} exactly once`);
+  }
+  return {
+    sentimentSystem: read("sentiment-system.txt"),
+    sentimentUser,
+    sentimentExamples: parseSentimentExamples(read("sentiment-examples.txt")),
+    chatSystem: read("chat-system.txt"),
+  };
+}
+
+/** Parses "label<TAB>message" lines; `#` lines and blank lines are comments. */
+export function parseSentimentExamples(source: string): SentimentExample[] {
+  const examples: SentimentExample[] = [];
+  for (const [index, raw] of source.split("\n").entries()) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const tab = line.indexOf("\t");
+    const label = line.slice(0, tab).trim();
+    if (tab < 0 || !(SENTIMENT_LABELS as readonly string[]).includes(label)) {
+      throw new Error(
+        `sentiment-examples.txt line ${index + 1}: expected "label<TAB>message" with a known label`,
+      );
+    }
+    examples.push({ label: label as SentimentLabel, message: line.slice(tab + 1).trim() });
+  }
+  return examples;
+}
+
+/**
+ * The sentiment conversation: instruction, few-shot turns, then the message's own user turn. Everything before
+ * the message is a fixed prefix the model evaluates once; `messageSlot` marks where each message goes.
+ */
+export function renderSentimentTurns(prompts: Prompts, message: string): ChatTurn[] {
+  const turns: ChatTurn[] = [{ role: "system", text: prompts.sentimentSystem }];
+  for (const example of prompts.sentimentExamples) {
+    turns.push({ role: "user", text: fillSlot(prompts.sentimentUser, MESSAGE_SLOT, example.message) });
+    turns.push({ role: "assistant", text: example.label });
+  }
+  turns.push({ role: "user", text: fillSlot(prompts.sentimentUser, MESSAGE_SLOT, message) });
+  return turns;
+}
+
+export interface ChatPromptInput {
+  readonly botName: string;
+  /** Earlier turns of this channel, oldest first, already trimmed to the budget. */
+  readonly history: readonly ChatTurn[];
+  readonly authorName: string;
+  readonly message: string;
+}
+
+export function renderChatTurns(prompts: Prompts, input: ChatPromptInput): ChatTurn[] {
+  return [
+    { role: "system", text: fillSlot(prompts.chatSystem, "{{botName}}", input.botName) },
+    ...input.history,
+    renderUserTurn(input.authorName, input.message),
+  ];
+}
+
+/** A user's line as the model sees it: the speaker's name, so it can follow a channel with many people. */
+export function renderUserTurn(authorName: string, message: string): ChatTurn {
+  return { role: "user", text: `${oneLine(authorName)}: ${message}` };
+}
+
+/** Split and join rather than String.replace, so `$&` and friends in user text stay literal. */
+function fillSlot(template: string, slot: string, value: string): string {
+  return template.split(slot).join(value);
+}
+
+const oneLine = (text: string) => text.replace(/\s+/g, " ").trim() || "someone";

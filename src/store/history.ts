@@ -1,0 +1,111 @@
+import { z } from "zod";
+import type { Logger } from "../logger.js";
+import type { Store } from "./openStore.js";
+
+export interface HistoryTurn {
+  readonly role: "user" | "assistant";
+  readonly text: string;
+  /** The speaker's display name, for user turns. */
+  readonly author?: string;
+  readonly at: number;
+}
+
+const turnSchema = z.object({
+  role: z.enum(["user", "assistant"]),
+  text: z.string(),
+  author: z.string().optional(),
+  at: z.number(),
+});
+const historySchema = z.array(turnSchema);
+
+/**
+ * Per-channel conversation turns in the Keyv store, newest last, capped at `maxTurns`. Writes to one channel are
+ * serialised in this process, so two quick mentions never overwrite each other's turns.
+ */
+export class HistoryStore {
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly maxTurns: number,
+    private readonly logger: Logger,
+  ) {}
+
+  private key(channelId: string): string {
+    return `history:${channelId}`;
+  }
+
+  async get(channelId: string): Promise<HistoryTurn[]> {
+    const raw = await this.store.get(this.key(channelId));
+    if (raw === undefined) return [];
+    const parsed = historySchema.safeParse(raw);
+    if (parsed.success) return parsed.data.map(withoutUndefined);
+    this.logger.warn({ channelId, issues: parsed.error.issues.length }, "ignoring malformed channel history");
+    return [];
+  }
+
+  /** Appends turns to a channel's history, keeping the newest `maxTurns`. */
+  append(channelId: string, turns: readonly HistoryTurn[]): Promise<void> {
+    return this.withChannelLock(channelId, async () => {
+      const current = await this.get(channelId);
+      const next = [...current, ...turns].slice(-this.maxTurns);
+      await this.store.set(this.key(channelId), next);
+    });
+  }
+
+  clear(channelId: string): Promise<void> {
+    return this.withChannelLock(channelId, async () => {
+      await this.store.delete(this.key(channelId));
+    });
+  }
+
+  private async withChannelLock<T>(channelId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(channelId) ?? Promise.resolve();
+    const current = previous.then(work, work);
+    const settled = current.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(channelId, settled);
+    try {
+      return await current;
+    } finally {
+      if (this.locks.get(channelId) === settled) this.locks.delete(channelId);
+    }
+  }
+}
+
+function withoutUndefined(turn: z.infer<typeof turnSchema>): HistoryTurn {
+  return turn.author === undefined
+    ? { role: turn.role, text: turn.text, at: turn.at }
+    : { role: turn.role, text: turn.text, author: turn.author, at: turn.at };
+}
+
+/** Tokens each turn costs beyond its text: the chat template's role markers and newlines. */
+export const TURN_OVERHEAD_TOKENS = 6;
+
+/**
+ * Keeps the newest turns that fit both a turn count and a token budget, so the prompt never overflows the
+ * context. Never starts the kept history on an assistant turn: a reply without its question confuses the model.
+ */
+export function trimHistory<T extends { readonly role: string; readonly text: string }>(
+  turns: readonly T[],
+  limits: {
+    readonly maxTurns: number;
+    readonly maxTokens: number;
+    readonly countTokens: (text: string) => number;
+  },
+): T[] {
+  const kept: T[] = [];
+  let used = 0;
+  for (let index = turns.length - 1; index >= 0 && kept.length < limits.maxTurns; index--) {
+    const turn = turns[index];
+    if (!turn) continue;
+    const cost = limits.countTokens(turn.text) + TURN_OVERHEAD_TOKENS;
+    if (used + cost > limits.maxTokens) break;
+    used += cost;
+    kept.unshift(turn);
+  }
+  while (kept[0]?.role === "assistant") kept.shift();
+  return kept;
+}
