@@ -81,7 +81,11 @@ export class Scheduler {
         start: () => {
           signal.removeEventListener("abort", onAbort);
           return Promise.resolve()
-            .then(() => task(signal))
+            .then(() => {
+              // Closed or abandoned between leaving the queue and starting: do no model work.
+              signal.throwIfAborted();
+              return task(signal);
+            })
             .then(
               (value) => {
                 this.stats.completed++;

@@ -119,6 +119,11 @@ export interface SentimentClassifierOptions {
   readonly chatWrapper: ChatWrapper;
   readonly prompts: Prompts;
   readonly maxMessageTokens?: number;
+  /**
+   * Forces a method: "grammar" works on any vocabulary; "logits" needs unique first tokens. By default the
+   * one-pass logits method is used whenever the vocabulary allows it.
+   */
+  readonly method?: SentimentMethod;
 }
 
 /**
@@ -145,11 +150,16 @@ export class SentimentClassifier {
     const prefix = before.tokenize(model.tokenizer);
     const suffix = after.tokenize(model.tokenizer, "trimLeadingSpace");
     const labels = inspectLabelTokens((text) => model.tokenize(text, false));
-    const grammar = labels.firstTokensUnique
-      ? undefined
-      : await llama.createGrammar({
-          grammar: `root ::= ${SENTIMENT_LABELS.map((label) => JSON.stringify(label)).join(" | ")}`,
-        });
+    if (options.method === "logits" && !labels.firstTokensUnique) {
+      throw new Error("this model's vocabulary gives two sentiment labels the same first token; use grammar");
+    }
+    const method = options.method ?? (labels.firstTokensUnique ? "logits" : "grammar");
+    const grammar =
+      method === "logits"
+        ? undefined
+        : await llama.createGrammar({
+            grammar: `root ::= ${SENTIMENT_LABELS.map((label) => JSON.stringify(label)).join(" | ")}`,
+          });
     const classifier = new SentimentClassifier(options, prefix, suffix, labels, grammar);
     await classifier.restorePrefix();
     return classifier;

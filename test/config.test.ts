@@ -1,0 +1,115 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_DISCORD_API_URL, DEFAULT_MODEL_URI, loadConfig, readEnvironment } from "../src/config.js";
+import { ConfigError } from "../src/errors.js";
+
+const base = { DISCORD_TOKEN: "t.o.k" };
+
+function configError(
+  env: Record<string, string | undefined>,
+  purpose?: "bot" | "console" | "deploy",
+): ConfigError {
+  try {
+    loadConfig(env, purpose);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadConfig", () => {
+  it("fills documented defaults", () => {
+    const config = loadConfig(base);
+    expect(config.discord.apiUrl).toBe(DEFAULT_DISCORD_API_URL);
+    expect(config.model.path).toBeUndefined();
+    expect(config.model.uri).toBe(DEFAULT_MODEL_URI);
+    expect(config.model.directory).toBe("./models");
+    expect(config.model.threads).toBeGreaterThanOrEqual(1);
+    expect(config.storeUrl).toBe("sqlite://data/bot.sqlite");
+    expect(config.moodEmojis).toEqual({ positive: "😄", negative: "😢", neutral: "😐" });
+    expect(config.logLevel).toBe("info");
+  });
+
+  it("returns a deeply frozen object", () => {
+    const config = loadConfig(base);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.discord)).toBe(true);
+    expect(Object.isFrozen(config.moodEmojis)).toBe(true);
+  });
+
+  it("parses every variable", () => {
+    const config = loadConfig({
+      ...base,
+      DISCORD_CLIENT_ID: "123456789012345678",
+      DISCORD_GUILD_ID: "223456789012345678",
+      DISCORD_API_URL: "http://127.0.0.1:9999/api/",
+      MODEL_PATH: "/models/x.gguf",
+      MODELS_DIR: "/var/models",
+      LLM_THREADS: "2",
+      STORE_URL: "sqlite:///tmp/x.sqlite",
+      MOOD_EMOJIS: "positive=👍,negative=,neutral=<:meh:123456789012345678>",
+      LOG_LEVEL: "DEBUG",
+    });
+    expect(config.discord.clientId).toBe("123456789012345678");
+    expect(config.discord.guildId).toBe("223456789012345678");
+    expect(config.discord.apiUrl).toBe("http://127.0.0.1:9999/api");
+    expect(config.model.path).toBe("/models/x.gguf");
+    expect(config.model.threads).toBe(2);
+    expect(config.storeUrl).toBe("sqlite:///tmp/x.sqlite");
+    expect(config.moodEmojis).toEqual({ positive: "👍", negative: "", neutral: "<:meh:123456789012345678>" });
+    expect(config.logLevel).toBe("debug");
+  });
+
+  it("explains a missing token: where to get one, .env.example, and the console", () => {
+    const error = configError({});
+    expect(error.variable).toBe("DISCORD_TOKEN");
+    expect(error.message).toContain("https://discord.com/developers/applications");
+    expect(error.message).toContain(".env.example");
+    expect(error.message).toContain("npm run console");
+  });
+
+  it("needs no token for the console", () => {
+    expect(loadConfig({}, "console").discord.token).toBe("");
+  });
+
+  it("needs a client id to deploy commands", () => {
+    expect(configError(base, "deploy").variable).toBe("DISCORD_CLIENT_ID");
+  });
+
+  it.each([
+    ["LLM_THREADS", "zero", "whole number"],
+    ["LLM_THREADS", "0", "whole number"],
+    ["LLM_CONTEXT_SIZE", "1.5", "whole number"],
+    ["DISCORD_API_URL", "not a url", "absolute URL"],
+    ["DISCORD_GUILD_ID", "my-guild", "17 to 20 digits"],
+    ["LOG_LEVEL", "loud", "one of"],
+    ["CHAT_TEMPERATURE", "hot", "from 0 to 2"],
+    ["MOOD_EMOJIS", "happy=😄", "not a label"],
+    ["MOOD_EMOJIS", "positive=😄", "missing"],
+    ["MOOD_EMOJIS", "positive=😄,positive=😢,negative=,neutral=", "twice"],
+  ])("names %s and the fix when it is %j", (variable, value, problem) => {
+    const error = configError({ ...base, [variable]: value });
+    expect(error.variable).toBe(variable);
+    expect(error.message).toContain(problem);
+    expect(error.fix.length).toBeGreaterThan(10);
+  });
+});
+
+describe("readEnvironment", () => {
+  it("reads .env, and real environment variables win", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-env-"));
+    const file = join(dir, ".env");
+    await writeFile(file, "DISCORD_TOKEN=from-file\nLOG_LEVEL=warn\n# comment\nMODELS_DIR=./m\n");
+    const env = readEnvironment({ LOG_LEVEL: "debug" }, file);
+    expect(env.DISCORD_TOKEN).toBe("from-file");
+    expect(env.LOG_LEVEL).toBe("debug");
+    expect(env.MODELS_DIR).toBe("./m");
+  });
+
+  it("works without a .env file", () => {
+    expect(readEnvironment({ A: "1" }, "/nonexistent/.env")).toEqual({ A: "1" });
+  });
+});

@@ -1,0 +1,240 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { CHAT_ERROR_NOTICE } from "../../src/discord/onMessage.js";
+import { EMPTY_MENTION_NOTICE, EMPTY_REPLY_NOTICE } from "../../src/pipeline.js";
+import type { RecordedRequest } from "../support/fakeDiscord.js";
+import { type BotHarness, startBotHarness } from "../support/harness.js";
+
+const reactionPath = (messageId: string) => new RegExp(`^/channels/\\d+/messages/${messageId}/reactions/`);
+const emojiOf = (request: RecordedRequest | undefined) =>
+  decodeURIComponent(request?.path.match(/reactions\/([^/]+)\/@me$/)?.[1] ?? "");
+const body = (request: RecordedRequest | undefined) => (request?.body ?? {}) as Record<string, unknown>;
+
+/** Waits until the bot has reacted to a later human message: proof it has processed everything before it. */
+async function settle(h: BotHarness): Promise<void> {
+  const id = h.discord.sendMessage({ content: "a control message after the others" });
+  await h.discord.waitForRequests("PUT", reactionPath(id));
+}
+
+describe("mood reactions", () => {
+  let h: BotHarness;
+  beforeAll(async () => {
+    h = await startBotHarness({ model: { favouredToken: "negative" } });
+  });
+  afterAll(async () => h?.close());
+
+  it("logs in through GET /gateway/bot and identifies with the Message Content intent", () => {
+    expect(h.discord.requestsMatching("GET", /^\/gateway\/bot$/)).toHaveLength(1);
+    const identify = h.discord.identifies[0] as { intents: number; token: string };
+    const MESSAGE_CONTENT = 1 << 15;
+    expect(identify.intents & MESSAGE_CONTENT).toBe(MESSAGE_CONTENT);
+    expect(identify.token).toBe("test-token.abc.def");
+  });
+
+  it("gives a human's message exactly one reaction, with the emoji of its label", async () => {
+    const id = h.discord.sendMessage({ content: "this is the worst day ever" });
+    const [put] = await h.discord.waitForRequests("PUT", reactionPath(id));
+    expect(emojiOf(put)).toBe("😢");
+    expect(put?.authorization).toBe("Bot test-token.abc.def");
+    await settle(h);
+    expect(h.discord.requestsMatching("PUT", reactionPath(id))).toHaveLength(1);
+  });
+
+  it("ignores bots, webhooks, itself, system messages, direct messages and empty text", async () => {
+    const ignored = [
+      h.discord.sendMessage({
+        content: "beep",
+        author: { id: "200000000000000001", username: "otherbot", bot: true },
+      }),
+      h.discord.sendMessage({ content: "hook", webhookId: "300000000000000001" }),
+      h.discord.sendMessage({ content: "me", author: h.discord.botUser }),
+      h.discord.sendMessage({ content: "", type: 7 }),
+      h.discord.sendMessage({ content: "dm", guildId: null }),
+      h.discord.sendMessage({ content: "   " }),
+      h.discord.sendMessage({
+        content: "",
+        attachments: [{ id: "1", filename: "a.png", size: 1, url: "x", proxy_url: "x" }],
+      }),
+    ];
+    await settle(h);
+    for (const id of ignored) {
+      expect(h.discord.requests.filter((r) => r.path.includes(id))).toEqual([]);
+    }
+  });
+
+  it("never sends text for a plain message", async () => {
+    expect(h.discord.requestsMatching("POST", /\/messages$/)).toEqual([]);
+  });
+});
+
+describe("mood emoji settings", () => {
+  let h: BotHarness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it("uses the emoji MOOD_EMOJIS maps the label to", async () => {
+    h = await startBotHarness({
+      model: { favouredToken: "positive" },
+      env: { MOOD_EMOJIS: "positive=🎉,negative=💢,neutral=🫥" },
+    });
+    const id = h.discord.sendMessage({ content: "we won the tournament!" });
+    const [put] = await h.discord.waitForRequests("PUT", reactionPath(id));
+    expect(emojiOf(put)).toBe("🎉");
+  });
+
+  it("does not react when the label's emoji is empty, and says so in the log", async () => {
+    h = await startBotHarness({
+      model: { favouredToken: "negative" },
+      env: { MOOD_EMOJIS: "positive=😄,negative=,neutral=😐" },
+    });
+    const id = h.discord.sendMessage({ content: "this is awful" });
+    const deadline = Date.now() + 10_000;
+    while (h.logs.find("no emoji for this label").length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(h.logs.find("no emoji for this label")[0]).toMatchObject({ label: "negative", messageId: id });
+    expect(h.discord.requestsMatching("PUT", reactionPath(id))).toEqual([]);
+  });
+});
+
+describe("mention chat", () => {
+  let h: BotHarness;
+  beforeAll(async () => {
+    h = await startBotHarness({ model: { favouredToken: " lorem" }, env: { CHAT_MAX_TOKENS: "600" } });
+  });
+  afterAll(async () => h?.close());
+
+  it("shows typing, then replies to the message without pinging, split under 2000 characters", async () => {
+    const botId = h.discord.botUser.id;
+    const id = h.discord.sendMessage({ content: `<@${botId}> tell me a long story`, mentionBot: true });
+    await h.discord.waitForRequests("PUT", reactionPath(id));
+    const replies = await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 2);
+    const typing = h.discord.requestsMatching("POST", /^\/channels\/\d+\/typing$/);
+    expect(typing.length).toBeGreaterThanOrEqual(1);
+    expect(typing[0]?.at).toBeLessThanOrEqual(replies[0]?.at ?? 0);
+    expect(body(replies[0]).message_reference).toMatchObject({ message_id: id });
+    for (const reply of replies) {
+      const { content, allowed_mentions } = body(reply);
+      expect(allowed_mentions).toEqual({ parse: [] });
+      expect(typeof content).toBe("string");
+      expect((content as string).length).toBeGreaterThan(0);
+      expect((content as string).length).toBeLessThanOrEqual(2000);
+    }
+    const text = replies.map((r) => body(r).content as string).join(" ");
+    expect(text.length).toBeGreaterThan(2000);
+    expect(text).toMatch(/^(lorem ?)+$/);
+  });
+
+  it("strips the mention from what the model sees and stores the turn", async () => {
+    const history = (await h.store.get(`history:${h.discord.channelId}`)) as Array<{
+      role: string;
+      text: string;
+    }>;
+    expect(history[0]).toMatchObject({ role: "user", text: "tell me a long story", author: "alice" });
+    expect(history[1]?.role).toBe("assistant");
+  });
+
+  it("answers a bare mention with a hint, without model work", async () => {
+    const before = h.discord.requestsMatching("POST", /^\/channels\/\d+\/messages$/).length;
+    const id = h.discord.sendMessage({ content: `<@${h.discord.botUser.id}>`, mentionBot: true });
+    const replies = await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, before + 1);
+    const reply = replies.at(-1);
+    expect(body(reply).content).toBe(EMPTY_MENTION_NOTICE);
+    expect(body(reply).message_reference).toMatchObject({ message_id: id });
+    expect(h.discord.requestsMatching("PUT", reactionPath(id))).toEqual([]);
+  });
+});
+
+describe("model output that must not reach Discord as is", () => {
+  let h: BotHarness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it("says so briefly when the model's output is empty, never sending an empty message", async () => {
+    h = await startBotHarness({ model: { favouredToken: "<|im_end|>" } });
+    h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> hello?`, mentionBot: true });
+    const [reply] = await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/);
+    expect(body(reply).content).toBe(EMPTY_REPLY_NOTICE);
+    expect(body(reply).allowed_mentions).toEqual({ parse: [] });
+  });
+
+  it("makes @everyone inert in the text and forbids every ping", async () => {
+    h = await startBotHarness({ model: { favouredToken: " @everyone" } });
+    h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> ping everybody`, mentionBot: true });
+    const [reply] = await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/);
+    const content = body(reply).content as string;
+    expect(content).toContain("@\u200beveryone");
+    expect(content).not.toMatch(/@everyone/);
+    expect(body(reply).allowed_mentions).toEqual({ parse: [] });
+  });
+
+  it("answers with a short notice when sending the reply fails, and keeps serving", async () => {
+    h = await startBotHarness({ model: { favouredToken: "negative" } });
+    let failures = 0;
+    h.discord.override((request) => {
+      if (request.method === "POST" && /\/messages$/.test(request.path) && failures === 0) {
+        failures++;
+        return { status: 400, body: { message: "Invalid Form Body", code: 50035 } };
+      }
+      return undefined;
+    });
+    h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> hi`, mentionBot: true });
+    const posts = await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 2);
+    expect(body(posts[1]).content).toBe(CHAT_ERROR_NOTICE);
+    expect(h.logs.find("chat reply failed")).toHaveLength(1);
+    await settle(h);
+  });
+});
+
+describe("/sentiment", () => {
+  let h: BotHarness;
+  beforeAll(async () => {
+    h = await startBotHarness({ model: { favouredToken: "positive" } });
+  });
+  afterAll(async () => h?.close());
+
+  it("defers, then edits in the label, its emoji and a confidence from the probabilities", async () => {
+    const { id, token } = h.discord.sendSlashCommand({
+      name: "sentiment",
+      options: [{ name: "text", type: 3, value: "best stream ever" }],
+    });
+    const [callback] = await h.discord.waitForRequests(
+      "POST",
+      new RegExp(`^/interactions/${id}/${token}/callback$`),
+    );
+    expect(body(callback).type).toBe(5);
+    const [edit] = await h.discord.waitForRequests(
+      "PATCH",
+      new RegExp(`^/webhooks/\\d+/${token}/messages/@original$`),
+    );
+    expect(body(edit).content).toMatch(
+      /^😄 \*\*positive\*\* \(confidence (9\d|100)%\)\n-# positive \d+% · negative \d+% · neutral \d+%$/,
+    );
+    expect(body(edit).allowed_mentions).toEqual({ parse: [] });
+    expect((edit?.at ?? 0) >= (callback?.at ?? 0)).toBe(true);
+  });
+
+  it("answers whitespace-only text with a clear message", async () => {
+    const { token } = h.discord.sendSlashCommand({
+      name: "sentiment",
+      options: [{ name: "text", type: 3, value: "   " }],
+    });
+    const [edit] = await h.discord.waitForRequests(
+      "PATCH",
+      new RegExp(`^/webhooks/\\d+/${token}/messages/@original$`),
+    );
+    expect(body(edit).content).toContain("There is no text to read");
+  });
+
+  it("tells the user an unknown command is unknown", async () => {
+    const { token } = h.discord.sendSlashCommand({ name: "nope" });
+    const [reply] = await h.discord.waitForRequests(
+      "POST",
+      new RegExp(`^/interactions/\\d+/${token}/callback$`),
+    );
+    expect(body(reply)).toMatchObject({ type: 4, data: { flags: 64, allowed_mentions: { parse: [] } } });
+  });
+});

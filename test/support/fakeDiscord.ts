@@ -1,0 +1,468 @@
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { type WebSocket, WebSocketServer } from "ws";
+
+/**
+ * A loopback Discord: the REST API and the gateway on 127.0.0.1, enough of both for discord.js 14 to log in,
+ * receive guilds, messages and interactions, and answer them. Every REST request is recorded, so tests assert
+ * on what the bot actually sent over HTTP.
+ */
+
+export interface RecordedRequest {
+  readonly method: string;
+  /** Path without the /api/v10 prefix, e.g. /channels/1/messages. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly body: unknown;
+  readonly authorization: string | undefined;
+  readonly at: number;
+}
+
+export interface FakeUser {
+  readonly id: string;
+  readonly username: string;
+  readonly bot?: boolean;
+}
+
+export interface FakeGuild {
+  readonly id: string;
+  readonly name: string;
+  readonly channelIds: readonly string[];
+}
+
+export interface FakeResponse {
+  readonly status: number;
+  readonly body?: unknown;
+  readonly headers?: Record<string, string>;
+}
+
+/** Returns a response to override the default one, or undefined to let the request through. */
+export type RequestOverride = (request: RecordedRequest) => FakeResponse | undefined;
+
+const DISCORD_EPOCH = 1_420_070_400_000n;
+const ALL_PERMISSIONS = "2251799813685247";
+const HEARTBEAT_INTERVAL_MS = 41_250;
+
+export class FakeDiscord {
+  readonly requests: RecordedRequest[] = [];
+  readonly identifies: unknown[] = [];
+  readonly botUser: FakeUser;
+  readonly applicationId: string;
+  readonly guilds: FakeGuild[];
+  private readonly sockets = new Set<WebSocket>();
+  private readonly overrides: RequestOverride[] = [];
+  private sequence = 0;
+  private snowflakeCounter = 0n;
+  private server: Server | undefined;
+  private wss: WebSocketServer | undefined;
+  private port = 0;
+
+  constructor(options: { guilds?: FakeGuild[] } = {}) {
+    this.botUser = { id: this.snowflake(), username: "moodbot", bot: true };
+    this.applicationId = this.botUser.id;
+    this.guilds = options.guilds ?? [
+      { id: this.snowflake(), name: "Test Guild", channelIds: [this.snowflake()] },
+    ];
+  }
+
+  /** The REST base to hand to discord.js as `rest.api` (DISCORD_API_URL). */
+  get apiUrl(): string {
+    return `http://127.0.0.1:${this.port}/api`;
+  }
+
+  get gatewayUrl(): string {
+    return `ws://127.0.0.1:${this.port}/gateway`;
+  }
+
+  /** The first guild's first channel: where most tests talk. */
+  get channelId(): string {
+    const id = this.guilds[0]?.channelIds[0];
+    if (!id) throw new Error("the fake Discord has no channel");
+    return id;
+  }
+
+  get guildId(): string {
+    const id = this.guilds[0]?.id;
+    if (!id) throw new Error("the fake Discord has no guild");
+    return id;
+  }
+
+  get connectedSockets(): number {
+    return this.sockets.size;
+  }
+
+  snowflake(): string {
+    this.snowflakeCounter += 1n;
+    return (((BigInt(Date.now()) - DISCORD_EPOCH) << 22n) + this.snowflakeCounter).toString();
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      this.handleHttp(req, res).catch((error: unknown) => {
+        res.writeHead(500, { "content-type": "application/json" });
+        res.end(JSON.stringify({ message: String(error), code: 0 }));
+      });
+    });
+    this.wss = new WebSocketServer({ noServer: true });
+    this.server.on("upgrade", (req, socket, head) => {
+      this.wss?.handleUpgrade(req, socket, head, (ws) => this.handleSocket(ws));
+    });
+    this.server.listen(0, "127.0.0.1");
+    await once(this.server, "listening");
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.terminate();
+    this.wss?.close();
+    if (this.server) {
+      this.server.closeAllConnections();
+      await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+    }
+  }
+
+  /** Adds a response override; the first override that answers wins. Returns a function that removes it. */
+  override(override: RequestOverride): () => void {
+    this.overrides.push(override);
+    return () => {
+      const index = this.overrides.indexOf(override);
+      if (index >= 0) this.overrides.splice(index, 1);
+    };
+  }
+
+  requestsMatching(method: string, pathPattern: RegExp): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === method && pathPattern.test(r.path));
+  }
+
+  /** Waits, for at most `timeoutMs`, until `count` requests match; returns them. */
+  async waitForRequests(
+    method: string,
+    pathPattern: RegExp,
+    count = 1,
+    timeoutMs = 20_000,
+  ): Promise<RecordedRequest[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.requestsMatching(method, pathPattern);
+      if (found.length >= count) return found;
+      if (Date.now() > deadline) {
+        const seen = this.requests.map((r) => `${r.method} ${r.path}`).join("\n  ");
+        throw new Error(`timed out waiting for ${count}× ${method} ${pathPattern}; saw:\n  ${seen}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Gateway events
+
+  /** Sends MESSAGE_CREATE for a user's message and returns the message's id. */
+  sendMessage(options: {
+    content: string;
+    author?: FakeUser;
+    channelId?: string;
+    guildId?: string | null;
+    mentionBot?: boolean;
+    webhookId?: string;
+    type?: number;
+    attachments?: unknown[];
+  }): string {
+    const author = options.author ?? { id: "100000000000000001", username: "alice" };
+    const id = this.snowflake();
+    const guildId = options.guildId === undefined ? this.guildId : options.guildId;
+    // A direct message lives in its own DM channel, never in a guild channel.
+    const channelId = options.channelId ?? (guildId === null ? this.snowflake() : this.channelId);
+    const mentions = options.mentionBot
+      ? [{ ...this.userPayload(this.botUser), member: this.memberPayload() }]
+      : [];
+    this.dispatch("MESSAGE_CREATE", {
+      id,
+      channel_id: channelId,
+      ...(guildId === null ? {} : { guild_id: guildId, member: this.memberPayload() }),
+      author: this.userPayload(author),
+      content: options.content,
+      timestamp: new Date().toISOString(),
+      edited_timestamp: null,
+      tts: false,
+      mention_everyone: false,
+      mentions,
+      mention_roles: [],
+      attachments: options.attachments ?? [],
+      embeds: [],
+      pinned: false,
+      type: options.type ?? 0,
+      flags: 0,
+      ...(options.webhookId ? { webhook_id: options.webhookId } : {}),
+    });
+    return id;
+  }
+
+  /** Sends INTERACTION_CREATE for a slash command; returns the interaction's id and token. */
+  sendSlashCommand(options: {
+    name: string;
+    options?: Array<{ name: string; type: number; value: unknown }>;
+    user?: FakeUser;
+    channelId?: string;
+  }): { id: string; token: string } {
+    const id = this.snowflake();
+    const token = `interaction-token-${id}`;
+    const user = options.user ?? { id: "100000000000000001", username: "alice" };
+    const channelId = options.channelId ?? this.channelId;
+    this.dispatch("INTERACTION_CREATE", {
+      id,
+      application_id: this.applicationId,
+      type: 2,
+      token,
+      version: 1,
+      guild_id: this.guildId,
+      channel_id: channelId,
+      channel: { id: channelId, type: 0, name: "general", guild_id: this.guildId },
+      member: { ...this.memberPayload(), user: this.userPayload(user), permissions: ALL_PERMISSIONS },
+      app_permissions: ALL_PERMISSIONS,
+      locale: "en-US",
+      guild_locale: "en-US",
+      entitlements: [],
+      authorizing_integration_owners: { "0": this.guildId },
+      context: 0,
+      data: { id: this.snowflake(), name: options.name, type: 1, options: options.options ?? [] },
+    });
+    return { id, token };
+  }
+
+  dispatch(type: string, data: unknown): void {
+    for (const socket of this.sockets) {
+      this.sequence += 1;
+      socket.send(JSON.stringify({ op: 0, t: type, s: this.sequence, d: data }));
+    }
+  }
+
+  /** Closes every gateway connection with a close code, as Discord does when it drops a session. */
+  closeGateway(code: number): void {
+    for (const socket of this.sockets) socket.close(code, "closed by the fake Discord");
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+
+  private userPayload(user: FakeUser) {
+    return {
+      id: user.id,
+      username: user.username,
+      global_name: user.username,
+      discriminator: "0",
+      avatar: null,
+      ...(user.bot ? { bot: true } : {}),
+    };
+  }
+
+  private memberPayload() {
+    return {
+      roles: [],
+      joined_at: new Date(0).toISOString(),
+      deaf: false,
+      mute: false,
+      flags: 0,
+      nick: null,
+    };
+  }
+
+  private guildPayload(guild: FakeGuild) {
+    return {
+      id: guild.id,
+      name: guild.name,
+      icon: null,
+      owner_id: "100000000000000001",
+      afk_timeout: 300,
+      verification_level: 0,
+      default_message_notifications: 0,
+      explicit_content_filter: 0,
+      mfa_level: 0,
+      features: [],
+      roles: [
+        {
+          id: guild.id,
+          name: "@everyone",
+          permissions: ALL_PERMISSIONS,
+          position: 0,
+          color: 0,
+          hoist: false,
+          managed: false,
+          mentionable: false,
+          flags: 0,
+        },
+      ],
+      emojis: [],
+      stickers: [],
+      channels: guild.channelIds.map((id, position) => ({
+        id,
+        type: 0,
+        name: `channel-${position}`,
+        position,
+        permission_overwrites: [],
+        guild_id: guild.id,
+      })),
+      threads: [],
+      members: [{ ...this.memberPayload(), user: this.userPayload(this.botUser) }],
+      member_count: 2,
+      large: false,
+      unavailable: false,
+      voice_states: [],
+      presences: [],
+      stage_instances: [],
+      guild_scheduled_events: [],
+      premium_tier: 0,
+      preferred_locale: "en-US",
+      nsfw_level: 0,
+      joined_at: new Date(0).toISOString(),
+    };
+  }
+
+  private handleSocket(ws: WebSocket): void {
+    this.sockets.add(ws);
+    ws.on("close", () => this.sockets.delete(ws));
+    ws.send(JSON.stringify({ op: 10, d: { heartbeat_interval: HEARTBEAT_INTERVAL_MS } }));
+    ws.on("message", (raw) => {
+      const payload = JSON.parse(String(raw)) as { op: number; d: unknown };
+      if (payload.op === 1) {
+        ws.send(JSON.stringify({ op: 11 }));
+      } else if (payload.op === 2) {
+        this.identifies.push(payload.d);
+        this.sendReady(ws);
+      } else if (payload.op === 6) {
+        this.sequence += 1;
+        ws.send(JSON.stringify({ op: 0, t: "RESUMED", s: this.sequence, d: {} }));
+      }
+    });
+  }
+
+  private sendReady(ws: WebSocket): void {
+    const send = (t: string, d: unknown) => {
+      this.sequence += 1;
+      ws.send(JSON.stringify({ op: 0, t, s: this.sequence, d }));
+    };
+    send("READY", {
+      v: 10,
+      user: { ...this.userPayload(this.botUser), verified: true, mfa_enabled: false, flags: 0 },
+      guilds: this.guilds.map((g) => ({ id: g.id, unavailable: true })),
+      session_id: `session-${this.snowflake()}`,
+      resume_gateway_url: this.gatewayUrl,
+      application: { id: this.applicationId, flags: 0 },
+      private_channels: [],
+    });
+    for (const guild of this.guilds) send("GUILD_CREATE", this.guildPayload(guild));
+  }
+
+  private async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks);
+    const path = decodeURIComponent(url.pathname).replace(/^\/api\/v\d+/, "");
+    const request: RecordedRequest = {
+      method: req.method ?? "GET",
+      path,
+      query: url.searchParams,
+      body: parseBody(raw, req.headers["content-type"]),
+      authorization: req.headers.authorization,
+      at: Date.now(),
+    };
+    this.requests.push(request);
+    let response: FakeResponse | undefined;
+    for (const override of this.overrides) {
+      response = override(request);
+      if (response) break;
+    }
+    response ??= this.route(request);
+    const json = response.body === undefined ? {} : { "content-type": "application/json" };
+    res.writeHead(response.status, { ...json, ...response.headers });
+    res.end(response.body === undefined ? undefined : JSON.stringify(response.body));
+  }
+
+  private route(request: RecordedRequest): FakeResponse {
+    const { method, path } = request;
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    let match: RegExpMatchArray | null;
+    if (method === "GET" && path === "/gateway/bot") {
+      return {
+        status: 200,
+        body: {
+          url: this.gatewayUrl,
+          shards: 1,
+          session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 },
+        },
+      };
+    }
+    if (method === "GET" && path === "/users/@me")
+      return { status: 200, body: this.userPayload(this.botUser) };
+    if (method === "PUT" && /^\/channels\/\d+\/messages\/\d+\/reactions\/[^/]+\/@me$/.test(path)) {
+      return { status: 204 };
+    }
+    if (method === "POST" && /^\/channels\/\d+\/typing$/.test(path)) return { status: 204 };
+    match = path.match(/^\/channels\/(\d+)\/messages$/);
+    if (method === "POST" && match) return { status: 200, body: this.botMessage(match[1] ?? "", body) };
+    match = path.match(/^\/channels\/(\d+)\/messages\/(\d+)$/);
+    if (method === "PATCH" && match)
+      return { status: 200, body: this.botMessage(match[1] ?? "", body, match[2]) };
+    match = path.match(/^\/interactions\/(\d+)\/[^/]+\/callback$/);
+    if (method === "POST" && match) {
+      if (request.query.get("with_response") !== "true") return { status: 204 };
+      return {
+        status: 200,
+        body: { interaction: { id: match[1], type: 2 }, resource: { type: body.type } },
+      };
+    }
+    match = path.match(/^\/webhooks\/\d+\/[^/]+\/messages\/(@original|\d+)$/);
+    if (method === "PATCH" && match) return { status: 200, body: this.botMessage(this.channelId, body) };
+    if (method === "POST" && /^\/webhooks\/\d+\/[^/]+$/.test(path)) {
+      return { status: 200, body: this.botMessage(this.channelId, body) };
+    }
+    if (method === "PUT" && /^\/applications\/\d+(\/guilds\/\d+)?\/commands$/.test(path)) {
+      const commands = Array.isArray(request.body) ? request.body : [];
+      return {
+        status: 200,
+        body: commands.map((command: Record<string, unknown>) => ({
+          ...command,
+          id: this.snowflake(),
+          application_id: this.applicationId,
+          version: this.snowflake(),
+        })),
+      };
+    }
+    return { status: 404, body: { message: `Unknown route ${method} ${path}`, code: 0 } };
+  }
+
+  private botMessage(channelId: string, body: Record<string, unknown>, id = this.snowflake()) {
+    return {
+      id,
+      channel_id: channelId,
+      author: this.userPayload(this.botUser),
+      content: typeof body.content === "string" ? body.content : "",
+      timestamp: new Date().toISOString(),
+      edited_timestamp: null,
+      tts: false,
+      mention_everyone: false,
+      mentions: [],
+      mention_roles: [],
+      attachments: [],
+      embeds: [],
+      pinned: false,
+      type: body.message_reference ? 19 : 0,
+      flags: typeof body.flags === "number" ? body.flags : 0,
+      ...(body.message_reference ? { message_reference: body.message_reference } : {}),
+    };
+  }
+}
+
+function parseBody(raw: Buffer, contentType: string | undefined): unknown {
+  if (raw.length === 0) return undefined;
+  const text = raw.toString("utf8");
+  if (contentType?.includes("application/json")) return JSON.parse(text);
+  if (contentType?.includes("multipart/form-data")) {
+    // discord.js puts the JSON part under payload_json; files are recorded by name only.
+    const json = text.match(/name="payload_json"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n([\s\S]*?)\r\n--/);
+    const files = [...text.matchAll(/name="files\[(\d+)\]"; filename="([^"]+)"/g)].map((m) => m[2]);
+    return { ...(json?.[1] ? (JSON.parse(json[1]) as object) : {}), files };
+  }
+  return text;
+}

@@ -1,0 +1,91 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { type Config, loadConfig } from "../../src/config.js";
+import { type Bot, createBot } from "../../src/discord/createBot.js";
+import { type LocalLlm, loadModel } from "../../src/llm/model.js";
+import { createLogger, type Logger } from "../../src/logger.js";
+import { loadPrompts } from "../../src/prompts.js";
+import { openStore, type Store } from "../../src/store/openStore.js";
+import { FakeDiscord } from "./fakeDiscord.js";
+import type { TinyModelOptions } from "./gguf.js";
+import { tinyModel } from "./models.js";
+
+/** Log lines a test can read: the real pino logger, writing JSON into memory. */
+export class LogCapture {
+  readonly lines: Array<Record<string, unknown>> = [];
+  readonly stream = new Writable({
+    write: (chunk: Buffer, _encoding, done) => {
+      for (const line of chunk.toString("utf8").split("\n")) {
+        if (line.trim() !== "") this.lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
+  find(msg: string): Array<Record<string, unknown>> {
+    return this.lines.filter((line) => line.msg === msg);
+  }
+}
+
+export interface BotHarness {
+  readonly discord: FakeDiscord;
+  readonly bot: Bot;
+  readonly llm: LocalLlm;
+  readonly store: Store;
+  readonly config: Config;
+  readonly logs: LogCapture;
+  readonly logger: Logger;
+  readonly dataDir: string;
+  close(): Promise<void>;
+}
+
+/** The environment a test bot runs with: the fake Discord, a tiny model, a SQLite file in a temp folder. */
+export function testEnv(discord: FakeDiscord, modelPath: string, dataDir: string): Record<string, string> {
+  return {
+    DISCORD_TOKEN: "test-token.abc.def",
+    DISCORD_CLIENT_ID: discord.applicationId,
+    DISCORD_API_URL: discord.apiUrl,
+    MODEL_PATH: modelPath,
+    STORE_URL: `sqlite://${join(dataDir, "bot.sqlite")}`,
+    LLM_THREADS: "1",
+    LLM_CONTEXT_SIZE: "2048",
+    CHAT_MAX_TOKENS: "24",
+    LOG_LEVEL: "debug",
+  };
+}
+
+/** A real bot (real discord.js client, model, SQLite) against the loopback Discord, logged in and ready. */
+export async function startBotHarness(
+  options: { model?: TinyModelOptions; env?: Record<string, string>; dataDir?: string } = {},
+): Promise<BotHarness> {
+  const discord = await new FakeDiscord().start();
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "moodbot-test-")));
+  const modelPath = await tinyModel(options.model);
+  const config = loadConfig({ ...testEnv(discord, modelPath, dataDir), ...options.env });
+  const logs = new LogCapture();
+  const logger = createLogger({ level: "trace", destination: logs.stream });
+  const prompts = loadPrompts();
+  const llm = await loadModel({ ...config.model, prompts, logger });
+  const store = await openStore(config.storeUrl, logger);
+  const bot = createBot({ llm, store, logger, config, prompts });
+  await bot.start();
+  return {
+    discord,
+    bot,
+    llm,
+    store,
+    config,
+    logs,
+    logger,
+    dataDir,
+    async close() {
+      const stopped = bot.stop();
+      await llm.close();
+      await stopped;
+      await store.disconnect();
+      await discord.stop();
+      if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
