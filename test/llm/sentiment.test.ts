@@ -1,4 +1,11 @@
-import { getLlama, type Llama, type LlamaContext, type LlamaModel, LlamaText } from "node-llama-cpp";
+import {
+  getLlama,
+  type Llama,
+  type LlamaContext,
+  type LlamaModel,
+  LlamaText,
+  type Token,
+} from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatRunner } from "../../src/llm/chat.js";
 import { toChatHistory } from "../../src/llm/chatHistory.js";
@@ -43,11 +50,16 @@ async function classifier(model: LlamaModel, context: LlamaContext, method?: "lo
   return { sentiment, sequence, chat };
 }
 
+/** Token ids are branded numbers; the pure tests make their own. */
+const tok = (id: number) => id as Token;
+const logitMap = (entries: Array<[number, number]>) =>
+  new Map(entries.map(([id, logit]) => [tok(id), logit]));
+
 describe("label probabilities (pure)", () => {
-  const firstTokens = { positive: [1, 4], negative: [2], neutral: [3] } as const;
+  const firstTokens = { positive: [tok(1), tok(4)], negative: [tok(2)], neutral: [tok(3)] };
 
   it("is a softmax over label tokens only, pooling each label's spellings", () => {
-    const logits = new Map([
+    const logits = logitMap([
       [1, Math.log(2)],
       [4, Math.log(2)],
       [2, Math.log(3)],
@@ -63,7 +75,7 @@ describe("label probabilities (pure)", () => {
 
   it("stays finite for huge logits", () => {
     const probabilities = labelProbabilitiesFromLogits(
-      new Map([
+      logitMap([
         [1, 1e4],
         [2, 1e4 - 1],
         [3, -1e4],
@@ -75,10 +87,10 @@ describe("label probabilities (pure)", () => {
   });
 
   it("requires unique first tokens for one-pass classification", () => {
-    const split = (text: string) => [...text].map((c) => c.charCodeAt(0));
+    const split = (text: string) => [...text].map((c) => tok(c.charCodeAt(0)));
     expect(inspectLabelTokens(split).firstTokensUnique).toBe(false);
     const whole = (text: string) => [
-      text.toLowerCase() === text ? text.length * 100 + text.charCodeAt(0) : 7,
+      tok(text.toLowerCase() === text ? text.length * 100 + text.charCodeAt(0) : 7),
     ];
     const labels = inspectLabelTokens(whole);
     expect(labels.firstTokensUnique).toBe(true);
