@@ -113,6 +113,9 @@ const envSchema = z.object({
   }),
 });
 
+/** Every variable moodbot reads; .env.example documents each one. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 const FIXES: Record<string, string> = {
   LLM_THREADS: "Set it to the number of CPU cores, or remove it to use all of them.",
   LLM_CONTEXT_SIZE: "Remove it to use 4096, or lower it on a machine with little memory.",
@@ -159,7 +162,8 @@ export function loadConfig(
   }
   let moodEmojis: EmojiMap;
   try {
-    moodEmojis = parseMoodEmojis(e.MOOD_EMOJIS ?? DEFAULT_MOOD_EMOJIS);
+    const spec = e.MOOD_EMOJIS?.trim() ? e.MOOD_EMOJIS : DEFAULT_MOOD_EMOJIS;
+    moodEmojis = parseMoodEmojis(spec);
   } catch (error) {
     throw new ConfigError(
       "MOOD_EMOJIS",

@@ -1,8 +1,16 @@
+import { readFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseEnv } from "node:util";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_DISCORD_API_URL, DEFAULT_MODEL_URI, loadConfig, readEnvironment } from "../src/config.js";
+import {
+  CONFIG_VARIABLES,
+  DEFAULT_DISCORD_API_URL,
+  DEFAULT_MODEL_URI,
+  loadConfig,
+  readEnvironment,
+} from "../src/config.js";
 import { ConfigError } from "../src/errors.js";
 
 const base = { DISCORD_TOKEN: "t.o.k" };
@@ -95,6 +103,20 @@ describe("loadConfig", () => {
     expect(error.variable).toBe(variable);
     expect(error.message).toContain(problem);
     expect(error.fix.length).toBeGreaterThan(10);
+  });
+});
+
+describe(".env.example", () => {
+  const example = readFileSync(new URL("../.env.example", import.meta.url), "utf8");
+
+  it("documents every variable the config reads", () => {
+    const documented = Object.keys(parseEnv(example));
+    expect(documented.sort()).toEqual([...CONFIG_VARIABLES].sort());
+  });
+
+  it("works as a .env once a token is filled in, giving the defaults", () => {
+    const config = loadConfig({ ...parseEnv(example), DISCORD_TOKEN: "t" });
+    expect(config).toEqual(loadConfig({ DISCORD_TOKEN: "t" }));
   });
 });
 

@@ -1,0 +1,158 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runEntryPoint } from "../support/botProcess.js";
+import { FakeDiscord } from "../support/fakeDiscord.js";
+import { testEnv } from "../support/harness.js";
+import { tinyModel } from "../support/models.js";
+
+const noStackTrace = (text: string) => expect(text).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+
+describe("startup errors", () => {
+  it("without DISCORD_TOKEN: one clear paragraph, exit 1", async () => {
+    const bot = await runEntryPoint("src/index.ts", {});
+    const { code } = await bot.exited;
+    expect(code).toBe(1);
+    const text = bot.stderr();
+    expect(text).toContain("DISCORD_TOKEN is not set");
+    expect(text).toContain(".env.example");
+    expect(text).toContain("npm run console");
+    noStackTrace(text);
+    expect(bot.stdout()).toBe("");
+  });
+
+  it("names the variable and the fix for any other config error", async () => {
+    const bot = await runEntryPoint("src/index.ts", { DISCORD_TOKEN: "x", LLM_THREADS: "many" });
+    expect((await bot.exited).code).toBe(1);
+    expect(bot.stderr()).toContain("LLM_THREADS must be a whole number");
+    expect(bot.stderr()).toContain("Set it to the number of CPU cores");
+    noStackTrace(bot.stderr());
+  });
+
+  it.each([
+    ["a missing model file", async (dir: string) => join(dir, "nope.gguf"), "cannot be read"],
+    [
+      "a file that is not GGUF",
+      async (dir: string) => {
+        const path = join(dir, "model.gguf");
+        await writeFile(path, "<html>not a model</html>");
+        return path;
+      },
+      "is not a GGUF file",
+    ],
+  ])("stops on %s with one clear error", async (_name, makePath, message) => {
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-model-"));
+    const bot = await runEntryPoint("src/index.ts", {
+      DISCORD_TOKEN: "x",
+      MODEL_PATH: await makePath(dir),
+      STORE_URL: `sqlite://${join(dir, "bot.sqlite")}`,
+    });
+    expect((await bot.exited).code).toBe(1);
+    expect(bot.stderr()).toContain(message);
+    expect(bot.stderr()).toContain("MODEL_PATH");
+    noStackTrace(bot.stderr());
+  });
+});
+
+describe("the bot process against the loopback Discord", () => {
+  let discord: FakeDiscord;
+  let modelPath: string;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    discord = await new FakeDiscord().start();
+    modelPath = await tinyModel({ favouredToken: " lorem" });
+    dataDir = await mkdtemp(join(tmpdir(), "moodbot-restart-"));
+  });
+  afterAll(async () => discord?.stop());
+
+  const mention = (text: string) =>
+    discord.sendMessage({ content: `<@${discord.botUser.id}> ${text}`, mentionBot: true });
+
+  it("keeps channel history across a restart, and shuts down cleanly on SIGTERM and SIGINT", async () => {
+    const env = { ...testEnv(discord, modelPath, dataDir), CHAT_MAX_TOKENS: "8" };
+
+    const first = await runEntryPoint("src/index.ts", env);
+    await first.waitForLog("connected to Discord");
+    mention("remember the word pineapple");
+    await discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 1);
+    const firstTurn = await first.waitForLog("chat turn done");
+    expect(firstTurn.historyTurns).toBe(0);
+    const sentAt = Date.now();
+    first.child.kill("SIGTERM");
+    const firstExit = await first.exited;
+    expect(firstExit.code).toBe(0);
+    expect(firstExit.at - sentAt).toBeLessThan(10_000);
+    expect(first.logs().map((line) => line.msg)).toContain("bye");
+
+    const second = await runEntryPoint("src/index.ts", env);
+    await second.waitForLog("connected to Discord");
+    mention("what was the word?");
+    await discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 2);
+    const secondTurn = await second.waitForLog("chat turn done");
+    expect(secondTurn.historyTurns).toBe(2);
+    second.child.kill("SIGINT");
+    expect((await second.exited).code).toBe(0);
+  });
+
+  it("aborts a generation in flight and still exits 0 within 10 s", async () => {
+    const env = {
+      ...testEnv(discord, modelPath, dataDir),
+      CHAT_MAX_TOKENS: "4000",
+      LLM_CONTEXT_SIZE: "8192",
+    };
+    const bot = await runEntryPoint("src/index.ts", env);
+    await bot.waitForLog("connected to Discord");
+    const typingBefore = discord.requestsMatching("POST", /\/typing$/).length;
+    mention("write forever");
+    await discord.waitForRequests("POST", /\/typing$/, typingBefore + 1);
+    const sentAt = Date.now();
+    bot.child.kill("SIGTERM");
+    const exit = await bot.exited;
+    expect(exit.code).toBe(0);
+    expect(exit.at - sentAt).toBeLessThan(10_000);
+    expect(bot.logs().some((line) => line.msg === "chat reply dropped")).toBe(true);
+  });
+
+  it("deploy-commands bulk-overwrites the guild's commands, or the global ones", async () => {
+    const env = testEnv(discord, modelPath, dataDir);
+    const toGuild = await runEntryPoint("deploy-commands.ts", { ...env, DISCORD_GUILD_ID: discord.guildId });
+    expect((await toGuild.exited).code).toBe(0);
+    expect(toGuild.stdout()).toContain(`Registered 1 slash command to guild ${discord.guildId}`);
+    const [guildPut] = discord.requestsMatching("PUT", /^\/applications\/\d+\/guilds\/\d+\/commands$/);
+    expect(guildPut?.path).toBe(`/applications/${discord.applicationId}/guilds/${discord.guildId}/commands`);
+    expect(guildPut?.body).toEqual([
+      expect.objectContaining({
+        name: "sentiment",
+        options: [expect.objectContaining({ name: "text", type: 3, required: true, max_length: 4000 })],
+      }),
+    ]);
+
+    const global = await runEntryPoint("deploy-commands.ts", env);
+    expect((await global.exited).code).toBe(0);
+    expect(discord.requestsMatching("PUT", /^\/applications\/\d+\/commands$/)).toHaveLength(1);
+  });
+});
+
+describe("npm run console", () => {
+  it("prints each line's mood and a reply, using the same store", async () => {
+    const modelPath = await tinyModel({ favouredToken: "negative" });
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-console-"));
+    const run = await runEntryPoint(
+      "src/console.ts",
+      {
+        MODEL_PATH: modelPath,
+        STORE_URL: `sqlite://${join(dir, "bot.sqlite")}`,
+        LLM_THREADS: "1",
+        CHAT_MAX_TOKENS: "6",
+      },
+      { stdin: "I hate waiting\n\nsecond line\n" },
+    );
+    expect((await run.exited).code).toBe(0);
+    const lines = run.stdout().split("\n");
+    const moods = lines.filter((line) => line.includes("😢 negative ("));
+    expect(moods).toHaveLength(2);
+    expect(lines.filter((line) => line.includes("moodbot: "))).toHaveLength(2);
+  });
+});
