@@ -29,6 +29,16 @@ export interface Config {
     readonly directory: string;
     readonly threads: number;
     readonly contextSize: number;
+    /** Chat sequences kept warm, one per recently active channel. */
+    readonly chatSequences: number;
+  };
+  readonly sentiment: {
+    /** Mood reactions waiting beyond this many are shed, oldest first. */
+    readonly queueSize: number;
+    /** A mood reaction that waited longer than this is shed: a late reaction is noise. */
+    readonly maxWaitMs: number;
+    /** Results kept for repeated short messages; 0 turns the cache off. */
+    readonly cacheSize: number;
   };
   readonly chat: {
     readonly historyTurns: number;
@@ -83,6 +93,18 @@ const envSchema = z.object({
   MODELS_DIR: optionalText,
   LLM_THREADS: positiveInt("LLM_THREADS", availableParallelism(), 256),
   LLM_CONTEXT_SIZE: positiveInt("LLM_CONTEXT_SIZE", 4096, 131072),
+  LLM_CHAT_SEQUENCES: positiveInt("LLM_CHAT_SEQUENCES", 2, 16),
+  SENTIMENT_QUEUE_SIZE: positiveInt("SENTIMENT_QUEUE_SIZE", 64, 100_000),
+  SENTIMENT_MAX_WAIT_MS: positiveInt("SENTIMENT_MAX_WAIT_MS", 30_000, 3_600_000),
+  SENTIMENT_CACHE_SIZE: optionalText.transform((raw, ctx) => {
+    if (raw === undefined) return 1000;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 0 || value > 1_000_000) {
+      ctx.addIssue({ code: "custom", message: `must be a whole number from 0 to 1000000 (got "${raw}")` });
+      return z.NEVER;
+    }
+    return value;
+  }),
   CHAT_HISTORY_TURNS: positiveInt("CHAT_HISTORY_TURNS", 12, 200),
   CHAT_MAX_TOKENS: positiveInt("CHAT_MAX_TOKENS", 400, 4096),
   CHAT_TEMPERATURE: optionalText.transform((raw, ctx) => {
@@ -119,6 +141,10 @@ export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
 const FIXES: Record<string, string> = {
   LLM_THREADS: "Set it to the number of CPU cores, or remove it to use all of them.",
   LLM_CONTEXT_SIZE: "Remove it to use 4096, or lower it on a machine with little memory.",
+  LLM_CHAT_SEQUENCES: "Remove it to keep 2 channels warm; each one costs a context's worth of memory.",
+  SENTIMENT_QUEUE_SIZE: "Remove it to queue at most 64 mood reactions.",
+  SENTIMENT_MAX_WAIT_MS: "Remove it to drop reactions that waited over 30000 ms.",
+  SENTIMENT_CACHE_SIZE: "Remove it to cache 1000 results, or set 0 to turn the cache off.",
   CHAT_HISTORY_TURNS: "Remove it to keep the last 12 turns.",
   CHAT_MAX_TOKENS: "Remove it to cap replies at 400 tokens.",
   CHAT_TEMPERATURE: "Remove it to use 0.7.",
@@ -184,6 +210,12 @@ export function loadConfig(
       directory: e.MODELS_DIR ?? "./models",
       threads: e.LLM_THREADS,
       contextSize: e.LLM_CONTEXT_SIZE,
+      chatSequences: e.LLM_CHAT_SEQUENCES,
+    },
+    sentiment: {
+      queueSize: e.SENTIMENT_QUEUE_SIZE,
+      maxWaitMs: e.SENTIMENT_MAX_WAIT_MS,
+      cacheSize: e.SENTIMENT_CACHE_SIZE,
     },
     chat: {
       historyTurns: e.CHAT_HISTORY_TURNS,

@@ -31,7 +31,13 @@ async function main(): Promise<void> {
   });
   try {
     const prompts = loadPrompts();
-    const llm = await loadModel({ ...config.model, prompts, logger, showDownloadProgress: true });
+    const llm = await loadModel({
+      ...config.model,
+      sentiment: config.sentiment,
+      prompts,
+      logger,
+      showDownloadProgress: true,
+    });
     const store = await openStore(config.storeUrl, logger);
     const pipeline = new Pipeline({
       llm,

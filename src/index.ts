@@ -29,7 +29,13 @@ async function main(): Promise<void> {
   let store: Awaited<ReturnType<typeof openStore>> | undefined;
   try {
     const prompts = loadPrompts();
-    llm = await loadModel({ ...config.model, prompts, logger, showDownloadProgress: true });
+    llm = await loadModel({
+      ...config.model,
+      sentiment: config.sentiment,
+      prompts,
+      logger,
+      showDownloadProgress: true,
+    });
     store = await openStore(config.storeUrl, logger);
     const bot = createBot({ llm, store, logger, config, prompts });
 

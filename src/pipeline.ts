@@ -94,6 +94,7 @@ export class Pipeline {
       message,
     });
     const completion = await llm.generateChat(turns, {
+      channelKey: input.channelId,
       maxTokens: config.chat.maxReplyTokens,
       temperature: config.chat.temperature,
       ...(input.signal ? { signal: input.signal } : {}),

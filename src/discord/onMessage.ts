@@ -1,4 +1,4 @@
-import type { Message } from "discord.js";
+import { type Message, PermissionFlagsBits } from "discord.js";
 import { errorMessage, JobCancelledError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { stripBotMention } from "../text/stripMentions.js";
@@ -13,10 +13,20 @@ export const CHAT_ERROR_NOTICE =
 
 export type MessagePlan =
   | { readonly act: false; readonly reason: string }
-  | { readonly act: true; readonly react: boolean; readonly reply: boolean; readonly text: string };
+  | {
+      readonly act: true;
+      readonly react: boolean;
+      /** Why there is no reaction, when there is text but reacting is pointless here. */
+      readonly noReactionReason?: string;
+      readonly reply: boolean;
+      readonly text: string;
+    };
+
+/** Adding a reaction needs both: Discord refuses the first reaction on a message without Read Message History. */
+const REACT_PERMISSIONS = [PermissionFlagsBits.AddReactions, PermissionFlagsBits.ReadMessageHistory];
 
 /** Decides what a message deserves, without doing any of it. */
-export function planMessage(message: Message, botId: string): MessagePlan {
+export function planMessage(message: Message, botId: string, reactionsEnabled: boolean): MessagePlan {
   if (message.author.id === botId) return { act: false, reason: "own message" };
   if (message.author.bot) return { act: false, reason: "from a bot" };
   if (message.webhookId !== null) return { act: false, reason: "from a webhook" };
@@ -25,7 +35,25 @@ export function planMessage(message: Message, botId: string): MessagePlan {
   const text = stripBotMention(message.content, botId);
   const mentioned = message.mentions.users.has(botId);
   if (text === "" && !mentioned) return { act: false, reason: "no text" };
-  return { act: true, react: text !== "", reply: mentioned, text };
+  // The sentiment pass is skipped whenever its result could not be used.
+  const me = message.guild.members.me;
+  const canReact = me ? (message.channel.permissionsFor(me)?.has(REACT_PERMISSIONS) ?? false) : true;
+  const noReactionReason =
+    text === ""
+      ? "no text"
+      : !reactionsEnabled
+        ? "reactions are off"
+        : !canReact
+          ? "no permission to react here"
+          : undefined;
+  if (noReactionReason !== undefined && !mentioned) return { act: false, reason: noReactionReason };
+  return {
+    act: true,
+    react: noReactionReason === undefined,
+    reply: mentioned,
+    text,
+    ...(noReactionReason === undefined ? {} : { noReactionReason }),
+  };
 }
 
 export async function onMessage(message: Message, context: BotContext): Promise<void> {
@@ -35,9 +63,10 @@ export async function onMessage(message: Message, context: BotContext): Promise<
     channelId: message.channelId,
     messageId: message.id,
   });
-  const plan = planMessage(message, botId);
+  const reactionsEnabled = Object.values(context.config.moodEmojis).some((emoji) => emoji !== "");
+  const plan = planMessage(message, botId, reactionsEnabled);
   if (!plan.act) {
-    log.trace({ reason: plan.reason }, "message skipped");
+    log.debug({ reason: plan.reason }, "message skipped");
     return;
   }
   if (!message.inGuild()) return;

@@ -12,6 +12,8 @@ export interface ChatCompletion {
   readonly text: string;
   readonly stopReason: string;
   readonly generatedTokens: number;
+  /** Prompt tokens the model had to evaluate: the whole prompt when cold, only the new turns when warm. */
+  readonly evaluatedPromptTokens: number;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface ChatCompletion {
 export class ChatRunner {
   private readonly chat: LlamaChat;
 
-  constructor(sequence: LlamaContextSequence) {
+  constructor(private readonly sequence: LlamaContextSequence) {
     this.chat = new LlamaChat({ contextSequence: sequence });
   }
 
@@ -38,6 +40,9 @@ export class ChatRunner {
     options.signal?.throwIfAborted();
     const history: ChatHistoryItem[] = [...toChatHistory(turns), { type: "model", response: [] }];
     let generatedTokens = 0;
+    const meter = this.sequence.tokenMeter;
+    // Input tokens include each generated token fed back in; subtract those to get the prompt's share.
+    const inputBefore = meter.usedInputTokens;
     const result = await this.chat.generateResponse(history, {
       maxTokens: options.maxTokens,
       temperature: options.temperature,
@@ -49,7 +54,15 @@ export class ChatRunner {
       },
       ...(options.signal ? { signal: options.signal, stopOnAbortSignal: false } : {}),
     });
-    return { text: result.response, stopReason: result.metadata.stopReason, generatedTokens };
+    return {
+      text: result.response,
+      stopReason: result.metadata.stopReason,
+      generatedTokens,
+      evaluatedPromptTokens: Math.max(
+        0,
+        meter.usedInputTokens - inputBefore - Math.max(0, generatedTokens - 1),
+      ),
+    };
   }
 
   dispose(): void {

@@ -11,9 +11,11 @@ import {
 import { errorMessage, ModelLoadError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { ChatTurn, Prompts } from "../prompts.js";
-import { type ChatCompletion, ChatRunner } from "./chat.js";
+import type { ChatCompletion } from "./chat.js";
+import { ChatPool } from "./chatPool.js";
 import { type JobPriority, Scheduler, type SchedulerStats } from "./scheduler.js";
 import { SentimentClassifier, type SentimentMethod, type SentimentResult } from "./sentiment.js";
+import { SentimentCache } from "./sentimentCache.js";
 
 export interface LoadModelOptions {
   /** A local .gguf file; when undefined, `uri` is resolved (and downloaded once) into `directory`. */
@@ -22,12 +24,16 @@ export interface LoadModelOptions {
   readonly directory: string;
   readonly threads: number;
   readonly contextSize: number;
+  readonly chatSequences: number;
+  readonly sentiment: {
+    readonly queueSize: number;
+    readonly maxWaitMs: number;
+    readonly cacheSize: number;
+  };
   readonly prompts: Prompts;
   readonly logger: Logger;
   /** Show node-llama-cpp's download progress bar (on for the bot, off in tests). */
   readonly showDownloadProgress?: boolean;
-  readonly maxBackgroundQueue?: number;
-  readonly maxBackgroundAgeMs?: number;
 }
 
 export interface ClassifyOptions {
@@ -37,6 +43,8 @@ export interface ClassifyOptions {
 
 export interface GenerateChatOptions {
   readonly signal?: AbortSignal;
+  /** The conversation this turn belongs to: its warm sequence is reused when it still has one. */
+  readonly channelKey: string;
   readonly maxTokens: number;
   readonly temperature: number;
 }
@@ -47,6 +55,7 @@ export interface Llm {
   readonly sentimentMethod: SentimentMethod;
   readonly contextSize: number;
   readonly schedulerStats: Readonly<SchedulerStats>;
+  readonly cacheStats: { readonly hits: number; readonly misses: number; readonly size: number };
   classifySentiment(text: string, options?: ClassifyOptions): Promise<SentimentResult>;
   generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion>;
   countTokens(text: string): number;
@@ -55,8 +64,6 @@ export interface Llm {
   /** Refuses new work, aborts what is running, and frees the model. */
   close(): Promise<void>;
 }
-
-const SEQUENCES = 2;
 
 /** Loads the model and builds the one owner of it. The only place that creates a Llama, model or context. */
 export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
@@ -75,34 +82,36 @@ export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
   let model: LlamaModel | undefined;
   try {
     model = await llama.loadModel({ modelPath });
+    // One sequence for sentiment, which keeps its cached prefix forever, and the warm chat sequences.
     const context = await model.createContext({
       contextSize: options.contextSize,
-      sequences: SEQUENCES,
+      sequences: 1 + options.chatSequences,
       threads: options.threads,
       failedCreationRemedy: false,
     });
     const sentimentSequence = context.getSequence();
-    const chatSequence = context.getSequence();
-    const chat = new ChatRunner(chatSequence);
+    const chat = new ChatPool(context, options.chatSequences);
     const sentiment = await SentimentClassifier.create({
       llama,
       model,
       sequence: sentimentSequence,
-      chatWrapper: chat.chatWrapper,
+      chatWrapper: chat.any.chatWrapper,
       prompts: options.prompts,
     });
     const scheduler = new Scheduler({
       logger: logger.child({ component: "scheduler" }),
-      maxBackgroundQueue: options.maxBackgroundQueue ?? 64,
-      maxBackgroundAgeMs: options.maxBackgroundAgeMs ?? 30_000,
+      maxBackgroundQueue: options.sentiment.queueSize,
+      maxBackgroundAgeMs: options.sentiment.maxWaitMs,
     });
-    const llm = new LocalLlm(llama, model, context, sentiment, chat, scheduler, basename(modelPath));
+    const cache = new SentimentCache(options.sentiment.cacheSize);
+    const llm = new LocalLlm(llama, model, context, sentiment, cache, chat, scheduler, basename(modelPath));
     logger.info(
       {
         model: llm.modelName,
         threads: options.threads,
         contextSize: context.contextSize,
-        chatWrapper: chat.wrapperName,
+        chatWrapper: chat.any.wrapperName,
+        chatSequences: options.chatSequences,
         sentimentMethod: sentiment.method,
         sentimentPrefixTokens: sentiment.prefixTokenCount,
       },
@@ -168,7 +177,8 @@ export class LocalLlm implements Llm {
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
     private readonly sentiment: SentimentClassifier,
-    private readonly chat: ChatRunner,
+    private readonly cache: SentimentCache,
+    private readonly chat: ChatPool,
     private readonly scheduler: Scheduler,
     readonly modelName: string,
   ) {}
@@ -185,13 +195,22 @@ export class LocalLlm implements Llm {
     return this.scheduler.stats;
   }
 
-  classifySentiment(text: string, options: ClassifyOptions = {}): Promise<SentimentResult> {
-    return this.scheduler.run(
+  get cacheStats() {
+    return { hits: this.cache.hits, misses: this.cache.misses, size: this.cache.size };
+  }
+
+  async classifySentiment(text: string, options: ClassifyOptions = {}): Promise<SentimentResult> {
+    // A repeated short message skips the queue and the model entirely.
+    const cached = this.cache.get(text);
+    if (cached) return { ...cached, evaluatedTokens: 0, cached: true };
+    const result = await this.scheduler.run(
       "sentiment",
       options.priority ?? "background",
       (signal) => this.sentiment.classify(text, signal),
       options.signal,
     );
+    this.cache.set(text, result);
+    return result;
   }
 
   generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion> {
@@ -199,7 +218,9 @@ export class LocalLlm implements Llm {
       "chat",
       "interactive",
       (signal) =>
-        this.chat.generate(turns, { maxTokens: options.maxTokens, temperature: options.temperature, signal }),
+        this.chat
+          .acquire(options.channelKey)
+          .generate(turns, { maxTokens: options.maxTokens, temperature: options.temperature, signal }),
       options.signal,
     );
   }

@@ -26,6 +26,8 @@ export interface SentimentResult {
   readonly evaluatedTokens: number;
   /** True when the message was longer than the token budget and only its start was read. */
   readonly truncated: boolean;
+  /** True when the result came from the cache of repeated short messages, with no model work. */
+  readonly cached?: boolean;
 }
 
 /** Long messages are cut to this many tokens: the opening carries the feeling, and the context never overflows. */

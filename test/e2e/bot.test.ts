@@ -1,3 +1,4 @@
+import { PermissionFlagsBits } from "discord.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CHAT_ERROR_NOTICE } from "../../src/discord/onMessage.js";
 import { EMPTY_MENTION_NOTICE, EMPTY_REPLY_NOTICE } from "../../src/pipeline.js";
@@ -95,6 +96,51 @@ describe("mood emoji settings", () => {
     }
     expect(h.logs.find("no emoji for this label")[0]).toMatchObject({ label: "negative", messageId: id });
     expect(h.discord.requestsMatching("PUT", reactionPath(id))).toEqual([]);
+  });
+});
+
+describe("skipping sentiment work that could not be used", () => {
+  let h: BotHarness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it("does no sentiment pass where the bot may not add reactions, but still answers mentions", async () => {
+    h = await startBotHarness({
+      model: { favouredToken: "negative" },
+      denyInSecondChannel: PermissionFlagsBits.AddReactions,
+    });
+    const harness = h;
+    const id = harness.discord.sendMessage({
+      content: "great news everyone",
+      channelId: harness.discord.secondChannelId,
+    });
+    const mentionId = harness.discord.sendMessage({
+      content: `<@${harness.discord.botUser.id}> hello`,
+      channelId: harness.discord.secondChannelId,
+      mentionBot: true,
+    });
+    await harness.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/);
+    await settle(harness);
+    expect(harness.discord.requestsMatching("PUT", reactionPath(id))).toEqual([]);
+    expect(harness.discord.requestsMatching("PUT", reactionPath(mentionId))).toEqual([]);
+    const skipped = harness.logs.find("message skipped").find((line) => line.messageId === id);
+    expect(skipped).toMatchObject({ reason: "no permission to react here" });
+    // Only the control message in the first channel and the chat reply used the model.
+    expect(harness.llm.schedulerStats.completed).toBe(2);
+  });
+
+  it("does no sentiment pass when every emoji is empty", async () => {
+    h = await startBotHarness({ env: { MOOD_EMOJIS: "positive=,negative=,neutral=" } });
+    const id = h.discord.sendMessage({ content: "anything at all" });
+    h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> hi`, mentionBot: true });
+    await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/);
+    expect(h.logs.find("message skipped").find((line) => line.messageId === id)).toMatchObject({
+      reason: "reactions are off",
+    });
+    expect(h.llm.schedulerStats.completed).toBe(1);
+    expect(h.discord.requestsMatching("PUT", /reactions/)).toEqual([]);
   });
 });
 

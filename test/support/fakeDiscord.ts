@@ -29,6 +29,8 @@ export interface FakeGuild {
   readonly id: string;
   readonly name: string;
   readonly channelIds: readonly string[];
+  /** Permission bits denied to @everyone (and so to the bot) in a channel, by channel id. */
+  readonly deniedInChannel?: Readonly<Record<string, bigint>>;
 }
 
 export interface FakeResponse {
@@ -41,7 +43,11 @@ export interface FakeResponse {
 export type RequestOverride = (request: RecordedRequest) => FakeResponse | undefined;
 
 const DISCORD_EPOCH = 1_420_070_400_000n;
-const ALL_PERMISSIONS = "2251799813685247";
+/**
+ * Every permission bit (Discord's flags up to bit 50) but Administrator, which would override channel denies: the
+ * @everyone role's permissions.
+ */
+const ALL_PERMISSIONS = (((1n << 51n) - 1n) & ~(1n << 3n)).toString();
 const HEARTBEAT_INTERVAL_MS = 41_250;
 
 export class FakeDiscord {
@@ -58,12 +64,15 @@ export class FakeDiscord {
   private wss: WebSocketServer | undefined;
   private port = 0;
 
-  constructor(options: { guilds?: FakeGuild[] } = {}) {
+  constructor(options: { guilds?: FakeGuild[]; denyInSecondChannel?: bigint } = {}) {
     this.botUser = { id: this.snowflake(), username: "moodbot", bot: true };
     this.applicationId = this.botUser.id;
-    this.guilds = options.guilds ?? [
-      { id: this.snowflake(), name: "Test Guild", channelIds: [this.snowflake()] },
-    ];
+    const channelIds = [this.snowflake(), this.snowflake()];
+    const denied =
+      options.denyInSecondChannel === undefined
+        ? {}
+        : { deniedInChannel: { [channelIds[1] ?? ""]: options.denyInSecondChannel } };
+    this.guilds = options.guilds ?? [{ id: this.snowflake(), name: "Test Guild", channelIds, ...denied }];
   }
 
   /** The REST base to hand to discord.js as `rest.api` (DISCORD_API_URL). */
@@ -73,6 +82,13 @@ export class FakeDiscord {
 
   get gatewayUrl(): string {
     return `ws://127.0.0.1:${this.port}/gateway`;
+  }
+
+  /** The first guild's second channel: where a test may deny the bot permissions. */
+  get secondChannelId(): string {
+    const id = this.guilds[0]?.channelIds[1];
+    if (!id) throw new Error("the fake Discord has no second channel");
+    return id;
   }
 
   /** The first guild's first channel: where most tests talk. */
@@ -299,7 +315,10 @@ export class FakeDiscord {
         type: 0,
         name: `channel-${position}`,
         position,
-        permission_overwrites: [],
+        permission_overwrites:
+          guild.deniedInChannel?.[id] === undefined
+            ? []
+            : [{ id: guild.id, type: 0, allow: "0", deny: guild.deniedInChannel[id].toString() }],
         guild_id: guild.id,
       })),
       threads: [],

@@ -57,16 +57,23 @@ export function testEnv(discord: FakeDiscord, modelPath: string, dataDir: string
 
 /** A real bot (real discord.js client, model, SQLite) against the loopback Discord, logged in and ready. */
 export async function startBotHarness(
-  options: { model?: TinyModelOptions; env?: Record<string, string>; dataDir?: string } = {},
+  options: {
+    model?: TinyModelOptions;
+    env?: Record<string, string>;
+    dataDir?: string;
+    denyInSecondChannel?: bigint;
+  } = {},
 ): Promise<BotHarness> {
-  const discord = await new FakeDiscord().start();
+  const discord = await new FakeDiscord(
+    options.denyInSecondChannel === undefined ? {} : { denyInSecondChannel: options.denyInSecondChannel },
+  ).start();
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "moodbot-test-")));
   const modelPath = await tinyModel(options.model);
   const config = loadConfig({ ...testEnv(discord, modelPath, dataDir), ...options.env });
   const logs = new LogCapture();
   const logger = createLogger({ level: "trace", destination: logs.stream });
   const prompts = loadPrompts();
-  const llm = await loadModel({ ...config.model, prompts, logger });
+  const llm = await loadModel({ ...config.model, sentiment: config.sentiment, prompts, logger });
   const store = await openStore(config.storeUrl, logger);
   const bot = createBot({ llm, store, logger, config, prompts });
   await bot.start();
