@@ -27,7 +27,7 @@ export function createLogger(options: LoggerOptions): Logger {
   const base = {
     level: options.level,
     redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
-    base: { app: "moodbot" },
+    base: { app: "moodbot", pid: process.pid },
   };
   if (options.pretty) {
     return pino({ ...base, transport: { target: "pino-pretty", options: { colorize: true } } });

@@ -6,6 +6,8 @@ export interface ChatOptions {
   readonly maxTokens: number;
   readonly temperature: number;
   readonly signal?: AbortSignal;
+  /** Called with each piece of reply text as it is generated. */
+  readonly onText?: (text: string) => void;
 }
 
 export interface ChatCompletion {
@@ -52,6 +54,7 @@ export class ChatRunner {
       onToken: (tokens) => {
         generatedTokens += tokens.length;
       },
+      ...(options.onText ? { onTextChunk: options.onText } : {}),
       ...(options.signal ? { signal: options.signal, stopOnAbortSignal: false } : {}),
     });
     return {
@@ -63,6 +66,11 @@ export class ChatRunner {
         meter.usedInputTokens - inputBefore - Math.max(0, generatedTokens - 1),
       ),
     };
+  }
+
+  /** Forgets the evaluated state, so the next turn starts cold. */
+  clear(): Promise<void> {
+    return this.sequence.clearHistory();
   }
 
   dispose(): void {

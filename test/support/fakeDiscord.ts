@@ -64,10 +64,10 @@ export class FakeDiscord {
   private wss: WebSocketServer | undefined;
   private port = 0;
 
-  constructor(options: { guilds?: FakeGuild[]; denyInSecondChannel?: bigint } = {}) {
+  constructor(options: { guilds?: FakeGuild[]; denyInSecondChannel?: bigint; channels?: number } = {}) {
     this.botUser = { id: this.snowflake(), username: "moodbot", bot: true };
     this.applicationId = this.botUser.id;
-    const channelIds = [this.snowflake(), this.snowflake()];
+    const channelIds = Array.from({ length: Math.max(2, options.channels ?? 2) }, () => this.snowflake());
     const denied =
       options.denyInSecondChannel === undefined
         ? {}

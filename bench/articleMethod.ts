@@ -1,0 +1,72 @@
+import type { LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
+import type { SentimentLabel } from "../src/moodEmojis.js";
+
+/**
+ * The baseline we compare against, as the "all-in-one in-context learning" article does it: the whole prompt is
+ * evaluated from scratch for every message, two tokens are generated greedily, and the label is found by substring
+ * search, with neutral when neither word appears. Kept here, outside the bot, only to be measured.
+ */
+export const ARTICLE_PROMPT =
+  "你是一个冷酷的情感分析师，只输出正面或负面，不解释原因。\n用户说：{text}\n你的判断是：";
+
+export interface ArticleResult {
+  readonly label: SentimentLabel;
+  readonly output: string;
+  readonly evaluatedTokens: number;
+}
+
+export function parseArticleOutput(output: string): SentimentLabel {
+  if (output.includes("正面")) return "positive";
+  if (output.includes("负面")) return "negative";
+  return "neutral";
+}
+
+export class ArticleClassifier {
+  constructor(
+    private readonly model: LlamaModel,
+    private readonly sequence: LlamaContextSequence,
+  ) {}
+
+  /** One classification; `temperature` 0 is the article's greedy method, above 0 a sampled vote. */
+  async classify(
+    text: string,
+    options: { temperature?: number; seed?: number } = {},
+  ): Promise<ArticleResult> {
+    await this.sequence.clearHistory();
+    const prompt = this.model.tokenize(
+      ARTICLE_PROMPT.replace("{text}", () => text),
+      false,
+    );
+    const generated: Token[] = [];
+    const iterator = this.sequence.evaluate(prompt, {
+      temperature: options.temperature ?? 0,
+      ...(options.seed === undefined ? {} : { seed: options.seed }),
+    });
+    for await (const token of iterator) {
+      generated.push(token);
+      if (generated.length >= 2) break;
+    }
+    const output = this.model.detokenize(generated);
+    // The prompt, then each generated token but the last is fed back to produce the next one.
+    return {
+      label: parseArticleOutput(output),
+      output,
+      evaluatedTokens: prompt.length + generated.length - 1,
+    };
+  }
+
+  /** The article's "vote of three samples" variant: three sampled runs, majority label, neutral on a tie. */
+  async classifyByVote(text: string, seed: number): Promise<ArticleResult> {
+    const runs = [];
+    for (let i = 0; i < 3; i++) runs.push(await this.classify(text, { temperature: 0.8, seed: seed + i }));
+    const counts = new Map<SentimentLabel, number>();
+    for (const run of runs) counts.set(run.label, (counts.get(run.label) ?? 0) + 1);
+    const [top] = [...counts.entries()].sort((a, b) => b[1] - a[1]);
+    const label = top && top[1] >= 2 ? top[0] : "neutral";
+    return {
+      label,
+      output: runs.map((run) => run.output).join(" | "),
+      evaluatedTokens: runs.reduce((sum, run) => sum + run.evaluatedTokens, 0),
+    };
+  }
+}
