@@ -14,7 +14,7 @@ export const QWEN_05B_SHAPE = {
   vocabularySize: 151936,
 } as const;
 
-const MODEL_FILE = "qwen2.5-0.5b-shape-random-q8_0-v1.gguf";
+const MODEL_FILE = "qwen2.5-0.5b-shape-random-q8_0-v2.gguf";
 
 /**
  * A random-weight model of the real Qwen2.5-0.5B shape, Q8_0, with the real vocabulary and chat template. Built

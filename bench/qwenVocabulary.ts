@@ -22,8 +22,8 @@ export function qwenVocabulary(): BpeVocabulary {
   for (const added of json.added_tokens) {
     if (added.id > QWEN25_LAST_ADDED_ID) continue;
     tokens[added.id] = added.content;
-    // Special tokens are control tokens; the rest (<tool_call>, <|fim_prefix|>, …) are user-defined.
-    types[added.id] = added.special ? 3 : 4;
+    // <|…|> tokens are control tokens, as in Qwen's own GGUF files; <tool_call> and friends are user-defined.
+    types[added.id] = added.special || /^<\|.*\|>$/.test(added.content) ? 3 : 4;
   }
   for (let id = 0; id < tokens.length; id++) {
     if (tokens[id] === undefined) throw new Error(`the Qwen vocabulary has no token ${id}`);

@@ -323,7 +323,7 @@ async function main() {
 
   const llama = await getLlama({ gpu: false, build: "never" });
   const model = await llama.loadModel({ modelPath });
-  const context = await model.createContext({ contextSize: 4096, sequences: 4, threads });
+  const context = await model.createContext({ contextSize: 2048, sequences: 4, threads });
   const chatA = new ChatRunner(context.getSequence());
   const chatB = new ChatRunner(context.getSequence());
 

@@ -44,6 +44,18 @@ export interface Config {
     readonly historyTurns: number;
     readonly maxReplyTokens: number;
     readonly temperature: number;
+    /** Chat turns one user may start per minute, across channels. */
+    readonly userPerMinute: number;
+    /** Chat turns one channel may have per minute, all users together. */
+    readonly channelPerMinute: number;
+  };
+  readonly access: {
+    /** Direct messages are off unless turned on. */
+    readonly allowDms: boolean;
+    /** When not empty, only these channels get reactions and replies. */
+    readonly channelAllowlist: ReadonlySet<string>;
+    /** These channels never get reactions or replies. */
+    readonly channelDenylist: ReadonlySet<string>;
   };
   readonly storeUrl: string;
   readonly moodEmojis: EmojiMap;
@@ -81,6 +93,30 @@ const snowflake = optionalText.refine((raw) => raw === undefined || /^\d{17,20}$
   message: "must be a Discord id: 17 to 20 digits (right-click → Copy ID with Developer Mode on)",
 });
 
+const boolean = optionalText.transform((raw, ctx) => {
+  if (raw === undefined) return false;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  ctx.addIssue({ code: "custom", message: `must be true or false (got "${raw}")` });
+  return z.NEVER;
+});
+
+const snowflakeList = optionalText.transform((raw, ctx) => {
+  const ids = (raw ?? "")
+    .split(",")
+    .map((id) => id.trim())
+    .filter(Boolean);
+  const bad = ids.find((id) => !/^\d{17,20}$/.test(id));
+  if (bad !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `must be channel ids separated by commas ("${bad}" is not an id)`,
+    });
+    return z.NEVER;
+  }
+  return new Set(ids) as ReadonlySet<string>;
+});
+
 const envSchema = z.object({
   DISCORD_TOKEN: optionalText,
   DISCORD_CLIENT_ID: snowflake,
@@ -92,7 +128,7 @@ const envSchema = z.object({
   MODEL_URI: optionalText,
   MODELS_DIR: optionalText,
   LLM_THREADS: positiveInt("LLM_THREADS", availableParallelism(), 256),
-  LLM_CONTEXT_SIZE: positiveInt("LLM_CONTEXT_SIZE", 4096, 131072),
+  LLM_CONTEXT_SIZE: positiveInt("LLM_CONTEXT_SIZE", 2048, 131072),
   LLM_CHAT_SEQUENCES: positiveInt("LLM_CHAT_SEQUENCES", 2, 16),
   SENTIMENT_QUEUE_SIZE: positiveInt("SENTIMENT_QUEUE_SIZE", 64, 100_000),
   SENTIMENT_MAX_WAIT_MS: positiveInt("SENTIMENT_MAX_WAIT_MS", 30_000, 3_600_000),
@@ -116,6 +152,11 @@ const envSchema = z.object({
     }
     return value;
   }),
+  CHAT_USER_PER_MINUTE: positiveInt("CHAT_USER_PER_MINUTE", 6, 10_000),
+  CHAT_CHANNEL_PER_MINUTE: positiveInt("CHAT_CHANNEL_PER_MINUTE", 20, 10_000),
+  ALLOW_DMS: boolean,
+  CHANNEL_ALLOWLIST: snowflakeList,
+  CHANNEL_DENYLIST: snowflakeList,
   STORE_URL: optionalText,
   MOOD_EMOJIS: z.string().optional(),
   LOG_LEVEL: optionalText.transform((raw, ctx) => {
@@ -126,13 +167,7 @@ const envSchema = z.object({
     }
     return level as LogLevel;
   }),
-  LOG_PRETTY: optionalText.transform((raw, ctx) => {
-    if (raw === undefined) return false;
-    if (/^(1|true|yes|on)$/i.test(raw)) return true;
-    if (/^(0|false|no|off)$/i.test(raw)) return false;
-    ctx.addIssue({ code: "custom", message: `must be true or false (got "${raw}")` });
-    return z.NEVER;
-  }),
+  LOG_PRETTY: boolean,
 });
 
 /** Every variable moodbot reads; .env.example documents each one. */
@@ -140,7 +175,7 @@ export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
 
 const FIXES: Record<string, string> = {
   LLM_THREADS: "Set it to the number of CPU cores, or remove it to use all of them.",
-  LLM_CONTEXT_SIZE: "Remove it to use 4096, or lower it on a machine with little memory.",
+  LLM_CONTEXT_SIZE: "Remove it to use 2048, or lower it on a machine with little memory.",
   LLM_CHAT_SEQUENCES: "Remove it to keep 2 channels warm; each one costs a context's worth of memory.",
   SENTIMENT_QUEUE_SIZE: "Remove it to queue at most 64 mood reactions.",
   SENTIMENT_MAX_WAIT_MS: "Remove it to drop reactions that waited over 30000 ms.",
@@ -151,6 +186,13 @@ const FIXES: Record<string, string> = {
   DISCORD_API_URL: "Remove it to use Discord's own API.",
   LOG_LEVEL: "Remove it to log at info.",
   LOG_PRETTY: "Use true only in development; it needs the pino-pretty dev dependency.",
+  CHAT_USER_PER_MINUTE: "Remove it to allow 6 chat turns per user per minute.",
+  CHAT_CHANNEL_PER_MINUTE: "Remove it to allow 20 chat turns per channel per minute.",
+  ALLOW_DMS: "Use true to answer direct messages, or remove it to ignore them.",
+  CHANNEL_ALLOWLIST:
+    "List channel ids (right-click → Copy Channel ID), e.g. 123456789012345678,223456789012345678.",
+  CHANNEL_DENYLIST:
+    "List channel ids (right-click → Copy Channel ID), e.g. 123456789012345678,223456789012345678.",
 };
 
 /** Reads `.env` (if present) under the real environment, which wins. */
@@ -221,6 +263,13 @@ export function loadConfig(
       historyTurns: e.CHAT_HISTORY_TURNS,
       maxReplyTokens: e.CHAT_MAX_TOKENS,
       temperature: e.CHAT_TEMPERATURE,
+      userPerMinute: e.CHAT_USER_PER_MINUTE,
+      channelPerMinute: e.CHAT_CHANNEL_PER_MINUTE,
+    },
+    access: {
+      allowDms: e.ALLOW_DMS,
+      channelAllowlist: e.CHANNEL_ALLOWLIST,
+      channelDenylist: e.CHANNEL_DENYLIST,
     },
     storeUrl: e.STORE_URL ?? DEFAULT_STORE_URL,
     moodEmojis,
@@ -230,6 +279,7 @@ export function loadConfig(
 }
 
 function deepFreeze<T>(value: T): T {
+  if (value instanceof Set) return value;
   if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
     Object.freeze(value);

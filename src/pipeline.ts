@@ -6,7 +6,8 @@ import type { Logger } from "./logger.js";
 import { emojiForLabel } from "./moodEmojis.js";
 import { type ChatTurn, type Prompts, renderChatTurns, renderUserTurn } from "./prompts.js";
 import { type HistoryStore, type HistoryTurn, trimHistory } from "./store/history.js";
-import { sanitizeReply } from "./text/sanitizeReply.js";
+import { normaliseInput } from "./text/normaliseInput.js";
+import { capReply, sanitizeReply } from "./text/sanitizeReply.js";
 
 export interface PipelineDeps {
   readonly llm: Llm;
@@ -45,11 +46,6 @@ const INPUT_SHARE_OF_CONTEXT = 0.25;
 /** Room for the chat template's own tokens around the system prompt and the new turn. */
 const PROMPT_MARGIN_TOKENS = 32;
 
-/** Normalises text from Discord or a terminal: lone surrogates become U+FFFD, and the ends are trimmed. */
-export function normaliseText(text: string): string {
-  return text.toWellFormed().trim();
-}
-
 /**
  * The bot's two jobs, independent of Discord: the mood of a text, and a conversation turn with per-channel
  * memory. The Discord listeners and the terminal console both call this.
@@ -61,7 +57,7 @@ export class Pipeline {
     text: string,
     options: { signal?: AbortSignal; priority?: JobPriority } = {},
   ): Promise<MoodOutcome> {
-    const clean = normaliseText(text);
+    const clean = normaliseInput(text);
     if (clean === "") return { kind: "skipped", reason: "no text" };
     const result = await this.deps.llm.classifySentiment(clean, options);
     return { kind: "mood", result, emoji: emojiForLabel(this.deps.config.moodEmojis, result.label) };
@@ -69,7 +65,7 @@ export class Pipeline {
 
   async converse(input: ConversationInput): Promise<ConversationOutcome> {
     const { llm, history, prompts, config, logger } = this.deps;
-    const text = normaliseText(input.text);
+    const text = normaliseInput(input.text);
     if (text === "") return { reply: EMPTY_MENTION_NOTICE, fromModel: false };
 
     const maxInputTokens = Math.floor(llm.contextSize * INPUT_SHARE_OF_CONTEXT);
@@ -99,7 +95,7 @@ export class Pipeline {
       temperature: config.chat.temperature,
       ...(input.signal ? { signal: input.signal } : {}),
     });
-    const reply = sanitizeReply(completion.text);
+    const reply = capReply(sanitizeReply(completion.text));
     logger.debug(
       {
         channelId: input.channelId,

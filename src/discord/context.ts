@@ -1,10 +1,14 @@
+import type { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Pipeline } from "../pipeline.js";
+import type { ChannelFaults } from "./channelFaults.js";
 
 /** What every listener and command receives: built once by createBot, never read from module state. */
 export interface BotContext {
   readonly pipeline: Pipeline;
   readonly config: Config;
   readonly logger: Logger;
+  readonly chatGate: ChatGate;
+  readonly channelFaults: ChannelFaults;
 }

@@ -1,5 +1,6 @@
-import { Client, Events, GatewayIntentBits } from "discord.js";
+import { Client, Events, GatewayIntentBits, Partials } from "discord.js";
 import { commands as allCommands, type Command } from "../../commands/index.js";
+import { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
 import type { Llm } from "../llm/model.js";
 import type { Logger } from "../logger.js";
@@ -7,6 +8,7 @@ import { Pipeline } from "../pipeline.js";
 import type { Prompts } from "../prompts.js";
 import { HistoryStore } from "../store/history.js";
 import type { Store } from "../store/openStore.js";
+import { ChannelFaults } from "./channelFaults.js";
 import type { BotContext } from "./context.js";
 import { onInteraction } from "./onInteraction.js";
 import { onMessage } from "./onMessage.js";
@@ -40,10 +42,26 @@ export function createBot(deps: BotDeps): Bot {
     config,
     logger,
   });
-  const context: BotContext = { pipeline, config, logger };
+  const context: BotContext = {
+    pipeline,
+    config,
+    logger,
+    chatGate: new ChatGate({
+      userPerMinute: config.chat.userPerMinute,
+      channelPerMinute: config.chat.channelPerMinute,
+    }),
+    channelFaults: new ChannelFaults(),
+  };
   const commands = new Map((deps.commands ?? allCommands).map((command) => [command.data.name, command]));
+  const intents = [
+    GatewayIntentBits.Guilds,
+    GatewayIntentBits.GuildMessages,
+    GatewayIntentBits.MessageContent,
+  ];
   const client = new Client({
-    intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent],
+    // DM channels are not cached before their first message, so receiving DMs needs the Channel partial.
+    intents: config.access.allowDms ? [...intents, GatewayIntentBits.DirectMessages] : intents,
+    partials: config.access.allowDms ? [Partials.Channel] : [],
     allowedMentions: NO_MENTIONS,
     failIfNotExists: false,
     rest: { api: config.discord.apiUrl },

@@ -1,7 +1,10 @@
 import { type Message, PermissionFlagsBits } from "discord.js";
+import { REFUSAL_NOTICES } from "../chatGate.js";
+import type { Config } from "../config.js";
 import { errorMessage, JobCancelledError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { stripBotMention } from "../text/stripMentions.js";
+import { isForbidden } from "./channelFaults.js";
 import type { BotContext } from "./context.js";
 import { NO_MENTIONS, replyInChunks } from "./send.js";
 
@@ -25,19 +28,41 @@ export type MessagePlan =
 /** Adding a reaction needs both: Discord refuses the first reaction on a message without Read Message History. */
 const REACT_PERMISSIONS = [PermissionFlagsBits.AddReactions, PermissionFlagsBits.ReadMessageHistory];
 
+export interface PlanInputs {
+  readonly botId: string;
+  readonly config: Config;
+  /** Discord answered 403 to a reaction in this channel recently. */
+  readonly reactionsForbidden: boolean;
+}
+
 /** Decides what a message deserves, without doing any of it. */
-export function planMessage(message: Message, botId: string, reactionsEnabled: boolean): MessagePlan {
+export function planMessage(message: Message, inputs: PlanInputs): MessagePlan {
+  const { botId, config } = inputs;
+  const { access } = config;
   if (message.author.id === botId) return { act: false, reason: "own message" };
   if (message.author.bot) return { act: false, reason: "from a bot" };
   if (message.webhookId !== null) return { act: false, reason: "from a webhook" };
   if (message.system) return { act: false, reason: "system message" };
-  if (!message.inGuild()) return { act: false, reason: "direct messages are off" };
+  const channelId = message.channel.isThread()
+    ? (message.channel.parentId ?? message.channelId)
+    : message.channelId;
+  if (access.channelDenylist.has(channelId)) return { act: false, reason: "channel is denylisted" };
+  if (access.channelAllowlist.size > 0 && !access.channelAllowlist.has(channelId) && message.inGuild()) {
+    return { act: false, reason: "channel is not allowlisted" };
+  }
   const text = stripBotMention(message.content, botId);
-  const mentioned = message.mentions.users.has(botId);
-  if (text === "" && !mentioned) return { act: false, reason: "no text" };
+  const inDm = !message.inGuild();
+  if (inDm && !access.allowDms) return { act: false, reason: "direct messages are off" };
+  // In a DM every message is addressed to the bot.
+  const addressed = inDm ? text !== "" : message.mentions.users.has(botId);
+  if (text === "" && !addressed) return { act: false, reason: "no text" };
+
   // The sentiment pass is skipped whenever its result could not be used.
-  const me = message.guild.members.me;
-  const canReact = me ? (message.channel.permissionsFor(me)?.has(REACT_PERMISSIONS) ?? false) : true;
+  const reactionsEnabled = Object.values(config.moodEmojis).some((emoji) => emoji !== "");
+  const me = message.inGuild() ? message.guild.members.me : null;
+  const canReact =
+    !inputs.reactionsForbidden &&
+    (me && message.inGuild() ? (message.channel.permissionsFor(me)?.has(REACT_PERMISSIONS) ?? false) : true);
   const noReactionReason =
     text === ""
       ? "no text"
@@ -46,11 +71,11 @@ export function planMessage(message: Message, botId: string, reactionsEnabled: b
         : !canReact
           ? "no permission to react here"
           : undefined;
-  if (noReactionReason !== undefined && !mentioned) return { act: false, reason: noReactionReason };
+  if (noReactionReason !== undefined && !addressed) return { act: false, reason: noReactionReason };
   return {
     act: true,
     react: noReactionReason === undefined,
-    reply: mentioned,
+    reply: addressed,
     text,
     ...(noReactionReason === undefined ? {} : { noReactionReason }),
   };
@@ -63,20 +88,23 @@ export async function onMessage(message: Message, context: BotContext): Promise<
     channelId: message.channelId,
     messageId: message.id,
   });
-  const reactionsEnabled = Object.values(context.config.moodEmojis).some((emoji) => emoji !== "");
-  const plan = planMessage(message, botId, reactionsEnabled);
+  const plan = planMessage(message, {
+    botId,
+    config: context.config,
+    reactionsForbidden: context.channelFaults.cannotReact(message.channelId),
+  });
   if (!plan.act) {
     log.debug({ reason: plan.reason }, "message skipped");
     return;
   }
-  if (!message.inGuild()) return;
+  if (!plan.react) log.debug({ reason: plan.noReactionReason }, "no mood reaction");
   await Promise.all([
     plan.react ? reactWithMood(message, plan.text, context, log) : undefined,
-    plan.reply ? replyToMention(message, plan.text, context, log) : undefined,
+    plan.reply ? replyToMessage(message, plan.text, context, log) : undefined,
   ]);
 }
 
-async function reactWithMood(message: Message<true>, text: string, context: BotContext, log: Logger) {
+async function reactWithMood(message: Message, text: string, context: BotContext, log: Logger) {
   try {
     const outcome = await context.pipeline.analyzeMood(text, { priority: "background" });
     if (outcome.kind === "skipped") {
@@ -89,23 +117,37 @@ async function reactWithMood(message: Message<true>, text: string, context: BotC
       return;
     }
     await message.react(outcome.emoji);
-    log.debug({ label, confidence, emoji: outcome.emoji }, "reacted");
+    log.debug({ label, confidence, emoji: outcome.emoji, cached: outcome.result.cached === true }, "reacted");
   } catch (error) {
     if (error instanceof JobCancelledError) {
       log.debug({ reason: error.reason }, "mood reaction dropped");
-      return;
+    } else if (isForbidden(error)) {
+      if (context.channelFaults.recordReactionForbidden(message.channelId)) {
+        log.warn(
+          { err: errorMessage(error) },
+          "missing permission to react in this channel; pausing reactions here",
+        );
+      }
+      log.debug("mood reaction forbidden");
+    } else {
+      log.warn({ err: error }, "mood reaction failed");
     }
-    log.warn({ err: error }, "mood reaction failed");
   }
 }
 
-async function replyToMention(message: Message<true>, text: string, context: BotContext, log: Logger) {
+async function replyToMessage(message: Message, text: string, context: BotContext, log: Logger) {
+  const admission = context.chatGate.admit(message.author.id, message.channelId);
+  if (!admission.admitted) {
+    log.info({ reason: admission.reason, notified: admission.notify }, "chat refused");
+    if (admission.notify) await sendNotice(message, REFUSAL_NOTICES[admission.reason], context, log);
+    return;
+  }
   const typing = await startTyping(message, log);
   try {
     const outcome = await context.pipeline.converse({
       channelId: message.channelId,
       authorName: message.member?.displayName ?? message.author.displayName,
-      botName: message.guild.members.me?.displayName ?? message.client.user.username,
+      botName: message.guild?.members.me?.displayName ?? message.client.user.username,
       text,
     });
     typing.stop();
@@ -116,21 +158,37 @@ async function replyToMention(message: Message<true>, text: string, context: Bot
       log.debug({ reason: error.reason }, "chat reply dropped");
       return;
     }
+    if (isForbidden(error)) {
+      if (context.channelFaults.recordSendForbidden(message.channelId)) {
+        log.warn({ err: errorMessage(error) }, "missing permission to send in this channel");
+      }
+      return;
+    }
     log.error({ err: error }, "chat reply failed");
-    await message
-      .reply({ content: CHAT_ERROR_NOTICE, allowedMentions: NO_MENTIONS })
-      .catch((sendError: unknown) => {
-        log.warn({ err: errorMessage(sendError) }, "could not send the error notice either");
-      });
+    await sendNotice(message, CHAT_ERROR_NOTICE, context, log);
   } finally {
     typing.stop();
+    admission.release();
+  }
+}
+
+/** A short reply from the bot itself (never model output); failures are logged, never thrown. */
+async function sendNotice(message: Message, content: string, context: BotContext, log: Logger) {
+  if (context.channelFaults.cannotSend(message.channelId)) return;
+  try {
+    await message.reply({ content, allowedMentions: NO_MENTIONS });
+  } catch (error) {
+    if (isForbidden(error)) context.channelFaults.recordSendForbidden(message.channelId);
+    log.warn({ err: errorMessage(error) }, "could not send a notice");
   }
 }
 
 /** Shows the typing indicator before the slow work starts, and again every TYPING_REFRESH_MS until stopped. */
-async function startTyping(message: Message<true>, log: Logger): Promise<{ stop: () => void }> {
+async function startTyping(message: Message, log: Logger): Promise<{ stop: () => void }> {
+  const channel = message.channel;
+  if (!channel.isSendable()) return { stop: () => undefined };
   const send = () =>
-    message.channel.sendTyping().catch((error: unknown) => {
+    channel.sendTyping().catch((error: unknown) => {
       // The indicator is cosmetic: a failure must not cost the user their reply.
       log.debug({ err: errorMessage(error) }, "typing indicator failed");
     });

@@ -11,15 +11,13 @@ export const NO_MENTIONS: MessageMentionOptions = Object.freeze({ parse: [] });
  * Replies to a message with text of any length: the first chunk references the message, the rest follow in the
  * channel. The text must already be sanitised; this only splits it and forbids mentions.
  */
-export async function replyInChunks(message: Message<true>, text: string): Promise<Message[]> {
+export async function replyInChunks(message: Message, text: string): Promise<Message[]> {
   const chunks = splitMessage(text);
   const sent: Message[] = [];
+  const channel = message.channel;
   for (const [index, content] of chunks.entries()) {
-    sent.push(
-      index === 0
-        ? await message.reply({ content, allowedMentions: NO_MENTIONS })
-        : await message.channel.send({ content, allowedMentions: NO_MENTIONS }),
-    );
+    if (index === 0) sent.push(await message.reply({ content, allowedMentions: NO_MENTIONS }));
+    else if (channel.isSendable()) sent.push(await channel.send({ content, allowedMentions: NO_MENTIONS }));
   }
   return sent;
 }

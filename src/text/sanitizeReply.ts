@@ -10,3 +10,18 @@ export function sanitizeReply(text: string): string {
     .replace(/@(everyone|here)\b/gi, "@\u200b$1")
     .trim();
 }
+
+/** The longest reply the bot sends: three Discord messages. CHAT_MAX_TOKENS normally stops well before this. */
+export const MAX_REPLY_CHARS = 6000;
+
+/** Caps a reply's length at a word boundary where one is near, marking the cut. */
+export function capReply(text: string, max = MAX_REPLY_CHARS): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max - 1);
+  const space = cut.lastIndexOf(" ");
+  const end = space > max * 0.9 ? space : cut.length;
+  const code = cut.charCodeAt(end - 1);
+  // Never leave half a surrogate pair at the cut.
+  const safeEnd = code >= 0xd800 && code <= 0xdbff ? end - 1 : end;
+  return `${cut.slice(0, safeEnd).trimEnd()}…`;
+}
