@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { sanitizeReply } from "../src/text/sanitizeReply.js";
+import { normaliseInput } from "../src/text/normaliseInput.js";
+import { capReply, sanitizeReply } from "../src/text/sanitizeReply.js";
 import { splitMessage } from "../src/text/splitMessage.js";
 import { stripBotMention } from "../src/text/stripMentions.js";
 
@@ -94,5 +95,37 @@ describe("splitMessage", () => {
     const chunks = splitMessage("a ".repeat(3000));
     expect(chunks.length).toBe(4);
     for (const chunk of chunks) expect(chunk.length).toBeLessThanOrEqual(2000);
+  });
+});
+
+describe("normaliseInput", () => {
+  it("names custom emojis, replaces mention ids, drops invisible characters", () => {
+    expect(normaliseInput("<:pepe_cry:123456789012345678> <a:party:123456789012345678>")).toBe(
+      ":pepe_cry: :party:",
+    );
+    expect(
+      normaliseInput("hi <@123456789012345678> in <#223456789012345678> cc <@&323456789012345678>"),
+    ).toBe("hi @user in #channel cc @role");
+    expect(normaliseInput("\u200b\u200d\ufeff")).toBe("");
+    expect(normaliseInput("שלום \u202eabc")).toBe("שלום abc");
+  });
+
+  it("repairs invalid surrogate pairs", () => {
+    expect(normaliseInput("bad \ud800 pair")).toBe("bad \ufffd pair");
+  });
+
+  it("keeps emoji, code and right-to-left text", () => {
+    expect(normaliseInput("😭😭")).toBe("😭😭");
+    expect(normaliseInput("```js\nx()\n```")).toBe("```js\nx()\n```");
+    expect(normaliseInput("مرحبا")).toBe("مرحبا");
+  });
+});
+
+describe("capReply", () => {
+  it("leaves short replies alone and cuts long ones at a word, marked", () => {
+    expect(capReply("short", 100)).toBe("short");
+    const capped = capReply("word ".repeat(100), 50);
+    expect(capped.length).toBeLessThanOrEqual(50);
+    expect(capped.endsWith("word…")).toBe(true);
   });
 });

@@ -36,11 +36,20 @@ function findCut(text: string, max: number): number {
   const window = text.slice(0, max + 1);
   const newline = window.lastIndexOf("\n");
   if (newline > max / 3) return newline;
-  const space = window.lastIndexOf(" ");
-  if (space > max / 3) return space;
-  const code = text.charCodeAt(max - 1);
+  let cut = window.lastIndexOf(" ");
+  if (cut <= max / 3) cut = max;
+  // A cut mid-line makes the rest start a new message: never let it start with "```", which Discord would read
+  // as a fence there.
+  while (cut > 1 && startsFence(text, cut)) cut--;
+  const code = text.charCodeAt(cut - 1);
   // Never split a surrogate pair: the half would be an invalid character on both sides.
-  return code >= 0xd800 && code <= 0xdbff ? max - 1 : max;
+  return code >= 0xd800 && code <= 0xdbff ? cut - 1 : cut;
+}
+
+function startsFence(text: string, at: number): boolean {
+  const fence = /[ \t]*```/y;
+  fence.lastIndex = at;
+  return fence.test(text);
 }
 
 /** The fence opener still open after `piece`, given the one open before it. */
@@ -48,7 +57,11 @@ function fenceOpenAfter(piece: string, openBefore: string | undefined): string |
   let open = openBefore;
   for (const line of piece.split("\n")) {
     if (!FENCE_LINE.test(line)) continue;
-    open = open === undefined ? line.trim().slice(0, MAX_OPENER) : undefined;
+    // Reopen with the fence and its language tag only: anything else on the opening line is content.
+    open =
+      open === undefined
+        ? (line.trim().match(/^```[\w+#.-]*/)?.[0] ?? "```").slice(0, MAX_OPENER)
+        : undefined;
   }
   return open;
 }
