@@ -39,7 +39,16 @@ async function createAdapter(url: string) {
   if (url.startsWith("sqlite://")) {
     const file = url.slice("sqlite://".length);
     if (file === "") throw new StoreError(url, "STORE_URL names no file. Use sqlite://data/bot.sqlite.");
-    if (file !== ":memory:") await mkdir(dirname(resolve(file)), { recursive: true });
+    if (file !== ":memory:") {
+      const folder = dirname(resolve(file));
+      await mkdir(folder, { recursive: true }).catch((error: unknown) => {
+        throw new StoreError(
+          url,
+          `The folder ${folder} for STORE_URL cannot be created (${errorMessage(error)}). Point STORE_URL at a writable place, such as sqlite://data/bot.sqlite.`,
+          { cause: error },
+        );
+      });
+    }
     return new KeyvSqlite({ uri: url, busyTimeout: 5_000 });
   }
   throw new StoreError(

@@ -11,8 +11,8 @@ export function sanitizeReply(text: string): string {
     .trim();
 }
 
-/** The longest reply the bot sends: three Discord messages. CHAT_MAX_TOKENS normally stops well before this. */
-export const MAX_REPLY_CHARS = 6000;
+/** The longest reply the bot sends: at most three Discord messages. CHAT_MAX_TOKENS normally stops well before. */
+export const MAX_REPLY_CHARS = 5700;
 
 /** Caps a reply's length at a word boundary where one is near, marking the cut. */
 export function capReply(text: string, max = MAX_REPLY_CHARS): string {

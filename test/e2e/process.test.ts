@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -33,6 +33,16 @@ describe("startup errors", () => {
   it.each([
     ["a missing model file", async (dir: string) => join(dir, "nope.gguf"), "cannot be read"],
     [
+      "a truncated GGUF file",
+      async (dir: string) => {
+        const whole = await readFile(await tinyModel());
+        const path = join(dir, "truncated.gguf");
+        await writeFile(path, whole.subarray(0, Math.floor(whole.length / 2)));
+        return path;
+      },
+      "could not be loaded",
+    ],
+    [
       "a file that is not GGUF",
       async (dir: string) => {
         const path = join(dir, "model.gguf");
@@ -51,6 +61,45 @@ describe("startup errors", () => {
     expect((await bot.exited).code).toBe(1);
     expect(bot.stderr()).toContain(message);
     expect(bot.stderr()).toContain("MODEL_PATH");
+    noStackTrace(bot.stderr());
+  });
+});
+
+describe("store faults at startup", () => {
+  it.each([
+    [
+      "a store file that is not SQLite",
+      async (dir: string) => {
+        const path = join(dir, "bot.sqlite");
+        await writeFile(
+          path,
+          "this is not a database, just some text that someone saved here by mistake\n".repeat(50),
+        );
+        return `sqlite://${path}`;
+      },
+      "cannot be opened for writing",
+    ],
+    [
+      "a store folder that cannot be created",
+      async (dir: string) => {
+        const file = join(dir, "a-file");
+        await writeFile(file, "x");
+        return `sqlite://${join(file, "data", "bot.sqlite")}`;
+      },
+      "cannot be created",
+    ],
+    ["an unsupported backend", async () => "mongodb://localhost/moodbot", "does not support"],
+  ])("stops on %s with one clear error", async (_name, makeUrl, message) => {
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-store-"));
+    const bot = await runEntryPoint("src/index.ts", {
+      DISCORD_TOKEN: "x",
+      MODEL_PATH: await tinyModel(),
+      LLM_THREADS: "1",
+      STORE_URL: await makeUrl(dir),
+    });
+    expect((await bot.exited).code).toBe(1);
+    expect(bot.stderr()).toContain(message);
+    expect(bot.stderr()).toContain("STORE_URL");
     noStackTrace(bot.stderr());
   });
 });

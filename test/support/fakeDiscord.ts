@@ -53,6 +53,10 @@ const HEARTBEAT_INTERVAL_MS = 41_250;
 export class FakeDiscord {
   readonly requests: RecordedRequest[] = [];
   readonly identifies: unknown[] = [];
+  /** RESUME payloads received: a dropped session that discord.js resumed instead of re-identifying. */
+  readonly resumes: unknown[] = [];
+  /** When true, a RESUME gets Invalid Session (op 9, not resumable), as Discord answers for an expired session. */
+  rejectResumes = false;
   readonly botUser: FakeUser;
   readonly applicationId: string;
   readonly guilds: FakeGuild[];
@@ -148,6 +152,11 @@ export class FakeDiscord {
     };
   }
 
+  /** Every request about one channel: reactions, messages, typing. */
+  requestsTo(channelId: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.path.startsWith(`/channels/${channelId}/`));
+  }
+
   requestsMatching(method: string, pathPattern: RegExp): RecordedRequest[] {
     return this.requests.filter((r) => r.method === method && pathPattern.test(r.path));
   }
@@ -196,6 +205,8 @@ export class FakeDiscord {
     this.dispatch("MESSAGE_CREATE", {
       id,
       channel_id: channelId,
+      // Discord sends the channel's type with every message: 1 for a DM, 0 for a guild text channel.
+      channel_type: guildId === null ? 1 : 0,
       ...(guildId === null ? {} : { guild_id: guildId, member: this.memberPayload() }),
       author: this.userPayload(author),
       content: options.content,
@@ -349,6 +360,11 @@ export class FakeDiscord {
         this.identifies.push(payload.d);
         this.sendReady(ws);
       } else if (payload.op === 6) {
+        this.resumes.push(payload.d);
+        if (this.rejectResumes) {
+          ws.send(JSON.stringify({ op: 9, d: false }));
+          return;
+        }
         this.sequence += 1;
         ws.send(JSON.stringify({ op: 0, t: "RESUMED", s: this.sequence, d: {} }));
       }

@@ -62,6 +62,8 @@ export async function startBotHarness(
     env?: Record<string, string>;
     dataDir?: string;
     denyInSecondChannel?: bigint;
+    /** Environment that depends on the fake server's own ids (channel lists). */
+    envFromDiscord?: (discord: FakeDiscord) => Record<string, string>;
   } = {},
 ): Promise<BotHarness> {
   const discord = await new FakeDiscord(
@@ -69,7 +71,11 @@ export async function startBotHarness(
   ).start();
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "moodbot-test-")));
   const modelPath = await tinyModel(options.model);
-  const config = loadConfig({ ...testEnv(discord, modelPath, dataDir), ...options.env });
+  const config = loadConfig({
+    ...testEnv(discord, modelPath, dataDir),
+    ...options.env,
+    ...options.envFromDiscord?.(discord),
+  });
   const logs = new LogCapture();
   const logger = createLogger({ level: "trace", destination: logs.stream });
   const prompts = loadPrompts();
