@@ -7,7 +7,7 @@ import { splitMessage } from "../src/text/splitMessage.js";
 import { stripBotMention } from "../src/text/stripMentions.js";
 
 /** Cases per property; the suite runs 8 properties, 4,000 cases in all. */
-export const RUNS = 500;
+const RUNS = 500;
 const options = { numRuns: RUNS };
 
 /** Text with the characters that break naive code: fences, newlines, mentions, control tokens, emoji, surrogates. */

@@ -24,7 +24,6 @@ export interface SchedulerStats {
 interface QueuedJob {
   readonly kind: string;
   readonly enqueuedAt: number;
-  readonly signal: AbortSignal;
   /** Runs the task and settles the caller's promise; resolves when the model is free again. */
   readonly start: () => Promise<void>;
   readonly cancel: (reason: string) => void;
@@ -65,21 +64,23 @@ export class Scheduler {
     callerSignal?: AbortSignal,
   ): Promise<T> {
     if (this.closed) return Promise.reject(new JobCancelledError(kind, "the model is shutting down"));
-    const signal = callerSignal
-      ? AbortSignal.any([callerSignal, this.shutdown.signal])
-      : this.shutdown.signal;
-    if (signal.aborted) return Promise.reject(new JobCancelledError(kind, "aborted before it was queued"));
+    if (callerSignal?.aborted)
+      return Promise.reject(new JobCancelledError(kind, "aborted before it was queued"));
 
     return new Promise<T>((resolve, reject) => {
+      // Only the caller's signal is watched while waiting: close() cancels the whole queue itself, so queued jobs
+      // add no listeners to the shared shutdown signal.
       const onAbort = () => {
         if (this.remove(job)) job.cancel("aborted while waiting");
       };
       const job: QueuedJob = {
         kind,
         enqueuedAt: this.now(),
-        signal,
         start: () => {
-          signal.removeEventListener("abort", onAbort);
+          callerSignal?.removeEventListener("abort", onAbort);
+          const signal = callerSignal
+            ? AbortSignal.any([callerSignal, this.shutdown.signal])
+            : this.shutdown.signal;
           return Promise.resolve()
             .then(() => {
               // Closed or abandoned between leaving the queue and starting: do no model work.
@@ -98,12 +99,12 @@ export class Scheduler {
             );
         },
         cancel: (reason) => {
-          signal.removeEventListener("abort", onAbort);
+          callerSignal?.removeEventListener("abort", onAbort);
           this.stats.cancelled++;
           reject(new JobCancelledError(kind, reason));
         },
       };
-      signal.addEventListener("abort", onAbort, { once: true });
+      callerSignal?.addEventListener("abort", onAbort, { once: true });
       if (priority === "interactive") {
         this.interactive.push(job);
       } else {

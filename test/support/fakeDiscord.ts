@@ -61,6 +61,8 @@ export class FakeDiscord {
   readonly applicationId: string;
   readonly guilds: FakeGuild[];
   private readonly sockets = new Set<WebSocket>();
+  /** Each session's identified intents: Discord only sends what a session asked for. */
+  private readonly socketIntents = new Map<WebSocket, number>();
   private readonly overrides: RequestOverride[] = [];
   private sequence = 0;
   private snowflakeCounter = 0n;
@@ -260,9 +262,17 @@ export class FakeDiscord {
 
   dispatch(type: string, data: unknown): void {
     for (const socket of this.sockets) {
+      if (!this.wants(socket, type, data)) continue;
       this.sequence += 1;
       socket.send(JSON.stringify({ op: 0, t: type, s: this.sequence, d: data }));
     }
+  }
+
+  /** Discord sends direct-message events only to sessions that identified with the DirectMessages intent. */
+  private wants(socket: WebSocket, type: string, data: unknown): boolean {
+    const DIRECT_MESSAGES = 1 << 12;
+    const isDm = type.startsWith("MESSAGE_") && !(data as { guild_id?: string }).guild_id;
+    return !isDm || ((this.socketIntents.get(socket) ?? 0) & DIRECT_MESSAGES) !== 0;
   }
 
   /** Closes every gateway connection with a close code, as Discord does when it drops a session. */
@@ -350,7 +360,10 @@ export class FakeDiscord {
 
   private handleSocket(ws: WebSocket): void {
     this.sockets.add(ws);
-    ws.on("close", () => this.sockets.delete(ws));
+    ws.on("close", () => {
+      this.sockets.delete(ws);
+      this.socketIntents.delete(ws);
+    });
     ws.send(JSON.stringify({ op: 10, d: { heartbeat_interval: HEARTBEAT_INTERVAL_MS } }));
     ws.on("message", (raw) => {
       const payload = JSON.parse(String(raw)) as { op: number; d: unknown };
@@ -358,6 +371,7 @@ export class FakeDiscord {
         ws.send(JSON.stringify({ op: 11 }));
       } else if (payload.op === 2) {
         this.identifies.push(payload.d);
+        this.socketIntents.set(ws, Number((payload.d as { intents?: number }).intents ?? 0));
         this.sendReady(ws);
       } else if (payload.op === 6) {
         this.resumes.push(payload.d);

@@ -62,13 +62,18 @@ export async function startBotHarness(
     env?: Record<string, string>;
     dataDir?: string;
     denyInSecondChannel?: bigint;
+    /** Text channels in the fake guild (at least 2). */
+    channels?: number;
     /** Environment that depends on the fake server's own ids (channel lists). */
     envFromDiscord?: (discord: FakeDiscord) => Record<string, string>;
   } = {},
 ): Promise<BotHarness> {
-  const discord = await new FakeDiscord(
-    options.denyInSecondChannel === undefined ? {} : { denyInSecondChannel: options.denyInSecondChannel },
-  ).start();
+  const discord = await new FakeDiscord({
+    ...(options.denyInSecondChannel === undefined
+      ? {}
+      : { denyInSecondChannel: options.denyInSecondChannel }),
+    ...(options.channels === undefined ? {} : { channels: options.channels }),
+  }).start();
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "moodbot-test-")));
   const modelPath = await tinyModel(options.model);
   const config = loadConfig({
