@@ -13,6 +13,8 @@ export interface ArticleResult {
   readonly label: SentimentLabel;
   readonly output: string;
   readonly evaluatedTokens: number;
+  /** For the vote: the share of the three samples that agree with the label. */
+  readonly agreement?: number;
 }
 
 export function parseArticleOutput(output: string): SentimentLabel {
@@ -65,6 +67,7 @@ export class ArticleClassifier {
     const label = top && top[1] >= 2 ? top[0] : "neutral";
     return {
       label,
+      agreement: (counts.get(label) ?? 0) / runs.length,
       output: runs.map((run) => run.output).join(" | "),
       evaluatedTokens: runs.reduce((sum, run) => sum + run.evaluatedTokens, 0),
     };

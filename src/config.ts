@@ -39,6 +39,8 @@ export interface Config {
     readonly maxWaitMs: number;
     /** Results kept for repeated short messages; 0 turns the cache off. */
     readonly cacheSize: number;
+    /** Below this confidence a message counts as neutral; 0 turns it off. */
+    readonly neutralThreshold: number;
   };
   readonly chat: {
     readonly historyTurns: number;
@@ -152,6 +154,18 @@ const envSchema = z.object({
     }
     return value;
   }),
+  SENTIMENT_NEUTRAL_THRESHOLD: optionalText.transform((raw, ctx) => {
+    if (raw === undefined) return 0;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0 || value >= 1) {
+      ctx.addIssue({
+        code: "custom",
+        message: `must be a number from 0 up to (not including) 1 (got "${raw}")`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  }),
   CHAT_USER_PER_MINUTE: positiveInt("CHAT_USER_PER_MINUTE", 6, 10_000),
   CHAT_CHANNEL_PER_MINUTE: positiveInt("CHAT_CHANNEL_PER_MINUTE", 20, 10_000),
   ALLOW_DMS: boolean,
@@ -180,6 +194,8 @@ const FIXES: Record<string, string> = {
   SENTIMENT_QUEUE_SIZE: "Remove it to queue at most 64 mood reactions.",
   SENTIMENT_MAX_WAIT_MS: "Remove it to drop reactions that waited over 30000 ms.",
   SENTIMENT_CACHE_SIZE: "Remove it to cache 1000 results, or set 0 to turn the cache off.",
+  SENTIMENT_NEUTRAL_THRESHOLD:
+    "Remove it to turn the threshold off, or run `npm run eval` to choose one for your model.",
   CHAT_HISTORY_TURNS: "Remove it to keep the last 12 turns.",
   CHAT_MAX_TOKENS: "Remove it to cap replies at 400 tokens.",
   CHAT_TEMPERATURE: "Remove it to use 0.7.",
@@ -258,6 +274,7 @@ export function loadConfig(
       queueSize: e.SENTIMENT_QUEUE_SIZE,
       maxWaitMs: e.SENTIMENT_MAX_WAIT_MS,
       cacheSize: e.SENTIMENT_CACHE_SIZE,
+      neutralThreshold: e.SENTIMENT_NEUTRAL_THRESHOLD,
     },
     chat: {
       historyTurns: e.CHAT_HISTORY_TURNS,

@@ -1,7 +1,7 @@
 import type { Config } from "./config.js";
 import type { Llm } from "./llm/model.js";
 import type { JobPriority } from "./llm/scheduler.js";
-import type { SentimentResult } from "./llm/sentiment.js";
+import { applyNeutralThreshold, type SentimentResult } from "./llm/sentiment.js";
 import type { Logger } from "./logger.js";
 import { emojiForLabel } from "./moodEmojis.js";
 import { type ChatTurn, type Prompts, renderChatTurns, renderUserTurn } from "./prompts.js";
@@ -59,7 +59,8 @@ export class Pipeline {
   ): Promise<MoodOutcome> {
     const clean = normaliseInput(text);
     if (clean === "") return { kind: "skipped", reason: "no text" };
-    const result = await this.deps.llm.classifySentiment(clean, options);
+    const measured = await this.deps.llm.classifySentiment(clean, options);
+    const result = applyNeutralThreshold(measured, this.deps.config.sentiment.neutralThreshold);
     return { kind: "mood", result, emoji: emojiForLabel(this.deps.config.moodEmojis, result.label) };
   }
 

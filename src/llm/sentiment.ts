@@ -28,6 +28,8 @@ export interface SentimentResult {
   readonly truncated: boolean;
   /** True when the result came from the cache of repeated short messages, with no model work. */
   readonly cached?: boolean;
+  /** True when the model's best label was below the neutral threshold and the label became neutral. */
+  readonly belowThreshold?: boolean;
 }
 
 /** Long messages are cut to this many tokens: the opening carries the feeling, and the context never overflows. */
@@ -104,6 +106,15 @@ export function labelProbabilitiesFromLogits(
     probabilities[label] = total > 0 ? weights[label] / total : 1 / SENTIMENT_LABELS.length;
   }
   return probabilities;
+}
+
+/**
+ * Counts an unsure answer as neutral: when the best label's probability is below `threshold`, the label becomes
+ * neutral (the probabilities are kept as measured). A threshold of 0 changes nothing.
+ */
+export function applyNeutralThreshold(result: SentimentResult, threshold: number): SentimentResult {
+  if (threshold <= 0 || result.confidence >= threshold || result.label === "neutral") return result;
+  return { ...result, label: "neutral", confidence: result.probabilities.neutral, belowThreshold: true };
 }
 
 export function pickLabel(probabilities: Readonly<Record<SentimentLabel, number>>): SentimentLabel {
@@ -188,16 +199,17 @@ export class SentimentClassifier {
     const input = [...message, ...this.suffix];
     await this.restorePrefix();
     try {
-      const probabilities = this.grammar
+      const { probabilities, generatedTokens } = this.grammar
         ? await this.decodeWithGrammar(input, this.grammar, signal)
-        : await this.readLabelLogits(input);
+        : { probabilities: await this.readLabelLogits(input), generatedTokens: 0 };
       const label = pickLabel(probabilities);
       return {
         label,
         confidence: probabilities[label],
         probabilities,
         method: this.method,
-        evaluatedTokens: input.length,
+        // Each generated token but the last is fed back in to produce the next one.
+        evaluatedTokens: input.length + Math.max(0, generatedTokens - 1),
         truncated,
       };
     } finally {
@@ -239,7 +251,7 @@ export class SentimentClassifier {
     input: readonly Token[],
     grammar: LlamaGrammar,
     signal: AbortSignal | undefined,
-  ): Promise<Record<SentimentLabel, number>> {
+  ): Promise<{ probabilities: Record<SentimentLabel, number>; generatedTokens: number }> {
     const { model, sequence } = this.options;
     const grammarEvaluationState = new LlamaGrammarEvaluationState({ model, grammar });
     const generated: Token[] = [];
@@ -263,7 +275,7 @@ export class SentimentClassifier {
     const rest = (1 - pathProbability) / (SENTIMENT_LABELS.length - 1);
     const probabilities = {} as Record<SentimentLabel, number>;
     for (const label of SENTIMENT_LABELS) probabilities[label] = label === chosen ? pathProbability : rest;
-    return probabilities;
+    return { probabilities, generatedTokens: generated.length };
   }
 }
 

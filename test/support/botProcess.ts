@@ -24,10 +24,10 @@ export interface RunningProcess {
 export async function runEntryPoint(
   script: string,
   env: Record<string, string>,
-  options: { stdin?: string } = {},
+  options: { stdin?: string; args?: readonly string[] } = {},
 ): Promise<RunningProcess> {
   const cwd = await mkdtemp(join(tmpdir(), "moodbot-proc-"));
-  const child = spawn(TSX, [join(REPO_ROOT, script)], {
+  const child = spawn(TSX, [join(REPO_ROOT, script), ...(options.args ?? [])], {
     cwd,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? cwd, ...env },
     stdio: ["pipe", "pipe", "pipe"],

@@ -1,0 +1,93 @@
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadDataset } from "../../eval/dataset.js";
+import { runEntryPoint } from "../support/botProcess.js";
+import { tinyModel } from "../support/models.js";
+
+describe("the labelled set", () => {
+  const all = loadDataset("all");
+
+  it("has at least 400 messages, 150 per language, and a held-out split of at least 100", () => {
+    expect(all.length).toBeGreaterThanOrEqual(400);
+    expect(all.filter((e) => e.lang === "en").length).toBeGreaterThanOrEqual(150);
+    expect(all.filter((e) => e.lang === "zh").length).toBeGreaterThanOrEqual(150);
+    expect(loadDataset("holdout").length).toBeGreaterThanOrEqual(100);
+    expect(loadDataset("dev").length + loadDataset("holdout").length).toBe(all.length);
+  });
+
+  it("has unique ids and texts, every label in both languages, and flagged sarcasm", () => {
+    expect(new Set(all.map((e) => e.id)).size).toBe(all.length);
+    expect(new Set(all.map((e) => e.text)).size).toBe(all.length);
+    for (const lang of ["en", "zh"] as const) {
+      for (const label of ["positive", "negative", "neutral"] as const) {
+        expect(all.filter((e) => e.lang === lang && e.label === label).length).toBeGreaterThanOrEqual(40);
+      }
+    }
+    expect(all.filter((e) => e.sarcasm).length).toBeGreaterThanOrEqual(10);
+    for (const tag of ["negation", "mixed", "question", "code", "short", "emoji", "slang"]) {
+      expect(
+        all.some((e) => e.tags.includes(tag)),
+        tag,
+      ).toBe(true);
+    }
+  });
+});
+
+describe("npm run eval", () => {
+  it("runs every method end to end on a GGUF and writes the results", async () => {
+    const model = await tinyModel();
+    const out = await mkdtemp(join(tmpdir(), "moodbot-eval-"));
+    const run = await runEntryPoint(
+      "eval/run.ts",
+      { LLM_THREADS: "1" },
+      { args: ["--model", model, "--split", "holdout", "--out", out] },
+    );
+    const exit = await run.exited;
+    expect(exit.code, run.stderr()).toBe(0);
+    const table = run.stdout();
+    for (const title of ["one pass", "grammar-constrained", "2 greedy tokens", "vote of 3", "lexicon"]) {
+      expect(table).toContain(title);
+    }
+    const name =
+      model
+        .split("/")
+        .at(-1)
+        ?.replace(/\.gguf$/, "") ?? "";
+    const results = JSON.parse(await readFile(join(out, `${name}.json`), "utf8"));
+    expect(results.examples).toBe(loadDataset("holdout").length);
+    expect(Object.keys(results.methods).sort()).toEqual([
+      "article",
+      "article-vote",
+      "bot",
+      "grammar",
+      "lexicon",
+    ]);
+    // The tiny model is random: chance-level scores, but every number is real and in range.
+    for (const scores of Object.values(results.methods) as Array<{ accuracy: number; macroF1: number }>) {
+      expect(scores.accuracy).toBeGreaterThanOrEqual(0);
+      expect(scores.accuracy).toBeLessThanOrEqual(1);
+      expect(scores.macroF1).toBeGreaterThanOrEqual(0);
+    }
+    expect(results.methods.bot.outOfSetRate).toBe(0);
+    expect(results.methods.bot.meanEvaluatedTokens).toBeLessThan(results.methods.article.meanEvaluatedTokens);
+    expect(results.methods.bot.ece).not.toBeNull();
+    expect(results.methods.lexicon.ece).toBeNull();
+    expect(results.thresholdSweep.length).toBeGreaterThan(1);
+  }, 240_000);
+
+  it("reproduces the lexicon baseline the README quotes", async () => {
+    const out = await mkdtemp(join(tmpdir(), "moodbot-eval-"));
+    const run = await runEntryPoint("eval/run.ts", {}, { args: ["--methods", "lexicon", "--out", out] });
+    expect((await run.exited).code).toBe(0);
+    const readme = await readFile("README.md", "utf8");
+    const row = run
+      .stdout()
+      .split("\n")
+      .find((line) => line.startsWith("| lexicon"));
+    expect(row).toBeDefined();
+    const [, name, accuracyCell, f1Cell, enCell, zhCell] = (row ?? "").split("|").map((cell) => cell.trim());
+    expect(readme).toContain(`| ${name} | ${accuracyCell} | ${f1Cell} | ${enCell} | ${zhCell} |`);
+  });
+});
