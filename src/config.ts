@@ -59,6 +59,12 @@ export interface Config {
     /** These channels never get reactions or replies. */
     readonly channelDenylist: ReadonlySet<string>;
   };
+  readonly sharding: {
+    /** Total shards: a number, "auto" (Discord's recommendation), or undefined for one unsharded connection. */
+    readonly count: number | "auto" | undefined;
+    /** The shards this process runs; undefined means all of them. */
+    readonly ids: readonly number[] | undefined;
+  };
   readonly storeUrl: string;
   readonly moodEmojis: EmojiMap;
   readonly logLevel: LogLevel;
@@ -119,6 +125,23 @@ const snowflakeList = optionalText.transform((raw, ctx) => {
   return new Set(ids) as ReadonlySet<string>;
 });
 
+const shardList = optionalText.transform((raw, ctx) => {
+  if (raw === undefined) return undefined;
+  const ids = raw
+    .replace(/[[\]\s]/g, "")
+    .split(",")
+    .filter(Boolean)
+    .map(Number);
+  if (ids.length === 0 || ids.some((id) => !Number.isInteger(id) || id < 0)) {
+    ctx.addIssue({
+      code: "custom",
+      message: `must be shard numbers separated by commas, like 0,1 (got "${raw}")`,
+    });
+    return z.NEVER;
+  }
+  return [...new Set(ids)].sort((a, b) => a - b) as readonly number[];
+});
+
 const envSchema = z.object({
   DISCORD_TOKEN: optionalText,
   DISCORD_CLIENT_ID: snowflake,
@@ -171,6 +194,19 @@ const envSchema = z.object({
   ALLOW_DMS: boolean,
   CHANNEL_ALLOWLIST: snowflakeList,
   CHANNEL_DENYLIST: snowflakeList,
+  SHARD_COUNT: optionalText.transform((raw, ctx) => {
+    if (raw === undefined) return undefined;
+    if (raw.toLowerCase() === "auto") return "auto" as const;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1 || value > 10_000) {
+      ctx.addIssue({ code: "custom", message: `must be auto or a whole number of shards (got "${raw}")` });
+      return z.NEVER;
+    }
+    return value;
+  }),
+  SHARD_IDS: shardList,
+  // Set by discord.js's ShardingManager for each child process (a number or a JSON array); SHARD_IDS wins.
+  SHARDS: shardList,
   STORE_URL: optionalText,
   MOOD_EMOJIS: z.string().optional(),
   LOG_LEVEL: optionalText.transform((raw, ctx) => {
@@ -205,6 +241,9 @@ const FIXES: Record<string, string> = {
   CHAT_USER_PER_MINUTE: "Remove it to allow 6 chat turns per user per minute.",
   CHAT_CHANNEL_PER_MINUTE: "Remove it to allow 20 chat turns per channel per minute.",
   ALLOW_DMS: "Use true to answer direct messages, or remove it to ignore them.",
+  SHARD_COUNT: "Use auto, a number such as 2, or remove it to run one connection without sharding.",
+  SHARD_IDS: "List the shards this process runs, such as 0,1; each must be below SHARD_COUNT.",
+  SHARDS: "This is set by npm run start:sharded; use SHARD_IDS to choose shards yourself.",
   CHANNEL_ALLOWLIST:
     "List channel ids (right-click → Copy Channel ID), e.g. 123456789012345678,223456789012345678.",
   CHANNEL_DENYLIST:
@@ -242,6 +281,22 @@ export function loadConfig(
       "DISCORD_CLIENT_ID",
       "is not set",
       "Copy the Application ID from the General Information page of your application into .env as DISCORD_CLIENT_ID=….",
+    );
+  }
+  const shardIds = e.SHARD_IDS ?? e.SHARDS;
+  if (shardIds !== undefined && e.SHARD_COUNT === undefined) {
+    throw new ConfigError(
+      "SHARD_IDS",
+      "is set without SHARD_COUNT",
+      "Set SHARD_COUNT to the total number of shards.",
+    );
+  }
+  const count = e.SHARD_COUNT;
+  if (shardIds !== undefined && typeof count === "number" && shardIds.some((id) => id >= count)) {
+    throw new ConfigError(
+      "SHARD_IDS",
+      `names a shard that is not below SHARD_COUNT (${count})`,
+      "Shards are numbered from 0: with SHARD_COUNT=2 they are 0 and 1.",
     );
   }
   let moodEmojis: EmojiMap;
@@ -288,6 +343,7 @@ export function loadConfig(
       channelAllowlist: e.CHANNEL_ALLOWLIST,
       channelDenylist: e.CHANNEL_DENYLIST,
     },
+    sharding: { count, ids: shardIds },
     storeUrl: e.STORE_URL ?? DEFAULT_STORE_URL,
     moodEmojis,
     logLevel: e.LOG_LEVEL,

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     const store = await openStore(config.storeUrl, logger);
     const pipeline = new Pipeline({
       llm,
-      history: new HistoryStore(store, config.chat.historyTurns, logger),
+      history: new HistoryStore(store.turns, config.chat.historyTurns, logger),
       prompts,
       config,
       logger,
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     const close = async () => {
       lines.close();
       await llm.close();
-      await store.disconnect();
+      await store.close();
     };
     process.once("SIGINT", () => void close().then(() => process.exit(0)));
     if (process.stdin.isTTY)

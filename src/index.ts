@@ -1,5 +1,6 @@
 import { loadConfig } from "./config.js";
 import { createBot } from "./discord/createBot.js";
+import { resolveShardPlan } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
 import { loadModel } from "./llm/model.js";
 import { createLogger } from "./logger.js";
@@ -37,7 +38,16 @@ async function main(): Promise<void> {
       showDownloadProgress: true,
     });
     store = await openStore(config.storeUrl, logger);
-    const bot = createBot({ llm, store, logger, config, prompts });
+    const shards = await resolveShardPlan(config);
+    const bot = createBot({
+      llm,
+      store,
+      logger: logger.child({ shards: shards.ids }),
+      config,
+      prompts,
+      shards,
+    });
+    logger.info({ shards: shards.ids, shardCount: shards.count, store: store.kind }, "starting");
 
     let shuttingDown = false;
     const shutdown = async (signal: NodeJS.Signals) => {
@@ -52,7 +62,7 @@ async function main(): Promise<void> {
       const botStopped = bot.stop();
       await llm?.close();
       await botStopped;
-      await store?.disconnect();
+      await store?.close();
       logger.info("bye");
       logger.flush();
       process.exit(0);
@@ -71,7 +81,7 @@ async function main(): Promise<void> {
   } catch (error) {
     logger.debug({ err: error }, "startup failed");
     reportStartupError(error);
-    await Promise.allSettled([llm?.close(), store?.disconnect()]).then((results) => {
+    await Promise.allSettled([llm?.close(), store?.close()]).then((results) => {
       for (const result of results) {
         if (result.status === "rejected")
           logger.debug({ err: result.reason }, "cleanup after a failed start failed");

@@ -1,11 +1,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "../src/logger.js";
 import { HistoryStore, type HistoryTurn, TURN_OVERHEAD_TOKENS, trimHistory } from "../src/store/history.js";
 import { openStore, type Store } from "../src/store/openStore.js";
 import { LogCapture } from "./support/harness.js";
+import { RedisServer, sharedRedis } from "./support/redis.js";
 
 const words = (text: string) => text.split(/\s+/).filter(Boolean).length;
 const turn = (role: "user" | "assistant", text: string): HistoryTurn => ({ role, text, at: 0 });
@@ -40,64 +41,114 @@ describe("trimHistory", () => {
   });
 });
 
-describe("HistoryStore on SQLite", () => {
-  let dir: string;
+/** One behaviour suite, run against each backend. */
+const backends: Array<{
+  name: string;
+  setUp: () => Promise<{ url: string; tearDown: () => Promise<void> }>;
+}> = [
+  {
+    name: "SQLite",
+    setUp: async () => {
+      const dir = await mkdtemp(join(tmpdir(), "moodbot-history-"));
+      return {
+        url: `sqlite://${join(dir, "nested", "bot.sqlite")}`,
+        tearDown: () => rm(dir, { recursive: true, force: true }),
+      };
+    },
+  },
+  {
+    name: "Redis",
+    setUp: async () => {
+      const redis = await sharedRedis();
+      return { url: redis.url, tearDown: redis.release };
+    },
+  },
+];
+
+describe.each(backends)("HistoryStore on $name", ({ setUp }) => {
+  let backend: { url: string; tearDown: () => Promise<void> };
   let store: Store;
+  let channel: string;
   const logs = new LogCapture();
   const logger = createLogger({ level: "debug", destination: logs.stream });
-  const url = () => `sqlite://${join(dir, "nested", "bot.sqlite")}`;
 
+  beforeAll(async () => {
+    backend = await setUp();
+  });
+  afterAll(async () => backend?.tearDown());
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), "moodbot-history-"));
-    store = await openStore(url(), logger);
+    store = await openStore(backend.url, logger);
+    channel = `c${Math.random().toString(36).slice(2)}`;
   });
-  afterEach(async () => {
-    await store.disconnect();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterEach(async () => store?.close());
 
   it("keeps channels apart and caps each at maxTurns", async () => {
-    const history = new HistoryStore(store, 3, logger);
-    await history.append("a", [turn("user", "1"), turn("assistant", "2")]);
-    await history.append("a", [turn("user", "3"), turn("assistant", "4")]);
-    await history.append("b", [turn("user", "x")]);
-    expect((await history.get("a")).map((t) => t.text)).toEqual(["2", "3", "4"]);
-    expect((await history.get("b")).map((t) => t.text)).toEqual(["x"]);
-    expect(await history.get("c")).toEqual([]);
+    const history = new HistoryStore(store.turns, 3, logger);
+    await history.append(channel, [turn("user", "1"), turn("assistant", "2")]);
+    await history.append(channel, [turn("user", "3"), turn("assistant", "4")]);
+    await history.append(`${channel}-b`, [turn("user", "x")]);
+    expect((await history.get(channel)).map((t) => t.text)).toEqual(["2", "3", "4"]);
+    expect((await history.get(`${channel}-b`)).map((t) => t.text)).toEqual(["x"]);
+    expect(await history.get(`${channel}-empty`)).toEqual([]);
   });
 
   it("loses nothing when appends to one channel race", async () => {
-    const history = new HistoryStore(store, 100, logger);
+    const history = new HistoryStore(store.turns, 100, logger);
     await Promise.all(
-      Array.from({ length: 20 }, (_, i) => history.append("race", [turn("user", String(i))])),
+      Array.from({ length: 20 }, (_, i) => history.append(channel, [turn("user", String(i))])),
     );
-    const texts = (await history.get("race")).map((t) => t.text);
+    const texts = (await history.get(channel)).map((t) => t.text);
     expect(texts).toHaveLength(20);
     expect(new Set(texts).size).toBe(20);
   });
 
-  it("survives closing and reopening the file", async () => {
-    await new HistoryStore(store, 10, logger).append("a", [
+  it("survives closing and reopening", async () => {
+    await new HistoryStore(store.turns, 10, logger).append(channel, [
       { role: "user", text: "hi", author: "alice", at: 5 },
     ]);
-    await store.disconnect();
-    store = await openStore(url(), logger);
-    expect(await new HistoryStore(store, 10, logger).get("a")).toEqual([
+    await store.close();
+    store = await openStore(backend.url, logger);
+    expect(await new HistoryStore(store.turns, 10, logger).get(channel)).toEqual([
       { role: "user", text: "hi", author: "alice", at: 5 },
     ]);
   });
 
-  it("ignores a malformed stored value with a warning instead of crashing", async () => {
-    await store.set("history:bad", { not: "a list" });
-    const history = new HistoryStore(store, 10, logger);
-    expect(await history.get("bad")).toEqual([]);
-    expect(logs.find("ignoring malformed channel history")).toHaveLength(1);
+  it("ignores a malformed stored history with a warning instead of crashing", async () => {
+    await store.turns.append(channel, [{ not: "a turn" }], 10);
+    const history = new HistoryStore(store.turns, 10, logger);
+    expect(await history.get(channel)).toEqual([]);
+    expect(logs.find("ignoring malformed channel history").length).toBeGreaterThan(0);
   });
 
   it("clears one channel", async () => {
-    const history = new HistoryStore(store, 10, logger);
-    await history.append("a", [turn("user", "1")]);
-    await history.clear("a");
-    expect(await history.get("a")).toEqual([]);
+    const history = new HistoryStore(store.turns, 10, logger);
+    await history.append(channel, [turn("user", "1")]);
+    await history.clear(channel);
+    expect(await history.get(channel)).toEqual([]);
+  });
+
+  it("stores plain values through Keyv", async () => {
+    await store.keyv.set(`value-${channel}`, { a: 1 });
+    expect(await store.keyv.get(`value-${channel}`)).toEqual({ a: 1 });
+  });
+});
+
+describe("Redis history across processes", () => {
+  it("never loses a turn when two separate connections append to one channel at once", async () => {
+    const redis = await RedisServer.start();
+    const logger = createLogger({ level: "silent" });
+    try {
+      const [a, b] = await Promise.all([openStore(redis.url, logger), openStore(redis.url, logger)]);
+      const writers = [a, b].map((store) => new HistoryStore(store.turns, 1000, logger));
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) => writers[i % 2]?.append("shared", [turn("user", `turn ${i}`)])),
+      );
+      const texts = (await writers[0]?.get("shared"))?.map((t) => t.text) ?? [];
+      expect(texts).toHaveLength(100);
+      expect(new Set(texts).size).toBe(100);
+      await Promise.all([a.close(), b.close()]);
+    } finally {
+      await redis.stop();
+    }
   });
 });

@@ -13,6 +13,7 @@ import type { BotContext } from "./context.js";
 import { onInteraction } from "./onInteraction.js";
 import { onMessage } from "./onMessage.js";
 import { NO_MENTIONS } from "./send.js";
+import type { ShardPlan } from "./shards.js";
 
 export interface BotDeps {
   readonly llm: Llm;
@@ -21,6 +22,8 @@ export interface BotDeps {
   readonly config: Config;
   readonly prompts: Prompts;
   readonly commands?: readonly Command[];
+  /** The gateway shards this process runs; one unsharded connection when absent. */
+  readonly shards?: ShardPlan;
 }
 
 export interface Bot {
@@ -37,7 +40,11 @@ export function createBot(deps: BotDeps): Bot {
   const { config, logger } = deps;
   const pipeline = new Pipeline({
     llm: deps.llm,
-    history: new HistoryStore(deps.store, config.chat.historyTurns, logger.child({ component: "history" })),
+    history: new HistoryStore(
+      deps.store.turns,
+      config.chat.historyTurns,
+      logger.child({ component: "history" }),
+    ),
     prompts: deps.prompts,
     config,
     logger,
@@ -65,6 +72,8 @@ export function createBot(deps: BotDeps): Bot {
     allowedMentions: NO_MENTIONS,
     failIfNotExists: false,
     rest: { api: config.discord.apiUrl },
+    shards: [...(deps.shards?.ids ?? [0])],
+    shardCount: deps.shards?.count ?? 1,
   });
 
   const inFlight = new Set<Promise<void>>();

@@ -15,6 +15,7 @@ export async function onInteraction(
 ): Promise<void> {
   if (!interaction.isChatInputCommand()) return;
   const log = context.logger.child({
+    shardId: interaction.guild?.shardId ?? 0,
     guildId: interaction.guildId,
     channelId: interaction.channelId,
     interactionId: interaction.id,

@@ -84,6 +84,7 @@ export function planMessage(message: Message, inputs: PlanInputs): MessagePlan {
 export async function onMessage(message: Message, context: BotContext): Promise<void> {
   const botId = message.client.user.id;
   const log = context.logger.child({
+    shardId: message.guild?.shardId ?? 0,
     guildId: message.guildId,
     channelId: message.channelId,
     messageId: message.id,

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Logger } from "../logger.js";
-import type { Store } from "./openStore.js";
+import type { TurnLog } from "./turnLog.js";
 
 export interface HistoryTurn {
   readonly role: "user" | "assistant";
@@ -19,59 +19,32 @@ const turnSchema = z.object({
 const historySchema = z.array(turnSchema);
 
 /**
- * Per-channel conversation turns in the Keyv store, newest last, capped at `maxTurns`. Writes to one channel are
- * serialised in this process, so two quick mentions never overwrite each other's turns.
+ * Per-channel conversation turns, newest last, capped at `maxTurns`, validated on the way out. Appends go through
+ * the store's turn log, which never loses a turn another writer appended.
  */
 export class HistoryStore {
-  private readonly locks = new Map<string, Promise<unknown>>();
-
   constructor(
-    private readonly store: Store,
+    private readonly turns: TurnLog,
     private readonly maxTurns: number,
     private readonly logger: Logger,
   ) {}
 
-  private key(channelId: string): string {
-    return `history:${channelId}`;
-  }
-
   async get(channelId: string): Promise<HistoryTurn[]> {
-    const raw = await this.store.get(this.key(channelId));
+    const raw = await this.turns.read(channelId);
     if (raw === undefined) return [];
     const parsed = historySchema.safeParse(raw);
-    if (parsed.success) return parsed.data.map(withoutUndefined);
+    if (parsed.success) return parsed.data.map(withoutUndefined).slice(-this.maxTurns);
     this.logger.warn({ channelId, issues: parsed.error.issues.length }, "ignoring malformed channel history");
     return [];
   }
 
   /** Appends turns to a channel's history, keeping the newest `maxTurns`. */
   append(channelId: string, turns: readonly HistoryTurn[]): Promise<void> {
-    return this.withChannelLock(channelId, async () => {
-      const current = await this.get(channelId);
-      const next = [...current, ...turns].slice(-this.maxTurns);
-      await this.store.set(this.key(channelId), next);
-    });
+    return this.turns.append(channelId, turns, this.maxTurns);
   }
 
   clear(channelId: string): Promise<void> {
-    return this.withChannelLock(channelId, async () => {
-      await this.store.delete(this.key(channelId));
-    });
-  }
-
-  private async withChannelLock<T>(channelId: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(channelId) ?? Promise.resolve();
-    const current = previous.then(work, work);
-    const settled = current.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.locks.set(channelId, settled);
-    try {
-      return await current;
-    } finally {
-      if (this.locks.get(channelId) === settled) this.locks.delete(channelId);
-    }
+    return this.turns.clear(channelId);
   }
 }
 

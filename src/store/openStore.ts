@@ -1,41 +1,52 @@
 import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
+import KeyvRedis from "@keyv/redis";
 import KeyvSqlite from "@keyv/sqlite";
 import Keyv from "keyv";
 import { errorMessage, StoreError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { createRedisClient } from "./redisClient.js";
+import { KeyvTurnLog, RedisTurnLog, type TurnLog } from "./turnLog.js";
 
-export type Store = Keyv<unknown>;
+/** The bot's storage: a Keyv for plain values, and the per-channel turn log, atomic where processes share it. */
+export interface Store {
+  readonly kind: "sqlite" | "redis";
+  readonly keyv: Keyv<unknown>;
+  readonly turns: TurnLog;
+  close(): Promise<void>;
+}
 
 const NAMESPACE = "moodbot";
 
 /**
- * Opens the Keyv store named by a connection string and proves it can write, so a read-only or corrupt file fails
- * at startup with a clear message rather than on the first conversation. Errors throw instead of being swallowed:
- * a history write that silently failed would be lost data.
+ * Opens the store named by a connection string and proves it can write, so a read-only or corrupt file, or an
+ * unreachable Redis, fails at startup with a clear message rather than on the first conversation. Errors throw
+ * instead of being swallowed: a history write that silently failed would be lost data.
  */
 export async function openStore(url: string, logger: Logger): Promise<Store> {
-  const adapter = await createAdapter(url);
-  const store = new Keyv<unknown>({ store: adapter, namespace: NAMESPACE, throwOnErrors: true });
-  store.on("error", (error: unknown) => logger.error({ err: error }, "store error"));
+  const store = await connect(url, logger);
   try {
     const probe = `startup-probe:${process.pid}`;
-    await store.set(probe, Date.now());
-    await store.delete(probe);
+    await store.keyv.set(probe, Date.now());
+    await store.keyv.delete(probe);
   } catch (error) {
-    await store.disconnect().catch((disconnectError: unknown) => {
-      logger.debug({ err: disconnectError }, "closing the failed store also failed");
+    await store.close().catch((closeError: unknown) => {
+      logger.debug({ err: closeError }, "closing the failed store also failed");
     });
     throw new StoreError(
       url,
-      `The store ${url} cannot be opened for writing (${errorMessage(error)}). Check that the file is a SQLite database and that this user may write it and its folder, or point STORE_URL elsewhere.`,
+      `The store ${redact(url)} cannot be opened for writing (${errorMessage(error)}). ${
+        store.kind === "redis"
+          ? "Check that Redis is running and reachable at STORE_URL."
+          : "Check that the file is a SQLite database and that this user may write it and its folder, or point STORE_URL elsewhere."
+      }`,
       { cause: error },
     );
   }
   return store;
 }
 
-async function createAdapter(url: string) {
+async function connect(url: string, logger: Logger): Promise<Store> {
   if (url.startsWith("sqlite://")) {
     const file = url.slice("sqlite://".length);
     if (file === "") throw new StoreError(url, "STORE_URL names no file. Use sqlite://data/bot.sqlite.");
@@ -49,10 +60,62 @@ async function createAdapter(url: string) {
         );
       });
     }
-    return new KeyvSqlite({ uri: url, busyTimeout: 5_000 });
+    const keyv = new Keyv<unknown>({
+      store: new KeyvSqlite({ uri: url, busyTimeout: 5_000 }),
+      namespace: NAMESPACE,
+      throwOnErrors: true,
+    });
+    keyv.on("error", (error: unknown) => logger.error({ err: error }, "store error"));
+    return { kind: "sqlite", keyv, turns: new KeyvTurnLog(keyv), close: () => keyv.disconnect() };
+  }
+  if (url.startsWith("redis://") || url.startsWith("rediss://")) {
+    const client = createRedisClient(url);
+    // node-redis emits connection errors as events; unheard, they would crash the process.
+    let lastError = "";
+    client.on("error", (error: unknown) => {
+      const message = errorMessage(error);
+      if (message !== lastError) logger.error({ err: message }, "redis connection error");
+      lastError = message;
+    });
+    client.on("ready", () => {
+      if (lastError !== "") logger.info("redis connection restored");
+      lastError = "";
+    });
+    try {
+      await client.connect();
+    } catch (error) {
+      client.destroy();
+      throw new StoreError(
+        url,
+        `Cannot connect to Redis at ${redact(url)} (${errorMessage(error)}). Start Redis, or check the host, port and password in STORE_URL.`,
+        { cause: error },
+      );
+    }
+    const keyv = new Keyv<unknown>({
+      // node-redis's generic client types do not line up under exactOptionalPropertyTypes; it is the same client.
+      store: new KeyvRedis(client as unknown as ConstructorParameters<typeof KeyvRedis>[0], {
+        throwOnErrors: true,
+      }),
+      namespace: NAMESPACE,
+      throwOnErrors: true,
+    });
+    keyv.on("error", (error: unknown) => logger.debug({ err: errorMessage(error) }, "store error"));
+    return {
+      kind: "redis",
+      keyv,
+      turns: new RedisTurnLog(client, `${NAMESPACE}:turns:`),
+      close: async () => {
+        if (client.isOpen) await client.quit();
+      },
+    };
   }
   throw new StoreError(
     url,
-    `STORE_URL ${url} uses a backend this build does not support. Use sqlite://path/to/file.sqlite.`,
+    `STORE_URL ${redact(url)} uses a backend this build does not support. Use sqlite://path/to/file.sqlite or redis://host:6379.`,
   );
+}
+
+/** Connection strings can carry a password: never print it. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, "//[redacted]@");
 }

@@ -173,7 +173,7 @@ describe("mention chat", () => {
   });
 
   it("strips the mention from what the model sees and stores the turn", async () => {
-    const history = (await h.store.get(`history:${h.discord.channelId}`)) as Array<{
+    const history = (await h.store.turns.read(h.discord.channelId)) as Array<{
       role: string;
       text: string;
     }>;

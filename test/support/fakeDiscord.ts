@@ -63,6 +63,10 @@ export class FakeDiscord {
   private readonly sockets = new Set<WebSocket>();
   /** Each session's identified intents: Discord only sends what a session asked for. */
   private readonly socketIntents = new Map<WebSocket, number>();
+  /** Each session's [shard id, shard count]: a guild's events go to shard (guild_id >> 22) % count. */
+  private readonly socketShards = new Map<WebSocket, [number, number]>();
+  /** What GET /gateway/bot recommends. */
+  recommendedShards = 1;
   private readonly overrides: RequestOverride[] = [];
   private sequence = 0;
   private snowflakeCounter = 0n;
@@ -268,11 +272,22 @@ export class FakeDiscord {
     }
   }
 
-  /** Discord sends direct-message events only to sessions that identified with the DirectMessages intent. */
+  /**
+   * Discord sends a guild's events only to the shard that owns the guild, and direct-message events (which belong
+   * to shard 0) only to sessions that identified with the DirectMessages intent.
+   */
   private wants(socket: WebSocket, type: string, data: unknown): boolean {
     const DIRECT_MESSAGES = 1 << 12;
-    const isDm = type.startsWith("MESSAGE_") && !(data as { guild_id?: string }).guild_id;
-    return !isDm || ((this.socketIntents.get(socket) ?? 0) & DIRECT_MESSAGES) !== 0;
+    const guildId = (data as { guild_id?: string }).guild_id;
+    const [shardId, shardCount] = this.socketShards.get(socket) ?? [0, 1];
+    if (guildId) return FakeDiscord.shardOf(guildId, shardCount) === shardId;
+    const isDm = type.startsWith("MESSAGE_");
+    return !isDm || (shardId === 0 && ((this.socketIntents.get(socket) ?? 0) & DIRECT_MESSAGES) !== 0);
+  }
+
+  /** Discord's formula for which shard receives a guild's events. */
+  static shardOf(guildId: string, shardCount: number): number {
+    return Number((BigInt(guildId) >> 22n) % BigInt(shardCount));
   }
 
   /** Closes every gateway connection with a close code, as Discord does when it drops a session. */
@@ -363,6 +378,7 @@ export class FakeDiscord {
     ws.on("close", () => {
       this.sockets.delete(ws);
       this.socketIntents.delete(ws);
+      this.socketShards.delete(ws);
     });
     ws.send(JSON.stringify({ op: 10, d: { heartbeat_interval: HEARTBEAT_INTERVAL_MS } }));
     ws.on("message", (raw) => {
@@ -371,7 +387,9 @@ export class FakeDiscord {
         ws.send(JSON.stringify({ op: 11 }));
       } else if (payload.op === 2) {
         this.identifies.push(payload.d);
-        this.socketIntents.set(ws, Number((payload.d as { intents?: number }).intents ?? 0));
+        const identify = payload.d as { intents?: number; shard?: [number, number] };
+        this.socketIntents.set(ws, Number(identify.intents ?? 0));
+        this.socketShards.set(ws, identify.shard ?? [0, 1]);
         this.sendReady(ws);
       } else if (payload.op === 6) {
         this.resumes.push(payload.d);
@@ -385,6 +403,11 @@ export class FakeDiscord {
     });
   }
 
+  private guildsOf(ws: WebSocket): FakeGuild[] {
+    const [shardId, shardCount] = this.socketShards.get(ws) ?? [0, 1];
+    return this.guilds.filter((guild) => FakeDiscord.shardOf(guild.id, shardCount) === shardId);
+  }
+
   private sendReady(ws: WebSocket): void {
     const send = (t: string, d: unknown) => {
       this.sequence += 1;
@@ -393,13 +416,14 @@ export class FakeDiscord {
     send("READY", {
       v: 10,
       user: { ...this.userPayload(this.botUser), verified: true, mfa_enabled: false, flags: 0 },
-      guilds: this.guilds.map((g) => ({ id: g.id, unavailable: true })),
+      guilds: this.guildsOf(ws).map((g) => ({ id: g.id, unavailable: true })),
       session_id: `session-${this.snowflake()}`,
       resume_gateway_url: this.gatewayUrl,
+      shard: this.socketShards.get(ws) ?? [0, 1],
       application: { id: this.applicationId, flags: 0 },
       private_channels: [],
     });
-    for (const guild of this.guilds) send("GUILD_CREATE", this.guildPayload(guild));
+    for (const guild of this.guildsOf(ws)) send("GUILD_CREATE", this.guildPayload(guild));
   }
 
   private async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -437,7 +461,7 @@ export class FakeDiscord {
         status: 200,
         body: {
           url: this.gatewayUrl,
-          shards: 1,
+          shards: this.recommendedShards,
           session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 },
         },
       };

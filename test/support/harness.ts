@@ -101,7 +101,7 @@ export async function startBotHarness(
       const stopped = bot.stop();
       await llm.close();
       await stopped;
-      await store.disconnect();
+      await store.close();
       await discord.stop();
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },

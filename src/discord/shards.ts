@@ -1,0 +1,33 @@
+import { REST, Routes } from "discord.js";
+import type { Config } from "../config.js";
+
+export interface ShardPlan {
+  /** The shards this process runs. */
+  readonly ids: readonly number[];
+  /** Total shards of the bot, across all processes and machines. */
+  readonly count: number;
+}
+
+/** Discord's recommended shard count, from GET /gateway/bot on the configured API. */
+export async function fetchRecommendedShardCount(discord: Config["discord"]): Promise<number> {
+  const rest = new REST({ api: discord.apiUrl }).setToken(discord.token);
+  const gateway = (await rest.get(Routes.gatewayBot())) as { shards?: unknown };
+  const shards = Number(gateway.shards);
+  return Number.isInteger(shards) && shards > 0 ? shards : 1;
+}
+
+/**
+ * Which shards this process runs. Always explicit, so discord.js never falls back on reading environment variables
+ * itself: SHARD_COUNT (a number or auto) and SHARD_IDS, or one unsharded connection.
+ */
+export async function resolveShardPlan(config: Config): Promise<ShardPlan> {
+  const { count, ids } = config.sharding;
+  if (count === undefined) return { ids: [0], count: 1 };
+  const total = count === "auto" ? await fetchRecommendedShardCount(config.discord) : count;
+  const mine = ids ?? Array.from({ length: total }, (_, i) => i);
+  const outside = mine.filter((id) => id >= total);
+  if (outside.length > 0) {
+    throw new Error(`SHARD_IDS ${outside.join(", ")} are not below the shard count ${total}`);
+  }
+  return { ids: mine, count: total };
+}

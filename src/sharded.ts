@@ -1,0 +1,85 @@
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { ShardingManager } from "discord.js";
+import { loadConfig } from "./config.js";
+import { fetchRecommendedShardCount } from "./discord/shards.js";
+import { ConfigError } from "./errors.js";
+import { createLogger } from "./logger.js";
+import { reportStartupError } from "./startupError.js";
+
+/** Children get a generous start: each loads the model before it connects. */
+const SPAWN_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * `npm run start:sharded`: discord.js's ShardingManager runs one child process per shard on this machine, each a
+ * full bot (src/index.ts) with its own model. SHARD_COUNT (default auto) and SHARD_IDS choose the shards; they
+ * must share a store, so SQLite is refused when there is more than one.
+ */
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    reportStartupError(error);
+    process.exit(1);
+  }
+  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty }).child({
+    role: "sharding-manager",
+  });
+  try {
+    const count =
+      typeof config.sharding.count === "number"
+        ? config.sharding.count
+        : await fetchRecommendedShardCount(config.discord);
+    const ids = config.sharding.ids ?? Array.from({ length: count }, (_, i) => i);
+    if (ids.length > 1 && !config.storeUrl.startsWith("redis")) {
+      throw new ConfigError(
+        "STORE_URL",
+        "is a SQLite file, which one process owns",
+        "Shard processes must share history: set STORE_URL=redis://host:6379 (see README, Running at scale).",
+      );
+    }
+    const manager = new ShardingManager(fileURLToPath(new URL("./index.ts", import.meta.url)), {
+      token: config.discord.token,
+      totalShards: count,
+      shardList: [...ids],
+      mode: "process",
+      respawn: true,
+      // Each child runs TypeScript through tsx, exactly as npm start does.
+      execArgv: ["--import", import.meta.resolve("tsx")],
+    });
+    manager.on("shardCreate", (shard) => {
+      logger.info({ shardId: shard.id }, "shard process started");
+      shard.on("death", () => logger.warn({ shardId: shard.id }, "shard process exited"));
+    });
+
+    let stopping = false;
+    const stop = async (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, "stopping shard processes");
+      manager.respawn = false;
+      await Promise.all(
+        [...manager.shards.values()].map(async (shard) => {
+          const child = shard.process;
+          if (!child || child.exitCode !== null) return;
+          child.kill("SIGTERM");
+          await once(child, "exit");
+        }),
+      );
+      logger.info("bye");
+      process.exit(0);
+    };
+    process.on("SIGINT", (signal) => void stop(signal));
+    process.on("SIGTERM", (signal) => void stop(signal));
+
+    logger.info({ shardCount: count, shards: ids }, "spawning shard processes");
+    await manager.spawn({ amount: count, timeout: SPAWN_TIMEOUT_MS });
+  } catch (error) {
+    logger.debug({ err: error }, "sharding manager failed");
+    reportStartupError(error);
+    process.exit(1);
+  }
+}
+
+await main();

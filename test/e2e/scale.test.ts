@@ -1,0 +1,219 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { CHAT_ERROR_NOTICE } from "../../src/discord/onMessage.js";
+import { type RunningProcess, runEntryPoint } from "../support/botProcess.js";
+import { FakeDiscord, type FakeGuild, type RecordedRequest } from "../support/fakeDiscord.js";
+import { type BotHarness, startBotHarness, testEnv } from "../support/harness.js";
+import { tinyModel } from "../support/models.js";
+import { RedisServer } from "../support/redis.js";
+
+/** A guild whose events Discord sends to `shard` of `count`: (guild_id >> 22) % count === shard. */
+function guildOnShard(shard: number, count: number, name: string): FakeGuild {
+  const base = 100_000_000_000n;
+  const id = ((base * BigInt(count) + BigInt(shard)) << 22n) + 7n;
+  const channel = (((base + 50n) * BigInt(count) + BigInt(shard)) << 22n) + 9n;
+  return { id: id.toString(), name, channelIds: [channel.toString(), (channel + 1n).toString()] };
+}
+
+async function eventually(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+const body = (request: RecordedRequest | undefined) => (request?.body ?? {}) as Record<string, unknown>;
+const reactionOn = (messageId: string) => new RegExp(`/messages/${messageId}/reactions/`);
+
+describe("two shard processes sharing Redis", () => {
+  const guildA = guildOnShard(0, 2, "Guild A");
+  const guildB = guildOnShard(1, 2, "Guild B");
+  let discord: FakeDiscord;
+  let redis: RedisServer;
+  let modelPath: string;
+  const running: RunningProcess[] = [];
+
+  beforeAll(async () => {
+    discord = await new FakeDiscord({ guilds: [guildA, guildB] }).start();
+    redis = await RedisServer.start();
+    modelPath = await tinyModel({ favouredToken: " lorem" });
+  });
+  afterAll(async () => {
+    for (const bot of running) if (bot.child.exitCode === null) bot.child.kill("SIGKILL");
+    await discord?.stop();
+    await redis?.stop();
+  });
+
+  const start = async (shardIds: string) => {
+    const dataDir = await mkdtemp(join(tmpdir(), "moodbot-shard-"));
+    const bot = await runEntryPoint("src/index.ts", {
+      ...testEnv(discord, modelPath, dataDir),
+      STORE_URL: redis.url,
+      SHARD_COUNT: "2",
+      SHARD_IDS: shardIds,
+      CHAT_MAX_TOKENS: "8",
+    });
+    running.push(bot);
+    await bot.waitForLog("connected to Discord", 60_000);
+    return bot;
+  };
+  const loggedAbout = (bot: RunningProcess, messageId: string) =>
+    bot.logs().filter((l) => l.messageId === messageId);
+  const mention = (guild: FakeGuild, text: string) =>
+    discord.sendMessage({
+      content: `<@${discord.botUser.id}> ${text}`,
+      mentionBot: true,
+      guildId: guild.id,
+      channelId: guild.channelIds[0] ?? "",
+    });
+
+  it("each process receives only its own guilds' events, and logs carry the shard id", async () => {
+    const zero = await start("0");
+    const one = await start("1");
+    expect(discord.identifies.map((i) => (i as { shard: number[] }).shard).sort()).toEqual([
+      [0, 2],
+      [1, 2],
+    ]);
+    const inA = discord.sendMessage({
+      content: "hello A",
+      guildId: guildA.id,
+      channelId: guildA.channelIds[0] ?? "",
+    });
+    const inB = discord.sendMessage({
+      content: "hello B",
+      guildId: guildB.id,
+      channelId: guildB.channelIds[0] ?? "",
+    });
+    await discord.waitForRequests("PUT", reactionOn(inA));
+    await discord.waitForRequests("PUT", reactionOn(inB));
+    // The reaction is logged just after Discord acknowledges it.
+    await eventually(() => loggedAbout(zero, inA).some((l) => l.msg === "reacted" && l.shardId === 0));
+    await eventually(() => loggedAbout(one, inB).some((l) => l.msg === "reacted" && l.shardId === 1));
+    expect(loggedAbout(zero, inB)).toEqual([]);
+    expect(loggedAbout(one, inA)).toEqual([]);
+  });
+
+  it("continues a conversation when its guild moves to another process sharing the store", async () => {
+    const [zero, one] = running;
+    if (!zero || !one) throw new Error("the shard processes did not start");
+    const before = discord.requestsMatching("POST", /\/messages$/).length;
+    mention(guildA, "remember the word pineapple");
+    await discord.waitForRequests("POST", /\/messages$/, before + 1);
+    await zero.waitForLog("chat turn done");
+
+    // Shard 0 moves: its process stops, and a new process takes over both shards.
+    zero.child.kill("SIGTERM");
+    expect((await zero.exited).code).toBe(0);
+    one.child.kill("SIGTERM");
+    expect((await one.exited).code).toBe(0);
+    const both = await start("0,1");
+    mention(guildA, "what was the word?");
+    await discord.waitForRequests("POST", /\/messages$/, before + 2);
+    const turn = await both.waitForLog("chat turn done");
+    expect(turn.historyTurns).toBe(2);
+    expect(turn.shardId ?? 0).toBe(0);
+    both.child.kill("SIGTERM");
+    expect((await both.exited).code).toBe(0);
+  });
+});
+
+describe("npm run start:sharded", () => {
+  it("runs one child process per shard, each with its own model, and stops them all on SIGTERM", async () => {
+    const guilds = [guildOnShard(0, 2, "A"), guildOnShard(1, 2, "B")];
+    const discord = await new FakeDiscord({ guilds }).start();
+    const redis = await RedisServer.start();
+    try {
+      const dataDir = await mkdtemp(join(tmpdir(), "moodbot-sharded-"));
+      const manager = await runEntryPoint("src/sharded.ts", {
+        ...testEnv(discord, await tinyModel({ favouredToken: "negative" }), dataDir),
+        STORE_URL: redis.url,
+        SHARD_COUNT: "2",
+      });
+      const deadline = Date.now() + 90_000;
+      while (
+        manager.logs().filter((l) => l.msg === "connected to Discord").length < 2 &&
+        Date.now() < deadline
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const pids = new Set(
+        manager
+          .logs()
+          .filter((l) => l.msg === "model loaded")
+          .map((l) => l.pid),
+      );
+      expect(pids.size).toBe(2);
+      for (const guild of guilds) {
+        const id = discord.sendMessage({
+          content: "hi",
+          guildId: guild.id,
+          channelId: guild.channelIds[0] ?? "",
+        });
+        await discord.waitForRequests("PUT", reactionOn(id));
+      }
+      manager.child.kill("SIGTERM");
+      expect((await manager.exited).code).toBe(0);
+      expect(manager.logs().filter((l) => l.msg === "bye").length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await discord.stop();
+      await redis.stop();
+    }
+  }, 180_000);
+
+  it("refuses a SQLite store for several shard processes, with the fix", async () => {
+    const run = await runEntryPoint("src/sharded.ts", {
+      DISCORD_TOKEN: "x",
+      SHARD_COUNT: "2",
+      STORE_URL: "sqlite://data/bot.sqlite",
+    });
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr()).toContain("STORE_URL is a SQLite file");
+    expect(run.stderr()).toContain("redis://");
+  });
+});
+
+describe("a Redis outage during a conversation", () => {
+  let redis: RedisServer;
+  let h: BotHarness | undefined;
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  });
+  afterEach(async () => h?.close());
+  afterAll(async () => redis?.stop());
+
+  it("answers with a short notice while Redis is down, recovers, and loses no acknowledged history", async () => {
+    h = await startBotHarness({
+      model: { favouredToken: " lorem" },
+      env: { STORE_URL: redis.url, CHAT_MAX_TOKENS: "8" },
+    });
+    const harness = h;
+    const mention = (text: string) =>
+      harness.discord.sendMessage({ content: `<@${harness.discord.botUser.id}> ${text}`, mentionBot: true });
+    const posts = (n: number) => harness.discord.waitForRequests("POST", /\/messages$/, n, 30_000);
+
+    mention("first, before the outage");
+    await posts(1);
+    await redis.stop();
+    mention("during the outage");
+    const [, notice] = await posts(2);
+    expect(body(notice).content).toBe(CHAT_ERROR_NOTICE);
+    expect(harness.logs.find("chat reply failed")).toHaveLength(1);
+
+    await redis.restart();
+    const deadline = Date.now() + 20_000;
+    while (harness.logs.find("redis connection restored").length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    mention("after the outage");
+    const all = await posts(3);
+    expect(body(all[2]).content).not.toBe(CHAT_ERROR_NOTICE);
+    const turns = harness.logs.find("chat turn done");
+    // The turn before the outage (user + reply) is still there after the restart.
+    expect(turns.at(-1)?.historyTurns).toBe(2);
+    const stored = (await harness.store.turns.read(harness.discord.channelId)) as Array<{ text: string }>;
+    expect(stored.map((t) => t.text)).toContain("first, before the outage");
+  });
+});

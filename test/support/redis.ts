@@ -1,0 +1,110 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/**
+ * A real redis-server (Debian's package; `.ci/run` installs it) on 127.0.0.1 and a free port, with append-only
+ * persistence so that a restart keeps every acknowledged write, as production Redis for moodbot should be set up.
+ */
+export class RedisServer {
+  private child: ChildProcess | undefined;
+
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), await mkdtemp(join(tmpdir(), "moodbot-redis-")));
+    await server.launch();
+    return server;
+  }
+
+  private async launch(): Promise<void> {
+    const child = spawn(
+      "redis-server",
+      [
+        "--port",
+        String(this.port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        this.dir,
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    this.child = child;
+    let output = "";
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000);
+      child.stdout?.on("data", (chunk: Buffer) => {
+        output += chunk.toString("utf8");
+        if (output.includes("Ready to accept connections")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.on("error", (error) => {
+        clearTimeout(timer);
+        reject(
+          new Error(
+            `redis-server could not be run (${error.message}): install it, e.g. apt-get install redis-server`,
+          ),
+        );
+      });
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`redis-server exited with ${code}:\n${output}`));
+      });
+    });
+    await ready;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    child.kill("SIGTERM");
+    await once(child, "exit");
+  }
+
+  /** Stops the server and starts it again on the same port and data: an outage, then recovery. */
+  async restart(downForMs = 0): Promise<void> {
+    await this.stop();
+    if (downForMs > 0) await new Promise((resolve) => setTimeout(resolve, downForMs));
+    await this.launch();
+  }
+}
+
+/**
+ * The Redis that `.ci/run` starts for the whole test run (MOODBOT_TEST_REDIS_URL), or a fresh one when it is not
+ * set. Suites that only read and write use it; suites that stop or restart Redis start their own.
+ */
+export async function sharedRedis(): Promise<{ url: string; release: () => Promise<void> }> {
+  const url = process.env.MOODBOT_TEST_REDIS_URL;
+  if (url) return { url, release: async () => undefined };
+  const server = await RedisServer.start();
+  return { url: server.url, release: () => server.stop() };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
