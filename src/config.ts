@@ -77,25 +77,30 @@ export type ConfigPurpose = "bot" | "console" | "deploy";
 const TOKEN_HELP =
   "Create an application at https://discord.com/developers/applications, open Bot → Reset Token, and put the token in a .env file as DISCORD_TOKEN=… (copy .env.example to start). To try the bot without Discord, run `npm run console`.";
 
-const positiveInt = (variable: string, fallback: number, max = Number.MAX_SAFE_INTEGER) =>
-  z
-    .string()
-    .optional()
-    .transform((raw, ctx) => {
-      if (raw === undefined || raw.trim() === "") return fallback;
-      const value = Number(raw);
-      if (!Number.isInteger(value) || value < 1 || value > max) {
-        ctx.addIssue({ code: "custom", message: `must be a whole number from 1 to ${max} (got "${raw}")` });
-        return z.NEVER;
-      }
-      return value;
-    })
-    .describe(variable);
-
 const optionalText = z
   .string()
   .optional()
   .transform((raw) => (raw === undefined || raw.trim() === "" ? undefined : raw.trim()));
+
+/** A number within a range, or `fallback` when unset; the error says the range and what was given. */
+const numberVar = (
+  fallback: number,
+  range: { min: number; max: number; whole?: boolean; belowMax?: boolean },
+) =>
+  optionalText.transform((raw, ctx) => {
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    const inRange = value >= range.min && (range.belowMax ? value < range.max : value <= range.max);
+    if (!Number.isFinite(value) || !inRange || (range.whole && !Number.isInteger(value))) {
+      const kind = range.whole ? "a whole number" : "a number";
+      const upTo = range.belowMax ? `up to (not including) ${range.max}` : `to ${range.max}`;
+      ctx.addIssue({ code: "custom", message: `must be ${kind} from ${range.min} ${upTo} (got "${raw}")` });
+      return z.NEVER;
+    }
+    return value;
+  });
+
+const positiveInt = (fallback: number, max: number) => numberVar(fallback, { min: 1, max, whole: true });
 
 const snowflake = optionalText.refine((raw) => raw === undefined || /^\d{17,20}$/.test(raw), {
   message: "must be a Discord id: 17 to 20 digits (right-click → Copy ID with Developer Mode on)",
@@ -152,45 +157,18 @@ const envSchema = z.object({
   MODEL_PATH: optionalText,
   MODEL_URI: optionalText,
   MODELS_DIR: optionalText,
-  LLM_THREADS: positiveInt("LLM_THREADS", availableParallelism(), 256),
-  LLM_CONTEXT_SIZE: positiveInt("LLM_CONTEXT_SIZE", 2048, 131072),
-  LLM_CHAT_SEQUENCES: positiveInt("LLM_CHAT_SEQUENCES", 2, 16),
-  SENTIMENT_QUEUE_SIZE: positiveInt("SENTIMENT_QUEUE_SIZE", 64, 100_000),
-  SENTIMENT_MAX_WAIT_MS: positiveInt("SENTIMENT_MAX_WAIT_MS", 30_000, 3_600_000),
-  SENTIMENT_CACHE_SIZE: optionalText.transform((raw, ctx) => {
-    if (raw === undefined) return 1000;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 0 || value > 1_000_000) {
-      ctx.addIssue({ code: "custom", message: `must be a whole number from 0 to 1000000 (got "${raw}")` });
-      return z.NEVER;
-    }
-    return value;
-  }),
-  CHAT_HISTORY_TURNS: positiveInt("CHAT_HISTORY_TURNS", 12, 200),
-  CHAT_MAX_TOKENS: positiveInt("CHAT_MAX_TOKENS", 400, 4096),
-  CHAT_TEMPERATURE: optionalText.transform((raw, ctx) => {
-    if (raw === undefined) return 0.7;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < 0 || value > 2) {
-      ctx.addIssue({ code: "custom", message: `must be a number from 0 to 2 (got "${raw}")` });
-      return z.NEVER;
-    }
-    return value;
-  }),
-  SENTIMENT_NEUTRAL_THRESHOLD: optionalText.transform((raw, ctx) => {
-    if (raw === undefined) return 0;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < 0 || value >= 1) {
-      ctx.addIssue({
-        code: "custom",
-        message: `must be a number from 0 up to (not including) 1 (got "${raw}")`,
-      });
-      return z.NEVER;
-    }
-    return value;
-  }),
-  CHAT_USER_PER_MINUTE: positiveInt("CHAT_USER_PER_MINUTE", 6, 10_000),
-  CHAT_CHANNEL_PER_MINUTE: positiveInt("CHAT_CHANNEL_PER_MINUTE", 20, 10_000),
+  LLM_THREADS: positiveInt(availableParallelism(), 256),
+  LLM_CONTEXT_SIZE: positiveInt(2048, 131072),
+  LLM_CHAT_SEQUENCES: positiveInt(2, 16),
+  SENTIMENT_QUEUE_SIZE: positiveInt(64, 100_000),
+  SENTIMENT_MAX_WAIT_MS: positiveInt(30_000, 3_600_000),
+  SENTIMENT_CACHE_SIZE: numberVar(1000, { min: 0, max: 1_000_000, whole: true }),
+  CHAT_HISTORY_TURNS: positiveInt(12, 200),
+  CHAT_MAX_TOKENS: positiveInt(400, 4096),
+  CHAT_TEMPERATURE: numberVar(0.7, { min: 0, max: 2 }),
+  SENTIMENT_NEUTRAL_THRESHOLD: numberVar(0, { min: 0, max: 1, belowMax: true }),
+  CHAT_USER_PER_MINUTE: positiveInt(6, 10_000),
+  CHAT_CHANNEL_PER_MINUTE: positiveInt(20, 10_000),
   ALLOW_DMS: boolean,
   CHANNEL_ALLOWLIST: snowflakeList,
   CHANNEL_DENYLIST: snowflakeList,

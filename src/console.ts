@@ -1,12 +1,11 @@
 import { userInfo } from "node:os";
 import { createInterface } from "node:readline/promises";
 import { pino } from "pino";
-import { loadConfig } from "./config.js";
 import { loadModel } from "./llm/model.js";
 import { createLogger } from "./logger.js";
 import { Pipeline } from "./pipeline.js";
 import { loadPrompts } from "./prompts.js";
-import { reportStartupError } from "./startupError.js";
+import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 import { HistoryStore } from "./store/history.js";
 import { openStore } from "./store/openStore.js";
 
@@ -18,13 +17,7 @@ export const CONSOLE_CHANNEL_ID = "console";
  * mood (emoji, label, confidence) and then the reply. Logs go to standard error, so piped output stays clean.
  */
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig(undefined, "console");
-  } catch (error) {
-    reportStartupError(error);
-    process.exit(1);
-  }
+  const config = loadConfigOrExit("console");
   const logger = createLogger({
     level: config.logLevel === "info" ? "warn" : config.logLevel,
     destination: pino.destination(2),

@@ -1,11 +1,10 @@
-import { loadConfig } from "./config.js";
 import { createBot } from "./discord/createBot.js";
 import { resolveShardPlan } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
 import { loadModel } from "./llm/model.js";
 import { createLogger } from "./logger.js";
 import { loadPrompts } from "./prompts.js";
-import { reportStartupError } from "./startupError.js";
+import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 import { openStore } from "./store/openStore.js";
 
 /** Longest a graceful shutdown may take before the process gives up on it. */
@@ -13,13 +12,7 @@ const SHUTDOWN_DEADLINE_MS = 9_000;
 
 /** The only place that starts things: config, logger, model, store, bot, login, then the signal handlers. */
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    reportStartupError(error);
-    process.exit(1);
-  }
+  const config = loadConfigOrExit();
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
   process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
   process.on("uncaughtException", (error, origin) =>

@@ -1,11 +1,10 @@
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { ShardingManager } from "discord.js";
-import { loadConfig } from "./config.js";
 import { fetchRecommendedShardCount } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
 import { createLogger } from "./logger.js";
-import { reportStartupError } from "./startupError.js";
+import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 
 /** Children get a generous start: each loads the model before it connects. */
 const SPAWN_TIMEOUT_MS = 10 * 60_000;
@@ -16,13 +15,7 @@ const SPAWN_TIMEOUT_MS = 10 * 60_000;
  * must share a store, so SQLite is refused when there is more than one.
  */
 async function main(): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    reportStartupError(error);
-    process.exit(1);
-  }
+  const config = loadConfigOrExit();
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty }).child({
     role: "sharding-manager",
   });

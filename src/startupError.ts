@@ -1,3 +1,4 @@
+import { type Config, type ConfigPurpose, loadConfig } from "./config.js";
 import { MoodbotError } from "./errors.js";
 
 /**
@@ -13,4 +14,14 @@ export function reportStartupError(error: unknown): void {
   console.error(
     `\nmoodbot cannot start: ${message}\nRun again with LOG_LEVEL=debug for details, and see README.md.\n`,
   );
+}
+
+/** The entry points' first step: the config, or one clear paragraph and exit code 1. */
+export function loadConfigOrExit(purpose: ConfigPurpose = "bot"): Config {
+  try {
+    return loadConfig(undefined, purpose);
+  } catch (error) {
+    reportStartupError(error);
+    process.exit(1);
+  }
 }
