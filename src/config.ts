@@ -50,6 +50,8 @@ export interface Config {
     readonly userPerMinute: number;
     /** Chat turns one channel may have per minute, all users together. */
     readonly channelPerMinute: number;
+    /** A streaming reply is edited at most once per this many milliseconds. */
+    readonly streamEditMs: number;
   };
   readonly access: {
     /** Direct messages are off unless turned on. */
@@ -167,6 +169,7 @@ const envSchema = z.object({
   CHAT_MAX_TOKENS: positiveInt(400, 4096),
   CHAT_TEMPERATURE: numberVar(0.7, { min: 0, max: 2 }),
   SENTIMENT_NEUTRAL_THRESHOLD: numberVar(0, { min: 0, max: 1, belowMax: true }),
+  CHAT_STREAM_EDIT_MS: numberVar(1000, { min: 100, max: 60_000, whole: true }),
   CHAT_USER_PER_MINUTE: positiveInt(6, 10_000),
   CHAT_CHANNEL_PER_MINUTE: positiveInt(20, 10_000),
   ALLOW_DMS: boolean,
@@ -218,6 +221,8 @@ const FIXES: Record<string, string> = {
   LOG_PRETTY: "Use true only in development; it needs the pino-pretty dev dependency.",
   CHAT_USER_PER_MINUTE: "Remove it to allow 6 chat turns per user per minute.",
   CHAT_CHANNEL_PER_MINUTE: "Remove it to allow 20 chat turns per channel per minute.",
+  CHAT_STREAM_EDIT_MS:
+    "Remove it to edit a streaming reply at most once a second (Discord's rate limits like that).",
   ALLOW_DMS: "Use true to answer direct messages, or remove it to ignore them.",
   SHARD_COUNT: "Use auto, a number such as 2, or remove it to run one connection without sharding.",
   SHARD_IDS: "List the shards this process runs, such as 0,1; each must be below SHARD_COUNT.",
@@ -315,6 +320,7 @@ export function loadConfig(
       temperature: e.CHAT_TEMPERATURE,
       userPerMinute: e.CHAT_USER_PER_MINUTE,
       channelPerMinute: e.CHAT_CHANNEL_PER_MINUTE,
+      streamEditMs: e.CHAT_STREAM_EDIT_MS,
     },
     access: {
       allowDms: e.ALLOW_DMS,

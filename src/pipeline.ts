@@ -28,6 +28,8 @@ export interface ConversationInput {
   /** The user's text with the bot's mention already stripped. */
   readonly text: string;
   readonly signal?: AbortSignal;
+  /** Called with the whole reply generated so far, as it grows: for streaming. */
+  readonly onText?: (textSoFar: string) => void;
 }
 
 export interface ConversationOutcome {
@@ -90,8 +92,18 @@ export class Pipeline {
       authorName: input.authorName,
       message,
     });
+    let soFar = "";
+    const onText = input.onText;
     const completion = await llm.generateChat(turns, {
       channelKey: input.channelId,
+      ...(onText
+        ? {
+            onText: (piece: string) => {
+              soFar += piece;
+              onText(soFar);
+            },
+          }
+        : {}),
       maxTokens: config.chat.maxReplyTokens,
       temperature: config.chat.temperature,
       ...(input.signal ? { signal: input.signal } : {}),

@@ -6,7 +6,8 @@ import type { Logger } from "../logger.js";
 import { stripBotMention } from "../text/stripMentions.js";
 import { isForbidden } from "./channelFaults.js";
 import type { BotContext } from "./context.js";
-import { NO_MENTIONS, replyInChunks } from "./send.js";
+import { NO_MENTIONS } from "./send.js";
+import { StreamingReply } from "./streamingReply.js";
 
 /** Discord shows "typing…" for 10 s; refreshing at 8 s keeps it up without a gap during long generations. */
 export const TYPING_REFRESH_MS = 8_000;
@@ -144,17 +145,24 @@ async function replyToMessage(message: Message, text: string, context: BotContex
     return;
   }
   const typing = await startTyping(message, log);
+  // Typing shows until the first words do; then the reply itself is the sign of life.
+  const stream = new StreamingReply(message, {
+    editIntervalMs: context.config.chat.streamEditMs,
+    log,
+    onFirstText: () => typing.stop(),
+  });
   try {
     const outcome = await context.pipeline.converse({
       channelId: message.channelId,
       authorName: message.member?.displayName ?? message.author.displayName,
       botName: message.guild?.members.me?.displayName ?? message.client.user.username,
       text,
+      onText: (soFar) => stream.update(soFar),
     });
-    typing.stop();
-    await replyInChunks(message, outcome.reply);
-    log.info({ chars: outcome.reply.length, fromModel: outcome.fromModel }, "replied");
+    const sent = await stream.finish(outcome.reply);
+    log.info({ chars: outcome.reply.length, messages: sent.length, fromModel: outcome.fromModel }, "replied");
   } catch (error) {
+    stream.cancel();
     if (error instanceof JobCancelledError) {
       log.debug({ reason: error.reason }, "chat reply dropped");
       return;

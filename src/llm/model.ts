@@ -47,6 +47,8 @@ export interface GenerateChatOptions {
   readonly channelKey: string;
   readonly maxTokens: number;
   readonly temperature: number;
+  /** Called with each piece of reply text as it is generated. */
+  readonly onText?: (text: string) => void;
 }
 
 /** The one model, as the rest of the bot sees it. Everything goes through the scheduler. */
@@ -218,9 +220,12 @@ export class LocalLlm implements Llm {
       "chat",
       "interactive",
       (signal) =>
-        this.chat
-          .acquire(options.channelKey)
-          .generate(turns, { maxTokens: options.maxTokens, temperature: options.temperature, signal }),
+        this.chat.acquire(options.channelKey).generate(turns, {
+          maxTokens: options.maxTokens,
+          temperature: options.temperature,
+          signal,
+          ...(options.onText ? { onText: options.onText } : {}),
+        }),
       options.signal,
     );
   }

@@ -105,7 +105,9 @@ async function connect(url: string, logger: Logger): Promise<Store> {
       keyv,
       turns: new RedisTurnLog(client, `${NAMESPACE}:turns:`),
       close: async () => {
-        if (client.isOpen) await client.quit();
+        // A graceful QUIT needs a live connection; while Redis is away, drop the socket instead of waiting.
+        if (client.isReady) await client.quit();
+        else if (client.isOpen) client.destroy();
       },
     };
   }

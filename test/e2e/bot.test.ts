@@ -90,10 +90,7 @@ describe("mood emoji settings", () => {
       env: { MOOD_EMOJIS: "positive=😄,negative=,neutral=😐" },
     });
     const id = h.discord.sendMessage({ content: "this is awful" });
-    const deadline = Date.now() + 10_000;
-    while (h.logs.find("no emoji for this label").length === 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await h.waitForLog("no emoji for this label");
     expect(h.logs.find("no emoji for this label")[0]).toMatchObject({ label: "negative", messageId: id });
     expect(h.discord.requestsMatching("PUT", reactionPath(id))).toEqual([]);
   });
@@ -135,7 +132,7 @@ describe("skipping sentiment work that could not be used", () => {
     h = await startBotHarness({ env: { MOOD_EMOJIS: "positive=,negative=,neutral=" } });
     const id = h.discord.sendMessage({ content: "anything at all" });
     h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> hi`, mentionBot: true });
-    await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/);
+    await h.waitForLog("replied");
     expect(h.logs.find("message skipped").find((line) => line.messageId === id)).toMatchObject({
       reason: "reactions are off",
     });
@@ -147,29 +144,46 @@ describe("skipping sentiment work that could not be used", () => {
 describe("mention chat", () => {
   let h: BotHarness;
   beforeAll(async () => {
-    h = await startBotHarness({ model: { favouredToken: " lorem" }, env: { CHAT_MAX_TOKENS: "600" } });
+    h = await startBotHarness({
+      model: { favouredToken: " lorem" },
+      env: { CHAT_MAX_TOKENS: "600", CHAT_STREAM_EDIT_MS: "300" },
+    });
   });
   afterAll(async () => h?.close());
 
-  it("shows typing, then replies to the message without pinging, split under 2000 characters", async () => {
+  it("shows typing, then streams the reply: posted early, edited, continued past 2000 characters", async () => {
     const botId = h.discord.botUser.id;
     const id = h.discord.sendMessage({ content: `<@${botId}> tell me a long story`, mentionBot: true });
     await h.discord.waitForRequests("PUT", reactionPath(id));
-    const replies = await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 2);
+    await h.waitForLog("replied", 1, 60_000);
+    const posts = h.discord.requestsMatching("POST", /^\/channels\/\d+\/messages$/);
+    const edits = h.discord.requestsMatching("PATCH", /^\/channels\/\d+\/messages\/\d+$/);
     const typing = h.discord.requestsMatching("POST", /^\/channels\/\d+\/typing$/);
     expect(typing.length).toBeGreaterThanOrEqual(1);
-    expect(typing[0]?.at).toBeLessThanOrEqual(replies[0]?.at ?? 0);
-    expect(body(replies[0]).message_reference).toMatchObject({ message_id: id });
-    for (const reply of replies) {
-      const { content, allowed_mentions } = body(reply);
+    expect(typing[0]?.at).toBeLessThanOrEqual(posts[0]?.at ?? 0);
+    expect(body(posts[0]).message_reference).toMatchObject({ message_id: id });
+    expect(posts.length).toBeGreaterThanOrEqual(2);
+    expect(edits.length).toBeGreaterThanOrEqual(1);
+    for (const request of [...posts, ...edits]) {
+      const { content, allowed_mentions } = body(request);
       expect(allowed_mentions).toEqual({ parse: [] });
       expect(typeof content).toBe("string");
       expect((content as string).length).toBeGreaterThan(0);
       expect((content as string).length).toBeLessThanOrEqual(2000);
     }
-    const text = replies.map((r) => body(r).content as string).join(" ");
-    expect(text.length).toBeGreaterThan(2000);
-    expect(text).toMatch(/^(lorem ?)+$/);
+    // Edits to one message are throttled (CHAT_STREAM_EDIT_MS=300 here): never two within the interval.
+    for (const path of new Set(edits.map((edit) => edit.path))) {
+      const times = edits.filter((edit) => edit.path === path).map((edit) => edit.at);
+      for (let i = 1; i < times.length; i++)
+        expect((times[i] ?? 0) - (times[i - 1] ?? 0)).toBeGreaterThanOrEqual(250);
+    }
+    // The final edit of each message holds its part of the full text, which is exactly what the history stored.
+    const final = h.discord.finalMessages(h.discord.channelId);
+    const shown = final.map((message) => message.content).join(" ");
+    expect(shown.length).toBeGreaterThan(2000);
+    expect(shown).toMatch(/^(lorem ?)+$/);
+    const stored = (await h.store.turns.read(h.discord.channelId)) as Array<{ role: string; text: string }>;
+    expect(shown.replace(/\s+/g, " ")).toBe(stored[1]?.text.replace(/\s+/g, " "));
   });
 
   it("strips the mention from what the model sees and stores the turn", async () => {

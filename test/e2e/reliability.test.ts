@@ -14,15 +14,6 @@ afterEach(async () => {
   h = undefined;
 });
 
-async function waitForLog(harness: BotHarness, msg: string, count = 1, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (harness.logs.find(msg).length < count) {
-    if (Date.now() > deadline) throw new Error(`no ${count}× "${msg}" log line`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return harness.logs.find(msg);
-}
-
 /** Proof that everything sent before has been processed: a later control message in channel 1 gets its reaction. */
 async function settle(harness: BotHarness) {
   const id = harness.discord.sendMessage({ content: "control message" });
@@ -37,13 +28,13 @@ describe("abuse limits", () => {
       harness.discord.sendMessage({ content: `<@${harness.discord.botUser.id}> hi`, mentionBot: true });
     for (let i = 1; i <= 2; i++) {
       mention();
-      await harness.discord.waitForRequests("POST", messagesPath, i);
+      await harness.waitForLog("replied", i);
     }
     mention();
     const posts = await harness.discord.waitForRequests("POST", messagesPath, 3);
     expect(body(posts[2]).content).toBe(REFUSAL_NOTICES["user-rate"]);
     mention();
-    await waitForLog(harness, "chat refused", 2);
+    await harness.waitForLog("chat refused", 2);
     await settle(harness);
     expect(harness.discord.requestsMatching("POST", messagesPath)).toHaveLength(3);
     expect(harness.logs.find("chat turn done")).toHaveLength(2);
@@ -186,7 +177,7 @@ describe("Discord faults", () => {
       name: "sentiment",
       options: [{ name: "text", type: 3, value: "slow work" }],
     });
-    const failed = await waitForLog(h, "could not send the error notice");
+    const failed = await h.waitForLog("could not send the error notice");
     expect(String(failed[0]?.err)).toContain("Unknown Webhook");
     const patches = h.discord.requestsMatching("PATCH", /@original$/);
     expect(body(patches.at(-1)).content).toBe(COMMAND_ERROR_NOTICE);
@@ -253,7 +244,7 @@ describe("unusual messages", () => {
       content: `<@${h.discord.botUser.id}> ${"read this ".repeat(2_000)}`,
       mentionBot: true,
     });
-    await waitForLog(h, "replied", 1, 60_000);
+    await h.waitForLog("replied", 1, 60_000);
     const posts = h.discord.requestsMatching("POST", messagesPath);
     expect(posts.length).toBeGreaterThanOrEqual(1);
     expect(posts.length).toBeLessThanOrEqual(3);
@@ -270,7 +261,7 @@ describe("secrets", () => {
         : undefined,
     );
     h.discord.sendMessage({ content: "trigger a failing request" });
-    await waitForLog(h, "missing permission to react in this channel; pausing reactions here");
+    await h.waitForLog("missing permission to react in this channel; pausing reactions here");
     h.logger.info({ token: h.config.discord.token, config: h.config }, "a careless log line");
     const everything = JSON.stringify(h.logs.lines);
     expect(everything).not.toContain(h.config.discord.token);

@@ -195,7 +195,7 @@ describe("a Redis outage during a conversation", () => {
     const posts = (n: number) => harness.discord.waitForRequests("POST", /\/messages$/, n, 30_000);
 
     mention("first, before the outage");
-    await posts(1);
+    await harness.waitForLog("replied");
     await redis.stop();
     mention("during the outage");
     const [, notice] = await posts(2);
@@ -208,6 +208,7 @@ describe("a Redis outage during a conversation", () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     mention("after the outage");
+    await harness.waitForLog("replied", 2);
     const all = await posts(3);
     expect(body(all[2]).content).not.toBe(CHAT_ERROR_NOTICE);
     const turns = harness.logs.find("chat turn done");

@@ -52,6 +52,8 @@ const HEARTBEAT_INTERVAL_MS = 41_250;
 
 export class FakeDiscord {
   readonly requests: RecordedRequest[] = [];
+  /** The id the fake gave each message the bot posted, by the request that posted it. */
+  private readonly responses = new Map<RecordedRequest, string>();
   readonly identifies: unknown[] = [];
   /** RESUME payloads received: a dropped session that discord.js resumed instead of re-identifying. */
   readonly resumes: unknown[] = [];
@@ -161,6 +163,32 @@ export class FakeDiscord {
   /** Every request about one channel: reactions, messages, typing. */
   requestsTo(channelId: string): RecordedRequest[] {
     return this.requests.filter((r) => r.path.startsWith(`/channels/${channelId}/`));
+  }
+
+  /**
+   * What the bot's messages in a channel finally say: each posted message with its last edit applied, in order.
+   * The fake gives each posted message an id; edits are matched to it by that id.
+   */
+  finalMessages(channelId?: string): Array<{ id: string; content: string; reference: unknown }> {
+    const messages: Array<{ id: string; content: string; reference: unknown }> = [];
+    for (const request of this.requests) {
+      const body = (request.body ?? {}) as { content?: string; message_reference?: unknown };
+      const posted = request.path.match(/^\/channels\/(\d+)\/messages$/);
+      if (request.method === "POST" && posted && (channelId === undefined || posted[1] === channelId)) {
+        const id = this.responses.get(request) ?? "";
+        messages.push({ id, content: body.content ?? "", reference: body.message_reference });
+      }
+      const edited = request.path.match(/^\/channels\/\d+\/messages\/(\d+)$/);
+      if (request.method === "PATCH" && edited) {
+        const target = messages.find((m) => m.id === edited[1]);
+        if (target) target.content = body.content ?? target.content;
+      }
+      if (request.method === "DELETE" && edited) {
+        const index = messages.findIndex((m) => m.id === edited[1]);
+        if (index >= 0) messages.splice(index, 1);
+      }
+    }
+    return messages;
   }
 
   requestsMatching(method: string, pathPattern: RegExp): RecordedRequest[] {
@@ -447,6 +475,8 @@ export class FakeDiscord {
       if (response) break;
     }
     response ??= this.route(request);
+    const postedId = (response.body as { id?: unknown } | undefined)?.id;
+    if (request.method === "POST" && typeof postedId === "string") this.responses.set(request, postedId);
     const json = response.body === undefined ? {} : { "content-type": "application/json" };
     res.writeHead(response.status, { ...json, ...response.headers });
     res.end(response.body === undefined ? undefined : JSON.stringify(response.body));
@@ -477,6 +507,7 @@ export class FakeDiscord {
     match = path.match(/^\/channels\/(\d+)\/messages\/(\d+)$/);
     if (method === "PATCH" && match)
       return { status: 200, body: this.botMessage(match[1] ?? "", body, match[2]) };
+    if (method === "DELETE" && /^\/channels\/\d+\/messages\/\d+$/.test(path)) return { status: 204 };
     match = path.match(/^\/interactions\/(\d+)\/[^/]+\/callback$/);
     if (method === "POST" && match) {
       if (request.query.get("with_response") !== "true") return { status: 204 };

@@ -37,6 +37,8 @@ export interface BotHarness {
   readonly logs: LogCapture;
   readonly logger: Logger;
   readonly dataDir: string;
+  /** Waits, for at most `timeoutMs`, until `count` log lines with this message exist; returns them. */
+  waitForLog(msg: string, count?: number, timeoutMs?: number): Promise<Array<Record<string, unknown>>>;
   close(): Promise<void>;
 }
 
@@ -97,6 +99,14 @@ export async function startBotHarness(
     logs,
     logger,
     dataDir,
+    async waitForLog(msg, count = 1, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (logs.find(msg).length < count) {
+        if (Date.now() > deadline) throw new Error(`no ${count}× "${msg}" log line in ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return logs.find(msg);
+    },
     async close() {
       const stopped = bot.stop();
       await llm.close();
