@@ -12,7 +12,7 @@ try {
     discord.guildId === undefined
       ? "globally (may take up to an hour to appear)"
       : `to guild ${discord.guildId}`;
-  console.log(`Registered ${count} slash command${count === 1 ? "" : "s"} ${where}.`);
+  console.log(`Registered ${count} command${count === 1 ? "" : "s"} ${where}.`);
 } catch (error) {
   reportStartupError(error);
   process.exitCode = 1;

@@ -52,6 +52,8 @@ export interface Config {
     readonly channelPerMinute: number;
     /** A streaming reply is edited at most once per this many milliseconds. */
     readonly streamEditMs: number;
+    /** Roles that may use /forget besides members with Manage Messages. */
+    readonly forgetRoleIds: ReadonlySet<string>;
   };
   readonly access: {
     /** Direct messages are off unless turned on. */
@@ -125,7 +127,7 @@ const snowflakeList = optionalText.transform((raw, ctx) => {
   if (bad !== undefined) {
     ctx.addIssue({
       code: "custom",
-      message: `must be channel ids separated by commas ("${bad}" is not an id)`,
+      message: `must be Discord ids separated by commas ("${bad}" is not an id)`,
     });
     return z.NEVER;
   }
@@ -170,6 +172,7 @@ const envSchema = z.object({
   CHAT_TEMPERATURE: numberVar(0.7, { min: 0, max: 2 }),
   SENTIMENT_NEUTRAL_THRESHOLD: numberVar(0, { min: 0, max: 1, belowMax: true }),
   CHAT_STREAM_EDIT_MS: numberVar(1000, { min: 100, max: 60_000, whole: true }),
+  CHAT_FORGET_ROLES: snowflakeList,
   CHAT_USER_PER_MINUTE: positiveInt(6, 10_000),
   CHAT_CHANNEL_PER_MINUTE: positiveInt(20, 10_000),
   ALLOW_DMS: boolean,
@@ -223,6 +226,7 @@ const FIXES: Record<string, string> = {
   CHAT_CHANNEL_PER_MINUTE: "Remove it to allow 20 chat turns per channel per minute.",
   CHAT_STREAM_EDIT_MS:
     "Remove it to edit a streaming reply at most once a second (Discord's rate limits like that).",
+  CHAT_FORGET_ROLES: "List role ids (right-click a role → Copy Role ID), e.g. 123456789012345678.",
   ALLOW_DMS: "Use true to answer direct messages, or remove it to ignore them.",
   SHARD_COUNT: "Use auto, a number such as 2, or remove it to run one connection without sharding.",
   SHARD_IDS: "List the shards this process runs, such as 0,1; each must be below SHARD_COUNT.",
@@ -321,6 +325,7 @@ export function loadConfig(
       userPerMinute: e.CHAT_USER_PER_MINUTE,
       channelPerMinute: e.CHAT_CHANNEL_PER_MINUTE,
       streamEditMs: e.CHAT_STREAM_EDIT_MS,
+      forgetRoleIds: e.CHAT_FORGET_ROLES,
     },
     access: {
       allowDms: e.ALLOW_DMS,

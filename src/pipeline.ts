@@ -66,6 +66,11 @@ export class Pipeline {
     return { kind: "mood", result, emoji: emojiForLabel(this.deps.config.moodEmojis, result.label) };
   }
 
+  /** Clears a channel's conversation history (the /forget command). */
+  forget(channelId: string): Promise<void> {
+    return this.deps.history.clear(channelId);
+  }
+
   async converse(input: ConversationInput): Promise<ConversationOutcome> {
     const { llm, history, prompts, config, logger } = this.deps;
     const text = normaliseInput(input.text);

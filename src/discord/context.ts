@@ -1,3 +1,4 @@
+import type { Command } from "../../commands/command.js";
 import type { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -11,4 +12,6 @@ export interface BotContext {
   readonly logger: Logger;
   readonly chatGate: ChatGate;
   readonly channelFaults: ChannelFaults;
+  /** Every command the bot serves, for /help. */
+  readonly commands: readonly Command[];
 }

@@ -58,8 +58,9 @@ export function createBot(deps: BotDeps): Bot {
       channelPerMinute: config.chat.channelPerMinute,
     }),
     channelFaults: new ChannelFaults(),
+    commands: deps.commands ?? allCommands,
   };
-  const commands = new Map((deps.commands ?? allCommands).map((command) => [command.data.name, command]));
+  const commands = new Map(context.commands.map((command) => [command.data.name, command]));
   const intents = [
     GatewayIntentBits.Guilds,
     GatewayIntentBits.GuildMessages,

@@ -1,4 +1,5 @@
-import { type ChatInputCommandInteraction, type Interaction, MessageFlags } from "discord.js";
+import { ApplicationCommandType, type Interaction, MessageFlags } from "discord.js";
+import type { CommandInteraction } from "../../commands/command.js";
 import type { Command } from "../../commands/index.js";
 import { errorMessage, JobCancelledError } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -13,7 +14,7 @@ export async function onInteraction(
   commands: ReadonlyMap<string, Command>,
   context: BotContext,
 ): Promise<void> {
-  if (!interaction.isChatInputCommand()) return;
+  if (!interaction.isChatInputCommand() && !interaction.isMessageContextMenuCommand()) return;
   const log = context.logger.child({
     shardId: interaction.guild?.shardId ?? 0,
     guildId: interaction.guildId,
@@ -22,7 +23,10 @@ export async function onInteraction(
     command: interaction.commandName,
   });
   const command = commands.get(interaction.commandName);
-  if (!command) {
+  const expectedType = interaction.isChatInputCommand()
+    ? ApplicationCommandType.ChatInput
+    : ApplicationCommandType.Message;
+  if (!command || (command.data.toJSON().type ?? ApplicationCommandType.ChatInput) !== expectedType) {
     log.warn("unknown command: deploy-commands may be out of date");
     await respondWithError(interaction, "I don't know that command. It may have been removed.", log);
     return;
@@ -39,7 +43,7 @@ export async function onInteraction(
 }
 
 /** The one place that tells a user a command failed: a short ephemeral notice, never a stack trace. */
-async function respondWithError(interaction: ChatInputCommandInteraction, content: string, log: Logger) {
+async function respondWithError(interaction: CommandInteraction, content: string, log: Logger) {
   try {
     if (interaction.deferred || interaction.replied) {
       await interaction.editReply({ content, allowedMentions: NO_MENTIONS });

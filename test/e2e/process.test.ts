@@ -168,14 +168,21 @@ describe("the bot process against the loopback Discord", () => {
     const env = testEnv(discord, modelPath, dataDir);
     const toGuild = await runEntryPoint("deploy-commands.ts", { ...env, DISCORD_GUILD_ID: discord.guildId });
     expect((await toGuild.exited).code).toBe(0);
-    expect(toGuild.stdout()).toContain(`Registered 1 slash command to guild ${discord.guildId}`);
+    expect(toGuild.stdout()).toContain(`Registered 4 commands to guild ${discord.guildId}`);
     const [guildPut] = discord.requestsMatching("PUT", /^\/applications\/\d+\/guilds\/\d+\/commands$/);
     expect(guildPut?.path).toBe(`/applications/${discord.applicationId}/guilds/${discord.guildId}/commands`);
     expect(guildPut?.body).toEqual([
       expect.objectContaining({
         name: "sentiment",
-        options: [expect.objectContaining({ name: "text", type: 3, required: true, max_length: 4000 })],
+        description_localizations: { "zh-CN": expect.any(String) },
+        options: [
+          expect.objectContaining({ name: "text", type: 3, required: true, max_length: 4000 }),
+          expect.objectContaining({ name: "private", type: 5 }),
+        ],
       }),
+      expect.objectContaining({ name: "Analyze mood", type: 3, name_localizations: { "zh-CN": "分析情绪" } }),
+      expect.objectContaining({ name: "forget", default_member_permissions: "8192" }),
+      expect.objectContaining({ name: "help" }),
     ]);
 
     const global = await runEntryPoint("deploy-commands.ts", env);

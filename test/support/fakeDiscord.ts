@@ -266,6 +266,62 @@ export class FakeDiscord {
     options?: Array<{ name: string; type: number; value: unknown }>;
     user?: FakeUser;
     channelId?: string;
+    /** The member's permissions in the channel, as Discord computes them (all but Administrator by default). */
+    permissions?: string;
+    roles?: string[];
+    locale?: string;
+  }): { id: string; token: string } {
+    return this.sendInteraction({
+      ...options,
+      data: { id: this.snowflake(), name: options.name, type: 1, options: options.options ?? [] },
+    });
+  }
+
+  /** Sends INTERACTION_CREATE for a message context-menu command (right-click a message → Apps). */
+  sendMessageCommand(options: {
+    name: string;
+    target: { id: string; content: string; author?: FakeUser };
+    locale?: string;
+  }): { id: string; token: string } {
+    const author = options.target.author ?? { id: "100000000000000001", username: "alice" };
+    return this.sendInteraction({
+      ...(options.locale ? { locale: options.locale } : {}),
+      data: {
+        id: this.snowflake(),
+        name: options.name,
+        type: 3,
+        target_id: options.target.id,
+        resolved: {
+          messages: {
+            [options.target.id]: {
+              id: options.target.id,
+              channel_id: this.channelId,
+              author: this.userPayload(author),
+              content: options.target.content,
+              timestamp: new Date().toISOString(),
+              edited_timestamp: null,
+              tts: false,
+              mention_everyone: false,
+              mentions: [],
+              mention_roles: [],
+              attachments: [],
+              embeds: [],
+              pinned: false,
+              type: 0,
+            },
+          },
+        },
+      },
+    });
+  }
+
+  private sendInteraction(options: {
+    data: Record<string, unknown>;
+    user?: FakeUser;
+    channelId?: string;
+    permissions?: string;
+    roles?: string[];
+    locale?: string;
   }): { id: string; token: string } {
     const id = this.snowflake();
     const token = `interaction-token-${id}`;
@@ -280,14 +336,19 @@ export class FakeDiscord {
       guild_id: this.guildId,
       channel_id: channelId,
       channel: { id: channelId, type: 0, name: "general", guild_id: this.guildId },
-      member: { ...this.memberPayload(), user: this.userPayload(user), permissions: ALL_PERMISSIONS },
+      member: {
+        ...this.memberPayload(),
+        roles: options.roles ?? [],
+        user: this.userPayload(user),
+        permissions: options.permissions ?? ALL_PERMISSIONS,
+      },
       app_permissions: ALL_PERMISSIONS,
-      locale: "en-US",
+      locale: options.locale ?? "en-US",
       guild_locale: "en-US",
       entitlements: [],
       authorizing_integration_owners: { "0": this.guildId },
       context: 0,
-      data: { id: this.snowflake(), name: options.name, type: 1, options: options.options ?? [] },
+      data: options.data,
     });
     return { id, token };
   }
@@ -312,6 +373,9 @@ export class FakeDiscord {
     const isDm = type.startsWith("MESSAGE_");
     return !isDm || (shardId === 0 && ((this.socketIntents.get(socket) ?? 0) & DIRECT_MESSAGES) !== 0);
   }
+
+  /** A role every fake guild has, with no permissions: for tests of role-based access. */
+  static readonly HELPER_ROLE_ID = "500000000000000001";
 
   /** Discord's formula for which shard receives a guild's events. */
   static shardOf(guildId: string, shardCount: number): number {
@@ -365,6 +429,17 @@ export class FakeDiscord {
           name: "@everyone",
           permissions: ALL_PERMISSIONS,
           position: 0,
+          color: 0,
+          hoist: false,
+          managed: false,
+          mentionable: false,
+          flags: 0,
+        },
+        {
+          id: FakeDiscord.HELPER_ROLE_ID,
+          name: "Helpers",
+          permissions: "0",
+          position: 1,
           color: 0,
           hoist: false,
           managed: false,

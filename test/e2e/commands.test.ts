@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { helpText } from "../../commands/help.js";
+import { commands } from "../../commands/index.js";
+import { TEXTS } from "../../src/i18n.js";
+import { FakeDiscord, type RecordedRequest } from "../support/fakeDiscord.js";
+import { type BotHarness, startBotHarness } from "../support/harness.js";
+
+const body = (request: RecordedRequest | undefined) => (request?.body ?? {}) as Record<string, unknown>;
+const EPHEMERAL = 64;
+const callbackOf = (token: string) => new RegExp(`^/interactions/\\d+/${token}/callback$`);
+const originalOf = (token: string) => new RegExp(`^/webhooks/\\d+/${token}/messages/@original$`);
+
+let h: BotHarness;
+beforeAll(async () => {
+  h = await startBotHarness({
+    model: { favouredToken: "positive", seed: 3 },
+    envFromDiscord: () => ({ CHAT_FORGET_ROLES: FakeDiscord.HELPER_ROLE_ID }),
+  });
+});
+afterAll(async () => h?.close());
+
+describe("/sentiment", () => {
+  it("answers privately with private:true", async () => {
+    const { token } = h.discord.sendSlashCommand({
+      name: "sentiment",
+      options: [
+        { name: "text", type: 3, value: "what a day" },
+        { name: "private", type: 5, value: true },
+      ],
+    });
+    const [callback] = await h.discord.waitForRequests("POST", callbackOf(token));
+    expect(body(callback)).toMatchObject({ type: 5, data: { flags: EPHEMERAL } });
+    const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
+    expect(body(edit).content).toMatch(/\*\*positive\*\*/);
+  });
+
+  it("speaks Chinese to a zh-CN user", async () => {
+    const { token } = h.discord.sendSlashCommand({
+      name: "sentiment",
+      options: [{ name: "text", type: 3, value: "太好了" }],
+      locale: "zh-CN",
+    });
+    const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
+    expect(body(edit).content).toMatch(
+      /^😄 \*\*正面\*\* （置信度 \d+%）\n-# 正面 \d+% · 负面 \d+% · 中性 \d+%$/,
+    );
+  });
+});
+
+describe("Analyze mood (message context menu)", () => {
+  it("reads the right-clicked message and answers only to the asker", async () => {
+    const { token } = h.discord.sendMessageCommand({
+      name: "Analyze mood",
+      target: { id: h.discord.snowflake(), content: "best raid we've ever had" },
+    });
+    const [callback] = await h.discord.waitForRequests("POST", callbackOf(token));
+    expect(body(callback)).toMatchObject({ type: 5, data: { flags: EPHEMERAL } });
+    const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
+    expect(body(edit).content).toMatch(/^😄 \*\*positive\*\* \(confidence \d+%\)/);
+    expect(body(edit).allowed_mentions).toEqual({ parse: [] });
+  });
+
+  it("says so when the message has no text", async () => {
+    const { token } = h.discord.sendMessageCommand({
+      name: "Analyze mood",
+      target: { id: h.discord.snowflake(), content: "" },
+      locale: "zh-CN",
+    });
+    const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
+    expect(body(edit).content).toBe(TEXTS.zh.noTextInMessage);
+  });
+});
+
+describe("/forget", () => {
+  const seedHistory = async () => {
+    await h.store.turns.append(
+      h.discord.channelId,
+      [{ role: "user", text: "remember me", author: "alice", at: 1 }],
+      10,
+    );
+  };
+
+  it("refuses a member without Manage Messages or an allowed role, and keeps the history", async () => {
+    await seedHistory();
+    const { token } = h.discord.sendSlashCommand({ name: "forget", permissions: "0" });
+    const [reply] = await h.discord.waitForRequests("POST", callbackOf(token));
+    expect(body(reply)).toMatchObject({
+      type: 4,
+      data: { content: TEXTS.en.forgetDenied, flags: EPHEMERAL },
+    });
+    expect(await h.store.turns.read(h.discord.channelId)).toBeDefined();
+  });
+
+  it("clears the channel's history for a member with Manage Messages", async () => {
+    await seedHistory();
+    const { token } = h.discord.sendSlashCommand({ name: "forget" });
+    const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
+    expect(body(edit).content).toBe(TEXTS.en.forgotten);
+    expect(await h.store.turns.read(h.discord.channelId)).toBeUndefined();
+  });
+
+  it("accepts a role named in CHAT_FORGET_ROLES", async () => {
+    await seedHistory();
+    const { token } = h.discord.sendSlashCommand({
+      name: "forget",
+      permissions: "0",
+      roles: ["500000000000000001"],
+    });
+    await h.discord.waitForRequests("PATCH", originalOf(token));
+    expect(await h.store.turns.read(h.discord.channelId)).toBeUndefined();
+  });
+});
+
+describe("/help", () => {
+  it("lists what the bot does and every slash command, privately", async () => {
+    const { token } = h.discord.sendSlashCommand({ name: "help" });
+    const [reply] = await h.discord.waitForRequests("POST", callbackOf(token));
+    const content = String((body(reply).data as { content?: string }).content);
+    expect(body(reply)).toMatchObject({
+      type: 4,
+      data: { flags: EPHEMERAL, allowed_mentions: { parse: [] } },
+    });
+    for (const name of ["/sentiment", "/forget", "/help"]) expect(content).toContain(name);
+    expect(content).toContain("Analyze mood");
+  });
+
+  it("is written from the commands' own data, in Chinese for zh-CN", () => {
+    const text = helpText(
+      commands.map((command) => command.data),
+      "zh-CN",
+    );
+    expect(text).toContain("读出一段文字的情绪");
+    expect(text).toContain("分析情绪");
+    expect(text).not.toContain("`/Analyze mood`");
+  });
+});
