@@ -53,8 +53,13 @@ async function main(): Promise<void> {
     process.once("SIGINT", () => void close().then(() => process.exit(0)));
     if (process.stdin.isTTY)
       console.log(`moodbot console (${llm.modelName}). Type a message; Ctrl+D or Ctrl+C to quit.`);
+    // A prompt only makes sense for a person at a terminal; piped input gets clean output.
+    const interactive = process.stdin.isTTY === true;
+    const prompt = () => {
+      if (interactive) lines.prompt();
+    };
     lines.setPrompt("> ");
-    lines.prompt();
+    prompt();
     for await (const line of lines) {
       if (line.trim() !== "") {
         const mood = await pipeline.analyzeMood(line, { priority: "interactive" });
@@ -70,7 +75,7 @@ async function main(): Promise<void> {
         });
         console.log(`moodbot: ${reply}`);
       }
-      lines.prompt();
+      prompt();
     }
     await close();
   } catch (error) {

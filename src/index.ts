@@ -10,7 +10,7 @@ import { openStore } from "./store/openStore.js";
 /** Longest a graceful shutdown may take before the process gives up on it. */
 const SHUTDOWN_DEADLINE_MS = 9_000;
 
-/** The only place that starts things: config, logger, model, store, bot, login, then the signal handlers. */
+/** The only place that starts things: config, logger, model, store, shard plan, bot, login, signal handlers. */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
@@ -52,13 +52,19 @@ async function main(): Promise<void> {
         process.exit(1);
       }, SHUTDOWN_DEADLINE_MS);
       deadline.unref();
-      const botStopped = bot.stop();
-      await llm?.close();
-      await botStopped;
-      await store?.close();
-      logger.info("bye");
-      logger.flush();
-      process.exit(0);
+      try {
+        const botStopped = bot.stop();
+        await llm?.close();
+        await botStopped;
+        await store?.close();
+        logger.info("bye");
+        logger.flush();
+        process.exit(0);
+      } catch (error) {
+        logger.error({ err: error }, "graceful shutdown failed");
+        logger.flush();
+        process.exit(1);
+      }
     };
     process.on("SIGINT", (signal) => void shutdown(signal));
     process.on("SIGTERM", (signal) => void shutdown(signal));

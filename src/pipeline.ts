@@ -79,24 +79,22 @@ export class Pipeline {
     const maxInputTokens = Math.floor(llm.contextSize * INPUT_SHARE_OF_CONTEXT);
     const message = llm.truncateToTokens(text, maxInputTokens);
     const past = (await history.get(input.channelId)).map(toChatTurn);
-    const withoutHistory = renderChatTurns(prompts, {
+    // The fixed part of the prompt (persona and the new message) is rendered once; history fills what is left.
+    const [persona, newTurn] = renderChatTurns(prompts, {
       botName: input.botName,
       history: [],
       authorName: input.authorName,
       message,
     });
-    const fixedTokens = withoutHistory.reduce((sum, turn) => sum + llm.countTokens(turn.text), 0);
+    if (!persona || !newTurn)
+      throw new Error("the chat prompt must render a system turn and the user's turn");
+    const fixedTokens = llm.countTokens(persona.text) + llm.countTokens(newTurn.text);
     const kept = trimHistory(past, {
       maxTurns: config.chat.historyTurns,
       maxTokens: llm.contextSize - config.chat.maxReplyTokens - fixedTokens - PROMPT_MARGIN_TOKENS,
       countTokens: (t) => llm.countTokens(t),
     });
-    const turns = renderChatTurns(prompts, {
-      botName: input.botName,
-      history: kept,
-      authorName: input.authorName,
-      message,
-    });
+    const turns = [persona, ...kept, newTurn];
     let soFar = "";
     const onText = input.onText;
     const completion = await llm.generateChat(turns, {
