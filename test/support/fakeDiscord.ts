@@ -237,24 +237,13 @@ export class FakeDiscord {
       ? [{ ...this.userPayload(this.botUser), member: this.memberPayload() }]
       : [];
     this.dispatch("MESSAGE_CREATE", {
-      id,
-      channel_id: channelId,
+      ...this.messagePayload(id, channelId, author, options.content),
       // Discord sends the channel's type with every message: 1 for a DM, 0 for a guild text channel.
       channel_type: guildId === null ? 1 : 0,
       ...(guildId === null ? {} : { guild_id: guildId, member: this.memberPayload() }),
-      author: this.userPayload(author),
-      content: options.content,
-      timestamp: new Date().toISOString(),
-      edited_timestamp: null,
-      tts: false,
-      mention_everyone: false,
       mentions,
-      mention_roles: [],
       attachments: options.attachments ?? [],
-      embeds: [],
-      pinned: false,
       type: options.type ?? 0,
-      flags: 0,
       ...(options.webhookId ? { webhook_id: options.webhookId } : {}),
     });
     return id;
@@ -293,22 +282,12 @@ export class FakeDiscord {
         target_id: options.target.id,
         resolved: {
           messages: {
-            [options.target.id]: {
-              id: options.target.id,
-              channel_id: this.channelId,
-              author: this.userPayload(author),
-              content: options.target.content,
-              timestamp: new Date().toISOString(),
-              edited_timestamp: null,
-              tts: false,
-              mention_everyone: false,
-              mentions: [],
-              mention_roles: [],
-              attachments: [],
-              embeds: [],
-              pinned: false,
-              type: 0,
-            },
+            [options.target.id]: this.messagePayload(
+              options.target.id,
+              this.channelId,
+              author,
+              options.target.content,
+            ),
           },
         },
       },
@@ -611,21 +590,35 @@ export class FakeDiscord {
     return { status: 404, body: { message: `Unknown route ${method} ${path}`, code: 0 } };
   }
 
-  private botMessage(channelId: string, body: Record<string, unknown>, id = this.snowflake()) {
+  /** A message object as Discord sends it, with no mentions, attachments or embeds. */
+  private messagePayload(id: string, channelId: string, author: FakeUser, content: string) {
     return {
       id,
       channel_id: channelId,
-      author: this.userPayload(this.botUser),
-      content: typeof body.content === "string" ? body.content : "",
+      author: this.userPayload(author),
+      content,
       timestamp: new Date().toISOString(),
       edited_timestamp: null,
       tts: false,
       mention_everyone: false,
-      mentions: [],
+      mentions: [] as unknown[],
       mention_roles: [],
-      attachments: [],
+      attachments: [] as unknown[],
       embeds: [],
       pinned: false,
+      type: 0,
+      flags: 0,
+    };
+  }
+
+  private botMessage(channelId: string, body: Record<string, unknown>, id = this.snowflake()) {
+    return {
+      ...this.messagePayload(
+        id,
+        channelId,
+        this.botUser,
+        typeof body.content === "string" ? body.content : "",
+      ),
       type: body.message_reference ? 19 : 0,
       flags: typeof body.flags === "number" ? body.flags : 0,
       ...(body.message_reference ? { message_reference: body.message_reference } : {}),
