@@ -71,6 +71,60 @@ describe("loadConfig", () => {
     expect(config.logLevel).toBe("debug");
   });
 
+  it("parses the scale, access, sentiment and chat knobs", () => {
+    const config = loadConfig({
+      ...base,
+      SHARD_COUNT: "4",
+      SHARD_IDS: "3, 1",
+      STORE_URL: "redis://127.0.0.1:6379",
+      ALLOW_DMS: "yes",
+      CHANNEL_ALLOWLIST: "123456789012345678, 223456789012345678",
+      CHANNEL_DENYLIST: "323456789012345678",
+      CHAT_FORGET_ROLES: "423456789012345678",
+      CHAT_USER_PER_MINUTE: "3",
+      CHAT_CHANNEL_PER_MINUTE: "9",
+      CHAT_STREAM_EDIT_MS: "1500",
+      LLM_CHAT_SEQUENCES: "3",
+      SENTIMENT_QUEUE_SIZE: "10",
+      SENTIMENT_MAX_WAIT_MS: "5000",
+      SENTIMENT_CACHE_SIZE: "0",
+      SENTIMENT_NEUTRAL_THRESHOLD: "0.55",
+    });
+    expect(config.sharding).toEqual({ count: 4, ids: [1, 3] });
+    expect(config.access.allowDms).toBe(true);
+    expect([...config.access.channelAllowlist]).toEqual(["123456789012345678", "223456789012345678"]);
+    expect(config.access.channelDenylist.has("323456789012345678")).toBe(true);
+    expect(config.chat.forgetRoleIds.has("423456789012345678")).toBe(true);
+    expect(config.chat).toMatchObject({ userPerMinute: 3, channelPerMinute: 9, streamEditMs: 1500 });
+    expect(config.model.chatSequences).toBe(3);
+    expect(config.sentiment).toEqual({
+      queueSize: 10,
+      maxWaitMs: 5000,
+      cacheSize: 0,
+      neutralThreshold: 0.55,
+    });
+    expect(loadConfig({ ...base, SHARD_COUNT: "AUTO" }).sharding).toEqual({ count: "auto", ids: undefined });
+  });
+
+  it("takes the shard a ShardingManager child was given from SHARDS", () => {
+    expect(loadConfig({ ...base, SHARD_COUNT: "2", SHARDS: "[1]" }).sharding).toEqual({ count: 2, ids: [1] });
+    expect(loadConfig({ ...base, SHARD_COUNT: "2", SHARDS: "1", SHARD_IDS: "0" }).sharding.ids).toEqual([0]);
+  });
+
+  it.each([
+    [{ SHARD_IDS: "0" }, "SHARD_IDS", "without SHARD_COUNT"],
+    [{ SHARD_COUNT: "2", SHARD_IDS: "0,2" }, "SHARD_IDS", "not below SHARD_COUNT"],
+    [{ SHARD_COUNT: "many" }, "SHARD_COUNT", "auto or a whole number"],
+    [{ SHARD_IDS: "a,b", SHARD_COUNT: "2" }, "SHARD_IDS", "shard numbers"],
+    [{ CHANNEL_DENYLIST: "general" }, "CHANNEL_DENYLIST", "Discord ids"],
+    [{ SENTIMENT_NEUTRAL_THRESHOLD: "1" }, "SENTIMENT_NEUTRAL_THRESHOLD", "up to (not including) 1"],
+    [{ CHAT_STREAM_EDIT_MS: "10" }, "CHAT_STREAM_EDIT_MS", "from 100"],
+  ])("rejects %j naming %s", (env, variable, problem) => {
+    const error = configError({ ...base, ...env });
+    expect(error.variable).toBe(variable);
+    expect(error.message).toContain(problem);
+  });
+
   it("explains a missing token: where to get one, .env.example, and the console", () => {
     const error = configError({});
     expect(error.variable).toBe("DISCORD_TOKEN");
