@@ -174,6 +174,11 @@ describe(".env.example", () => {
   });
 });
 
+it("keeps .env out of git", () => {
+  const ignored = readFileSync(new URL("../.gitignore", import.meta.url), "utf8").split("\n");
+  expect(ignored).toContain(".env");
+});
+
 describe("readEnvironment", () => {
   it("reads .env, and real environment variables win", async () => {
     const dir = await mkdtemp(join(tmpdir(), "moodbot-env-"));
