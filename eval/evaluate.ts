@@ -3,7 +3,11 @@ import { getLlama, type LlamaModel } from "node-llama-cpp";
 import Sentiment from "sentiment";
 import { ArticleClassifier } from "../bench/articleMethod.js";
 import { ChatRunner } from "../src/llm/chat.js";
-import { applyNeutralThreshold, SentimentClassifier, type SentimentResult } from "../src/llm/sentiment.js";
+import {
+  applyNeutralThreshold,
+  createSentimentClassifier,
+  type SentimentResult,
+} from "../src/llm/sentiment.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../src/moodEmojis.js";
 import { loadPrompts } from "../src/prompts.js";
 import type { EvalExample } from "./dataset.js";
@@ -180,7 +184,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResults> {
       const prompts = loadPrompts();
       const chatWrapper = new ChatRunner(context.getSequence()).chatWrapper;
       const modelMethod = async (method: "bot" | "grammar") => {
-        const classifier = await SentimentClassifier.create({
+        const classifier = await createSentimentClassifier({
           llama,
           model,
           sequence: context.getSequence(),

@@ -14,7 +14,12 @@ import type { ChatTurn, Prompts } from "../prompts.js";
 import type { ChatCompletion } from "./chat.js";
 import { ChatPool } from "./chatPool.js";
 import { type JobPriority, Scheduler, type SchedulerStats } from "./scheduler.js";
-import { SentimentClassifier, type SentimentMethod, type SentimentResult } from "./sentiment.js";
+import {
+  createSentimentClassifier,
+  type SentimentClassifier,
+  type SentimentMethod,
+  type SentimentResult,
+} from "./sentiment.js";
 import { SentimentCache } from "./sentimentCache.js";
 
 export interface LoadModelOptions {
@@ -93,7 +98,7 @@ export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
     });
     const sentimentSequence = context.getSequence();
     const chat = new ChatPool(context, options.chatSequences);
-    const sentiment = await SentimentClassifier.create({
+    const sentiment = await createSentimentClassifier({
       llama,
       model,
       sequence: sentimentSequence,

@@ -13,8 +13,8 @@ import {
   inspectLabelTokens,
   labelProbabilitiesFromLogits,
   pickLabel,
-  SentimentClassifier,
-} from "../../src/llm/sentiment.js";
+} from "../../src/llm/labelClassifier.js";
+import { createSentimentClassifier } from "../../src/llm/sentiment.js";
 import { SENTIMENT_LABELS } from "../../src/moodEmojis.js";
 import { loadPrompts, renderChatTurns } from "../../src/prompts.js";
 import { tinyModel } from "../support/models.js";
@@ -38,7 +38,7 @@ async function open(modelPath: string): Promise<{ model: LlamaModel; context: Ll
 async function classifier(model: LlamaModel, context: LlamaContext, method?: "logits" | "grammar") {
   const chat = new ChatRunner(context.getSequence());
   const sequence = context.getSequence();
-  const sentiment = await SentimentClassifier.create({
+  const sentiment = await createSentimentClassifier({
     llama,
     model,
     sequence,
@@ -66,11 +66,18 @@ describe("label probabilities (pure)", () => {
       [3, Math.log(1)],
       [99, 50],
     ]);
-    const probabilities = labelProbabilitiesFromLogits(logits, firstTokens);
+    const probabilities = labelProbabilitiesFromLogits(logits, firstTokens, SENTIMENT_LABELS);
     expect(probabilities.positive).toBeCloseTo(4 / 8);
     expect(probabilities.negative).toBeCloseTo(3 / 8);
     expect(probabilities.neutral).toBeCloseTo(1 / 8);
-    expect(pickLabel(probabilities)).toBe("positive");
+    expect(pickLabel(probabilities, SENTIMENT_LABELS, "neutral")).toBe("positive");
+    // A tie goes to the tie-break label: sentiment reads "cannot tell" as neutral.
+    expect(pickLabel({ positive: 0.4, negative: 0.4, neutral: 0.2 }, SENTIMENT_LABELS, "neutral")).toBe(
+      "positive",
+    );
+    expect(pickLabel({ positive: 1 / 3, negative: 1 / 3, neutral: 1 / 3 }, SENTIMENT_LABELS, "neutral")).toBe(
+      "neutral",
+    );
   });
 
   it("stays finite for huge logits", () => {
@@ -81,6 +88,7 @@ describe("label probabilities (pure)", () => {
         [3, -1e4],
       ]),
       firstTokens,
+      SENTIMENT_LABELS,
     );
     expect(probabilities.positive + probabilities.negative + probabilities.neutral).toBeCloseTo(1);
     expect(probabilities.neutral).toBe(0);
@@ -88,11 +96,11 @@ describe("label probabilities (pure)", () => {
 
   it("requires unique first tokens for one-pass classification", () => {
     const split = (text: string) => [...text].map((c) => tok(c.charCodeAt(0)));
-    expect(inspectLabelTokens(split).firstTokensUnique).toBe(false);
+    expect(inspectLabelTokens(split, SENTIMENT_LABELS).firstTokensUnique).toBe(false);
     const whole = (text: string) => [
       tok(text.toLowerCase() === text ? text.length * 100 + text.charCodeAt(0) : 7),
     ];
-    const labels = inspectLabelTokens(whole);
+    const labels = inspectLabelTokens(whole, SENTIMENT_LABELS);
     expect(labels.firstTokensUnique).toBe(true);
     expect(labels.firstTokens.positive).toEqual([whole("positive")[0], 7]);
     expect(labels.firstTokens.negative).toEqual([whole("negative")[0]]);

@@ -1,0 +1,289 @@
+import {
+  type ChatHistoryItem,
+  type ChatWrapper,
+  type Llama,
+  type LlamaContextSequence,
+  type LlamaGrammar,
+  LlamaGrammarEvaluationState,
+  type LlamaModel,
+  LlamaText,
+  type Token,
+} from "node-llama-cpp";
+import type { ChatTurn } from "../prompts.js";
+import { toChatHistory } from "./chatHistory.js";
+
+export type LabelMethod = "logits" | "grammar";
+
+export interface LabelResult<L extends string> {
+  readonly label: L;
+  /** The probability of `label` among the labels. */
+  readonly confidence: number;
+  /** Each label's probability; they sum to 1. */
+  readonly probabilities: Readonly<Record<L, number>>;
+  readonly method: LabelMethod;
+  /** Tokens evaluated for this input: its own tokens plus the short fixed suffix, never the prefix. */
+  readonly evaluatedTokens: number;
+  /** True when the input was longer than the token budget and only its start was read. */
+  readonly truncated: boolean;
+}
+
+/** Long inputs are cut to this many tokens: the opening carries the meaning, and the context never overflows. */
+export const DEFAULT_MESSAGE_TOKENS = 256;
+
+/** Marks where the message goes when the prompt is rendered once, to split it into a prefix and a suffix. */
+const MESSAGE_MARKER = "\u0000MOODBOT_MESSAGE\u0000";
+
+/**
+ * The tokens of each label, and whether one forward pass can tell them apart: that needs every label's first
+ * token to be unique. Capitalised spellings are counted too when their first tokens are unique, because small
+ * models often answer "Positive".
+ */
+export interface LabelTokens<L extends string> {
+  readonly canonical: Readonly<Record<L, readonly Token[]>>;
+  /** First tokens that vote for each label (canonical spelling first). */
+  readonly firstTokens: Readonly<Record<L, readonly Token[]>>;
+  readonly firstTokensUnique: boolean;
+}
+
+export function inspectLabelTokens<L extends string>(
+  tokenize: (text: string) => readonly Token[],
+  labels: readonly L[],
+): LabelTokens<L> {
+  const canonical = {} as Record<L, readonly Token[]>;
+  for (const label of labels) canonical[label] = tokenize(label);
+  const firsts = labels.map((label) => canonical[label][0]);
+  const firstTokensUnique =
+    firsts.every((token) => token !== undefined) && new Set(firsts).size === firsts.length;
+
+  const firstTokens = {} as Record<L, Token[]>;
+  const owner = new Map<Token, L>();
+  for (const label of labels) {
+    const first = canonical[label][0];
+    firstTokens[label] = first === undefined ? [] : [first];
+    if (first !== undefined) owner.set(first, label);
+  }
+  if (firstTokensUnique) {
+    for (const label of labels) {
+      const capitalised = label[0]?.toUpperCase() + label.slice(1);
+      const first = tokenize(capitalised)[0];
+      if (first !== undefined && !owner.has(first)) {
+        owner.set(first, label);
+        firstTokens[label].push(first);
+      }
+    }
+  }
+  return { canonical, firstTokens, firstTokensUnique };
+}
+
+/**
+ * Turns label logits into label probabilities: a softmax over the label tokens only, with each label's spellings
+ * pooled. Pure, so it is tested without a model.
+ */
+export function labelProbabilitiesFromLogits<L extends string>(
+  logits: ReadonlyMap<Token, number>,
+  firstTokens: Readonly<Record<L, readonly Token[]>>,
+  labels: readonly L[],
+): Record<L, number> {
+  let max = Number.NEGATIVE_INFINITY;
+  for (const label of labels) {
+    for (const token of firstTokens[label])
+      max = Math.max(max, logits.get(token) ?? Number.NEGATIVE_INFINITY);
+  }
+  const weights = {} as Record<L, number>;
+  let total = 0;
+  for (const label of labels) {
+    let weight = 0;
+    for (const token of firstTokens[label]) {
+      const logit = logits.get(token);
+      if (logit !== undefined && Number.isFinite(max)) weight += Math.exp(logit - max);
+    }
+    weights[label] = weight;
+    total += weight;
+  }
+  const probabilities = {} as Record<L, number>;
+  for (const label of labels) {
+    probabilities[label] = total > 0 ? weights[label] / total : 1 / labels.length;
+  }
+  return probabilities;
+}
+
+/** The most probable label; on a tie, `tieBreak` (sentiment prefers neutral when it cannot tell). */
+export function pickLabel<L extends string>(
+  probabilities: Readonly<Record<L, number>>,
+  labels: readonly L[],
+  tieBreak: L,
+): L {
+  let best = tieBreak;
+  for (const label of labels) {
+    if (probabilities[label] > probabilities[best]) best = label;
+  }
+  return best;
+}
+
+export interface LabelClassifierOptions<L extends string> {
+  readonly llama: Llama;
+  readonly model: LlamaModel;
+  readonly sequence: LlamaContextSequence;
+  readonly chatWrapper: ChatWrapper;
+  readonly labels: readonly L[];
+  /** The label a tie goes to. */
+  readonly tieBreak: L;
+  /** The conversation for one input: instruction, few-shot turns, then the input's own user turn. */
+  readonly renderTurns: (input: string) => ChatTurn[];
+  readonly maxMessageTokens?: number;
+  /**
+   * Forces a method: "grammar" works on any vocabulary; "logits" needs unique first tokens. By default the
+   * one-pass logits method is used whenever the vocabulary allows it.
+   */
+  readonly method?: LabelMethod;
+}
+
+/**
+ * One-pass classification over a cached prefix. The instruction and the few-shot turns are evaluated once into a
+ * dedicated context sequence; each input then costs only its own tokens plus a few suffix tokens, and the label
+ * is read from the next-token logits without generating anything. After each input the sequence is cut back to
+ * the prefix, so inputs never see each other. Sentiment and every label task defined in prompts/tasks use it.
+ */
+export class LabelClassifier<L extends string> {
+  private constructor(
+    private readonly options: LabelClassifierOptions<L>,
+    private readonly prefix: readonly Token[],
+    private readonly suffix: readonly Token[],
+    readonly labels: LabelTokens<L>,
+    private readonly grammar: LlamaGrammar | undefined,
+  ) {}
+
+  static async create<L extends string>(options: LabelClassifierOptions<L>): Promise<LabelClassifier<L>> {
+    const { model, chatWrapper, llama } = options;
+    const turns = options.renderTurns(MESSAGE_MARKER);
+    const history = [...toChatHistory(turns), { type: "model", response: [] } satisfies ChatHistoryItem];
+    const { contextText } = chatWrapper.generateContextState({ chatHistory: history });
+    const [before, after] = splitAtMarker(contextText);
+    const prefix = before.tokenize(model.tokenizer);
+    const suffix = after.tokenize(model.tokenizer, "trimLeadingSpace");
+    const labels = inspectLabelTokens((text) => model.tokenize(text, false), options.labels);
+    if (options.method === "logits" && !labels.firstTokensUnique) {
+      throw new Error("this model's vocabulary gives two labels the same first token; use grammar");
+    }
+    const method = options.method ?? (labels.firstTokensUnique ? "logits" : "grammar");
+    const grammar =
+      method === "logits"
+        ? undefined
+        : await llama.createGrammar({
+            grammar: `root ::= ${options.labels.map((label) => JSON.stringify(label)).join(" | ")}`,
+          });
+    const classifier = new LabelClassifier(options, prefix, suffix, labels, grammar);
+    await classifier.restorePrefix();
+    return classifier;
+  }
+
+  get method(): LabelMethod {
+    return this.grammar ? "grammar" : "logits";
+  }
+
+  get prefixTokenCount(): number {
+    return this.prefix.length;
+  }
+
+  /** The tokens a message adds: its own text as plain text (never control tokens), cut to the budget. */
+  messageTokens(text: string): { tokens: Token[]; truncated: boolean } {
+    const all = this.options.model.tokenize(text, false);
+    const budget = this.options.maxMessageTokens ?? DEFAULT_MESSAGE_TOKENS;
+    return { tokens: all.slice(0, budget), truncated: all.length > budget };
+  }
+
+  async classify(text: string, signal?: AbortSignal): Promise<LabelResult<L>> {
+    signal?.throwIfAborted();
+    const { tokens: message, truncated } = this.messageTokens(text);
+    const input = [...message, ...this.suffix];
+    await this.restorePrefix();
+    try {
+      const { probabilities, generatedTokens } = this.grammar
+        ? await this.decodeWithGrammar(input, this.grammar, signal)
+        : { probabilities: await this.readLabelLogits(input), generatedTokens: 0 };
+      const label = pickLabel(probabilities, this.options.labels, this.options.tieBreak);
+      return {
+        label,
+        confidence: probabilities[label],
+        probabilities,
+        method: this.method,
+        // Each generated token but the last is fed back in to produce the next one.
+        evaluatedTokens: input.length + Math.max(0, generatedTokens - 1),
+        truncated,
+      };
+    } finally {
+      await this.restorePrefix();
+    }
+  }
+
+  /** Cuts the sequence back to the cached prefix, re-evaluating it only if it was lost. */
+  private async restorePrefix(): Promise<void> {
+    const { sequence } = this.options;
+    const { firstDifferentIndex } = sequence.compareContextTokens([...this.prefix]);
+    if (firstDifferentIndex < this.prefix.length) {
+      await sequence.clearHistory();
+      await sequence.evaluateWithoutGeneratingNewTokens([...this.prefix]);
+    } else if (sequence.nextTokenIndex > this.prefix.length) {
+      await sequence.eraseContextTokenRanges([{ start: this.prefix.length, end: sequence.nextTokenIndex }]);
+    }
+  }
+
+  private async readLabelLogits(input: readonly Token[]): Promise<Record<L, number>> {
+    const labels = this.options.labels;
+    const voteTokens = labels.flatMap((label) => this.labels.firstTokens[label]);
+    const last = input.length - 1;
+    const results = await this.options.sequence.controlledEvaluate(
+      input.map((token, index) =>
+        index === last ? [token, { generateNext: { logits: { filter: { tokens: voteTokens } } } }] : token,
+      ),
+    );
+    const logits = results[last]?.next.logits;
+    if (!logits) throw new Error("the model returned no logits for the sentiment labels");
+    return labelProbabilitiesFromLogits(logits, this.labels.firstTokens, labels);
+  }
+
+  /**
+   * The fallback for vocabularies where two labels start with the same token: greedy decoding constrained to the
+   * label strings. Only the chosen label's probability is measured (the product of its tokens' probabilities
+   * under the grammar); the remainder is spread evenly over the other labels.
+   */
+  private async decodeWithGrammar(
+    input: readonly Token[],
+    grammar: LlamaGrammar,
+    signal: AbortSignal | undefined,
+  ): Promise<{ probabilities: Record<L, number>; generatedTokens: number }> {
+    const { model, sequence, labels } = this.options;
+    const grammarEvaluationState = new LlamaGrammarEvaluationState({ model, grammar });
+    const generated: Token[] = [];
+    let pathProbability = 1;
+    const maxSteps = Math.max(...labels.map((label) => this.labels.canonical[label].length)) + 4;
+    const iterator = sequence.evaluateWithMetadata(
+      [...input],
+      { confidence: true },
+      { grammarEvaluationState },
+    );
+    for await (const { token, confidence } of iterator) {
+      signal?.throwIfAborted();
+      generated.push(token);
+      pathProbability *= confidence;
+      const text = model.detokenize(generated);
+      if ((labels as readonly string[]).includes(text) || generated.length >= maxSteps) break;
+    }
+    const text = model.detokenize(generated);
+    const chosen = labels.find((label) => label === text);
+    if (!chosen) throw new Error(`grammar-constrained decoding produced ${JSON.stringify(text)}`);
+    const rest = (1 - pathProbability) / (labels.length - 1);
+    const probabilities = {} as Record<L, number>;
+    for (const label of labels) probabilities[label] = label === chosen ? pathProbability : rest;
+    return { probabilities, generatedTokens: generated.length };
+  }
+}
+
+function splitAtMarker(text: LlamaText): [LlamaText, LlamaText] {
+  const values = text.values;
+  const index = values.findIndex((value) => typeof value === "string" && value.includes(MESSAGE_MARKER));
+  const holder = values[index];
+  if (typeof holder !== "string") throw new Error("the chat wrapper dropped the sentiment message slot");
+  const [before = "", after = ""] = holder.split(MESSAGE_MARKER);
+  return [LlamaText([...values.slice(0, index), before]), LlamaText([after, ...values.slice(index + 1)])];
+}
