@@ -1,11 +1,13 @@
-import { commands } from "./commands/index.js";
+import { commandsWithTasks } from "./commands/index.js";
 import { loadConfig } from "./src/config.js";
 import { deployCommands } from "./src/discord/deployCommands.js";
 import { reportStartupError } from "./src/startupError.js";
+import { loadTasks } from "./src/tasks.js";
 
 /** `npm run deploy-commands`: registers every command in commands/index.ts, globally or to DISCORD_GUILD_ID. */
 try {
-  const { discord } = loadConfig(undefined, "deploy");
+  const { discord, tasksDir } = loadConfig(undefined, "deploy");
+  const commands = commandsWithTasks(loadTasks(tasksDir));
   const clientId = discord.clientId ?? "";
   const count = await deployCommands({ ...discord, clientId }, commands);
   const where =

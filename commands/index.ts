@@ -1,10 +1,17 @@
+import type { Task } from "../src/tasks.js";
 import * as analyzeMood from "./analyzeMood.js";
 import type { Command } from "./command.js";
 import * as forget from "./forget.js";
 import * as help from "./help.js";
 import * as sentiment from "./sentiment.js";
+import { taskCommand } from "./taskCommand.js";
 
 export type { Command } from "./command.js";
 
-/** Every application command, for the bot and for deploy-commands alike. */
+/** The bot's own commands. */
 export const commands: readonly Command[] = [sentiment, analyzeMood, forget, help];
+
+/** Every application command, the prompt-defined tasks included: for the bot and deploy-commands alike. */
+export function commandsWithTasks(tasks: readonly Task[]): Command[] {
+  return [...commands, ...tasks.map(taskCommand)];
+}

@@ -4,6 +4,7 @@ import { parseEnv } from "node:util";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import { type EmojiMap, parseMoodEmojis } from "./moodEmojis.js";
+import { DEFAULT_TASKS_DIR } from "./tasks.js";
 
 /** Discord's own REST base; discord.js appends the API version. */
 export const DEFAULT_DISCORD_API_URL = "https://discord.com/api";
@@ -69,6 +70,8 @@ export interface Config {
     /** The shards this process runs; undefined means all of them. */
     readonly ids: readonly number[] | undefined;
   };
+  /** The folder of prompt-defined task files. */
+  readonly tasksDir: string;
   readonly storeUrl: string;
   readonly moodEmojis: EmojiMap;
   readonly logLevel: LogLevel;
@@ -191,6 +194,7 @@ const envSchema = z.object({
   SHARD_IDS: shardList,
   // Set by discord.js's ShardingManager for each child process (a number or a JSON array); SHARD_IDS wins.
   SHARDS: shardList,
+  TASKS_DIR: optionalText,
   STORE_URL: optionalText,
   MOOD_EMOJIS: z.string().optional(),
   LOG_LEVEL: optionalText.transform((raw, ctx) => {
@@ -333,6 +337,7 @@ export function loadConfig(
       channelDenylist: e.CHANNEL_DENYLIST,
     },
     sharding: { count, ids: shardIds },
+    tasksDir: e.TASKS_DIR ?? DEFAULT_TASKS_DIR,
     storeUrl: e.STORE_URL ?? DEFAULT_STORE_URL,
     moodEmojis,
     logLevel: e.LOG_LEVEL,

@@ -1,13 +1,21 @@
 import { userInfo } from "node:os";
 import { createInterface } from "node:readline/promises";
 import { pino } from "pino";
-import { loadModel } from "./llm/model.js";
+import { loadModel, type TaskOutcome } from "./llm/model.js";
 import { createLogger } from "./logger.js";
 import { Pipeline } from "./pipeline.js";
 import { loadPrompts } from "./prompts.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 import { HistoryStore } from "./store/history.js";
 import { openStore } from "./store/openStore.js";
+import { loadTasks } from "./tasks.js";
+
+/** How a task's answer reads in the terminal. */
+function formatTaskOutcome(outcome: TaskOutcome): string {
+  if (outcome.kind === "text") return `moodbot: ${outcome.text.trim() || "(nothing)"}`;
+  const { label, confidence } = outcome.result;
+  return `${label} (${Math.round(confidence * 100)}%)`;
+}
 
 /** The console's conversation lives under this channel id in the same store as Discord channels. */
 export const CONSOLE_CHANNEL_ID = "console";
@@ -24,17 +32,20 @@ async function main(): Promise<void> {
   });
   try {
     const prompts = loadPrompts();
+    const tasks = loadTasks(config.tasksDir);
     const llm = await loadModel({
       ...config.model,
       sentiment: config.sentiment,
       prompts,
+      tasks,
       logger,
       showDownloadProgress: true,
     });
     const store = await openStore(config.storeUrl, logger);
+    const history = new HistoryStore(store.turns, config.chat.historyTurns, logger);
     const pipeline = new Pipeline({
       llm,
-      history: new HistoryStore(store.turns, config.chat.historyTurns, logger),
+      history,
       prompts,
       config,
       logger,
@@ -61,7 +72,23 @@ async function main(): Promise<void> {
     lines.setPrompt("> ");
     prompt();
     for await (const line of lines) {
-      if (line.trim() !== "") {
+      const taskCall = line.match(/^\/([a-z0-9_-]+)\s*(.*)$/s);
+      const task = taskCall ? tasks.find((candidate) => candidate.name === taskCall[1]) : undefined;
+      if (taskCall && task) {
+        // The console's own history stands in for a channel's recent messages.
+        const input =
+          task.input.kind === "channel"
+            ? (await history.get(CONSOLE_CHANNEL_ID))
+                .slice(-(Number(taskCall[2]) || task.input.defaultCount))
+                .map((turn) => `${turn.author ?? "moodbot"}: ${turn.text}`)
+                .join("\n")
+            : (taskCall[2] ?? "");
+        console.log(formatTaskOutcome(await pipeline.runTask(task, input)));
+      } else if (taskCall) {
+        console.log(
+          `No task /${taskCall[1]}. Tasks: ${tasks.map((t) => `/${t.name}`).join(", ") || "none"}.`,
+        );
+      } else if (line.trim() !== "") {
         const mood = await pipeline.analyzeMood(line, { priority: "interactive" });
         if (mood.kind === "mood") {
           const { label, confidence } = mood.result;

@@ -28,6 +28,7 @@ export const TEXTS = {
     ],
     helpCommands: "Commands:",
     analyzeHint: "Right-click a message → Apps → **Analyze mood** to read its mood privately.",
+    noAnswer: "I had nothing to say about that. Try again with more to go on.",
   },
   zh: {
     confidence: (percent: string) => `（置信度 ${percent}）`,
@@ -42,5 +43,6 @@ export const TEXTS = {
     ],
     helpCommands: "命令：",
     analyzeHint: "右键点一条消息 → 应用 → **分析情绪**，可以私下查看它的情绪。",
+    noAnswer: "这个我没什么可说的，多给我一点内容再试试。",
   },
 } as const;

@@ -1,3 +1,4 @@
+import { commandsWithTasks } from "../commands/index.js";
 import { createBot } from "./discord/createBot.js";
 import { resolveShardPlan } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
@@ -6,6 +7,7 @@ import { createLogger } from "./logger.js";
 import { loadPrompts } from "./prompts.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 import { openStore } from "./store/openStore.js";
+import { loadTasks } from "./tasks.js";
 
 /** Longest a graceful shutdown may take before the process gives up on it. */
 const SHUTDOWN_DEADLINE_MS = 9_000;
@@ -23,10 +25,12 @@ async function main(): Promise<void> {
   let store: Awaited<ReturnType<typeof openStore>> | undefined;
   try {
     const prompts = loadPrompts();
+    const tasks = loadTasks(config.tasksDir);
     llm = await loadModel({
       ...config.model,
       sentiment: config.sentiment,
       prompts,
+      tasks,
       logger,
       showDownloadProgress: true,
     });
@@ -39,6 +43,7 @@ async function main(): Promise<void> {
       config,
       prompts,
       shards,
+      commands: commandsWithTasks(tasks),
     });
     logger.info({ shards: shards.ids, shardCount: shards.count, store: store.kind }, "starting");
 

@@ -1,11 +1,12 @@
 import type { Config } from "./config.js";
-import type { Llm } from "./llm/model.js";
+import type { Llm, TaskOutcome } from "./llm/model.js";
 import type { JobPriority } from "./llm/scheduler.js";
 import { applyNeutralThreshold, type SentimentResult } from "./llm/sentiment.js";
 import type { Logger } from "./logger.js";
 import { emojiForLabel } from "./moodEmojis.js";
 import { type ChatTurn, type Prompts, renderChatTurns, renderUserTurn } from "./prompts.js";
 import { type HistoryStore, type HistoryTurn, trimHistory } from "./store/history.js";
+import type { Task } from "./tasks.js";
 import { normaliseInput } from "./text/normaliseInput.js";
 import { capReply, sanitizeReply } from "./text/sanitizeReply.js";
 
@@ -64,6 +65,11 @@ export class Pipeline {
     const measured = await this.deps.llm.classifySentiment(clean, options);
     const result = applyNeutralThreshold(measured, this.deps.config.sentiment.neutralThreshold);
     return { kind: "mood", result, emoji: emojiForLabel(this.deps.config.moodEmojis, result.label) };
+  }
+
+  /** Runs a prompt-defined task (a slash command from prompts/tasks) as interactive model work. */
+  runTask(task: Task, input: string, options: { signal?: AbortSignal } = {}): Promise<TaskOutcome> {
+    return this.deps.llm.runTask(task, input, options);
   }
 
   /** Clears a channel's conversation history (the /forget command). */

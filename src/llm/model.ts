@@ -11,8 +11,10 @@ import {
 import { errorMessage, ModelLoadError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { ChatTurn, Prompts } from "../prompts.js";
+import { isLabelTask, renderTaskTurns, type Task } from "../tasks.js";
 import type { ChatCompletion } from "./chat.js";
 import { ChatPool } from "./chatPool.js";
+import { LabelClassifier, type LabelResult } from "./labelClassifier.js";
 import { type JobPriority, Scheduler, type SchedulerStats } from "./scheduler.js";
 import {
   createSentimentClassifier,
@@ -36,6 +38,8 @@ export interface LoadModelOptions {
     readonly cacheSize: number;
   };
   readonly prompts: Prompts;
+  /** Tasks defined in prompts/tasks: each label task gets its own cached-prefix sequence. */
+  readonly tasks?: readonly Task[];
   readonly logger: Logger;
   /** Show node-llama-cpp's download progress bar (on for the bot, off in tests). */
   readonly showDownloadProgress?: boolean;
@@ -56,6 +60,13 @@ export interface GenerateChatOptions {
   readonly onText?: (text: string) => void;
 }
 
+export type TaskOutcome =
+  | { readonly kind: "labels"; readonly result: LabelResult<string> }
+  | { readonly kind: "text"; readonly text: string; readonly generatedTokens: number };
+
+/** Free-text tasks are summaries and the like: a low temperature keeps them factual. */
+const TEXT_TASK_TEMPERATURE = 0.3;
+
 /** The one model, as the rest of the bot sees it. Everything goes through the scheduler. */
 export interface Llm {
   readonly modelName: string;
@@ -65,6 +76,8 @@ export interface Llm {
   readonly cacheStats: { readonly hits: number; readonly misses: number; readonly size: number };
   classifySentiment(text: string, options?: ClassifyOptions): Promise<SentimentResult>;
   generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion>;
+  /** Runs a prompt-defined task on an input, as interactive work. */
+  runTask(task: Task, input: string, options?: { signal?: AbortSignal }): Promise<TaskOutcome>;
   countTokens(text: string): number;
   /** Cuts text to at most `maxTokens` tokens, at a token boundary. */
   truncateToTokens(text: string, maxTokens: number): string;
@@ -90,9 +103,10 @@ export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
   try {
     model = await llama.loadModel({ modelPath });
     // One sequence for sentiment, which keeps its cached prefix forever, and the warm chat sequences.
+    const labelTasks = (options.tasks ?? []).filter(isLabelTask);
     const context = await model.createContext({
       contextSize: options.contextSize,
-      sequences: 1 + options.chatSequences,
+      sequences: 1 + options.chatSequences + labelTasks.length,
       threads: options.threads,
       failedCreationRemedy: false,
     });
@@ -105,13 +119,32 @@ export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
       chatWrapper: chat.any.chatWrapper,
       prompts: options.prompts,
     });
+    const taskClassifiers = new Map<string, LabelClassifier<string>>();
+    for (const task of labelTasks) {
+      const labels = task.output.labels;
+      taskClassifiers.set(
+        task.name,
+        await LabelClassifier.create({
+          llama,
+          model,
+          sequence: context.getSequence(),
+          chatWrapper: chat.any.chatWrapper,
+          labels,
+          tieBreak: labels[0] ?? "",
+          renderTurns: (input) => renderTaskTurns(task, input),
+        }),
+      );
+    }
     const scheduler = new Scheduler({
       logger: logger.child({ component: "scheduler" }),
       maxBackgroundQueue: options.sentiment.queueSize,
       maxBackgroundAgeMs: options.sentiment.maxWaitMs,
     });
     const cache = new SentimentCache(options.sentiment.cacheSize);
-    const llm = new LocalLlm(llama, model, context, sentiment, cache, chat, scheduler, basename(modelPath));
+    const llm = new LocalLlm(
+      { llama, model, context, sentiment, cache, chat, scheduler, taskClassifiers },
+      basename(modelPath),
+    );
     logger.info(
       {
         model: llm.modelName,
@@ -121,6 +154,7 @@ export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
         chatSequences: options.chatSequences,
         sentimentMethod: sentiment.method,
         sentimentPrefixTokens: sentiment.prefixTokenCount,
+        tasks: (options.tasks ?? []).map((task) => task.name),
       },
       "model loaded",
     );
@@ -178,17 +212,42 @@ async function assertGguf(path: string): Promise<void> {
   }
 }
 
+interface LocalLlmParts {
+  readonly llama: Llama;
+  readonly model: LlamaModel;
+  readonly context: LlamaContext;
+  readonly sentiment: SentimentClassifier;
+  readonly cache: SentimentCache;
+  readonly chat: ChatPool;
+  readonly scheduler: Scheduler;
+  readonly taskClassifiers: ReadonlyMap<string, LabelClassifier<string>>;
+}
+
 export class LocalLlm implements Llm {
+  private readonly llama: Llama;
+  private readonly model: LlamaModel;
+  private readonly context: LlamaContext;
+  private readonly sentiment: SentimentClassifier;
+  private readonly cache: SentimentCache;
+  private readonly chat: ChatPool;
+  private readonly scheduler: Scheduler;
+  private readonly taskClassifiers: ReadonlyMap<string, LabelClassifier<string>>;
+
   constructor(
-    private readonly llama: Llama,
-    private readonly model: LlamaModel,
-    private readonly context: LlamaContext,
-    private readonly sentiment: SentimentClassifier,
-    private readonly cache: SentimentCache,
-    private readonly chat: ChatPool,
-    private readonly scheduler: Scheduler,
+    parts: LocalLlmParts,
     readonly modelName: string,
-  ) {}
+  ) {
+    ({
+      llama: this.llama,
+      model: this.model,
+      context: this.context,
+      sentiment: this.sentiment,
+      cache: this.cache,
+      chat: this.chat,
+      scheduler: this.scheduler,
+      taskClassifiers: this.taskClassifiers,
+    } = parts);
+  }
 
   get sentimentMethod(): SentimentMethod {
     return this.sentiment.method;
@@ -231,6 +290,33 @@ export class LocalLlm implements Llm {
           signal,
           ...(options.onText ? { onText: options.onText } : {}),
         }),
+      options.signal,
+    );
+  }
+
+  runTask(task: Task, input: string, options: { signal?: AbortSignal } = {}): Promise<TaskOutcome> {
+    const classifier = this.taskClassifiers.get(task.name);
+    if (classifier) {
+      return this.scheduler.run(
+        `task:${task.name}`,
+        "interactive",
+        async (signal) => ({ kind: "labels", result: await classifier.classify(input, signal) }),
+        options.signal,
+      );
+    }
+    if (task.output.kind !== "text") throw new Error(`the task ${task.name} was not loaded with the model`);
+    const maxTokens = task.output.maxTokens;
+    // Long inputs (a channel's history) are cut so the prompt and the answer fit the context.
+    const text = this.truncateToTokens(input, Math.max(64, this.contextSize - maxTokens - 256));
+    return this.scheduler.run(
+      `task:${task.name}`,
+      "interactive",
+      async (signal) => {
+        const completion = await this.chat
+          .acquire(`task:${task.name}`)
+          .generate(renderTaskTurns(task, text), { maxTokens, temperature: TEXT_TASK_TEMPERATURE, signal });
+        return { kind: "text", text: completion.text, generatedTokens: completion.generatedTokens };
+      },
       options.signal,
     );
   }

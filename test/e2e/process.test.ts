@@ -65,6 +65,23 @@ describe("startup errors", () => {
   });
 });
 
+describe("task faults at startup", () => {
+  it("stops on a bad task file with one clear error naming the file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-tasks-"));
+    await writeFile(join(dir, "broken.json"), JSON.stringify({ name: "broken", description: "x" }));
+    const bot = await runEntryPoint("src/index.ts", {
+      DISCORD_TOKEN: "x",
+      MODEL_PATH: await tinyModel(),
+      LLM_THREADS: "1",
+      TASKS_DIR: dir,
+      STORE_URL: `sqlite://${join(dir, "bot.sqlite")}`,
+    });
+    expect((await bot.exited).code).toBe(1);
+    expect(bot.stderr()).toContain("broken.json is invalid");
+    noStackTrace(bot.stderr());
+  });
+});
+
 describe("store faults at startup", () => {
   it.each([
     [
@@ -168,7 +185,7 @@ describe("the bot process against the loopback Discord", () => {
     const env = testEnv(discord, modelPath, dataDir);
     const toGuild = await runEntryPoint("deploy-commands.ts", { ...env, DISCORD_GUILD_ID: discord.guildId });
     expect((await toGuild.exited).code).toBe(0);
-    expect(toGuild.stdout()).toContain(`Registered 4 commands to guild ${discord.guildId}`);
+    expect(toGuild.stdout()).toContain(`Registered 6 commands to guild ${discord.guildId}`);
     const [guildPut] = discord.requestsMatching("PUT", /^\/applications\/\d+\/guilds\/\d+\/commands$/);
     expect(guildPut?.path).toBe(`/applications/${discord.applicationId}/guilds/${discord.guildId}/commands`);
     expect(guildPut?.body).toEqual([
@@ -183,6 +200,11 @@ describe("the bot process against the loopback Discord", () => {
       expect.objectContaining({ name: "Analyze mood", type: 3, name_localizations: { "zh-CN": "分析情绪" } }),
       expect.objectContaining({ name: "forget", default_member_permissions: "8192" }),
       expect.objectContaining({ name: "help" }),
+      expect.objectContaining({ name: "intent", options: [expect.objectContaining({ name: "text" })] }),
+      expect.objectContaining({
+        name: "summarize",
+        options: [expect.objectContaining({ name: "count", type: 4 })],
+      }),
     ]);
 
     const global = await runEntryPoint("deploy-commands.ts", env);
@@ -203,12 +225,17 @@ describe("npm run console", () => {
         LLM_THREADS: "1",
         CHAT_MAX_TOKENS: "6",
       },
-      { stdin: "I hate waiting\n\nsecond line\n" },
+      { stdin: "I hate waiting\n\nsecond line\n/intent can you help me?\n/summarize 2\n/nope x\n" },
     );
     expect((await run.exited).code).toBe(0);
     const lines = run.stdout().split("\n");
     const moods = lines.filter((line) => line.includes("😢 negative ("));
     expect(moods).toHaveLength(2);
-    expect(lines.filter((line) => line.includes("moodbot: "))).toHaveLength(2);
+    // Two replies, then /summarize's answer.
+    expect(lines.filter((line) => line.startsWith("moodbot: "))).toHaveLength(3);
+    expect(lines.some((line) => /^(question|request|complaint|praise|chit-chat) \(\d+%\)$/.test(line))).toBe(
+      true,
+    );
+    expect(lines).toContain("No task /nope. Tasks: /intent, /summarize.");
   });
 });

@@ -52,6 +52,8 @@ const HEARTBEAT_INTERVAL_MS = 41_250;
 
 export class FakeDiscord {
   readonly requests: RecordedRequest[] = [];
+  /** Every message in each channel, oldest first, as GET /channels/:id/messages returns them. */
+  private readonly channelMessages = new Map<string, Array<Record<string, unknown>>>();
   /** The id the fake gave each message the bot posted, by the request that posted it. */
   private readonly responses = new Map<RecordedRequest, string>();
   readonly identifies: unknown[] = [];
@@ -236,7 +238,7 @@ export class FakeDiscord {
     const mentions = options.mentionBot
       ? [{ ...this.userPayload(this.botUser), member: this.memberPayload() }]
       : [];
-    this.dispatch("MESSAGE_CREATE", {
+    const payload = {
       ...this.messagePayload(id, channelId, author, options.content),
       // Discord sends the channel's type with every message: 1 for a DM, 0 for a guild text channel.
       channel_type: guildId === null ? 1 : 0,
@@ -245,7 +247,9 @@ export class FakeDiscord {
       attachments: options.attachments ?? [],
       type: options.type ?? 0,
       ...(options.webhookId ? { webhook_id: options.webhookId } : {}),
-    });
+    };
+    this.remember(channelId, payload);
+    this.dispatch("MESSAGE_CREATE", payload);
     return id;
   }
 
@@ -557,7 +561,16 @@ export class FakeDiscord {
     }
     if (method === "POST" && /^\/channels\/\d+\/typing$/.test(path)) return { status: 204 };
     match = path.match(/^\/channels\/(\d+)\/messages$/);
-    if (method === "POST" && match) return { status: 200, body: this.botMessage(match[1] ?? "", body) };
+    if (method === "GET" && match) {
+      const limit = Math.min(100, Number(request.query.get("limit") ?? 50));
+      const all = this.channelMessages.get(match[1] ?? "") ?? [];
+      return { status: 200, body: all.slice(-limit).reverse() };
+    }
+    if (method === "POST" && match) {
+      const message = this.botMessage(match[1] ?? "", body);
+      this.remember(match[1] ?? "", message);
+      return { status: 200, body: message };
+    }
     match = path.match(/^\/channels\/(\d+)\/messages\/(\d+)$/);
     if (method === "PATCH" && match)
       return { status: 200, body: this.botMessage(match[1] ?? "", body, match[2]) };
@@ -588,6 +601,12 @@ export class FakeDiscord {
       };
     }
     return { status: 404, body: { message: `Unknown route ${method} ${path}`, code: 0 } };
+  }
+
+  private remember(channelId: string, message: Record<string, unknown>): void {
+    const list = this.channelMessages.get(channelId) ?? [];
+    list.push(message);
+    this.channelMessages.set(channelId, list);
   }
 
   /** A message object as Discord sends it, with no mentions, attachments or embeds. */

@@ -2,12 +2,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { commandsWithTasks } from "../../commands/index.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import { type Bot, createBot } from "../../src/discord/createBot.js";
 import { type LocalLlm, loadModel } from "../../src/llm/model.js";
 import { createLogger, type Logger } from "../../src/logger.js";
 import { loadPrompts } from "../../src/prompts.js";
 import { openStore, type Store } from "../../src/store/openStore.js";
+import { loadTasks } from "../../src/tasks.js";
 import { FakeDiscord } from "./fakeDiscord.js";
 import type { TinyModelOptions } from "./gguf.js";
 import { tinyModel } from "./models.js";
@@ -66,6 +68,8 @@ export async function startBotHarness(
     denyInSecondChannel?: bigint;
     /** Text channels in the fake guild (at least 2). */
     channels?: number;
+    /** Serve the prompt-defined tasks in prompts/tasks as commands. */
+    withTasks?: boolean;
     /** Environment that depends on the fake server's own ids (channel lists). */
     envFromDiscord?: (discord: FakeDiscord) => Record<string, string>;
   } = {},
@@ -86,9 +90,10 @@ export async function startBotHarness(
   const logs = new LogCapture();
   const logger = createLogger({ level: "trace", destination: logs.stream });
   const prompts = loadPrompts();
-  const llm = await loadModel({ ...config.model, sentiment: config.sentiment, prompts, logger });
+  const tasks = options.withTasks ? loadTasks(config.tasksDir) : [];
+  const llm = await loadModel({ ...config.model, sentiment: config.sentiment, prompts, tasks, logger });
   const store = await openStore(config.storeUrl, logger);
-  const bot = createBot({ llm, store, logger, config, prompts });
+  const bot = createBot({ llm, store, logger, config, prompts, commands: commandsWithTasks(tasks) });
   await bot.start();
   return {
     discord,

@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import type { RecordedRequest } from "../support/fakeDiscord.js";
+import { type BotHarness, startBotHarness } from "../support/harness.js";
+
+const body = (request: RecordedRequest | undefined) => (request?.body ?? {}) as Record<string, unknown>;
+const originalOf = (token: string) => new RegExp(`^/webhooks/\\d+/${token}/messages/@original$`);
+
+let h: BotHarness;
+beforeAll(async () => {
+  h = await startBotHarness({
+    model: { favouredToken: " lorem" },
+    withTasks: true,
+    env: { LLM_CONTEXT_SIZE: "4096" },
+  });
+});
+afterAll(async () => h?.close());
+
+it("/intent classifies a text into the task's labels in one pass", async () => {
+  const { token } = h.discord.sendSlashCommand({
+    name: "intent",
+    options: [{ name: "text", type: 3, value: "can someone pin the rules?" }],
+  });
+  const [callback] = await h.discord.waitForRequests("POST", new RegExp(`/${token}/callback$`));
+  expect(body(callback).type).toBe(5);
+  const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
+  expect(body(edit).content).toMatch(
+    /^\*\*(question|request|complaint|praise|chit-chat)\*\* \(\d+%\)\n-# question \d+% · request \d+% · complaint \d+% · praise \d+% · chit-chat \d+%$/,
+  );
+  expect(body(edit).allowed_mentions).toEqual({ parse: [] });
+});
+
+it("/summarize reads the channel's last messages and answers with the model's text", async () => {
+  for (const text of ["the raid is at 8", "I'll bring snacks", "can we move it to 9?"]) {
+    h.discord.sendMessage({ content: text });
+  }
+  const { token } = h.discord.sendSlashCommand({
+    name: "summarize",
+    options: [{ name: "count", type: 4, value: 3 }],
+  });
+  const [fetch] = await h.discord.waitForRequests(
+    "GET",
+    new RegExp(`^/channels/${h.discord.channelId}/messages$`),
+  );
+  expect(fetch?.query.get("limit")).toBe("3");
+  const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token), 1, 30_000);
+  expect(String(body(edit).content)).toMatch(/lorem/);
+  expect(String(body(edit).content).length).toBeLessThanOrEqual(2000);
+});
