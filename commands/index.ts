@@ -4,12 +4,13 @@ import type { Command } from "./command.js";
 import * as forget from "./forget.js";
 import * as help from "./help.js";
 import * as sentiment from "./sentiment.js";
+import * as settings from "./settings.js";
 import { taskCommand } from "./taskCommand.js";
 
 export type { Command } from "./command.js";
 
 /** The bot's own commands. */
-export const commands: readonly Command[] = [sentiment, analyzeMood, forget, help];
+export const commands: readonly Command[] = [sentiment, analyzeMood, forget, settings, help];
 
 /** Every application command, the prompt-defined tasks included: for the bot and deploy-commands alike. */
 export function commandsWithTasks(tasks: readonly Task[]): Command[] {

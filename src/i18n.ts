@@ -12,6 +12,18 @@ export const LABEL_NAMES: Readonly<Record<Language, Readonly<Record<SentimentLab
   zh: { positive: "正面", negative: "负面", neutral: "中性" },
 };
 
+/** The bot's chat notices in Chinese; the English ones live beside the code that sends them. */
+export const ZH_NOTICES = {
+  emptyReply: "这个我想不出怎么回答，能换个说法吗？",
+  emptyMention: "你好！提到我并附上一句话，我就会回答。试试 `/sentiment` 读出一段文字的情绪。",
+  chatError: "抱歉，我思考的时候出了点问题，请稍后再试。",
+  refusal: {
+    "user-rate": "你发消息太快啦，我想不过来！过一分钟再试吧。🙂",
+    "channel-rate": "这个频道让我忙不过来了，过一分钟再试吧。🙂",
+    busy: "我还在回答这里的上一条消息，等我回复后再问我吧。🙂",
+  },
+} as const;
+
 /** The bot's own words, by language. Kept together so a translation never drifts from its English. */
 export const TEXTS = {
   en: {

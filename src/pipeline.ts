@@ -1,9 +1,10 @@
 import type { Config } from "./config.js";
+import { type Language, ZH_NOTICES } from "./i18n.js";
 import type { Llm, TaskOutcome } from "./llm/model.js";
 import type { JobPriority } from "./llm/scheduler.js";
 import { applyNeutralThreshold, type SentimentResult } from "./llm/sentiment.js";
 import type { Logger } from "./logger.js";
-import { emojiForLabel } from "./moodEmojis.js";
+import { type EmojiMap, emojiForLabel } from "./moodEmojis.js";
 import { type ChatTurn, type Prompts, renderChatTurns, renderUserTurn } from "./prompts.js";
 import { type HistoryStore, type HistoryTurn, trimHistory } from "./store/history.js";
 import type { Task } from "./tasks.js";
@@ -31,6 +32,10 @@ export interface ConversationInput {
   readonly signal?: AbortSignal;
   /** Called with the whole reply generated so far, as it grows: for streaming. */
   readonly onText?: (textSoFar: string) => void;
+  /** A server's own persona (system prompt) from /settings, instead of prompts/chat-system.txt. */
+  readonly persona?: string;
+  /** The language of the bot's own notices here (/settings language); English by default. */
+  readonly language?: Language;
 }
 
 export interface ConversationOutcome {
@@ -58,13 +63,14 @@ export class Pipeline {
 
   async analyzeMood(
     text: string,
-    options: { signal?: AbortSignal; priority?: JobPriority } = {},
+    options: { signal?: AbortSignal; priority?: JobPriority; emojis?: EmojiMap } = {},
   ): Promise<MoodOutcome> {
     const clean = normaliseInput(text);
     if (clean === "") return { kind: "skipped", reason: "no text" };
-    const measured = await this.deps.llm.classifySentiment(clean, options);
+    const { emojis = this.deps.config.moodEmojis, ...classify } = options;
+    const measured = await this.deps.llm.classifySentiment(clean, classify);
     const result = applyNeutralThreshold(measured, this.deps.config.sentiment.neutralThreshold);
-    return { kind: "mood", result, emoji: emojiForLabel(this.deps.config.moodEmojis, result.label) };
+    return { kind: "mood", result, emoji: emojiForLabel(emojis, result.label) };
   }
 
   /** Runs a prompt-defined task (a slash command from prompts/tasks) as interactive model work. */
@@ -80,13 +86,15 @@ export class Pipeline {
   async converse(input: ConversationInput): Promise<ConversationOutcome> {
     const { llm, history, prompts, config, logger } = this.deps;
     const text = normaliseInput(input.text);
-    if (text === "") return { reply: EMPTY_MENTION_NOTICE, fromModel: false };
+    const zh = input.language === "zh";
+    if (text === "") return { reply: zh ? ZH_NOTICES.emptyMention : EMPTY_MENTION_NOTICE, fromModel: false };
 
     const maxInputTokens = Math.floor(llm.contextSize * INPUT_SHARE_OF_CONTEXT);
     const message = llm.truncateToTokens(text, maxInputTokens);
     const past = (await history.get(input.channelId)).map(toChatTurn);
     // The fixed part of the prompt (persona and the new message) is rendered once; history fills what is left.
-    const [persona, newTurn] = renderChatTurns(prompts, {
+    const personaPrompts = input.persona === undefined ? prompts : { ...prompts, chatSystem: input.persona };
+    const [persona, newTurn] = renderChatTurns(personaPrompts, {
       botName: input.botName,
       history: [],
       authorName: input.authorName,
@@ -122,6 +130,7 @@ export class Pipeline {
       {
         channelId: input.channelId,
         historyTurns: kept.length,
+        customPersona: input.persona !== undefined,
         generatedTokens: completion.generatedTokens,
         stopReason: completion.stopReason,
         replyChars: reply.length,
@@ -132,7 +141,7 @@ export class Pipeline {
     const userTurn: HistoryTurn = { role: "user", text: message, author: input.authorName, at: now };
     if (reply === "") {
       await history.append(input.channelId, [userTurn]);
-      return { reply: EMPTY_REPLY_NOTICE, fromModel: false };
+      return { reply: zh ? ZH_NOTICES.emptyReply : EMPTY_REPLY_NOTICE, fromModel: false };
     }
     await history.append(input.channelId, [userTurn, { role: "assistant", text: reply, at: now }]);
     return { reply, fromModel: true };

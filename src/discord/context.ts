@@ -3,6 +3,7 @@ import type { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Pipeline } from "../pipeline.js";
+import type { SettingsStore } from "../store/settings.js";
 import type { ChannelFaults } from "./channelFaults.js";
 
 /** What every listener and command receives: built once by createBot, never read from module state. */
@@ -12,6 +13,8 @@ export interface BotContext {
   readonly logger: Logger;
   readonly chatGate: ChatGate;
   readonly channelFaults: ChannelFaults;
+  /** Per-guild and per-channel settings from /settings, read for every message. */
+  readonly settings: SettingsStore;
   /** Every command the bot serves, for /help. */
   readonly commands: readonly Command[];
 }

@@ -8,6 +8,7 @@ import { Pipeline } from "../pipeline.js";
 import type { Prompts } from "../prompts.js";
 import { HistoryStore } from "../store/history.js";
 import type { Store } from "../store/openStore.js";
+import { SettingsStore } from "../store/settings.js";
 import { ChannelFaults } from "./channelFaults.js";
 import type { BotContext } from "./context.js";
 import { onInteraction } from "./onInteraction.js";
@@ -58,6 +59,7 @@ export function createBot(deps: BotDeps): Bot {
       channelPerMinute: config.chat.channelPerMinute,
     }),
     channelFaults: new ChannelFaults(),
+    settings: new SettingsStore(deps.store.keyv, logger.child({ component: "settings" })),
     commands: deps.commands ?? allCommands,
   };
   const commands = new Map(context.commands.map((command) => [command.data.name, command]));

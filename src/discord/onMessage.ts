@@ -2,7 +2,10 @@ import { type Message, PermissionFlagsBits } from "discord.js";
 import { REFUSAL_NOTICES } from "../chatGate.js";
 import type { Config } from "../config.js";
 import { errorMessage, JobCancelledError } from "../errors.js";
+import { ZH_NOTICES } from "../i18n.js";
 import type { Logger } from "../logger.js";
+import type { EmojiMap, SentimentLabel } from "../moodEmojis.js";
+import type { Settings } from "../store/settings.js";
 import { stripBotMention } from "../text/stripMentions.js";
 import { isForbidden } from "./channelFaults.js";
 import type { BotContext } from "./context.js";
@@ -34,6 +37,22 @@ export interface PlanInputs {
   readonly config: Config;
   /** Discord answered 403 to a reaction in this channel recently. */
   readonly reactionsForbidden: boolean;
+  /** The guild's and channel's /settings. */
+  readonly settings: Settings;
+}
+
+/** The mood emojis in force: the config's, with any /settings overrides ("none" turns a label off). */
+export function effectiveEmojis(config: Config, settings: Settings): EmojiMap {
+  const pick = (label: SentimentLabel) => {
+    const value = settings[`emoji-${label}`];
+    return value === undefined ? config.moodEmojis[label] : value === "none" ? "" : value;
+  };
+  return { positive: pick("positive"), negative: pick("negative"), neutral: pick("neutral") };
+}
+
+/** A stable 0–99 bucket per message, so a reaction share picks the same messages on every shard. */
+export function shareBucket(messageId: string): number {
+  return Number(BigInt(messageId) % 100n);
 }
 
 /** Decides what a message deserves, without doing any of it. */
@@ -54,12 +73,22 @@ export function planMessage(message: Message, inputs: PlanInputs): MessagePlan {
   const text = stripBotMention(message.content, botId);
   const inDm = !message.inGuild();
   if (inDm && !access.allowDms) return { act: false, reason: "direct messages are off" };
-  // In a DM every message is addressed to the bot.
-  const addressed = inDm ? text !== "" : message.mentions.users.has(botId);
+  const { settings } = inputs;
+  // In a DM every message is addressed to the bot; in a chat channel every message with text is; with reply
+  // chains on, so is a reply to one of the bot's messages.
+  const repliesToBot = message.reference !== null && message.mentions.repliedUser?.id === botId;
+  const addressed = inDm
+    ? text !== ""
+    : message.mentions.users.has(botId) ||
+      (settings["chat-channel"] === "on" && text !== "") ||
+      (settings["reply-chain"] === "on" && repliesToBot && text !== "");
   if (text === "" && !addressed) return { act: false, reason: "no text" };
 
   // The sentiment pass is skipped whenever its result could not be used.
-  const reactionsEnabled = Object.values(config.moodEmojis).some((emoji) => emoji !== "");
+  const reactionsEnabled =
+    settings.reactions !== "off" &&
+    Object.values(effectiveEmojis(config, settings)).some((emoji) => emoji !== "");
+  const share = Number(settings["reaction-share"] ?? 100);
   const me = message.inGuild() ? message.guild.members.me : null;
   const canReact =
     !inputs.reactionsForbidden &&
@@ -71,7 +100,9 @@ export function planMessage(message: Message, inputs: PlanInputs): MessagePlan {
         ? "reactions are off"
         : !canReact
           ? "no permission to react here"
-          : undefined;
+          : shareBucket(message.id) >= share
+            ? "outside the reaction share"
+            : undefined;
   if (noReactionReason !== undefined && !addressed) return { act: false, reason: noReactionReason };
   return {
     act: true,
@@ -90,10 +121,16 @@ export async function onMessage(message: Message, context: BotContext): Promise<
     channelId: message.channelId,
     messageId: message.id,
   });
+  // Settings set on a channel apply in its threads too.
+  const settingsChannel = message.channel.isThread()
+    ? (message.channel.parentId ?? message.channelId)
+    : message.channelId;
+  const settings = await context.settings.effective(message.guildId, settingsChannel);
   const plan = planMessage(message, {
     botId,
     config: context.config,
     reactionsForbidden: context.channelFaults.cannotReact(message.channelId),
+    settings,
   });
   if (!plan.act) {
     log.debug({ reason: plan.reason }, "message skipped");
@@ -101,14 +138,22 @@ export async function onMessage(message: Message, context: BotContext): Promise<
   }
   if (!plan.react) log.debug({ reason: plan.noReactionReason }, "no mood reaction");
   await Promise.all([
-    plan.react ? reactWithMood(message, plan.text, context, log) : undefined,
-    plan.reply ? replyToMessage(message, plan.text, context, log) : undefined,
+    plan.react
+      ? reactWithMood(message, plan.text, effectiveEmojis(context.config, settings), context, log)
+      : undefined,
+    plan.reply ? replyToMessage(message, plan.text, settings, context, log) : undefined,
   ]);
 }
 
-async function reactWithMood(message: Message, text: string, context: BotContext, log: Logger) {
+async function reactWithMood(
+  message: Message,
+  text: string,
+  emojis: EmojiMap,
+  context: BotContext,
+  log: Logger,
+) {
   try {
-    const outcome = await context.pipeline.analyzeMood(text, { priority: "background" });
+    const outcome = await context.pipeline.analyzeMood(text, { priority: "background", emojis });
     if (outcome.kind === "skipped") {
       log.debug({ reason: outcome.reason }, "no mood reaction");
       return;
@@ -137,11 +182,19 @@ async function reactWithMood(message: Message, text: string, context: BotContext
   }
 }
 
-async function replyToMessage(message: Message, text: string, context: BotContext, log: Logger) {
+async function replyToMessage(
+  message: Message,
+  text: string,
+  settings: Settings,
+  context: BotContext,
+  log: Logger,
+) {
+  const zh = settings.language === "zh";
   const admission = context.chatGate.admit(message.author.id, message.channelId);
   if (!admission.admitted) {
     log.info({ reason: admission.reason, notified: admission.notify }, "chat refused");
-    if (admission.notify) await sendNotice(message, REFUSAL_NOTICES[admission.reason], context, log);
+    const notice = zh ? ZH_NOTICES.refusal[admission.reason] : REFUSAL_NOTICES[admission.reason];
+    if (admission.notify) await sendNotice(message, notice, context, log);
     return;
   }
   const typing = await startTyping(message, log);
@@ -158,6 +211,8 @@ async function replyToMessage(message: Message, text: string, context: BotContex
       botName: message.guild?.members.me?.displayName ?? message.client.user.username,
       text,
       onText: (soFar) => stream.update(soFar),
+      ...(settings.persona === undefined ? {} : { persona: settings.persona }),
+      ...(zh ? { language: "zh" as const } : {}),
     });
     const sent = await stream.finish(outcome.reply);
     log.info({ chars: outcome.reply.length, messages: sent.length, fromModel: outcome.fromModel }, "replied");
@@ -174,7 +229,7 @@ async function replyToMessage(message: Message, text: string, context: BotContex
       return;
     }
     log.error({ err: error }, "chat reply failed");
-    await sendNotice(message, CHAT_ERROR_NOTICE, context, log);
+    await sendNotice(message, zh ? ZH_NOTICES.chatError : CHAT_ERROR_NOTICE, context, log);
   } finally {
     typing.stop();
     admission.release();

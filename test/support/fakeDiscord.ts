@@ -229,6 +229,8 @@ export class FakeDiscord {
     webhookId?: string;
     type?: number;
     attachments?: unknown[];
+    /** Makes this a reply to an earlier message (the bot's, by default). */
+    replyTo?: { id: string; author?: FakeUser };
   }): string {
     const author = options.author ?? { id: "100000000000000001", username: "alice" };
     const id = this.snowflake();
@@ -247,6 +249,18 @@ export class FakeDiscord {
       attachments: options.attachments ?? [],
       type: options.type ?? 0,
       ...(options.webhookId ? { webhook_id: options.webhookId } : {}),
+      ...(options.replyTo
+        ? {
+            type: 19,
+            message_reference: { message_id: options.replyTo.id, channel_id: channelId, guild_id: guildId },
+            referenced_message: this.messagePayload(
+              options.replyTo.id,
+              channelId,
+              options.replyTo.author ?? this.botUser,
+              "earlier",
+            ),
+          }
+        : {}),
     };
     this.remember(channelId, payload);
     this.dispatch("MESSAGE_CREATE", payload);
@@ -256,7 +270,8 @@ export class FakeDiscord {
   /** Sends INTERACTION_CREATE for a slash command; returns the interaction's id and token. */
   sendSlashCommand(options: {
     name: string;
-    options?: Array<{ name: string; type: number; value: unknown }>;
+    /** Command options; a subcommand (type 1) carries its own options. */
+    options?: Array<{ name: string; type: number; value?: unknown; options?: unknown[] }>;
     user?: FakeUser;
     channelId?: string;
     /** The member's permissions in the channel, as Discord computes them (all but Administrator by default). */

@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { ZH_NOTICES } from "../../src/i18n.js";
+import type { RecordedRequest } from "../support/fakeDiscord.js";
+import { type BotHarness, startBotHarness } from "../support/harness.js";
+
+const body = (request: RecordedRequest | undefined) => (request?.body ?? {}) as Record<string, unknown>;
+const reactionPath = (messageId: string) => new RegExp(`^/channels/\\d+/messages/${messageId}/reactions/`);
+
+let h: BotHarness;
+beforeAll(async () => {
+  h = await startBotHarness({ model: { favouredToken: "negative" } });
+});
+afterAll(async () => h?.close());
+
+/** Runs /settings <sub> with options and returns the ephemeral answer's text. */
+async function settings(sub: string, options: Record<string, string>, permissions?: string): Promise<string> {
+  const { token } = h.discord.sendSlashCommand({
+    name: "settings",
+    options: [
+      {
+        name: sub,
+        type: 1,
+        value: undefined,
+        ...{ options: Object.entries(options).map(([name, value]) => ({ name, type: 3, value })) },
+      },
+    ],
+    ...(permissions === undefined ? {} : { permissions }),
+  });
+  const [reply] = await h.discord.waitForRequests("POST", new RegExp(`/${token}/callback$`));
+  expect(body(reply)).toMatchObject({ type: 4, data: { flags: 64, allowed_mentions: { parse: [] } } });
+  return String((body(reply).data as { content?: string }).content);
+}
+
+const typingIn = (channelId: string) =>
+  h.discord.requestsMatching("POST", new RegExp(`^/channels/${channelId}/typing$`));
+
+it("needs Manage Server", async () => {
+  expect(await settings("set", { key: "reactions", value: "off" }, "0")).toContain("Manage Server");
+});
+
+it("rejects a bad value with the reason and the accepted values", async () => {
+  const answer = await settings("set", { key: "reaction-share", value: "lots" });
+  expect(answer).toContain("must be a percentage from 0 to 100");
+});
+
+it("changes emojis and turns reactions off per channel, from the next message, with no restart", async () => {
+  expect(await settings("set", { key: "emoji-negative", value: "💢" })).toContain("is now `💢`");
+  const first = h.discord.sendMessage({ content: "this is awful" });
+  const [put] = await h.discord.waitForRequests("PUT", reactionPath(first));
+  expect(decodeURIComponent(put?.path ?? "")).toContain("💢");
+
+  await settings("set", { key: "reactions", value: "off" });
+  const second = h.discord.sendMessage({ content: "still awful" });
+  // A later message elsewhere that is reacted to proves the first one was handled before it.
+  const later = h.discord.sendMessage({ content: "awful too", channelId: h.discord.secondChannelId });
+  const [other] = await h.discord.waitForRequests("PUT", reactionPath(later));
+  expect(h.logs.find("message skipped").find((l) => l.messageId === second)).toMatchObject({
+    reason: "reactions are off",
+  });
+  expect(h.discord.requestsMatching("PUT", reactionPath(second))).toEqual([]);
+
+  // The other channel keeps the server defaults.
+  expect(decodeURIComponent(other?.path ?? "")).toContain("😢");
+  await settings("reset", { key: "reactions" });
+});
+
+it("answers every message in a chat channel, and replies to its own messages with reply chains on", async () => {
+  const channelId = h.discord.secondChannelId;
+  const before = h.logs.find("replied").length;
+  const plain = h.discord.sendMessage({ content: "no mention here", channelId });
+  // Its reaction comes after the typing indicator would have: none means it was not taken as addressed.
+  await h.discord.waitForRequests("PUT", reactionPath(plain));
+  expect(typingIn(channelId)).toEqual([]);
+
+  const { token } = h.discord.sendSlashCommand({
+    name: "settings",
+    channelId,
+    options: [
+      {
+        name: "set",
+        type: 1,
+        value: undefined,
+        ...{
+          options: [
+            { name: "key", type: 3, value: "chat-channel" },
+            { name: "value", type: 3, value: "on" },
+          ],
+        },
+      },
+    ],
+  });
+  await h.discord.waitForRequests("POST", new RegExp(`/${token}/callback$`));
+  h.discord.sendMessage({ content: "now you answer everything?", channelId });
+  await h.waitForLog("replied", before + 1);
+
+  expect(await settings("set", { key: "reply-chain", value: "on" })).toContain("reply-chain");
+  h.discord.sendMessage({ content: "replying to you", replyTo: { id: h.discord.snowflake() } });
+  await h.waitForLog("replied", before + 2);
+  // A reply to someone else is not addressed to the bot.
+  h.discord.sendMessage({
+    content: "replying to bob",
+    replyTo: { id: h.discord.snowflake(), author: { id: "100000000000000002", username: "bob" } },
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(h.logs.find("replied")).toHaveLength(before + 2);
+});
+
+it("shows what is in force and where it comes from", async () => {
+  await settings("set", { key: "language", value: "zh", scope: "guild" });
+  const shown = await settings("show", {});
+  expect(shown).toContain("`emoji-negative`: 💢 (channel)");
+  expect(shown).toContain("`language`: zh (server)");
+  expect(shown).toContain("`persona`: (default)");
+});
+
+it("speaks the channel's language in its own notices, and chats with the server's persona", async () => {
+  await settings("set", { key: "language", value: "zh" });
+  const postsBefore = h.discord.requestsMatching("POST", /^\/channels\/\d+\/messages$/).length;
+  h.discord.sendMessage({ content: `<@${h.discord.botUser.id}>`, mentionBot: true });
+  const posts = await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, postsBefore + 1);
+  expect(posts.map((post) => body(post).content)).toContain(ZH_NOTICES.emptyMention);
+
+  await settings("set", { key: "persona", value: "You are a pirate. Answer like one.", scope: "guild" });
+  const turns = h.logs.find("chat turn done").length;
+  h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> ahoy?`, mentionBot: true });
+  const [turn] = (await h.waitForLog("chat turn done", turns + 1)).slice(-1);
+  expect(turn?.customPersona).toBe(true);
+});
