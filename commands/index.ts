@@ -3,6 +3,7 @@ import * as analyzeMood from "./analyzeMood.js";
 import type { Command } from "./command.js";
 import * as forget from "./forget.js";
 import * as help from "./help.js";
+import * as mood from "./mood.js";
 import * as sentiment from "./sentiment.js";
 import * as settings from "./settings.js";
 import { taskCommand } from "./taskCommand.js";
@@ -10,7 +11,7 @@ import { taskCommand } from "./taskCommand.js";
 export type { Command } from "./command.js";
 
 /** The bot's own commands. */
-export const commands: readonly Command[] = [sentiment, analyzeMood, forget, settings, help];
+export const commands: readonly Command[] = [sentiment, analyzeMood, mood, forget, settings, help];
 
 /** Every application command, the prompt-defined tasks included: for the bot and deploy-commands alike. */
 export function commandsWithTasks(tasks: readonly Task[]): Command[] {

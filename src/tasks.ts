@@ -14,7 +14,7 @@ import type { ChatTurn } from "./prompts.js";
 export const DEFAULT_TASKS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "prompts", "tasks");
 
 /** Names the bot's own commands use; a task may not take them. */
-const RESERVED_NAMES = new Set(["sentiment", "forget", "settings", "help"]);
+const RESERVED_NAMES = new Set(["sentiment", "mood", "forget", "settings", "help"]);
 const INPUT_SLOT = "{{input}}";
 
 const taskSchema = z

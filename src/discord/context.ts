@@ -3,6 +3,7 @@ import type { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Pipeline } from "../pipeline.js";
+import type { MoodTally } from "../store/moodTally.js";
 import type { SettingsStore } from "../store/settings.js";
 import type { ChannelFaults } from "./channelFaults.js";
 
@@ -13,6 +14,8 @@ export interface BotContext {
   readonly logger: Logger;
   readonly chatGate: ChatGate;
   readonly channelFaults: ChannelFaults;
+  /** Per-channel mood tallies for /mood, recorded as reactions happen (counts only). */
+  readonly moods: MoodTally;
   /** Per-guild and per-channel settings from /settings, read for every message. */
   readonly settings: SettingsStore;
   /** Every command the bot serves, for /help. */

@@ -59,6 +59,7 @@ export function createBot(deps: BotDeps): Bot {
       channelPerMinute: config.chat.channelPerMinute,
     }),
     channelFaults: new ChannelFaults(),
+    moods: deps.store.moods,
     settings: new SettingsStore(deps.store.keyv, logger.child({ component: "settings" })),
     commands: deps.commands ?? allCommands,
   };

@@ -159,6 +159,10 @@ async function reactWithMood(
       return;
     }
     const { label, confidence } = outcome.result;
+    // The tally counts every measured mood, whether or not its label has an emoji; never the text.
+    context.moods.record(message.channelId, label, message.createdTimestamp).catch((error: unknown) => {
+      log.debug({ err: errorMessage(error) }, "mood tally not recorded");
+    });
     if (outcome.emoji === undefined) {
       log.debug({ label, confidence }, "no emoji for this label");
       return;

@@ -5,6 +5,7 @@ import KeyvSqlite from "@keyv/sqlite";
 import Keyv from "keyv";
 import { errorMessage, StoreError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { KeyvMoodTally, type MoodTally, RedisMoodTally } from "./moodTally.js";
 import { createRedisClient } from "./redisClient.js";
 import { KeyvTurnLog, RedisTurnLog, type TurnLog } from "./turnLog.js";
 
@@ -13,6 +14,7 @@ export interface Store {
   readonly kind: "sqlite" | "redis";
   readonly keyv: Keyv<unknown>;
   readonly turns: TurnLog;
+  readonly moods: MoodTally;
   close(): Promise<void>;
 }
 
@@ -66,7 +68,13 @@ async function connect(url: string, logger: Logger): Promise<Store> {
       throwOnErrors: true,
     });
     keyv.on("error", (error: unknown) => logger.error({ err: error }, "store error"));
-    return { kind: "sqlite", keyv, turns: new KeyvTurnLog(keyv), close: () => keyv.disconnect() };
+    return {
+      kind: "sqlite",
+      keyv,
+      turns: new KeyvTurnLog(keyv),
+      moods: new KeyvMoodTally(keyv),
+      close: () => keyv.disconnect(),
+    };
   }
   if (url.startsWith("redis://") || url.startsWith("rediss://")) {
     const client = createRedisClient(url);
@@ -104,6 +112,7 @@ async function connect(url: string, logger: Logger): Promise<Store> {
       kind: "redis",
       keyv,
       turns: new RedisTurnLog(client, `${NAMESPACE}:turns:`),
+      moods: new RedisMoodTally(client, `${NAMESPACE}:mood:`),
       close: async () => {
         // A graceful QUIT needs a live connection; while Redis is away, drop the socket instead of waiting.
         if (client.isReady) await client.quit();

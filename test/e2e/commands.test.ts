@@ -134,3 +134,22 @@ describe("/help", () => {
     expect(text).not.toContain("`/Analyze mood`");
   });
 });
+
+describe("/mood", () => {
+  it("counts this channel's moods as reactions happen and attaches a PNG chart", async () => {
+    const ids = ["great", "love it", "fantastic"].map((content) => h.discord.sendMessage({ content }));
+    for (const id of ids) await h.discord.waitForRequests("PUT", new RegExp(`/messages/${id}/reactions/`));
+    await h.waitForLog("reacted", 3);
+    const { token } = h.discord.sendSlashCommand({
+      name: "mood",
+      options: [{ name: "period", type: 3, value: "7d" }],
+    });
+    const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
+    const content = String(body(edit).content);
+    expect(content).toMatch(
+      /^\*\*Mood over the last 7 days\*\*: 😄 positive (\d+) · 😢 negative 0 · 😐 neutral 0$/,
+    );
+    expect(Number(content.match(/positive (\d+)/)?.[1])).toBeGreaterThanOrEqual(3);
+    expect(body(edit).files).toEqual(["mood.png"]);
+  });
+});

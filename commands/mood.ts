@@ -1,0 +1,58 @@
+import { AttachmentBuilder, type ChatInputCommandInteraction, SlashCommandBuilder } from "discord.js";
+import type { BotContext } from "../src/discord/context.js";
+import { NO_MENTIONS } from "../src/discord/send.js";
+import { LABEL_NAMES, languageOf } from "../src/i18n.js";
+import { renderMoodChart } from "../src/moodChart.js";
+import { SENTIMENT_LABELS } from "../src/moodEmojis.js";
+import { emptyCounts, HOUR_MS, type MoodCounts } from "../src/store/moodTally.js";
+
+export const data = new SlashCommandBuilder()
+  .setName("mood")
+  .setDescription("This channel's mood over the last 24 hours or 7 days, with a chart")
+  .setDescriptionLocalizations({ "zh-CN": "这个频道最近 24 小时或 7 天的情绪，附图表" })
+  .addStringOption((option) =>
+    option
+      .setName("period")
+      .setDescription("24h (default) or 7d")
+      .addChoices({ name: "24 hours", value: "24h" }, { name: "7 days", value: "7d" }),
+  );
+
+/** Sums hourly counts into buckets of `size` hours. */
+export function bucketCounts(hours: readonly MoodCounts[], size: number): MoodCounts[] {
+  const buckets: MoodCounts[] = [];
+  for (let start = 0; start < hours.length; start += size) {
+    const bucket = emptyCounts();
+    for (const counts of hours.slice(start, start + size)) {
+      for (const label of SENTIMENT_LABELS) bucket[label] += counts[label];
+    }
+    buckets.push(bucket);
+  }
+  return buckets;
+}
+
+export async function execute(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void> {
+  await interaction.deferReply();
+  const week = interaction.options.getString("period") === "7d";
+  const hours = week ? 7 * 24 : 24;
+  const now = Date.now();
+  const toHour = Math.floor(now / HOUR_MS);
+  const hourly = await context.moods.hours(interaction.channelId, toHour - hours + 1, toHour);
+  const buckets = week ? bucketCounts(hourly, 24) : hourly;
+  const captions = buckets.map((_, index) => {
+    const start = new Date((toHour - hours + 1 + index * (week ? 24 : 1)) * HOUR_MS);
+    return week ? start.toISOString().slice(5, 10) : `${start.getUTCHours()}h`;
+  });
+  const total = bucketCounts(hourly, hourly.length)[0] ?? emptyCounts();
+  const names = LABEL_NAMES[languageOf(interaction.locale)];
+  const emojis = context.config.moodEmojis;
+  const summary = SENTIMENT_LABELS.map((label) =>
+    `${emojis[label] || ""} ${names[label]} ${total[label]}`.trim(),
+  ).join(" · ");
+  const period = week ? "7 days" : "24 hours";
+  const chart = renderMoodChart(buckets, captions, `Mood, last ${period} (UTC)`);
+  await interaction.editReply({
+    content: `**Mood over the last ${period}**: ${summary}`,
+    files: [new AttachmentBuilder(chart, { name: "mood.png" })],
+    allowedMentions: NO_MENTIONS,
+  });
+}

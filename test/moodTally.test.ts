@@ -1,0 +1,86 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bucketCounts } from "../commands/mood.js";
+import { createLogger } from "../src/logger.js";
+import { renderMoodChart } from "../src/moodChart.js";
+import { HOUR_MS } from "../src/store/moodTally.js";
+import { openStore, type Store } from "../src/store/openStore.js";
+import { sharedRedis } from "./support/redis.js";
+
+const logger = createLogger({ level: "silent" });
+
+const backends = [
+  {
+    name: "SQLite",
+    setUp: async () => {
+      const dir = await mkdtemp(join(tmpdir(), "moodbot-tally-"));
+      return {
+        url: `sqlite://${join(dir, "bot.sqlite")}`,
+        tearDown: () => rm(dir, { recursive: true, force: true }),
+      };
+    },
+  },
+  {
+    name: "Redis",
+    setUp: async () => {
+      const redis = await sharedRedis();
+      return { url: redis.url, tearDown: redis.release };
+    },
+  },
+];
+
+describe.each(backends)("mood tallies on $name", ({ setUp }) => {
+  let backend: { url: string; tearDown: () => Promise<void> };
+  let store: Store;
+  beforeAll(async () => {
+    backend = await setUp();
+    store = await openStore(backend.url, logger);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await backend?.tearDown();
+  });
+
+  it("counts labels per channel and hour, losing no increment under concurrency", async () => {
+    const channel = `c${Math.random().toString(36).slice(2)}`;
+    const hour = 480_000;
+    const at = hour * HOUR_MS + 5;
+    await Promise.all([
+      ...Array.from({ length: 30 }, () => store.moods.record(channel, "positive", at)),
+      ...Array.from({ length: 7 }, () => store.moods.record(channel, "negative", at)),
+      store.moods.record(channel, "neutral", at + HOUR_MS),
+      store.moods.record(`${channel}-other`, "negative", at),
+    ]);
+    expect(await store.moods.hours(channel, hour - 1, hour + 1)).toEqual([
+      { positive: 0, negative: 0, neutral: 0 },
+      { positive: 30, negative: 7, neutral: 0 },
+      { positive: 0, negative: 0, neutral: 1 },
+    ]);
+  });
+});
+
+describe("the /mood chart", () => {
+  it("sums hours into days", () => {
+    const hour = (p: number) => ({ positive: p, negative: 1, neutral: 0 });
+    expect(bucketCounts([hour(1), hour(2), hour(3)], 2)).toEqual([
+      { positive: 3, negative: 2, neutral: 0 },
+      { positive: 3, negative: 1, neutral: 0 },
+    ]);
+  });
+
+  it("renders a 640×240 PNG", () => {
+    const png = renderMoodChart(
+      [
+        { positive: 3, negative: 1, neutral: 2 },
+        { positive: 0, negative: 0, neutral: 0 },
+      ],
+      ["0h", "1h"],
+      "Mood",
+    );
+    expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    expect(png.readUInt32BE(16)).toBe(640);
+    expect(png.readUInt32BE(20)).toBe(240);
+  });
+});
