@@ -186,6 +186,23 @@ describe("mention chat", () => {
     expect(shown.replace(/\s+/g, " ")).toBe(stored[1]?.text.replace(/\s+/g, " "));
   });
 
+  it("chats in a thread, with the thread's own history", async () => {
+    const threadId = h.discord.threadId;
+    const before = h.logs.find("replied").length;
+    const id = h.discord.sendMessage({
+      content: `<@${h.discord.botUser.id}> hello from the thread`,
+      mentionBot: true,
+      channelId: threadId,
+    });
+    await h.waitForLog("replied", before + 1, 60_000);
+    const reply = h.discord.finalMessages(threadId)[0];
+    expect(reply?.reference).toMatchObject({ message_id: id });
+    const threadHistory = (await h.store.turns.read(threadId)) as Array<{ text: string }>;
+    expect(threadHistory[0]?.text).toBe("hello from the thread");
+    const parentHistory = (await h.store.turns.read(h.discord.channelId)) as Array<{ text: string }>;
+    expect(parentHistory.map((turn) => turn.text)).not.toContain("hello from the thread");
+  });
+
   it("strips the mention from what the model sees and stores the turn", async () => {
     const history = (await h.store.turns.read(h.discord.channelId)) as Array<{
       role: string;

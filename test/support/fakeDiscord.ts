@@ -31,6 +31,8 @@ export interface FakeGuild {
   readonly channelIds: readonly string[];
   /** Permission bits denied to @everyone (and so to the bot) in a channel, by channel id. */
   readonly deniedInChannel?: Readonly<Record<string, bigint>>;
+  /** Active public threads: thread id → parent channel id. */
+  readonly threads?: Readonly<Record<string, string>>;
 }
 
 export interface FakeResponse {
@@ -78,6 +80,9 @@ export class FakeDiscord {
   private wss: WebSocketServer | undefined;
   private port = 0;
 
+  /** The default guild's thread, under its first channel. */
+  readonly threadId: string;
+
   constructor(options: { guilds?: FakeGuild[]; denyInSecondChannel?: bigint; channels?: number } = {}) {
     this.botUser = { id: this.snowflake(), username: "moodbot", bot: true };
     this.applicationId = this.botUser.id;
@@ -86,7 +91,12 @@ export class FakeDiscord {
       options.denyInSecondChannel === undefined
         ? {}
         : { deniedInChannel: { [channelIds[1] ?? ""]: options.denyInSecondChannel } };
-    this.guilds = options.guilds ?? [{ id: this.snowflake(), name: "Test Guild", channelIds, ...denied }];
+    // Every fake guild has one thread under its first channel, for tests of chat in threads.
+    this.threadId = this.snowflake();
+    const threads = { [this.threadId]: channelIds[0] ?? "" };
+    this.guilds = options.guilds ?? [
+      { id: this.snowflake(), name: "Test Guild", channelIds, ...denied, threads },
+    ];
   }
 
   /** The REST base to hand to discord.js as `rest.api` (DISCORD_API_URL). */
@@ -458,7 +468,22 @@ export class FakeDiscord {
             : [{ id: guild.id, type: 0, allow: "0", deny: guild.deniedInChannel[id].toString() }],
         guild_id: guild.id,
       })),
-      threads: [],
+      threads: Object.entries(guild.threads ?? {}).map(([id, parentId]) => ({
+        id,
+        type: 11,
+        name: `thread-${id.slice(-4)}`,
+        parent_id: parentId,
+        guild_id: guild.id,
+        owner_id: "100000000000000001",
+        thread_metadata: {
+          archived: false,
+          auto_archive_duration: 1440,
+          archive_timestamp: new Date(0).toISOString(),
+          locked: false,
+        },
+        message_count: 0,
+        member_count: 1,
+      })),
       members: [{ ...this.memberPayload(), user: this.userPayload(this.botUser) }],
       member_count: 2,
       large: false,
