@@ -72,6 +72,8 @@ export interface Config {
   };
   /** The folder of prompt-defined task files. */
   readonly tasksDir: string;
+  /** `npm run console`'s settings file (the /settings keys as JSON), if any. */
+  readonly consoleSettingsFile: string | undefined;
   readonly storeUrl: string;
   readonly moodEmojis: EmojiMap;
   readonly logLevel: LogLevel;
@@ -195,6 +197,7 @@ const envSchema = z.object({
   // Set by discord.js's ShardingManager for each child process (a number or a JSON array); SHARD_IDS wins.
   SHARDS: shardList,
   TASKS_DIR: optionalText,
+  CONSOLE_SETTINGS: optionalText,
   STORE_URL: optionalText,
   MOOD_EMOJIS: z.string().optional(),
   LOG_LEVEL: optionalText.transform((raw, ctx) => {
@@ -338,6 +341,7 @@ export function loadConfig(
     },
     sharding: { count, ids: shardIds },
     tasksDir: e.TASKS_DIR ?? DEFAULT_TASKS_DIR,
+    consoleSettingsFile: e.CONSOLE_SETTINGS,
     storeUrl: e.STORE_URL ?? DEFAULT_STORE_URL,
     moodEmojis,
     logLevel: e.LOG_LEVEL,

@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { createInterface } from "node:readline/promises";
 import { pino } from "pino";
+import { LABEL_NAMES, type Language } from "./i18n.js";
 import { loadModel, type TaskOutcome } from "./llm/model.js";
 import { createLogger } from "./logger.js";
 import { Pipeline } from "./pipeline.js";
@@ -8,6 +10,7 @@ import { loadPrompts } from "./prompts.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 import { HistoryStore } from "./store/history.js";
 import { openStore } from "./store/openStore.js";
+import { effectiveEmojis, parseSettingsFile } from "./store/settings.js";
 import { loadTasks } from "./tasks.js";
 
 /** How a task's answer reads in the terminal. */
@@ -32,6 +35,13 @@ async function main(): Promise<void> {
   });
   try {
     const prompts = loadPrompts();
+    // The console's stand-in for /settings: the same keys, from a JSON file (CONSOLE_SETTINGS).
+    const settings =
+      config.consoleSettingsFile === undefined
+        ? {}
+        : parseSettingsFile(readFileSync(config.consoleSettingsFile, "utf8"), config.consoleSettingsFile);
+    const emojis = effectiveEmojis(config.moodEmojis, settings);
+    const language: Language = settings.language === "zh" ? "zh" : "en";
     const tasks = loadTasks(config.tasksDir);
     const llm = await loadModel({
       ...config.model,
@@ -89,16 +99,20 @@ async function main(): Promise<void> {
           `No task /${taskCall[1]}. Tasks: ${tasks.map((t) => `/${t.name}`).join(", ") || "none"}.`,
         );
       } else if (line.trim() !== "") {
-        const mood = await pipeline.analyzeMood(line, { priority: "interactive" });
+        const mood = await pipeline.analyzeMood(line, { priority: "interactive", emojis });
         if (mood.kind === "mood") {
           const { label, confidence } = mood.result;
-          console.log(`${mood.emoji ?? "·"} ${label} (${Math.round(confidence * 100)}%)`);
+          console.log(
+            `${mood.emoji ?? "·"} ${LABEL_NAMES[language][label]} (${Math.round(confidence * 100)}%)`,
+          );
         }
         const { reply } = await pipeline.converse({
           channelId: CONSOLE_CHANNEL_ID,
           authorName,
           botName: "moodbot",
           text: line,
+          ...(settings.persona === undefined ? {} : { persona: settings.persona }),
+          language,
         });
         console.log(`moodbot: ${reply}`);
       }

@@ -4,8 +4,8 @@ import type { Config } from "../config.js";
 import { errorMessage, JobCancelledError } from "../errors.js";
 import { ZH_NOTICES } from "../i18n.js";
 import type { Logger } from "../logger.js";
-import type { EmojiMap, SentimentLabel } from "../moodEmojis.js";
-import type { Settings } from "../store/settings.js";
+import type { EmojiMap } from "../moodEmojis.js";
+import { effectiveEmojis, type Settings } from "../store/settings.js";
 import { stripBotMention } from "../text/stripMentions.js";
 import { isForbidden } from "./channelFaults.js";
 import type { BotContext } from "./context.js";
@@ -39,15 +39,6 @@ export interface PlanInputs {
   readonly reactionsForbidden: boolean;
   /** The guild's and channel's /settings. */
   readonly settings: Settings;
-}
-
-/** The mood emojis in force: the config's, with any /settings overrides ("none" turns a label off). */
-export function effectiveEmojis(config: Config, settings: Settings): EmojiMap {
-  const pick = (label: SentimentLabel) => {
-    const value = settings[`emoji-${label}`];
-    return value === undefined ? config.moodEmojis[label] : value === "none" ? "" : value;
-  };
-  return { positive: pick("positive"), negative: pick("negative"), neutral: pick("neutral") };
 }
 
 /** A stable 0–99 bucket per message, so a reaction share picks the same messages on every shard. */
@@ -87,7 +78,7 @@ export function planMessage(message: Message, inputs: PlanInputs): MessagePlan {
   // The sentiment pass is skipped whenever its result could not be used.
   const reactionsEnabled =
     settings.reactions !== "off" &&
-    Object.values(effectiveEmojis(config, settings)).some((emoji) => emoji !== "");
+    Object.values(effectiveEmojis(config.moodEmojis, settings)).some((emoji) => emoji !== "");
   const share = Number(settings["reaction-share"] ?? 100);
   const me = message.inGuild() ? message.guild.members.me : null;
   const canReact =
@@ -139,7 +130,7 @@ export async function onMessage(message: Message, context: BotContext): Promise<
   if (!plan.react) log.debug({ reason: plan.noReactionReason }, "no mood reaction");
   await Promise.all([
     plan.react
-      ? reactWithMood(message, plan.text, effectiveEmojis(context.config, settings), context, log)
+      ? reactWithMood(message, plan.text, effectiveEmojis(context.config.moodEmojis, settings), context, log)
       : undefined,
     plan.reply ? replyToMessage(message, plan.text, settings, context, log) : undefined,
   ]);

@@ -1,6 +1,7 @@
 import type Keyv from "keyv";
 import { z } from "zod";
 import type { Logger } from "../logger.js";
+import type { EmojiMap, SentimentLabel } from "../moodEmojis.js";
 
 /**
  * Per-guild and per-channel settings that server admins change with /settings, stored in Keyv (so shared by every
@@ -47,6 +48,38 @@ export type Settings = Partial<Record<SettingKey, string>>;
 const settingsSchema = z.record(z.enum(SETTING_KEYS), z.string());
 
 export type Scope = "guild" | "channel";
+
+/** The mood emojis in force: the base ones, with any settings overrides ("none" turns a label off). */
+export function effectiveEmojis(base: EmojiMap, settings: Settings): EmojiMap {
+  const pick = (label: SentimentLabel) => {
+    const value = settings[`emoji-${label}`];
+    return value === undefined ? base[label] : value === "none" ? "" : value;
+  };
+  return { positive: pick("positive"), negative: pick("negative"), neutral: pick("neutral") };
+}
+
+/** Reads a settings file (the console's): a JSON object of setting keys and values, each checked. */
+export function parseSettingsFile(text: string, file: string): Settings {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new Error(`${file} is not valid JSON`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+    throw new Error(`${file} must hold a JSON object`);
+  const settings: Settings = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (!(SETTING_KEYS as readonly string[]).includes(key)) {
+      throw new Error(`${file}: "${key}" is not a setting; the settings are ${SETTING_KEYS.join(", ")}`);
+    }
+    const parsed = SETTING_VALUES[key as SettingKey].safeParse(String(value));
+    if (!parsed.success)
+      throw new Error(`${file}: ${key} ${parsed.error.issues[0]?.message ?? "is invalid"}`);
+    settings[key as SettingKey] = parsed.data;
+  }
+  return settings;
+}
 
 /** How long a read is trusted: other processes sharing Redis see a change within this time. */
 const CACHE_MS = 10_000;

@@ -216,6 +216,41 @@ describe("the bot process against the loopback Discord", () => {
 });
 
 describe("npm run console", () => {
+  it("applies a settings file: emojis and language", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-console-"));
+    const file = join(dir, "console-settings.json");
+    await writeFile(
+      file,
+      JSON.stringify({ "emoji-negative": "💢", language: "zh", persona: "You are terse." }),
+    );
+    const run = await runEntryPoint(
+      "src/console.ts",
+      {
+        MODEL_PATH: await tinyModel({ favouredToken: "negative" }),
+        STORE_URL: `sqlite://${join(dir, "bot.sqlite")}`,
+        LLM_THREADS: "1",
+        CHAT_MAX_TOKENS: "4",
+        CONSOLE_SETTINGS: file,
+      },
+      { stdin: "太糟糕了\n" },
+    );
+    expect((await run.exited).code).toBe(0);
+    expect(run.stdout()).toMatch(/^💢 负面 \(\d+%\)$/m);
+  });
+
+  it("stops with a clear error on a bad settings file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-console-"));
+    const file = join(dir, "console-settings.json");
+    await writeFile(file, JSON.stringify({ colour: "blue" }));
+    const run = await runEntryPoint("src/console.ts", {
+      MODEL_PATH: await tinyModel(),
+      STORE_URL: `sqlite://${join(dir, "bot.sqlite")}`,
+      CONSOLE_SETTINGS: file,
+    });
+    expect((await run.exited).code).toBe(1);
+    expect(run.stderr()).toContain('"colour" is not a setting');
+  });
+
   it("prints each line's mood and a reply, using the same store", async () => {
     const modelPath = await tinyModel({ favouredToken: "negative" });
     const dir = await mkdtemp(join(tmpdir(), "moodbot-console-"));

@@ -109,8 +109,20 @@ describe("Discord faults", () => {
         ? { status: 403, body: { message: "Missing Permissions", code: 50013 } }
         : undefined,
     );
-    for (const i of [1, 2, 3]) harness.discord.sendMessage({ content: `message ${i}`, channelId: forbidden });
-    await settle(harness);
+    const sent = [1, 2, 3].map((i) =>
+      harness.discord.sendMessage({ content: `message ${i}`, channelId: forbidden }),
+    );
+    // Messages planned before the first 403 came back still try once; wait until each has its outcome.
+    const outcomes = ["mood reaction forbidden", "message skipped"];
+    const deadline = Date.now() + 15_000;
+    while (
+      !sent.every((id) =>
+        harness.logs.lines.some((l) => l.messageId === id && outcomes.includes(String(l.msg))),
+      )
+    ) {
+      if (Date.now() > deadline) throw new Error("the forbidden channel's messages never settled");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     expect(
       harness.logs.find("missing permission to react in this channel; pausing reactions here"),
     ).toHaveLength(1);
