@@ -1,9 +1,4 @@
-import {
-  type ChatInputCommandInteraction,
-  type Message,
-  MessageFlags,
-  SlashCommandBuilder,
-} from "discord.js";
+import { type ChatInputCommandInteraction, type Message, SlashCommandBuilder } from "discord.js";
 import type { BotContext } from "../src/discord/context.js";
 import { NO_MENTIONS } from "../src/discord/send.js";
 import { languageOf, TEXTS } from "../src/i18n.js";
