@@ -49,9 +49,13 @@ export class KeyvMoodTally implements MoodTally {
       counts[label]++;
       await this.keyv.set(key, counts, KEEP_HOURS * HOUR_MS);
     };
-    // Increments are rare next to model work, so one chain for all of them is simplest and cannot lose one.
+    // Increments are rare next to model work, so one chain for all of them is simplest and cannot lose one. The
+    // chain only orders them: each caller still receives its own failure through `next`.
     const next = this.chain.then(work, work);
-    this.chain = next.catch(() => undefined);
+    this.chain = next.then(
+      () => "recorded",
+      () => "failed",
+    );
     return next;
   }
 
