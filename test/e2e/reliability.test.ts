@@ -235,7 +235,15 @@ describe("unusual messages", () => {
     const ids = Object.fromEntries(
       Object.entries(cases).map(([name, content]) => [name, harness.discord.sendMessage({ content })]),
     );
-    await settle(harness);
+    // Wait for every message's own outcome: a later message's reaction can overtake an earlier one's.
+    const outcomes = ["reacted", "no mood reaction", "mood reaction dropped", "message skipped"];
+    const deadline = Date.now() + 30_000;
+    const done = (id: string) =>
+      harness.logs.lines.some((l) => l.messageId === id && outcomes.includes(String(l.msg)));
+    while (!Object.values(ids).every(done)) {
+      if (Date.now() > deadline) throw new Error("not every unusual message reached an outcome");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     const reacted = (name: string) =>
       harness.discord.requestsMatching("PUT", reactionPath(ids[name] ?? "")).length;
     for (const name of Object.keys(cases).filter((n) => n !== "zeroWidthOnly")) {
