@@ -1,12 +1,10 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "../src/logger.js";
 import { HistoryStore, type HistoryTurn, TURN_OVERHEAD_TOKENS, trimHistory } from "../src/store/history.js";
 import { openStore, type Store } from "../src/store/openStore.js";
 import { LogCapture } from "./support/harness.js";
-import { RedisServer, sharedRedis } from "./support/redis.js";
+import { RedisServer } from "./support/redis.js";
+import { STORE_BACKENDS } from "./support/storeBackends.js";
 
 const words = (text: string) => text.split(/\s+/).filter(Boolean).length;
 const turn = (role: "user" | "assistant", text: string): HistoryTurn => ({ role, text, at: 0 });
@@ -41,31 +39,7 @@ describe("trimHistory", () => {
   });
 });
 
-/** One behaviour suite, run against each backend. */
-const backends: Array<{
-  name: string;
-  setUp: () => Promise<{ url: string; tearDown: () => Promise<void> }>;
-}> = [
-  {
-    name: "SQLite",
-    setUp: async () => {
-      const dir = await mkdtemp(join(tmpdir(), "moodbot-history-"));
-      return {
-        url: `sqlite://${join(dir, "nested", "bot.sqlite")}`,
-        tearDown: () => rm(dir, { recursive: true, force: true }),
-      };
-    },
-  },
-  {
-    name: "Redis",
-    setUp: async () => {
-      const redis = await sharedRedis();
-      return { url: redis.url, tearDown: redis.release };
-    },
-  },
-];
-
-describe.each(backends)("HistoryStore on $name", ({ setUp }) => {
+describe.each(STORE_BACKENDS)("HistoryStore on $name", ({ setUp }) => {
   let backend: { url: string; tearDown: () => Promise<void> };
   let store: Store;
   let channel: string;

@@ -1,37 +1,14 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bucketCounts } from "../commands/mood.js";
 import { createLogger } from "../src/logger.js";
 import { renderMoodChart } from "../src/moodChart.js";
 import { HOUR_MS } from "../src/store/moodTally.js";
 import { openStore, type Store } from "../src/store/openStore.js";
-import { sharedRedis } from "./support/redis.js";
+import { STORE_BACKENDS } from "./support/storeBackends.js";
 
 const logger = createLogger({ level: "silent" });
 
-const backends = [
-  {
-    name: "SQLite",
-    setUp: async () => {
-      const dir = await mkdtemp(join(tmpdir(), "moodbot-tally-"));
-      return {
-        url: `sqlite://${join(dir, "bot.sqlite")}`,
-        tearDown: () => rm(dir, { recursive: true, force: true }),
-      };
-    },
-  },
-  {
-    name: "Redis",
-    setUp: async () => {
-      const redis = await sharedRedis();
-      return { url: redis.url, tearDown: redis.release };
-    },
-  },
-];
-
-describe.each(backends)("mood tallies on $name", ({ setUp }) => {
+describe.each(STORE_BACKENDS)("mood tallies on $name", ({ setUp }) => {
   let backend: { url: string; tearDown: () => Promise<void> };
   let store: Store;
   beforeAll(async () => {
