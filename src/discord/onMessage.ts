@@ -27,6 +27,8 @@ export type MessagePlan =
       readonly noReactionReason?: string;
       readonly reply: boolean;
       readonly text: string;
+      /** The mood emojis in force here: the config's with this channel's /settings applied. */
+      readonly emojis: EmojiMap;
     };
 
 /** Adding a reaction needs both: Discord refuses the first reaction on a message without Read Message History. */
@@ -46,17 +48,27 @@ export function shareBucket(messageId: string): number {
   return Number(BigInt(messageId) % 100n);
 }
 
+/** Why a message's sender means the bot never acts on it, or undefined for a human's ordinary message. */
+export function ignoredSender(message: Message, botId: string): string | undefined {
+  if (message.author.id === botId) return "own message";
+  if (message.author.bot) return "from a bot";
+  if (message.webhookId !== null) return "from a webhook";
+  if (message.system) return "system message";
+  return undefined;
+}
+
+/** The channel that owns a message's settings and access lists: a thread's parent, else the channel itself. */
+export function homeChannelId(message: Message): string {
+  return message.channel.isThread() ? (message.channel.parentId ?? message.channelId) : message.channelId;
+}
+
 /** Decides what a message deserves, without doing any of it. */
 export function planMessage(message: Message, inputs: PlanInputs): MessagePlan {
   const { botId, config } = inputs;
   const { access } = config;
-  if (message.author.id === botId) return { act: false, reason: "own message" };
-  if (message.author.bot) return { act: false, reason: "from a bot" };
-  if (message.webhookId !== null) return { act: false, reason: "from a webhook" };
-  if (message.system) return { act: false, reason: "system message" };
-  const channelId = message.channel.isThread()
-    ? (message.channel.parentId ?? message.channelId)
-    : message.channelId;
+  const ignored = ignoredSender(message, botId);
+  if (ignored !== undefined) return { act: false, reason: ignored };
+  const channelId = homeChannelId(message);
   if (access.channelDenylist.has(channelId)) return { act: false, reason: "channel is denylisted" };
   if (access.channelAllowlist.size > 0 && !access.channelAllowlist.has(channelId) && message.inGuild()) {
     return { act: false, reason: "channel is not allowlisted" };
@@ -76,9 +88,9 @@ export function planMessage(message: Message, inputs: PlanInputs): MessagePlan {
   if (text === "" && !addressed) return { act: false, reason: "no text" };
 
   // The sentiment pass is skipped whenever its result could not be used.
+  const emojis = effectiveEmojis(config.moodEmojis, settings);
   const reactionsEnabled =
-    settings.reactions !== "off" &&
-    Object.values(effectiveEmojis(config.moodEmojis, settings)).some((emoji) => emoji !== "");
+    settings.reactions !== "off" && Object.values(emojis).some((emoji) => emoji !== "");
   const share = Number(settings["reaction-share"] ?? 100);
   const me = message.inGuild() ? message.guild.members.me : null;
   const canReact =
@@ -100,6 +112,7 @@ export function planMessage(message: Message, inputs: PlanInputs): MessagePlan {
     react: noReactionReason === undefined,
     reply: addressed,
     text,
+    emojis,
     ...(noReactionReason === undefined ? {} : { noReactionReason }),
   };
 }
@@ -112,11 +125,14 @@ export async function onMessage(message: Message, context: BotContext): Promise<
     channelId: message.channelId,
     messageId: message.id,
   });
+  // Bots, webhooks and system messages are dropped before any settings are read: most traffic never needs them.
+  const ignored = ignoredSender(message, botId);
+  if (ignored !== undefined) {
+    log.debug({ reason: ignored }, "message skipped");
+    return;
+  }
   // Settings set on a channel apply in its threads too.
-  const settingsChannel = message.channel.isThread()
-    ? (message.channel.parentId ?? message.channelId)
-    : message.channelId;
-  const settings = await context.settings.effective(message.guildId, settingsChannel);
+  const settings = await context.settings.effective(message.guildId, homeChannelId(message));
   const plan = planMessage(message, {
     botId,
     config: context.config,
@@ -129,9 +145,7 @@ export async function onMessage(message: Message, context: BotContext): Promise<
   }
   if (!plan.react) log.debug({ reason: plan.noReactionReason }, "no mood reaction");
   await Promise.all([
-    plan.react
-      ? reactWithMood(message, plan.text, effectiveEmojis(context.config.moodEmojis, settings), context, log)
-      : undefined,
+    plan.react ? reactWithMood(message, plan.text, plan.emojis, context, log) : undefined,
     plan.reply ? replyToMessage(message, plan.text, settings, context, log) : undefined,
   ]);
 }

@@ -35,6 +35,16 @@ export interface FakeGuild {
   readonly threads?: Readonly<Record<string, string>>;
 }
 
+/** Who runs an interaction, and where. */
+export interface InteractionContext {
+  readonly user?: FakeUser;
+  readonly channelId?: string;
+  /** The member's permissions in the channel, as Discord computes them (all but Administrator by default). */
+  readonly permissions?: string;
+  readonly roles?: string[];
+  readonly locale?: string;
+}
+
 export interface FakeResponse {
   readonly status: number;
   readonly body?: unknown;
@@ -45,6 +55,8 @@ export interface FakeResponse {
 export type RequestOverride = (request: RecordedRequest) => FakeResponse | undefined;
 
 const DISCORD_EPOCH = 1_420_070_400_000n;
+/** The human who writes messages and runs commands unless a test names someone else; she owns the guilds. */
+export const ALICE: FakeUser = { id: "100000000000000001", username: "alice" };
 /**
  * Every permission bit (Discord's flags up to bit 50) but Administrator, which would override channel denies: the
  * @everyone role's permissions.
@@ -242,7 +254,7 @@ export class FakeDiscord {
     /** Makes this a reply to an earlier message (the bot's, by default). */
     replyTo?: { id: string; author?: FakeUser };
   }): string {
-    const author = options.author ?? { id: "100000000000000001", username: "alice" };
+    const author = options.author ?? ALICE;
     const id = this.snowflake();
     const guildId = options.guildId === undefined ? this.guildId : options.guildId;
     // A direct message lives in its own DM channel, never in a guild channel.
@@ -278,17 +290,13 @@ export class FakeDiscord {
   }
 
   /** Sends INTERACTION_CREATE for a slash command; returns the interaction's id and token. */
-  sendSlashCommand(options: {
-    name: string;
-    /** Command options; a subcommand (type 1) carries its own options. */
-    options?: Array<{ name: string; type: number; value?: unknown; options?: unknown[] }>;
-    user?: FakeUser;
-    channelId?: string;
-    /** The member's permissions in the channel, as Discord computes them (all but Administrator by default). */
-    permissions?: string;
-    roles?: string[];
-    locale?: string;
-  }): { id: string; token: string } {
+  sendSlashCommand(
+    options: InteractionContext & {
+      name: string;
+      /** Command options; a subcommand (type 1) carries its own options. */
+      options?: Array<{ name: string; type: number; value?: unknown; options?: unknown[] }>;
+    },
+  ): { id: string; token: string } {
     return this.sendInteraction({
       ...options,
       data: { id: this.snowflake(), name: options.name, type: 1, options: options.options ?? [] },
@@ -296,14 +304,15 @@ export class FakeDiscord {
   }
 
   /** Sends INTERACTION_CREATE for a message context-menu command (right-click a message → Apps). */
-  sendMessageCommand(options: {
-    name: string;
-    target: { id: string; content: string; author?: FakeUser };
-    locale?: string;
-  }): { id: string; token: string } {
-    const author = options.target.author ?? { id: "100000000000000001", username: "alice" };
+  sendMessageCommand(
+    options: InteractionContext & {
+      name: string;
+      target: { id: string; content: string; author?: FakeUser };
+    },
+  ): { id: string; token: string } {
+    const author = options.target.author ?? ALICE;
     return this.sendInteraction({
-      ...(options.locale ? { locale: options.locale } : {}),
+      ...options,
       data: {
         id: this.snowflake(),
         name: options.name,
@@ -323,17 +332,13 @@ export class FakeDiscord {
     });
   }
 
-  private sendInteraction(options: {
-    data: Record<string, unknown>;
-    user?: FakeUser;
-    channelId?: string;
-    permissions?: string;
-    roles?: string[];
-    locale?: string;
-  }): { id: string; token: string } {
+  private sendInteraction(options: InteractionContext & { data: Record<string, unknown> }): {
+    id: string;
+    token: string;
+  } {
     const id = this.snowflake();
     const token = `interaction-token-${id}`;
-    const user = options.user ?? { id: "100000000000000001", username: "alice" };
+    const user = options.user ?? ALICE;
     const channelId = options.channelId ?? this.channelId;
     this.dispatch("INTERACTION_CREATE", {
       id,
@@ -424,7 +429,7 @@ export class FakeDiscord {
       id: guild.id,
       name: guild.name,
       icon: null,
-      owner_id: "100000000000000001",
+      owner_id: ALICE.id,
       afk_timeout: 300,
       verification_level: 0,
       default_message_notifications: 0,
@@ -474,7 +479,7 @@ export class FakeDiscord {
         name: `thread-${id.slice(-4)}`,
         parent_id: parentId,
         guild_id: guild.id,
-        owner_id: "100000000000000001",
+        owner_id: ALICE.id,
         thread_metadata: {
           archived: false,
           auto_archive_duration: 1440,
