@@ -32,6 +32,8 @@ export interface Config {
     readonly contextSize: number;
     /** Chat sequences kept warm, one per recently active channel. */
     readonly chatSequences: number;
+    /** Tokens evaluated in one forward pass; longer prompts take several. */
+    readonly batchSize: number;
   };
   readonly sentiment: {
     /** Mood reactions waiting beyond this many are shed, oldest first. */
@@ -169,6 +171,7 @@ const envSchema = z.object({
   LLM_THREADS: positiveInt(availableParallelism(), 256),
   LLM_CONTEXT_SIZE: positiveInt(2048, 131072),
   LLM_CHAT_SEQUENCES: positiveInt(2, 16),
+  LLM_BATCH_SIZE: positiveInt(128, 4096),
   SENTIMENT_QUEUE_SIZE: positiveInt(64, 100_000),
   SENTIMENT_MAX_WAIT_MS: positiveInt(30_000, 3_600_000),
   SENTIMENT_CACHE_SIZE: numberVar(1000, { min: 0, max: 1_000_000, whole: true }),
@@ -218,6 +221,8 @@ const FIXES: Record<string, string> = {
   LLM_THREADS: "Set it to the number of CPU cores, or remove it to use all of them.",
   LLM_CONTEXT_SIZE: "Remove it to use 2048, or lower it on a machine with little memory.",
   LLM_CHAT_SEQUENCES: "Remove it to keep 2 channels warm; each one costs a context's worth of memory.",
+  LLM_BATCH_SIZE:
+    "Remove it to use 128, or raise it (up to LLM_CONTEXT_SIZE) on a machine with memory to spare.",
   SENTIMENT_QUEUE_SIZE: "Remove it to queue at most 64 mood reactions.",
   SENTIMENT_MAX_WAIT_MS: "Remove it to drop reactions that waited over 30000 ms.",
   SENTIMENT_CACHE_SIZE: "Remove it to cache 1000 results, or set 0 to turn the cache off.",
@@ -318,6 +323,7 @@ export function loadConfig(
       threads: e.LLM_THREADS,
       contextSize: e.LLM_CONTEXT_SIZE,
       chatSequences: e.LLM_CHAT_SEQUENCES,
+      batchSize: e.LLM_BATCH_SIZE,
     },
     sentiment: {
       queueSize: e.SENTIMENT_QUEUE_SIZE,

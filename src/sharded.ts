@@ -4,6 +4,7 @@ import { ShardingManager } from "discord.js";
 import { fetchRecommendedShardCount } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
 import { createLogger } from "./logger.js";
+import { NODE_RUNTIME_FLAGS } from "./runtimeFlags.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 
 /** Children get a generous start: each loads the model before it connects. */
@@ -38,8 +39,8 @@ async function main(): Promise<void> {
       shardList: [...ids],
       mode: "process",
       respawn: true,
-      // Each child runs TypeScript through tsx, exactly as npm start does.
-      execArgv: ["--import", import.meta.resolve("tsx")],
+      // Each child runs exactly as npm start does: the same Node.js flags, TypeScript through tsx.
+      execArgv: [...NODE_RUNTIME_FLAGS, "--import", import.meta.resolve("tsx")],
     });
     manager.on("shardCreate", (shard) => {
       logger.info({ shardId: shard.id }, "shard process started");

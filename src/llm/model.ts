@@ -32,6 +32,7 @@ export interface LoadModelOptions {
   readonly threads: number;
   readonly contextSize: number;
   readonly chatSequences: number;
+  readonly batchSize: number;
   readonly sentiment: {
     readonly queueSize: number;
     readonly maxWaitMs: number;
@@ -108,6 +109,7 @@ export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
       contextSize: options.contextSize,
       sequences: 1 + options.chatSequences + labelTasks.length,
       threads: options.threads,
+      batchSize: Math.min(options.batchSize, options.contextSize),
       failedCreationRemedy: false,
     });
     const sentimentSequence = context.getSequence();
@@ -152,6 +154,7 @@ export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
         contextSize: context.contextSize,
         chatWrapper: chat.any.wrapperName,
         chatSequences: options.chatSequences,
+        batchSize: context.batchSize,
         sentimentMethod: sentiment.method,
         sentimentPrefixTokens: sentiment.prefixTokenCount,
         tasks: (options.tasks ?? []).map((task) => task.name),

@@ -19,6 +19,7 @@ it("resolves MODEL_URI to the file node-llama-cpp downloaded into MODELS_DIR, wi
     threads: 1,
     contextSize: 2048,
     chatSequences: 1,
+    batchSize: 128,
     sentiment: { queueSize: 4, maxWaitMs: 1000, cacheSize: 0 },
     prompts: loadPrompts(),
     logger: createLogger({ level: "silent" }),

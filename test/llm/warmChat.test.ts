@@ -17,6 +17,8 @@ async function load(chatSequences: number, cacheSize = 100) {
     threads: 1,
     contextSize: 2048,
     chatSequences,
+    // Smaller than a cold prompt, so history is evaluated over several passes as in production.
+    batchSize: 64,
     sentiment: { queueSize: 10, maxWaitMs: 30_000, cacheSize },
     prompts,
     logger,

@@ -1,11 +1,35 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const TSX = join(REPO_ROOT, "node_modules", ".bin", "tsx");
+
+/**
+ * The command line of the npm script that runs `script` (npm start for src/index.ts, and so on), as an argv for
+ * spawn. Entry-point scripts have the form `node <flags> --import tsx <file>`; tsx is resolved to a path, because
+ * the process runs in an empty working directory.
+ */
+export function entryPointCommand(script: string): string[] {
+  const scripts = (
+    JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    }
+  ).scripts;
+  const command = Object.values(scripts).find(
+    (line) => line.startsWith("node ") && line.endsWith(` ${script}`),
+  );
+  if (!command) throw new Error(`no npm script runs ${script} with node`);
+  const [, ...args] = command.split(/\s+/);
+  const tsx = args.indexOf("tsx");
+  if (tsx < 1 || args[tsx - 1] !== "--import")
+    throw new Error(`the npm script for ${script} must use --import tsx`);
+  args[tsx] = import.meta.resolve("tsx");
+  args[args.length - 1] = join(REPO_ROOT, script);
+  return [process.execPath, ...args];
+}
 
 export interface RunningProcess {
   readonly child: ChildProcess;
@@ -18,7 +42,7 @@ export interface RunningProcess {
 }
 
 /**
- * Runs one of the repo's entry points exactly as `npm start` does (tsx), in an empty working directory so no
+ * Runs one of the repo's entry points exactly as its npm script does (Node.js flags, tsx), in an empty working directory so no
  * developer's .env leaks in, with only the environment given.
  */
 export async function runEntryPoint(
@@ -27,7 +51,8 @@ export async function runEntryPoint(
   options: { stdin?: string; args?: readonly string[] } = {},
 ): Promise<RunningProcess> {
   const cwd = await mkdtemp(join(tmpdir(), "moodbot-proc-"));
-  const child = spawn(TSX, [join(REPO_ROOT, script), ...(options.args ?? [])], {
+  const [node = process.execPath, ...args] = entryPointCommand(script);
+  const child = spawn(node, [...args, ...(options.args ?? [])], {
     cwd,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? cwd, ...env },
     stdio: ["pipe", "pipe", "pipe"],

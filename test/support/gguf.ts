@@ -465,6 +465,8 @@ export interface TinyModelOptions {
   /** Leave the labels out of the merges, so their first tokens collide ("n" for negative and neutral). */
   readonly collidingLabels?: boolean;
   readonly seed?: number;
+  /** Pads the vocabulary with unused tokens up to this size, to give a tiny model a real model's vocabulary size. */
+  readonly vocabularySize?: number;
 }
 
 /** A 2-layer, 64-wide Qwen2 model: loads in milliseconds and generates nonsense at hundreds of tokens a second. */
@@ -481,6 +483,7 @@ export function writeTinyQwenGguf(path: string, options: TinyModelOptions = {}):
     kvHeads: 2,
     ffn: 128,
     vocabulary: buildBpeVocabulary(words),
+    ...(options.vocabularySize === undefined ? {} : { vocabularySize: options.vocabularySize }),
     seed: options.seed ?? 7,
     ...(options.favouredToken === undefined ? {} : { favouredToken: options.favouredToken }),
   });

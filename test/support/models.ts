@@ -14,6 +14,7 @@ export async function tinyModel(options: TinyModelOptions = {}): Promise<string>
       : `favours-${Buffer.from(options.favouredToken).toString("hex")}`,
     options.collidingLabels ? "colliding" : "distinct",
     String(options.seed ?? 7),
+    String(options.vocabularySize ?? "minimal"),
     String(process.pid),
   ].join("-");
   return writeTinyQwenGguf(join(dir, `${name}.gguf`), options);

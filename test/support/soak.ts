@@ -94,6 +94,8 @@ export async function runSoak(options: { messages: number; channels?: number }):
   const h: BotHarness = await startBotHarness({
     channels: channelCount,
     env: { CHAT_MAX_TOKENS: "16", SENTIMENT_CACHE_SIZE: "200" },
+    // Qwen2.5's vocabulary size: what node-llama-cpp holds per evaluation scales with it (see src/runtimeFlags.ts).
+    model: { vocabularySize: 151_936 },
   });
   try {
     const random = createRandom(42);

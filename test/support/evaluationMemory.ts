@@ -1,0 +1,35 @@
+import { readFileSync } from "node:fs";
+import { loadModel } from "../../src/llm/model.js";
+import { createLogger } from "../../src/logger.js";
+import { loadPrompts } from "../../src/prompts.js";
+
+/**
+ * Run as a child process by test/llm/evaluationMemory.test.ts: loads a model the way the bot does, classifies
+ * `count` distinct messages with the result cache off, and prints how much anonymous memory the process gained.
+ * Usage: evaluationMemory.ts <model.gguf> <count>
+ */
+const [modelPath, countArg] = process.argv.slice(2);
+if (modelPath === undefined || countArg === undefined)
+  throw new Error("usage: evaluationMemory.ts <model> <count>");
+const anonymousMb = () =>
+  Number(readFileSync("/proc/self/status", "utf8").match(/RssAnon:\s+(\d+) kB/)?.[1] ?? Number.NaN) / 1024;
+
+const llm = await loadModel({
+  path: modelPath,
+  uri: "",
+  directory: "",
+  threads: 1,
+  contextSize: 1024,
+  chatSequences: 1,
+  batchSize: 128,
+  sentiment: { queueSize: 10, maxWaitMs: 60_000, cacheSize: 0 },
+  prompts: loadPrompts(),
+  logger: createLogger({ level: "silent" }),
+});
+// Warm-up: allocator arenas and compute buffers reach their working size.
+for (let i = 0; i < 10; i++) await llm.classifySentiment(`warm-up message ${i}`);
+const before = anonymousMb();
+for (let i = 0; i < Number(countArg); i++) await llm.classifySentiment(`message number ${i} of the run`);
+const after = anonymousMb();
+await llm.close();
+process.stdout.write(`${JSON.stringify({ passes: Number(countArg), growthMb: after - before })}\n`);
