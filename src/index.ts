@@ -5,6 +5,7 @@ import { ConfigError } from "./errors.js";
 import { loadModel } from "./llm/model.js";
 import { createLogger } from "./logger.js";
 import { loadPrompts } from "./prompts.js";
+import { missingRuntimeFlags } from "./runtimeFlags.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 import { openStore } from "./store/openStore.js";
 import { loadTasks } from "./tasks.js";
@@ -20,6 +21,13 @@ async function main(): Promise<void> {
   process.on("uncaughtException", (error, origin) =>
     logger.fatal({ err: error, origin }, "uncaught exception"),
   );
+  const missingFlags = missingRuntimeFlags(process.execArgv);
+  if (missingFlags.length > 0) {
+    logger.warn(
+      { missingFlags },
+      "Node.js was started without the flags npm start passes: each model call may hold 1.8 MB until V8 happens to collect it. Start the bot with npm start.",
+    );
+  }
 
   let llm: Awaited<ReturnType<typeof loadModel>> | undefined;
   let store: Awaited<ReturnType<typeof openStore>> | undefined;

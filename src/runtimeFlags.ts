@@ -9,3 +9,8 @@
  * process itself smaller.
  */
 export const NODE_RUNTIME_FLAGS: readonly string[] = ["--max-semi-space-size=2"];
+
+/** The runtime flags a process was started without, judged from its Node.js command line. */
+export function missingRuntimeFlags(execArgv: readonly string[]): string[] {
+  return NODE_RUNTIME_FLAGS.filter((flag) => !execArgv.includes(flag));
+}

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { NODE_RUNTIME_FLAGS } from "../../src/runtimeFlags.js";
 import { runEntryPoint } from "../support/botProcess.js";
 import { FakeDiscord } from "../support/fakeDiscord.js";
 import { testEnv } from "../support/harness.js";
@@ -20,6 +21,17 @@ describe("startup errors", () => {
     expect(text).toContain("npm run console");
     noStackTrace(text);
     expect(bot.stdout()).toBe("");
+  });
+
+  it("warns when Node.js was started without the flags npm start passes", async () => {
+    const env = { DISCORD_TOKEN: "x", MODEL_PATH: join(tmpdir(), "moodbot-no-such-model.gguf") };
+    const warning = "Node.js was started without the flags npm start passes";
+    const asNpmStart = await runEntryPoint("src/index.ts", env);
+    const bare = await runEntryPoint("src/index.ts", env, { withoutNodeFlags: true });
+    await Promise.all([asNpmStart.exited, bare.exited]);
+    expect(asNpmStart.stdout()).not.toContain(warning);
+    const warned = bare.logs().find((line) => String(line.msg).startsWith(warning));
+    expect(warned?.missingFlags).toEqual([...NODE_RUNTIME_FLAGS]);
   });
 
   it("names the variable and the fix for any other config error", async () => {

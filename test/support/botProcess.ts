@@ -48,10 +48,16 @@ export interface RunningProcess {
 export async function runEntryPoint(
   script: string,
   env: Record<string, string>,
-  options: { stdin?: string; args?: readonly string[] } = {},
+  options: {
+    stdin?: string;
+    args?: readonly string[];
+    /** Leaves out the Node.js flags the npm script passes, as a bare `node --import tsx` would. */
+    withoutNodeFlags?: boolean;
+  } = {},
 ): Promise<RunningProcess> {
   const cwd = await mkdtemp(join(tmpdir(), "moodbot-proc-"));
-  const [node = process.execPath, ...args] = entryPointCommand(script);
+  const [node = process.execPath, ...command] = entryPointCommand(script);
+  const args = options.withoutNodeFlags ? command.slice(command.indexOf("--import")) : command;
   const child = spawn(node, [...args, ...(options.args ?? [])], {
     cwd,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? cwd, ...env },
