@@ -6,7 +6,7 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     // node-llama-cpp is a native addon: separate processes keep each file's model and threads isolated.
     pool: "forks",
-    // Tests that run the bot in their own process run it with the bot's Node.js flags.
+    // Test workers run the bot and the model in-process: they get the bot's Node.js flags.
     execArgv: [...NODE_RUNTIME_FLAGS],
     // Two cores: one test file at a time keeps model timings sane and avoids starving the fake gateway.
     fileParallelism: false,

@@ -1,6 +1,6 @@
 /**
- * The Node.js flags every process that holds the model runs with: `npm start`, `npm run console` and each shard
- * child. package.json repeats them in its scripts, and a test keeps the two in step.
+ * The Node.js flags every process of ours runs with: each npm script that starts one (npm start, console, bench,
+ * eval…) and each shard child. package.json repeats them in its scripts, and a test keeps the two in step.
  *
  * node-llama-cpp gives every evaluation a sampler whose native part holds one entry per vocabulary token (1.8 MB
  * for Qwen2.5's 151,936) until V8 collects the small JavaScript object that owns it. V8 cannot see that memory,
