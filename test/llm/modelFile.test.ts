@@ -4,26 +4,13 @@ import { join } from "node:path";
 import { expect, it } from "vitest";
 import { DEFAULT_MODEL_URI } from "../../src/config.js";
 import { loadModel } from "../../src/llm/model.js";
-import { createLogger } from "../../src/logger.js";
-import { loadPrompts } from "../../src/prompts.js";
-import { tinyModel } from "../support/models.js";
+import { testModelOptions, tinyModel } from "../support/models.js";
 
 it("resolves MODEL_URI to the file node-llama-cpp downloaded into MODELS_DIR, with no network", async () => {
   const directory = await mkdtemp(join(tmpdir(), "moodbot-models-"));
   // node-llama-cpp's own file name for the default URI: what the first `npm start` downloads.
   await copyFile(await tinyModel(), join(directory, "hf_Qwen_qwen2.5-0.5b-instruct-q8_0.gguf"));
-  const llm = await loadModel({
-    path: undefined,
-    uri: DEFAULT_MODEL_URI,
-    directory,
-    threads: 1,
-    contextSize: 2048,
-    chatSequences: 1,
-    batchSize: 128,
-    sentiment: { queueSize: 4, maxWaitMs: 1000, cacheSize: 0 },
-    prompts: loadPrompts(),
-    logger: createLogger({ level: "silent" }),
-  });
+  const llm = await loadModel(testModelOptions({ path: undefined, uri: DEFAULT_MODEL_URI, directory }));
   expect(llm.modelName).toBe("hf_Qwen_qwen2.5-0.5b-instruct-q8_0.gguf");
   await llm.close();
 });

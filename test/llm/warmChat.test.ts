@@ -2,27 +2,21 @@ import { describe, expect, it } from "vitest";
 import { loadModel } from "../../src/llm/model.js";
 import type { SentimentResult } from "../../src/llm/sentiment.js";
 import { normaliseForCache, SentimentCache } from "../../src/llm/sentimentCache.js";
-import { createLogger } from "../../src/logger.js";
 import { type ChatTurn, loadPrompts, renderChatTurns } from "../../src/prompts.js";
-import { tinyModel } from "../support/models.js";
+import { testModelOptions, tinyModel } from "../support/models.js";
 
 const prompts = loadPrompts();
-const logger = createLogger({ level: "silent" });
 
 async function load(chatSequences: number, cacheSize = 100) {
-  return loadModel({
-    path: await tinyModel({ favouredToken: " lorem" }),
-    uri: "",
-    directory: "",
-    threads: 1,
-    contextSize: 2048,
-    chatSequences,
-    // Smaller than a cold prompt, so history is evaluated over several passes as in production.
-    batchSize: 64,
-    sentiment: { queueSize: 10, maxWaitMs: 30_000, cacheSize },
-    prompts,
-    logger,
-  });
+  return loadModel(
+    testModelOptions({
+      path: await tinyModel({ favouredToken: " lorem" }),
+      chatSequences,
+      // Smaller than a cold prompt, so history is evaluated over several passes as in production.
+      batchSize: 64,
+      sentiment: { queueSize: 10, maxWaitMs: 30_000, cacheSize },
+    }),
+  );
 }
 
 /** Each channel has its own conversation; a follow-up appends the last reply and a new message. */

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { loadModel } from "../../src/llm/model.js";
-import { createLogger } from "../../src/logger.js";
-import { loadPrompts } from "../../src/prompts.js";
+import { testModelOptions } from "./models.js";
 
 /**
  * Run as a child process by test/llm/evaluationMemory.test.ts: loads a model the way the bot does, classifies
@@ -14,18 +13,13 @@ if (modelPath === undefined || countArg === undefined)
 const anonymousMb = () =>
   Number(readFileSync("/proc/self/status", "utf8").match(/RssAnon:\s+(\d+) kB/)?.[1] ?? Number.NaN) / 1024;
 
-const llm = await loadModel({
-  path: modelPath,
-  uri: "",
-  directory: "",
-  threads: 1,
-  contextSize: 1024,
-  chatSequences: 1,
-  batchSize: 128,
-  sentiment: { queueSize: 10, maxWaitMs: 60_000, cacheSize: 0 },
-  prompts: loadPrompts(),
-  logger: createLogger({ level: "silent" }),
-});
+const llm = await loadModel(
+  testModelOptions({
+    path: modelPath,
+    contextSize: 1024,
+    sentiment: { queueSize: 10, maxWaitMs: 60_000, cacheSize: 0 },
+  }),
+);
 // Warm-up: allocator arenas and compute buffers reach their working size.
 for (let i = 0; i < 10; i++) await llm.classifySentiment(`warm-up message ${i}`);
 const before = anonymousMb();

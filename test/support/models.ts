@@ -1,6 +1,9 @@
 import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { LoadModelOptions } from "../../src/llm/model.js";
+import { createLogger } from "../../src/logger.js";
+import { loadPrompts } from "../../src/prompts.js";
 import { type TinyModelOptions, writeTinyQwenGguf } from "./gguf.js";
 
 /** Writes a tiny test model into a fresh temp folder; a few hundred kilobytes, written in milliseconds. */
@@ -18,4 +21,25 @@ export async function tinyModel(options: TinyModelOptions = {}): Promise<string>
     String(process.pid),
   ].join("-");
   return writeTinyQwenGguf(join(dir, `${name}.gguf`), options);
+}
+
+/**
+ * Options for loading a test model with `loadModel` straight from a file: one thread, one chat sequence, the cache
+ * off and a silent logger, so that each test states only what it is about.
+ */
+export function testModelOptions(
+  overrides: Partial<LoadModelOptions> & Pick<LoadModelOptions, "path">,
+): LoadModelOptions {
+  return {
+    uri: "",
+    directory: "",
+    threads: 1,
+    contextSize: 2048,
+    chatSequences: 1,
+    batchSize: 128,
+    sentiment: { queueSize: 10, maxWaitMs: 30_000, cacheSize: 0 },
+    prompts: loadPrompts(),
+    logger: createLogger({ level: "silent" }),
+    ...overrides,
+  };
 }
