@@ -348,8 +348,7 @@ async function main() {
   const chat = await chatFirstToken(chatA, () => chatA.clear());
   log("batching: two channels at once vs one after the other…");
   const batch = await batching(chatA, chatB);
-  chatA.dispose();
-  chatB.dispose();
+
   await context.dispose();
   await model.dispose();
   await llama.dispose();

@@ -2,7 +2,15 @@
 export type RefusalReason = "user-rate" | "channel-rate" | "busy";
 
 export type Admission =
-  | { readonly admitted: true; readonly release: () => void }
+  | {
+      readonly admitted: true;
+      /** Mentions ahead of this one in its channel: 0 when it can start at once. */
+      readonly position: number;
+      /** Resolves when every earlier mention in the channel is done, so replies keep their order. */
+      readonly turn: Promise<void>;
+      /** Ends this mention's turn (answered, failed or dropped); the next one in the channel may start. */
+      readonly release: () => void;
+    }
   | {
       readonly admitted: false;
       readonly reason: RefusalReason;
@@ -13,20 +21,30 @@ export type Admission =
 export interface ChatGateOptions {
   readonly userPerMinute: number;
   readonly channelPerMinute: number;
+  /** Mentions that may wait in a channel behind the one being answered. */
+  readonly channelQueue: number;
   readonly now?: () => number;
 }
 
 const WINDOW_MS = 60_000;
 
+interface ChannelLine {
+  /** Mentions admitted and not yet released: the one being answered and those waiting. */
+  admitted: number;
+  /** Settles when the last admitted mention is released. */
+  tail: Promise<void>;
+}
+
 /**
- * Decides whether a chat turn may use the model: per-user and per-channel sliding-window rate limits, and at most
- * one generation in flight per channel. A refused user hears about it once per window, so the limit itself cannot
- * be used to make the bot spam.
+ * Decides whether a chat turn may use the model: per-user and per-channel sliding-window rate limits, and a line
+ * per channel in which mentions are answered one after another, in order, each seeing the reply before it. Up to
+ * `channelQueue` mentions wait behind the one being answered; a waiting mention counts toward the rate limits.
+ * A refused user hears about it once per window, so the limit itself cannot be used to make the bot spam.
  */
 export class ChatGate {
   private readonly userTurns = new Map<string, number[]>();
   private readonly channelTurns = new Map<string, number[]>();
-  private readonly busyChannels = new Set<string>();
+  private readonly lines = new Map<string, ChannelLine>();
   private readonly notifiedUntil = new Map<string, number>();
   private readonly now: () => number;
 
@@ -40,7 +58,8 @@ export class ChatGate {
     const user = this.userTurns.get(userId) ?? [];
     const channel = this.channelTurns.get(channelId) ?? [];
     let reason: RefusalReason | undefined;
-    if (this.busyChannels.has(channelId)) reason = "busy";
+    const line = this.lines.get(channelId);
+    if (line && line.admitted > this.options.channelQueue) reason = "busy";
     else if (user.length >= this.options.userPerMinute) reason = "user-rate";
     else if (channel.length >= this.options.channelPerMinute) reason = "channel-rate";
     if (reason !== undefined) {
@@ -52,14 +71,31 @@ export class ChatGate {
     channel.push(now);
     this.userTurns.set(userId, user);
     this.channelTurns.set(channelId, channel);
-    this.busyChannels.add(channelId);
+    return this.enterLine(channelId, line);
+  }
+
+  private enterLine(channelId: string, existing: ChannelLine | undefined): Admission {
+    const line = existing ?? { admitted: 0, tail: Promise.resolve() };
+    this.lines.set(channelId, line);
+    const position = line.admitted;
+    const turn = line.tail;
+    let finish: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    line.admitted++;
+    line.tail = turn.then(() => done);
     let released = false;
     return {
       admitted: true,
+      position,
+      turn,
       release: () => {
         if (released) return;
         released = true;
-        this.busyChannels.delete(channelId);
+        line.admitted--;
+        if (line.admitted === 0 && this.lines.get(channelId) === line) this.lines.delete(channelId);
+        finish();
       },
     };
   }
@@ -80,5 +116,5 @@ export class ChatGate {
 export const REFUSAL_NOTICES: Readonly<Record<RefusalReason, string>> = {
   "user-rate": "You're sending me messages faster than I can think! Give me a minute and try again. 🙂",
   "channel-rate": "This channel is keeping me very busy. Give me a minute and try again. 🙂",
-  busy: "I'm still answering the previous message here. Ask me again once I've replied. 🙂",
+  busy: "I already have a few messages to answer here. Ask me again once I've caught up. 🙂",
 };

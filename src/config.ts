@@ -3,6 +3,7 @@ import { availableParallelism } from "node:os";
 import { parseEnv } from "node:util";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
+import type { GpuSetting } from "./llm/model.js";
 import { type EmojiMap, parseMoodEmojis } from "./moodEmojis.js";
 import { DEFAULT_TASKS_DIR } from "./tasks.js";
 
@@ -12,6 +13,8 @@ export const DEFAULT_DISCORD_API_URL = "https://discord.com/api";
 export const DEFAULT_MODEL_URI = "hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf";
 export const DEFAULT_STORE_URL = "sqlite://data/bot.sqlite";
 export const DEFAULT_MOOD_EMOJIS = "positive=😄,negative=😢,neutral=😐";
+
+const GPU_SETTINGS = ["auto", "cuda", "vulkan", "metal", "off"] as const satisfies readonly GpuSetting[];
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -34,6 +37,10 @@ export interface Config {
     readonly chatSequences: number;
     /** Tokens evaluated in one forward pass; longer prompts take several. */
     readonly batchSize: number;
+    /** Sentiment sequences: how many messages one forward pass can classify side by side. */
+    readonly sentimentSequences: number;
+    /** The compute backend: auto takes a GPU when one works, else the CPU. */
+    readonly gpu: GpuSetting;
   };
   readonly sentiment: {
     /** Mood reactions waiting beyond this many are shed, oldest first. */
@@ -44,6 +51,12 @@ export interface Config {
     readonly cacheSize: number;
     /** Below this confidence a message counts as neutral; 0 turns it off. */
     readonly neutralThreshold: number;
+    /** The result cache shared by every process when the store is Redis; a size of 0 turns it off. */
+    readonly sharedCache: {
+      readonly size: number;
+      readonly ttlSeconds: number;
+      readonly budgetMs: number;
+    };
   };
   readonly chat: {
     readonly historyTurns: number;
@@ -57,6 +70,10 @@ export interface Config {
     readonly streamEditMs: number;
     /** Roles that may use /forget besides members with Manage Messages. */
     readonly forgetRoleIds: ReadonlySet<string>;
+    /** Mentions that wait in a channel while the bot is answering there; beyond them, a short busy notice. */
+    readonly channelQueue: number;
+    /** While reactions are queued, a streaming reply keeps at least this share of its speed alone. */
+    readonly speedFloor: number;
   };
   readonly access: {
     /** Direct messages are off unless turned on. */
@@ -172,9 +189,22 @@ const envSchema = z.object({
   LLM_CONTEXT_SIZE: positiveInt(2048, 131072),
   LLM_CHAT_SEQUENCES: positiveInt(2, 16),
   LLM_BATCH_SIZE: positiveInt(128, 4096),
+  LLM_SENTIMENT_SEQUENCES: positiveInt(4, 32),
+  LLM_GPU: optionalText.transform((raw, ctx) => {
+    const setting = (raw ?? "auto").toLowerCase();
+    const known = GPU_SETTINGS.find((option) => option === setting);
+    if (known === undefined) {
+      ctx.addIssue({ code: "custom", message: `must be one of ${GPU_SETTINGS.join(", ")} (got "${raw}")` });
+      return z.NEVER;
+    }
+    return known;
+  }),
   SENTIMENT_QUEUE_SIZE: positiveInt(64, 100_000),
   SENTIMENT_MAX_WAIT_MS: positiveInt(30_000, 3_600_000),
   SENTIMENT_CACHE_SIZE: numberVar(1000, { min: 0, max: 1_000_000, whole: true }),
+  SENTIMENT_SHARED_CACHE_SIZE: numberVar(100_000, { min: 0, max: 10_000_000, whole: true }),
+  SENTIMENT_SHARED_CACHE_TTL_S: positiveInt(604_800, 31_536_000),
+  SENTIMENT_SHARED_CACHE_BUDGET_MS: positiveInt(20, 1_000),
   CHAT_HISTORY_TURNS: positiveInt(12, 200),
   CHAT_MAX_TOKENS: positiveInt(400, 4096),
   CHAT_TEMPERATURE: numberVar(0.7, { min: 0, max: 2 }),
@@ -183,6 +213,8 @@ const envSchema = z.object({
   CHAT_FORGET_ROLES: snowflakeList,
   CHAT_USER_PER_MINUTE: positiveInt(6, 10_000),
   CHAT_CHANNEL_PER_MINUTE: positiveInt(20, 10_000),
+  CHAT_CHANNEL_QUEUE: numberVar(3, { min: 0, max: 50, whole: true }),
+  CHAT_SPEED_FLOOR: numberVar(0.35, { min: 0.05, max: 1 }),
   ALLOW_DMS: boolean,
   CHANNEL_ALLOWLIST: snowflakeList,
   CHANNEL_DENYLIST: snowflakeList,
@@ -226,6 +258,17 @@ const FIXES: Record<string, string> = {
   SENTIMENT_QUEUE_SIZE: "Remove it to queue at most 64 mood reactions.",
   SENTIMENT_MAX_WAIT_MS: "Remove it to drop reactions that waited over 30000 ms.",
   SENTIMENT_CACHE_SIZE: "Remove it to cache 1000 results, or set 0 to turn the cache off.",
+  LLM_SENTIMENT_SEQUENCES:
+    "Remove it to classify up to 4 messages per forward pass; each one costs a context's worth of memory.",
+  LLM_GPU: "Remove it to use a GPU when one works and the CPU otherwise, or set off to always use the CPU.",
+  SENTIMENT_SHARED_CACHE_SIZE:
+    "Remove it to share up to 100000 results through Redis, or set 0 to keep the cache per process.",
+  SENTIMENT_SHARED_CACHE_TTL_S: "Remove it to keep shared results for 7 days (604800 s).",
+  SENTIMENT_SHARED_CACHE_BUDGET_MS:
+    "Remove it to wait at most 20 ms for the shared cache before asking the model.",
+  CHAT_CHANNEL_QUEUE: "Remove it to let 3 mentions wait per channel, or set 0 to refuse while busy.",
+  CHAT_SPEED_FLOOR:
+    "Remove it to keep streaming replies at 35% of full speed or more while reactions are queued; raise it to favour chat.",
   SENTIMENT_NEUTRAL_THRESHOLD:
     "Remove it to turn the threshold off, or run `npm run eval` to choose one for your model.",
   CHAT_HISTORY_TURNS: "Remove it to keep the last 12 turns.",
@@ -324,12 +367,19 @@ export function loadConfig(
       contextSize: e.LLM_CONTEXT_SIZE,
       chatSequences: e.LLM_CHAT_SEQUENCES,
       batchSize: e.LLM_BATCH_SIZE,
+      sentimentSequences: e.LLM_SENTIMENT_SEQUENCES,
+      gpu: e.LLM_GPU,
     },
     sentiment: {
       queueSize: e.SENTIMENT_QUEUE_SIZE,
       maxWaitMs: e.SENTIMENT_MAX_WAIT_MS,
       cacheSize: e.SENTIMENT_CACHE_SIZE,
       neutralThreshold: e.SENTIMENT_NEUTRAL_THRESHOLD,
+      sharedCache: {
+        size: e.SENTIMENT_SHARED_CACHE_SIZE,
+        ttlSeconds: e.SENTIMENT_SHARED_CACHE_TTL_S,
+        budgetMs: e.SENTIMENT_SHARED_CACHE_BUDGET_MS,
+      },
     },
     chat: {
       historyTurns: e.CHAT_HISTORY_TURNS,
@@ -339,6 +389,8 @@ export function loadConfig(
       channelPerMinute: e.CHAT_CHANNEL_PER_MINUTE,
       streamEditMs: e.CHAT_STREAM_EDIT_MS,
       forgetRoleIds: e.CHAT_FORGET_ROLES,
+      channelQueue: e.CHAT_CHANNEL_QUEUE,
+      speedFloor: e.CHAT_SPEED_FLOOR,
     },
     access: {
       allowDms: e.ALLOW_DMS,

@@ -2,16 +2,14 @@ import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { createInterface } from "node:readline/promises";
 import { pino } from "pino";
+import { assemble } from "./app.js";
 import { LABEL_NAMES, type Language } from "./i18n.js";
-import { loadModel, type TaskOutcome } from "./llm/model.js";
+import type { TaskOutcome } from "./llm/llm.js";
 import { createLogger } from "./logger.js";
 import { Pipeline } from "./pipeline.js";
-import { loadPrompts } from "./prompts.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 import { HistoryStore } from "./store/history.js";
-import { openStore } from "./store/openStore.js";
 import { effectiveEmojis, parseSettingsFile } from "./store/settings.js";
-import { loadTasks } from "./tasks.js";
 
 /** How a task's answer reads in the terminal. */
 function formatTaskOutcome(outcome: TaskOutcome): string {
@@ -34,7 +32,6 @@ async function main(): Promise<void> {
     destination: pino.destination(2),
   });
   try {
-    const prompts = loadPrompts();
     // The console's stand-in for /settings: the same keys, from a JSON file (CONSOLE_SETTINGS).
     const settings =
       config.consoleSettingsFile === undefined
@@ -42,16 +39,8 @@ async function main(): Promise<void> {
         : parseSettingsFile(readFileSync(config.consoleSettingsFile, "utf8"), config.consoleSettingsFile);
     const emojis = effectiveEmojis(config.moodEmojis, settings);
     const language: Language = settings.language === "zh" ? "zh" : "en";
-    const tasks = loadTasks(config.tasksDir);
-    const llm = await loadModel({
-      ...config.model,
-      sentiment: config.sentiment,
-      prompts,
-      tasks,
-      logger,
-      showDownloadProgress: true,
-    });
-    const store = await openStore(config.storeUrl, logger);
+    const app = await assemble(config, logger, { showDownloadProgress: true });
+    const { llm, store, prompts, tasks } = app;
     const history = new HistoryStore(store.turns, config.chat.historyTurns, logger);
     const pipeline = new Pipeline({
       llm,
@@ -68,8 +57,7 @@ async function main(): Promise<void> {
     });
     const close = async () => {
       lines.close();
-      await llm.close();
-      await store.close();
+      await app.close();
     };
     process.once("SIGINT", () => void close().then(() => process.exit(0)));
     if (process.stdin.isTTY)

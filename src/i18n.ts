@@ -20,7 +20,7 @@ export const ZH_NOTICES = {
   refusal: {
     "user-rate": "你发消息太快啦，我想不过来！过一分钟再试吧。🙂",
     "channel-rate": "这个频道让我忙不过来了，过一分钟再试吧。🙂",
-    busy: "我还在回答这里的上一条消息，等我回复后再问我吧。🙂",
+    busy: "这里还有几条消息等着我回答，等我回复完再问我吧。🙂",
   },
 } as const;
 

@@ -1,14 +1,11 @@
 import { commandsWithTasks } from "../commands/index.js";
+import { type App, assemble } from "./app.js";
 import { createBot } from "./discord/createBot.js";
 import { resolveShardPlan } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
-import { loadModel } from "./llm/model.js";
 import { createLogger } from "./logger.js";
-import { loadPrompts } from "./prompts.js";
 import { missingRuntimeFlags } from "./runtimeFlags.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
-import { openStore } from "./store/openStore.js";
-import { loadTasks } from "./tasks.js";
 
 /** Longest a graceful shutdown may take before the process gives up on it. */
 const SHUTDOWN_DEADLINE_MS = 9_000;
@@ -29,29 +26,20 @@ async function main(): Promise<void> {
     );
   }
 
-  let llm: Awaited<ReturnType<typeof loadModel>> | undefined;
-  let store: Awaited<ReturnType<typeof openStore>> | undefined;
+  let app: App | undefined;
   try {
-    const prompts = loadPrompts();
-    const tasks = loadTasks(config.tasksDir);
-    llm = await loadModel({
-      ...config.model,
-      sentiment: config.sentiment,
-      prompts,
-      tasks,
-      logger,
-      showDownloadProgress: true,
-    });
-    store = await openStore(config.storeUrl, logger);
+    const running = await assemble(config, logger, { showDownloadProgress: true });
+    app = running;
+    const { llm, store } = running;
     const shards = await resolveShardPlan(config);
     const bot = createBot({
       llm,
       store,
       logger: logger.child({ shards: shards.ids }),
       config,
-      prompts,
+      prompts: running.prompts,
       shards,
-      commands: commandsWithTasks(tasks),
+      commands: commandsWithTasks(running.tasks),
     });
     logger.info({ shards: shards.ids, shardCount: shards.count, store: store.kind }, "starting");
 
@@ -66,10 +54,11 @@ async function main(): Promise<void> {
       }, SHUTDOWN_DEADLINE_MS);
       deadline.unref();
       try {
-        const botStopped = bot.stop();
-        await llm?.close();
-        await botStopped;
-        await store?.close();
+        // Model work stops first, so every handler finishes at once and keeps what it was interrupted in; the
+        // model and the store go only after the handlers are done with them.
+        llm.interrupt();
+        await bot.stop();
+        await running.close();
         logger.info("bye");
         logger.flush();
         process.exit(0);
@@ -93,11 +82,8 @@ async function main(): Promise<void> {
   } catch (error) {
     logger.debug({ err: error }, "startup failed");
     reportStartupError(error);
-    await Promise.allSettled([llm?.close(), store?.close()]).then((results) => {
-      for (const result of results) {
-        if (result.status === "rejected")
-          logger.debug({ err: result.reason }, "cleanup after a failed start failed");
-      }
+    await app?.close().catch((closeError: unknown) => {
+      logger.debug({ err: closeError }, "cleanup after a failed start failed");
     });
     process.exit(1);
   }

@@ -1,6 +1,7 @@
 import type { Config } from "./config.js";
+import { errorMessage } from "./errors.js";
 import { type Language, ZH_NOTICES } from "./i18n.js";
-import type { Llm, TaskOutcome } from "./llm/model.js";
+import type { Llm, TaskOutcome } from "./llm/llm.js";
 import type { JobPriority } from "./llm/scheduler.js";
 import { applyNeutralThreshold, type SentimentResult } from "./llm/sentiment.js";
 import type { Logger } from "./logger.js";
@@ -63,7 +64,7 @@ export class Pipeline {
 
   async analyzeMood(
     text: string,
-    options: { signal?: AbortSignal; priority?: JobPriority; emojis?: EmojiMap } = {},
+    options: { signal?: AbortSignal; priority?: JobPriority; emojis?: EmojiMap; group?: string } = {},
   ): Promise<MoodOutcome> {
     const clean = normaliseInput(text);
     if (clean === "") return { kind: "skipped", reason: "no text" };
@@ -109,22 +110,25 @@ export class Pipeline {
       countTokens: (t) => llm.countTokens(t),
     });
     const turns = [persona, ...kept, newTurn];
+    const userTurn: HistoryTurn = { role: "user", text: message, author: input.authorName, at: Date.now() };
     let soFar = "";
     const onText = input.onText;
-    const completion = await llm.generateChat(turns, {
-      channelKey: input.channelId,
-      ...(onText
-        ? {
-            onText: (piece: string) => {
-              soFar += piece;
-              onText(soFar);
-            },
-          }
-        : {}),
-      maxTokens: config.chat.maxReplyTokens,
-      temperature: config.chat.temperature,
-      ...(input.signal ? { signal: input.signal } : {}),
-    });
+    let completion: Awaited<ReturnType<Llm["generateChat"]>>;
+    try {
+      completion = await llm.generateChat(turns, {
+        channelKey: input.channelId,
+        onText: (piece: string) => {
+          soFar += piece;
+          onText?.(soFar);
+        },
+        maxTokens: config.chat.maxReplyTokens,
+        temperature: config.chat.temperature,
+        ...(input.signal ? { signal: input.signal } : {}),
+      });
+    } catch (error) {
+      await this.keepInterruptedTurn(input.channelId, userTurn, soFar, error);
+      throw error;
+    }
     const reply = capReply(sanitizeReply(completion.text));
     logger.debug(
       {
@@ -137,14 +141,39 @@ export class Pipeline {
       },
       "chat turn done",
     );
-    const now = Date.now();
-    const userTurn: HistoryTurn = { role: "user", text: message, author: input.authorName, at: now };
     if (reply === "") {
       await history.append(input.channelId, [userTurn]);
       return { reply: zh ? ZH_NOTICES.emptyReply : EMPTY_REPLY_NOTICE, fromModel: false };
     }
-    await history.append(input.channelId, [userTurn, { role: "assistant", text: reply, at: now }]);
+    await history.append(input.channelId, [userTurn, { role: "assistant", text: reply, at: Date.now() }]);
     return { reply, fromModel: true };
+  }
+
+  /**
+   * A turn that was cut short (shutdown, a queued mention the model never reached, an error) is still remembered:
+   * the user's message, and whatever part of the reply was already produced. The original error is what the
+   * caller sees, so a failed write is only logged.
+   */
+  private async keepInterruptedTurn(
+    channelId: string,
+    userTurn: HistoryTurn,
+    partialReply: string,
+    cause: unknown,
+  ): Promise<void> {
+    const partial = sanitizeReply(partialReply);
+    const turns: HistoryTurn[] =
+      partial === ""
+        ? [userTurn]
+        : [userTurn, { role: "assistant", text: capReply(partial), at: Date.now() }];
+    try {
+      await this.deps.history.append(channelId, turns);
+      this.deps.logger.debug(
+        { channelId, partialReplyChars: partial.length, reason: errorMessage(cause) },
+        "interrupted turn kept",
+      );
+    } catch (error) {
+      this.deps.logger.warn({ channelId, err: errorMessage(error) }, "interrupted turn could not be kept");
+    }
   }
 }
 

@@ -2,9 +2,12 @@ import { describe, expect, it } from "vitest";
 import { ChatGate } from "../src/chatGate.js";
 import { ChannelFaults, FORBIDDEN_COOLDOWN_MS } from "../src/discord/channelFaults.js";
 
-function gate(userPerMinute = 2, channelPerMinute = 3) {
+function gate(userPerMinute = 2, channelPerMinute = 3, channelQueue = 0) {
   const clock = { now: 0 };
-  return { clock, gate: new ChatGate({ userPerMinute, channelPerMinute, now: () => clock.now }) };
+  return {
+    clock,
+    gate: new ChatGate({ userPerMinute, channelPerMinute, channelQueue, now: () => clock.now }),
+  };
 }
 
 describe("ChatGate", () => {
@@ -34,8 +37,8 @@ describe("ChatGate", () => {
     expect(g.admit("c", "other").admitted).toBe(true);
   });
 
-  it("allows one generation in flight per channel", () => {
-    const { gate: g } = gate(100, 100);
+  it("with no queue, allows one generation in flight per channel", () => {
+    const { gate: g } = gate(100, 100, 0);
     const first = g.admit("a", "c");
     expect(first.admitted).toBe(true);
     expect(g.admit("b", "c")).toMatchObject({ admitted: false, reason: "busy", notify: true });
@@ -45,6 +48,35 @@ describe("ChatGate", () => {
       first.release();
     }
     expect(g.admit("b", "c").admitted).toBe(true);
+  });
+
+  it("lines mentions up per channel: each turn starts when the one before it is released", async () => {
+    const { gate: g } = gate(100, 100, 2);
+    const admissions = ["a", "b", "c"].map((user) => g.admit(user, "c"));
+    expect(admissions.map((admission) => admission.admitted && admission.position)).toEqual([0, 1, 2]);
+    expect(g.admit("d", "c")).toMatchObject({ admitted: false, reason: "busy" });
+    const started: number[] = [];
+    const [first, second, third] = admissions;
+    if (!first?.admitted || !second?.admitted || !third?.admitted) throw new Error("all three were admitted");
+    void third.turn.then(() => started.push(3));
+    void second.turn.then(() => started.push(2));
+    await first.turn;
+    started.push(1);
+    first.release();
+    await second.turn;
+    expect(started).toEqual([1, 2]);
+    second.release();
+    await third.turn;
+    expect(started).toEqual([1, 2, 3]);
+    // One place left again once the first two are done.
+    expect(g.admit("d", "c").admitted).toBe(true);
+  });
+
+  it("counts a waiting mention toward the rate limits", () => {
+    const { gate: g } = gate(2, 100, 5);
+    expect(g.admit("alice", "c").admitted).toBe(true);
+    expect(g.admit("alice", "c").admitted).toBe(true);
+    expect(g.admit("alice", "c")).toMatchObject({ admitted: false, reason: "user-rate" });
   });
 });
 

@@ -39,6 +39,9 @@ describe("loadConfig", () => {
     expect(config.storeUrl).toBe("sqlite://data/bot.sqlite");
     expect(config.moodEmojis).toEqual({ positive: "😄", negative: "😢", neutral: "😐" });
     expect(config.logLevel).toBe("info");
+    expect(config.model).toMatchObject({ sentimentSequences: 4, gpu: "auto" });
+    expect(config.chat).toMatchObject({ channelQueue: 3, speedFloor: 0.35 });
+    expect(config.sentiment.sharedCache).toEqual({ size: 100_000, ttlSeconds: 604_800, budgetMs: 20 });
   });
 
   it("returns a deeply frozen object", () => {
@@ -89,19 +92,33 @@ describe("loadConfig", () => {
       SENTIMENT_MAX_WAIT_MS: "5000",
       SENTIMENT_CACHE_SIZE: "0",
       SENTIMENT_NEUTRAL_THRESHOLD: "0.55",
+      SENTIMENT_SHARED_CACHE_SIZE: "500",
+      SENTIMENT_SHARED_CACHE_TTL_S: "60",
+      SENTIMENT_SHARED_CACHE_BUDGET_MS: "15",
+      CHAT_CHANNEL_QUEUE: "0",
+      CHAT_SPEED_FLOOR: "0.5",
+      LLM_SENTIMENT_SEQUENCES: "6",
+      LLM_GPU: "Vulkan",
     });
     expect(config.sharding).toEqual({ count: 4, ids: [1, 3] });
     expect(config.access.allowDms).toBe(true);
     expect([...config.access.channelAllowlist]).toEqual(["123456789012345678", "223456789012345678"]);
     expect(config.access.channelDenylist.has("323456789012345678")).toBe(true);
     expect(config.chat.forgetRoleIds.has("423456789012345678")).toBe(true);
-    expect(config.chat).toMatchObject({ userPerMinute: 3, channelPerMinute: 9, streamEditMs: 1500 });
-    expect(config.model.chatSequences).toBe(3);
+    expect(config.chat).toMatchObject({
+      userPerMinute: 3,
+      channelPerMinute: 9,
+      streamEditMs: 1500,
+      channelQueue: 0,
+      speedFloor: 0.5,
+    });
+    expect(config.model).toMatchObject({ chatSequences: 3, sentimentSequences: 6, gpu: "vulkan" });
     expect(config.sentiment).toEqual({
       queueSize: 10,
       maxWaitMs: 5000,
       cacheSize: 0,
       neutralThreshold: 0.55,
+      sharedCache: { size: 500, ttlSeconds: 60, budgetMs: 15 },
     });
     expect(loadConfig({ ...base, SHARD_COUNT: "AUTO" }).sharding).toEqual({ count: "auto", ids: undefined });
   });
@@ -117,6 +134,8 @@ describe("loadConfig", () => {
     [{ SHARD_COUNT: "many" }, "SHARD_COUNT", "auto or a whole number"],
     [{ SHARD_IDS: "a,b", SHARD_COUNT: "2" }, "SHARD_IDS", "shard numbers"],
     [{ CHANNEL_DENYLIST: "general" }, "CHANNEL_DENYLIST", "Discord ids"],
+    [{ LLM_GPU: "tpu" }, "LLM_GPU", "auto, cuda, vulkan, metal, off"],
+    [{ CHAT_SPEED_FLOOR: "0" }, "CHAT_SPEED_FLOOR", "from 0.05"],
     [{ SENTIMENT_NEUTRAL_THRESHOLD: "1" }, "SENTIMENT_NEUTRAL_THRESHOLD", "up to (not including) 1"],
     [{ CHAT_STREAM_EDIT_MS: "10" }, "CHAT_STREAM_EDIT_MS", "from 100"],
   ])("rejects %j naming %s", (env, variable, problem) => {

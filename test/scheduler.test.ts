@@ -1,147 +1,354 @@
 import { describe, expect, it } from "vitest";
 import { JobCancelledError } from "../src/errors.js";
+import type {
+  Classification,
+  ClassifierLane,
+  Generation,
+  GenerationLease,
+  GenerationStep,
+} from "../src/llm/passModel.js";
 import { Scheduler } from "../src/llm/scheduler.js";
 import { createLogger } from "../src/logger.js";
-import { LogCapture } from "./support/harness.js";
 
-function deferred() {
-  let resolve: () => void = () => undefined;
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
+/**
+ * A fake runtime with a pass-cost model and a fake clock: what is issued in one tick becomes one pass, as in
+ * node-llama-cpp, and a pass costs FIXED_MS plus PER_TOKEN_MS for each token it carries.
+ */
+const FIXED_MS = 40;
+const PER_TOKEN_MS = 6;
+const STEP_ALONE_MS = FIXED_MS + PER_TOKEN_MS;
+
+interface RecordedPass {
+  readonly items: string[];
+  readonly tokens: number;
+  readonly startedAt: number;
+  readonly endedAt: number;
 }
 
-function makeScheduler(
-  options: { maxBackgroundQueue?: number; maxBackgroundAgeMs?: number; now?: () => number } = {},
+class FakeRuntime {
+  clock = 0;
+  readonly passes: RecordedPass[] = [];
+  private forming: { items: string[]; tokens: number; done: Array<() => void> } | undefined;
+
+  readonly now = () => this.clock;
+
+  evaluate(item: string, tokens: number): Promise<void> {
+    if (!this.forming) {
+      const pass: { items: string[]; tokens: number; done: Array<() => void> } = {
+        items: [],
+        tokens: 0,
+        done: [],
+      };
+      this.forming = pass;
+      // Like node-llama-cpp's "nextCycle" dispatch: everything issued before it runs shares the decode.
+      setImmediate(() => {
+        this.forming = undefined;
+        const startedAt = this.clock;
+        this.clock += FIXED_MS + PER_TOKEN_MS * pass.tokens;
+        this.passes.push({ items: pass.items, tokens: pass.tokens, startedAt, endedAt: this.clock });
+        for (const resolve of pass.done) resolve();
+      });
+    }
+    const pass = this.forming;
+    pass.items.push(item);
+    pass.tokens += tokens;
+    return new Promise((resolve) => pass.done.push(resolve));
+  }
+}
+
+class FakeLane implements ClassifierLane<string> {
+  private free: number;
+  failOn: string | undefined;
+
+  constructor(
+    private readonly runtime: FakeRuntime,
+    readonly slots: number,
+    private readonly tokensPerText = 13,
+    readonly name = "sentiment",
+  ) {
+    this.free = slots;
+  }
+
+  prepare(text: string): Classification<string> | undefined {
+    if (this.free === 0) return undefined;
+    this.free--;
+    let held = true;
+    const giveBack = () => {
+      if (held) this.free++;
+      held = false;
+    };
+    return {
+      tokens: this.tokensPerText,
+      run: async () => {
+        try {
+          await this.runtime.evaluate(`cls:${text}`, this.tokensPerText);
+          if (text === this.failOn) throw new Error(`could not classify ${text}`);
+          return text;
+        } finally {
+          giveBack();
+        }
+      },
+      release: giveBack,
+    };
+  }
+}
+
+interface FakeCompletion {
+  readonly tokens: number;
+  /** When each token came out, on the fake clock. */
+  readonly tokenTimes: readonly number[];
+}
+
+class FakeGeneration implements Generation<FakeCompletion> {
+  private produced = 0;
+  private readonly tokenTimes: number[] = [];
+  closed = false;
+
+  constructor(
+    private readonly runtime: FakeRuntime,
+    readonly name: string,
+    private readonly promptTokens: number,
+    private readonly maxTokens: number,
+  ) {}
+
+  get pendingTokens(): number {
+    return this.produced === 0 ? this.promptTokens : 1;
+  }
+
+  get done(): boolean {
+    return this.produced >= this.maxTokens;
+  }
+
+  get completion(): FakeCompletion {
+    return { tokens: this.produced, tokenTimes: this.tokenTimes };
+  }
+
+  async step(): Promise<GenerationStep> {
+    await this.runtime.evaluate(
+      `${this.produced === 0 ? "prompt" : "step"}:${this.name}`,
+      this.pendingTokens,
+    );
+    this.produced++;
+    this.tokenTimes.push(this.runtime.clock);
+    return { text: "x", done: this.done };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+class FakeSlots {
+  private free: number;
+  constructor(slots: number) {
+    this.free = slots;
+  }
+  lease(generation: FakeGeneration): GenerationLease<FakeCompletion> | undefined {
+    if (this.free === 0) return undefined;
+    this.free--;
+    let released = false;
+    return {
+      generation,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.free++;
+      },
+    };
+  }
+}
+
+function setup(
+  options: { slots?: number; chatSlots?: number; maxQueue?: number; maxAgeMs?: number; floor?: number } = {},
 ) {
-  const logs = new LogCapture();
+  const runtime = new FakeRuntime();
   const scheduler = new Scheduler({
-    logger: createLogger({ level: "debug", destination: logs.stream }),
-    maxBackgroundQueue: options.maxBackgroundQueue ?? 10,
-    maxBackgroundAgeMs: options.maxBackgroundAgeMs ?? 30_000,
-    ...(options.now ? { now: options.now } : {}),
+    logger: createLogger({ level: "silent" }),
+    maxBackgroundQueue: options.maxQueue ?? 1000,
+    maxBackgroundAgeMs: options.maxAgeMs ?? 600_000,
+    chatSpeedFloor: options.floor ?? 0.35,
+    maxPassTokens: 128,
+    now: runtime.now,
   });
-  return { scheduler, logs };
+  const lane = new FakeLane(runtime, options.slots ?? 4);
+  const slots = new FakeSlots(options.chatSlots ?? 2);
+  const generate = (name: string, promptTokens: number, maxTokens: number, signal?: AbortSignal) => {
+    const generation = new FakeGeneration(runtime, name, promptTokens, maxTokens);
+    const done = scheduler.generate({
+      start: () => slots.lease(generation),
+      ...(signal ? { signal } : {}),
+    });
+    return { generation, done };
+  };
+  const classify = (text: string, group = "guild-a", signal?: AbortSignal) =>
+    scheduler.classify(lane, text, { priority: "background", group, ...(signal ? { signal } : {}) });
+  return { runtime, scheduler, lane, generate, classify };
 }
 
-describe("Scheduler", () => {
-  it("runs one job at a time, interactive before background, FIFO within a priority", async () => {
-    const { scheduler } = makeScheduler();
-    const gate = deferred();
+/** Resolves with when each job finished, on the fake clock. */
+function finishTimes(runtime: FakeRuntime, jobs: readonly Promise<unknown>[]): Promise<number[]> {
+  return Promise.all(jobs.map((job) => job.then(() => runtime.clock)));
+}
+
+describe("Scheduler: what one pass carries", () => {
+  it("puts a running reply's step and waiting reactions into one pass", async () => {
+    const { runtime, scheduler, generate, classify } = setup();
+    const reply = generate("alice", 20, 30);
+    await new Promise((resolve) => setImmediate(resolve));
+    const reactions = ["a", "b", "c"].map((text) => classify(text));
+    await Promise.all([reply.done, ...reactions]);
+    const shared = runtime.passes.find(
+      (pass) => pass.items.includes("step:alice") && pass.items.some((item) => item.startsWith("cls:")),
+    );
+    expect(shared?.items).toEqual(expect.arrayContaining(["step:alice", "cls:a", "cls:b", "cls:c"]));
+    expect(scheduler.stats.sharedPasses).toBeGreaterThan(0);
+  });
+
+  it("classifies a burst as wide as its sequences allow, one pass for each four", async () => {
+    const { runtime, classify } = setup({ slots: 4 });
+    await Promise.all(Array.from({ length: 8 }, (_, i) => classify(`m${i}`)));
+    expect(runtime.passes.map((pass) => pass.items.length)).toEqual([1, 4, 3]);
+  });
+
+  it("keeps a long reply at or above the speed floor during a burst, then back to full speed", async () => {
+    const floor = 0.35;
+    const { runtime, generate, classify } = setup({ slots: 4, floor });
+    const reply = generate("alice", 20, 300);
+    await new Promise((resolve) => setImmediate(resolve));
+    const groups = ["g1", "g2", "g3", "g4"];
+    const reactions = Array.from({ length: 40 }, (_, i) => classify(`m${i}`, groups[i % 4]));
+    const reacted = await finishTimes(runtime, reactions);
+    const { tokenTimes } = await reply.done;
+    const burstEnd = Math.max(...reacted);
+    const during = tokenTimes.filter((time) => time <= burstEnd);
+    // The rate over the burst, from the first token to the last reaction.
+    const first = tokenTimes[0] ?? 0;
+    const rateShare = (during.length - 1) / ((burstEnd - first) / STEP_ALONE_MS);
+    expect(rateShare).toBeGreaterThanOrEqual(floor);
+    // Every reaction was served while the reply ran, not after it.
+    expect(burstEnd).toBeLessThan(tokenTimes.at(-1) ?? 0);
+    // Once the queue is empty, every step is a pass of its own at full speed.
+    const after = tokenTimes.filter((time) => time > burstEnd + STEP_ALONE_MS);
+    const gaps = after.slice(1).map((time, i) => time - (after[i] ?? 0));
+    expect(new Set(gaps)).toEqual(new Set([STEP_ALONE_MS]));
+  });
+
+  it("gives a new mention's prompt the next pass, with no reactions in it", async () => {
+    const { runtime, generate, classify } = setup({ slots: 4 });
+    const reactions = Array.from({ length: 20 }, (_, i) => classify(`m${i}`));
+    await new Promise((resolve) => setImmediate(resolve));
+    // A pass of reactions is in flight now; the mention arrives during it.
+    const inFlight = runtime.passes.length;
+    const mention = generate("bob", 30, 5);
+    await mention.done;
+    await Promise.all(reactions);
+    const promptPass = runtime.passes.find((pass) => pass.items.includes("prompt:bob"));
+    expect(runtime.passes.indexOf(promptPass as RecordedPass)).toBe(inFlight + 1);
+    expect(promptPass?.items).toEqual(["prompt:bob"]);
+  });
+
+  it("runs replies of different channels side by side, their steps in the same passes", async () => {
+    const { runtime, generate } = setup({ chatSlots: 2 });
+    const a = generate("alice", 10, 20);
+    const b = generate("bob", 10, 20);
+    await Promise.all([a.done, b.done]);
+    // Bob's prompt came while Alice's was in flight: it rides with her first step, then every step is shared.
+    expect(runtime.passes[1]?.items).toEqual(["step:alice", "prompt:bob"]);
+    const both = runtime.passes.filter(
+      (pass) => pass.items.includes("step:alice") && pass.items.includes("step:bob"),
+    );
+    expect(both).toHaveLength(18);
+  });
+
+  it("holds a third channel's reply until a chat sequence is free", async () => {
+    const { runtime, generate } = setup({ chatSlots: 2 });
+    const [a, b, c] = ["alice", "bob", "carol"].map((name) => generate(name, 10, 5));
+    await Promise.all([a?.done, b?.done, c?.done]);
+    const carolPrompt = runtime.passes.findIndex((pass) => pass.items.includes("prompt:carol"));
+    const lastAlice = runtime.passes.findLastIndex((pass) => pass.items.includes("step:alice"));
+    expect(carolPrompt).toBeGreaterThan(lastAlice);
+  });
+});
+
+describe("Scheduler: fairness and shedding", () => {
+  it("serves groups round-robin, so a busy server cannot starve a quiet one", async () => {
+    const { classify } = setup({ slots: 1 });
     const order: string[] = [];
-    const first = scheduler.run("first", "background", async () => {
-      await gate.promise;
-      order.push("first");
-    });
-    const jobs = [
-      scheduler.run("b1", "background", async () => void order.push("b1")),
-      scheduler.run("i1", "interactive", async () => void order.push("i1")),
-      scheduler.run("b2", "background", async () => void order.push("b2")),
-      scheduler.run("i2", "interactive", async () => void order.push("i2")),
-    ];
-    gate.resolve();
-    await Promise.all([first, ...jobs]);
-    expect(order).toEqual(["first", "i1", "i2", "b1", "b2"]);
-    expect(scheduler.stats.completed).toBe(5);
+    const busy = Array.from({ length: 10 }, (_, i) =>
+      classify(`busy-${i}`, "busy").then((text) => order.push(text)),
+    );
+    const quiet = ["quiet-0", "quiet-1"].map((text) =>
+      classify(text, "quiet").then((done) => order.push(done)),
+    );
+    await Promise.all([...busy, ...quiet]);
+    // busy-0 was already running when the others came; from then on the two servers take turns.
+    expect(order.slice(0, 6)).toEqual(["busy-0", "busy-1", "quiet-0", "busy-2", "quiet-1", "busy-3"]);
   });
 
-  it("sheds the oldest background job when the queue is full, and counts it", async () => {
-    const { scheduler, logs } = makeScheduler({ maxBackgroundQueue: 2 });
-    const gate = deferred();
-    const running = scheduler.run("running", "interactive", () => gate.promise);
-    const oldest = scheduler.run("oldest", "background", async () => "ran");
-    const middle = scheduler.run("middle", "background", async () => "ran");
-    const newest = scheduler.run("newest", "background", async () => "ran");
-    await expect(oldest).rejects.toBeInstanceOf(JobCancelledError);
-    gate.resolve();
-    await running;
-    await expect(middle).resolves.toBe("ran");
-    await expect(newest).resolves.toBe("ran");
+  it("sheds the busiest group's oldest job when the queue is full", async () => {
+    const { scheduler, classify } = setup({ slots: 1, maxQueue: 4 });
+    const running = classify("first", "busy");
+    const busy = ["b1", "b2", "b3"].map((text) => classify(text, "busy"));
+    const quiet = classify("q1", "quiet");
+    const overflow = classify("b4", "busy");
+    await expect(busy[0]).rejects.toThrow(/queue is full/);
+    await expect(Promise.all([running, busy[1], busy[2], quiet, overflow])).resolves.toEqual([
+      "first",
+      "b2",
+      "b3",
+      "q1",
+      "b4",
+    ]);
     expect(scheduler.stats.shedFull).toBe(1);
-    expect(logs.find("shed: queue full")).toHaveLength(1);
   });
 
-  it("sheds background jobs that waited too long, but never interactive ones", async () => {
-    let now = 0;
-    const { scheduler } = makeScheduler({ maxBackgroundAgeMs: 1_000, now: () => now });
-    const gate = deferred();
-    const running = scheduler.run("running", "interactive", () => gate.promise);
-    const stale = scheduler.run("stale", "background", async () => "ran");
-    const chat = scheduler.run("chat", "interactive", async () => "ran");
-    now = 5_000;
-    gate.resolve();
-    await running;
-    await expect(chat).resolves.toBe("ran");
-    await expect(stale).rejects.toThrow("waited too long");
+  it("sheds a reaction that waited too long, when its turn comes", async () => {
+    const { scheduler, generate, classify } = setup({ slots: 1, maxAgeMs: 1_000 });
+    // A 500-token prompt holds the pass for 3 s of fake time, and the reaction queued with it waits that long.
+    const mention = generate("bob", 500, 1);
+    const late = classify("late");
+    await expect(late).rejects.toThrow(/waited too long/);
+    await mention.done;
     expect(scheduler.stats.shedStale).toBe(1);
   });
+});
 
-  it("cancels a queued job whose signal aborts, and passes the signal to a running one", async () => {
-    const { scheduler } = makeScheduler();
-    const gate = deferred();
-    let seen: AbortSignal | undefined;
-    const controller = new AbortController();
-    const running = scheduler.run(
-      "running",
-      "interactive",
-      async (signal) => {
-        seen = signal;
-        await gate.promise;
-      },
-      controller.signal,
-    );
-    const waitingController = new AbortController();
-    const waiting = scheduler.run("waiting", "background", async () => "ran", waitingController.signal);
-    waitingController.abort();
-    await expect(waiting).rejects.toBeInstanceOf(JobCancelledError);
-    controller.abort();
-    expect(seen?.aborted).toBe(true);
-    gate.resolve();
-    await running;
+describe("Scheduler: failures and shutdown", () => {
+  it("fails only the job whose classification failed", async () => {
+    const { lane, classify } = setup();
+    lane.failOn = "bad";
+    const results = await Promise.allSettled([classify("good"), classify("bad"), classify("fine")]);
+    expect(results.map((result) => result.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
   });
 
-  it("close() aborts the running job, cancels the queue and refuses new work", async () => {
-    const { scheduler } = makeScheduler();
-    let aborted = false;
-    const started = deferred();
-    const running = scheduler.run("running", "interactive", (signal) => {
-      started.resolve();
-      return new Promise<void>((resolve) => {
-        signal.addEventListener("abort", () => {
-          aborted = true;
-          resolve();
-        });
-      });
-    });
-    const queued = scheduler.run("queued", "background", async () => "ran");
-    await started.promise;
+  it("drops a queued job when its caller aborts, and a running reply at the next pass", async () => {
+    const { generate, classify } = setup({ slots: 1 });
+    const queued = new AbortController();
+    const first = classify("first");
+    const dropped = classify("dropped", "guild-a", queued.signal);
+    queued.abort();
+    await expect(dropped).rejects.toBeInstanceOf(JobCancelledError);
+    await expect(first).resolves.toBe("first");
+    const running = new AbortController();
+    const reply = generate("alice", 5, 1_000, running.signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    running.abort(new JobCancelledError("chat", "the user went away"));
+    await expect(reply.done).rejects.toThrow(/the user went away/);
+    expect(reply.generation.closed).toBe(true);
+  });
+
+  it("on close, cancels what waits, ends what runs, and refuses new work", async () => {
+    const { scheduler, generate, classify } = setup({ slots: 1, chatSlots: 1 });
+    const reply = generate("alice", 5, 1_000);
+    const waiting = generate("bob", 5, 10);
+    await new Promise((resolve) => setImmediate(resolve));
+    const outcomes = Promise.allSettled([reply.done, waiting.done]);
     scheduler.close();
-    await expect(queued).rejects.toBeInstanceOf(JobCancelledError);
-    await running;
+    const [running, queued] = await outcomes;
+    expect(running).toMatchObject({ status: "rejected", reason: { reason: "the model is shutting down" } });
+    expect(queued).toMatchObject({ status: "rejected", reason: { reason: "the model is shutting down" } });
     await scheduler.whenIdle();
-    expect(aborted).toBe(true);
-    await expect(scheduler.run("late", "interactive", async () => "ran")).rejects.toThrow("shutting down");
-  });
-
-  it("does not start a job that was dequeued just before close()", async () => {
-    const { scheduler } = makeScheduler();
-    let ran = false;
-    const job = scheduler.run("job", "interactive", async () => {
-      ran = true;
-    });
-    scheduler.close();
-    await expect(job).rejects.toBeInstanceOf(JobCancelledError);
-    expect(ran).toBe(false);
-  });
-
-  it("keeps going after a job throws", async () => {
-    const { scheduler } = makeScheduler();
-    const failing = scheduler.run("bad", "interactive", () => {
-      throw new Error("boom");
-    });
-    await expect(failing).rejects.toThrow("boom");
-    await expect(scheduler.run("good", "interactive", async () => 42)).resolves.toBe(42);
-    expect(scheduler.stats.failed).toBe(1);
+    expect(reply.generation.closed).toBe(true);
+    await expect(classify("late")).rejects.toBeInstanceOf(JobCancelledError);
   });
 });

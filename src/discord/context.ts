@@ -5,6 +5,7 @@ import type { Logger } from "../logger.js";
 import type { Pipeline } from "../pipeline.js";
 import type { MoodTally } from "../store/moodTally.js";
 import type { SettingsStore } from "../store/settings.js";
+import type { ArrivalOrder } from "./arrivalOrder.js";
 import type { ChannelFaults } from "./channelFaults.js";
 
 /** What every listener and command receives: built once by createBot, never read from module state. */
@@ -14,6 +15,8 @@ export interface BotContext {
   readonly logger: Logger;
   readonly chatGate: ChatGate;
   readonly channelFaults: ChannelFaults;
+  /** Keeps each channel's messages in gateway order up to the point where they take a place in line. */
+  readonly arrivals: ArrivalOrder;
   /** Per-channel mood tallies for /mood, recorded as reactions happen (counts only). */
   readonly moods: MoodTally;
   /** Per-guild and per-channel settings from /settings, read for every message. */

@@ -2,13 +2,14 @@ import { Client, Events, GatewayIntentBits, Partials } from "discord.js";
 import { commands as allCommands, type Command } from "../../commands/index.js";
 import { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
-import type { Llm } from "../llm/model.js";
+import type { Llm } from "../llm/llm.js";
 import type { Logger } from "../logger.js";
 import { Pipeline } from "../pipeline.js";
 import type { Prompts } from "../prompts.js";
 import { HistoryStore } from "../store/history.js";
 import type { Store } from "../store/openStore.js";
 import { SettingsStore } from "../store/settings.js";
+import { ArrivalOrder } from "./arrivalOrder.js";
 import { ChannelFaults } from "./channelFaults.js";
 import type { BotContext } from "./context.js";
 import { onInteraction } from "./onInteraction.js";
@@ -57,8 +58,10 @@ export function createBot(deps: BotDeps): Bot {
     chatGate: new ChatGate({
       userPerMinute: config.chat.userPerMinute,
       channelPerMinute: config.chat.channelPerMinute,
+      channelQueue: config.chat.channelQueue,
     }),
     channelFaults: new ChannelFaults(),
+    arrivals: new ArrivalOrder(),
     moods: deps.store.moods,
     settings: new SettingsStore(deps.store.keyv, logger.child({ component: "settings" })),
     commands: deps.commands ?? allCommands,

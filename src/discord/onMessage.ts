@@ -1,5 +1,5 @@
 import { type Message, PermissionFlagsBits } from "discord.js";
-import { REFUSAL_NOTICES } from "../chatGate.js";
+import { type Admission, REFUSAL_NOTICES } from "../chatGate.js";
 import type { Config } from "../config.js";
 import { errorMessage, JobCancelledError } from "../errors.js";
 import { ZH_NOTICES } from "../i18n.js";
@@ -131,6 +131,22 @@ export async function onMessage(message: Message, context: BotContext): Promise<
     log.debug({ reason: ignored }, "message skipped");
     return;
   }
+  // Decided in arrival order per channel: mentions take their place in the channel's line in the order sent.
+  const decided = await context.arrivals.run(message.channelId, () => decide(message, botId, context));
+  if (!decided.plan.act) {
+    log.debug({ reason: decided.plan.reason }, "message skipped");
+    return;
+  }
+  const { plan, settings, admission } = decided;
+  if (!plan.react) log.debug({ reason: plan.noReactionReason }, "no mood reaction");
+  await Promise.all([
+    plan.react ? reactWithMood(message, plan.text, plan.emojis, context, log) : undefined,
+    admission ? replyToMessage(message, plan.text, settings, admission, context, log) : undefined,
+  ]);
+}
+
+/** What a message deserves, and for a reply its place in the channel's line. */
+async function decide(message: Message, botId: string, context: BotContext) {
   // Settings set on a channel apply in its threads too.
   const settings = await context.settings.effective(message.guildId, homeChannelId(message));
   const plan = planMessage(message, {
@@ -139,15 +155,9 @@ export async function onMessage(message: Message, context: BotContext): Promise<
     reactionsForbidden: context.channelFaults.cannotReact(message.channelId),
     settings,
   });
-  if (!plan.act) {
-    log.debug({ reason: plan.reason }, "message skipped");
-    return;
-  }
-  if (!plan.react) log.debug({ reason: plan.noReactionReason }, "no mood reaction");
-  await Promise.all([
-    plan.react ? reactWithMood(message, plan.text, plan.emojis, context, log) : undefined,
-    plan.reply ? replyToMessage(message, plan.text, settings, context, log) : undefined,
-  ]);
+  const admission =
+    plan.act && plan.reply ? context.chatGate.admit(message.author.id, message.channelId) : undefined;
+  return { plan, settings, admission };
 }
 
 async function reactWithMood(
@@ -158,7 +168,12 @@ async function reactWithMood(
   log: Logger,
 ) {
   try {
-    const outcome = await context.pipeline.analyzeMood(text, { priority: "background", emojis });
+    const outcome = await context.pipeline.analyzeMood(text, {
+      priority: "background",
+      emojis,
+      // Reactions are shared round-robin between servers: one busy server cannot starve the others.
+      group: message.guildId ?? "direct-messages",
+    });
     if (outcome.kind === "skipped") {
       log.debug({ reason: outcome.reason }, "no mood reaction");
       return;
@@ -195,38 +210,44 @@ async function replyToMessage(
   message: Message,
   text: string,
   settings: Settings,
+  admission: Admission,
   context: BotContext,
   log: Logger,
 ) {
   const zh = settings.language === "zh";
-  const admission = context.chatGate.admit(message.author.id, message.channelId);
   if (!admission.admitted) {
     log.info({ reason: admission.reason, notified: admission.notify }, "chat refused");
     const notice = zh ? ZH_NOTICES.refusal[admission.reason] : REFUSAL_NOTICES[admission.reason];
     if (admission.notify) await sendNotice(message, notice, context, log);
     return;
   }
-  const typing = await startTyping(message, log);
-  // Typing shows until the first words do; then the reply itself is the sign of life.
-  const stream = new StreamingReply(message, {
-    editIntervalMs: context.config.chat.streamEditMs,
-    log,
-    onFirstText: () => typing.stop(),
-  });
+  if (admission.position > 0) log.info({ position: admission.position }, "chat queued");
+  let typing: { stop: () => void } | undefined;
+  let stream: StreamingReply | undefined;
   try {
+    await admission.turn;
+    typing = await startTyping(message, log);
+    const stopTyping = typing.stop;
+    // Typing shows until the first words do; then the reply itself is the sign of life.
+    const reply = new StreamingReply(message, {
+      editIntervalMs: context.config.chat.streamEditMs,
+      log,
+      onFirstText: () => stopTyping(),
+    });
+    stream = reply;
     const outcome = await context.pipeline.converse({
       channelId: message.channelId,
       authorName: message.member?.displayName ?? message.author.displayName,
       botName: message.guild?.members.me?.displayName ?? message.client.user.username,
       text,
-      onText: (soFar) => stream.update(soFar),
+      onText: (soFar) => reply.update(soFar),
       ...(settings.persona === undefined ? {} : { persona: settings.persona }),
       ...(zh ? { language: "zh" as const } : {}),
     });
-    const sent = await stream.finish(outcome.reply);
+    const sent = await reply.finish(outcome.reply);
     log.info({ chars: outcome.reply.length, messages: sent.length, fromModel: outcome.fromModel }, "replied");
   } catch (error) {
-    stream.cancel();
+    stream?.cancel();
     if (error instanceof JobCancelledError) {
       log.debug({ reason: error.reason }, "chat reply dropped");
       return;
@@ -240,7 +261,7 @@ async function replyToMessage(
     log.error({ err: error }, "chat reply failed");
     await sendNotice(message, zh ? ZH_NOTICES.chatError : CHAT_ERROR_NOTICE, context, log);
   } finally {
-    typing.stop();
+    typing?.stop();
     admission.release();
   }
 }

@@ -1,46 +1,67 @@
-import type { LlamaContext } from "node-llama-cpp";
-import { ChatRunner } from "./chat.js";
+import type { ChatRunner } from "./chat.js";
+
+export interface ChatLease {
+  readonly runner: ChatRunner;
+  release(): void;
+}
 
 /**
- * Chat sequences kept warm per channel: each recently active channel keeps its own sequence, whose evaluated
- * tokens LlamaChat reuses, so a follow-up evaluates only the new turns. The least recently used channel gives its
- * sequence up to a new one. Jobs reach it one at a time through the scheduler, so no locking is needed.
+ * Chat sequences kept warm per conversation: each recently active channel keeps its own sequence, whose evaluated
+ * tokens the next turn reuses. A sequence is leased to one generation at a time, so channels generate side by
+ * side on their own sequences; an idle channel's sequence goes to a new one, least recently used first.
  */
 export class ChatPool {
-  private readonly byChannel = new Map<string, ChatRunner>();
-  private readonly free: ChatRunner[] = [];
+  /** Which conversation each sequence last served, in recency order (Map keeps insertion order). */
+  private readonly byKey = new Map<string, ChatRunner>();
+  private readonly unused: ChatRunner[];
+  private readonly leased = new Set<ChatRunner>();
 
-  constructor(context: LlamaContext, size: number) {
-    for (let i = 0; i < size; i++) this.free.push(new ChatRunner(context.getSequence()));
+  constructor(private readonly runners: readonly ChatRunner[]) {
+    if (runners.length === 0) throw new Error("the chat pool needs at least one sequence");
+    this.unused = [...runners];
+  }
+
+  get size(): number {
+    return this.runners.length;
   }
 
   /** Any runner, for what every runner shares (the chat wrapper). */
   get any(): ChatRunner {
-    const runner = this.free[0] ?? this.byChannel.values().next().value;
-    if (!runner) throw new Error("the chat pool has no sequences");
-    return runner;
+    const [first] = this.runners;
+    if (!first) throw new Error("the chat pool has no sequences");
+    return first;
   }
 
-  /** The runner that last served this channel, or the least recently used one. */
-  acquire(channelKey: string): ChatRunner {
-    let runner = this.byChannel.get(channelKey);
-    if (runner) {
-      this.byChannel.delete(channelKey);
-    } else {
-      runner = this.free.pop();
-      if (!runner) {
-        const [oldestKey, oldest] = this.byChannel.entries().next().value ?? [];
-        if (oldestKey === undefined || !oldest) throw new Error("the chat pool has no sequences");
-        this.byChannel.delete(oldestKey);
-        runner = oldest;
-      }
+  /**
+   * Leases the sequence that last served `key`, else an unused one, else the least recently used idle one; or
+   * returns undefined while that conversation's sequence, or every sequence, is generating.
+   */
+  tryLease(key: string): ChatLease | undefined {
+    let runner = this.byKey.get(key);
+    if (runner && this.leased.has(runner)) return undefined;
+    runner ??= this.unused.pop() ?? this.takeIdle();
+    if (!runner) return undefined;
+    const leasedRunner = runner;
+    this.byKey.delete(key);
+    this.byKey.set(key, leasedRunner);
+    this.leased.add(leasedRunner);
+    let released = false;
+    return {
+      runner: leasedRunner,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.leased.delete(leasedRunner);
+      },
+    };
+  }
+
+  private takeIdle(): ChatRunner | undefined {
+    for (const [key, runner] of this.byKey) {
+      if (this.leased.has(runner)) continue;
+      this.byKey.delete(key);
+      return runner;
     }
-    // Map order is recency order: the channel just used goes last.
-    this.byChannel.set(channelKey, runner);
-    return runner;
-  }
-
-  dispose(): void {
-    for (const runner of [...this.free, ...this.byChannel.values()]) runner.dispose();
+    return undefined;
   }
 }

@@ -1,3 +1,7 @@
+import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   type ChatHistoryItem,
   type ChatWrapper,
@@ -143,6 +147,7 @@ export interface LabelClassifierOptions<L extends string> {
  * dedicated context sequence; each input then costs only its own tokens plus a few suffix tokens, and the label
  * is read from the next-token logits without generating anything. After each input the sequence is cut back to
  * the prefix, so inputs never see each other. Sentiment and every label task defined in prompts/tasks use it.
+ * One instance owns one sequence; `replicate` gives a lane more sequences, so one pass can classify several inputs.
  */
 export class LabelClassifier<L extends string> {
   private constructor(
@@ -177,8 +182,47 @@ export class LabelClassifier<L extends string> {
     return classifier;
   }
 
+  /**
+   * The same classifier on more sequences: the evaluated prefix is copied through a state file, which takes
+   * milliseconds where evaluating it again would take seconds on a CPU.
+   */
+  async replicate(sequences: readonly LlamaContextSequence[]): Promise<LabelClassifier<L>[]> {
+    if (sequences.length === 0) return [];
+    const stateFile = join(tmpdir(), `moodbot-prefix-${process.pid}-${randomUUID()}.bin`);
+    try {
+      await this.options.sequence.saveStateToFile(stateFile);
+      const copies: LabelClassifier<L>[] = [];
+      for (const sequence of sequences) {
+        // The file was written a moment ago from this very model, which is the risk the flag asks about.
+        await sequence.loadStateFromFile(stateFile, { acceptRisk: true });
+        const copy = new LabelClassifier(
+          { ...this.options, sequence },
+          this.prefix,
+          this.suffix,
+          this.labels,
+          this.grammar,
+        );
+        await copy.restorePrefix();
+        copies.push(copy);
+      }
+      return copies;
+    } finally {
+      await rm(stateFile, { force: true });
+    }
+  }
+
+  /** Tokens one input adds to a pass: its own, cut to the budget, and the fixed suffix. */
+  inputTokenCount(text: string): number {
+    return this.messageTokens(text).tokens.length + this.suffix.length;
+  }
+
   get method(): LabelMethod {
     return this.grammar ? "grammar" : "logits";
+  }
+
+  /** The prompt around an input: it identifies the prompt version, for caches keyed by it. */
+  get promptTokens(): readonly Token[] {
+    return [...this.prefix, ...this.suffix];
   }
 
   get prefixTokenCount(): number {
@@ -238,7 +282,7 @@ export class LabelClassifier<L extends string> {
       ),
     );
     const logits = results[last]?.next.logits;
-    if (!logits) throw new Error("the model returned no logits for the sentiment labels");
+    if (!logits) throw new Error("the model returned no logits for the labels");
     return labelProbabilitiesFromLogits(logits, this.labels.firstTokens, labels);
   }
 
@@ -283,7 +327,7 @@ function splitAtMarker(text: LlamaText): [LlamaText, LlamaText] {
   const values = text.values;
   const index = values.findIndex((value) => typeof value === "string" && value.includes(MESSAGE_MARKER));
   const holder = values[index];
-  if (typeof holder !== "string") throw new Error("the chat wrapper dropped the sentiment message slot");
+  if (typeof holder !== "string") throw new Error("the chat wrapper dropped the input's slot in the prompt");
   const [before = "", after = ""] = holder.split(MESSAGE_MARKER);
   return [LlamaText([...values.slice(0, index), before]), LlamaText([after, ...values.slice(index + 1)])];
 }

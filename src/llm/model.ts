@@ -6,23 +6,25 @@ import {
   type LlamaContext,
   LlamaLogLevel,
   type LlamaModel,
+  type LlamaOptions,
   resolveModelFile,
 } from "node-llama-cpp";
 import { errorMessage, ModelLoadError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { ChatTurn, Prompts } from "../prompts.js";
+import type { Prompts } from "../prompts.js";
 import { isLabelTask, renderTaskTurns, type Task } from "../tasks.js";
-import type { ChatCompletion } from "./chat.js";
+import { ChatRunner } from "./chat.js";
 import { ChatPool } from "./chatPool.js";
-import { LabelClassifier, type LabelResult } from "./labelClassifier.js";
-import { type JobPriority, Scheduler, type SchedulerStats } from "./scheduler.js";
-import {
-  createSentimentClassifier,
-  type SentimentClassifier,
-  type SentimentMethod,
-  type SentimentResult,
-} from "./sentiment.js";
+import { ClassifierPool } from "./classifierLane.js";
+import { LabelClassifier } from "./labelClassifier.js";
+import { LocalLlm } from "./localLlm.js";
+import { Scheduler } from "./scheduler.js";
+import { createSentimentClassifier } from "./sentiment.js";
 import { SentimentCache } from "./sentimentCache.js";
+import { cacheNamespace, LayeredSentimentCache, type SharedResultStore } from "./sharedResultCache.js";
+
+/** Which compute backend to ask node-llama-cpp for; "auto" takes a GPU when one works and the CPU otherwise. */
+export type GpuSetting = "auto" | "cuda" | "vulkan" | "metal" | "off";
 
 export interface LoadModelOptions {
   /** A local .gguf file; when undefined, `uri` is resolved (and downloaded once) into `directory`. */
@@ -32,12 +34,19 @@ export interface LoadModelOptions {
   readonly threads: number;
   readonly contextSize: number;
   readonly chatSequences: number;
+  /** Sentiment sequences: how many messages one forward pass can classify side by side. */
+  readonly sentimentSequences: number;
   readonly batchSize: number;
+  readonly gpu: GpuSetting;
+  /** While a reply streams, it keeps at least this share of its speed alone (0 to 1). */
+  readonly chatSpeedFloor: number;
   readonly sentiment: {
     readonly queueSize: number;
     readonly maxWaitMs: number;
     readonly cacheSize: number;
   };
+  /** A result cache shared with other processes, and how long a lookup in it may take. */
+  readonly sharedCache?: { readonly store: SharedResultStore; readonly budgetMs: number };
   readonly prompts: Prompts;
   /** Tasks defined in prompts/tasks: each label task gets its own cached-prefix sequence. */
   readonly tasks?: readonly Task[];
@@ -46,44 +55,9 @@ export interface LoadModelOptions {
   readonly showDownloadProgress?: boolean;
 }
 
-export interface ClassifyOptions {
-  readonly signal?: AbortSignal;
-  readonly priority?: JobPriority;
-}
-
-export interface GenerateChatOptions {
-  readonly signal?: AbortSignal;
-  /** The conversation this turn belongs to: its warm sequence is reused when it still has one. */
-  readonly channelKey: string;
-  readonly maxTokens: number;
-  readonly temperature: number;
-  /** Called with each piece of reply text as it is generated. */
-  readonly onText?: (text: string) => void;
-}
-
-export type TaskOutcome =
-  | { readonly kind: "labels"; readonly result: LabelResult<string> }
-  | { readonly kind: "text"; readonly text: string; readonly generatedTokens: number };
-
-/** Free-text tasks are summaries and the like: a low temperature keeps them factual. */
-const TEXT_TASK_TEMPERATURE = 0.3;
-
-/** The one model, as the rest of the bot sees it. Everything goes through the scheduler. */
-export interface Llm {
-  readonly modelName: string;
-  readonly sentimentMethod: SentimentMethod;
-  readonly contextSize: number;
-  readonly schedulerStats: Readonly<SchedulerStats>;
-  readonly cacheStats: { readonly hits: number; readonly misses: number; readonly size: number };
-  classifySentiment(text: string, options?: ClassifyOptions): Promise<SentimentResult>;
-  generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion>;
-  /** Runs a prompt-defined task on an input, as interactive work. */
-  runTask(task: Task, input: string, options?: { signal?: AbortSignal }): Promise<TaskOutcome>;
-  countTokens(text: string): number;
-  /** Cuts text to at most `maxTokens` tokens, at a token boundary. */
-  truncateToTokens(text: string, maxTokens: number): string;
-  /** Refuses new work, aborts what is running, and frees the model. */
-  close(): Promise<void>;
+/** node-llama-cpp's `gpu` option for a setting. */
+export function gpuOption(setting: GpuSetting): NonNullable<LlamaOptions["gpu"]> {
+  return setting === "off" ? false : setting;
 }
 
 /** Loads the model and builds the one owner of it. The only place that creates a Llama, model or context. */
@@ -91,72 +65,50 @@ export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
   const { logger } = options;
   const modelPath = await resolveModelPath(options);
   await assertGguf(modelPath);
-  const llama = await getLlama({
-    gpu: false,
-    build: "never",
-    logLevel: LlamaLogLevel.error,
-    logger: (level, message) => {
-      const text = message.trim();
-      if (text !== "") logger.debug({ llamaLevel: level }, text);
-    },
-  });
+  const llama = await openBackend(options.gpu, logger);
   let model: LlamaModel | undefined;
   try {
     model = await llama.loadModel({ modelPath });
-    // One sequence for sentiment, which keeps its cached prefix forever, and the warm chat sequences.
     const labelTasks = (options.tasks ?? []).filter(isLabelTask);
     const context = await model.createContext({
       contextSize: options.contextSize,
-      sequences: 1 + options.chatSequences + labelTasks.length,
+      sequences: options.sentimentSequences + options.chatSequences + labelTasks.length,
       threads: options.threads,
       batchSize: Math.min(options.batchSize, options.contextSize),
       failedCreationRemedy: false,
     });
-    const sentimentSequence = context.getSequence();
-    const chat = new ChatPool(context, options.chatSequences);
-    const sentiment = await createSentimentClassifier({
-      llama,
-      model,
-      sequence: sentimentSequence,
-      chatWrapper: chat.any.chatWrapper,
-      prompts: options.prompts,
-    });
-    const taskClassifiers = new Map<string, LabelClassifier<string>>();
-    for (const task of labelTasks) {
-      const labels = task.output.labels;
-      taskClassifiers.set(
-        task.name,
-        await LabelClassifier.create({
-          llama,
-          model,
-          sequence: context.getSequence(),
-          chatWrapper: chat.any.chatWrapper,
-          labels,
-          tieBreak: labels[0] ?? "",
-          renderTurns: (input) => renderTaskTurns(task, input),
-        }),
-      );
-    }
+    const parts = await buildLanes(llama, model, context, labelTasks, options);
     const scheduler = new Scheduler({
       logger: logger.child({ component: "scheduler" }),
       maxBackgroundQueue: options.sentiment.queueSize,
       maxBackgroundAgeMs: options.sentiment.maxWaitMs,
+      chatSpeedFloor: options.chatSpeedFloor,
+      maxPassTokens: context.batchSize,
     });
-    const cache = new SentimentCache(options.sentiment.cacheSize);
-    const llm = new LocalLlm(
-      { llama, model, context, sentiment, cache, chat, scheduler, taskClassifiers },
-      basename(modelPath),
-    );
+    const modelName = basename(modelPath);
+    const template = parts.sentiment.template;
+    const cache = new LayeredSentimentCache({
+      local: new SentimentCache(options.sentiment.cacheSize),
+      shared: options.sharedCache?.store,
+      budgetMs: options.sharedCache?.budgetMs ?? 0,
+      namespace: cacheNamespace([modelName, ...template.promptTokens]),
+      method: template.method,
+      logger: logger.child({ component: "result-cache" }),
+    });
+    const llm = new LocalLlm({ ...parts, llama, model, context, cache, scheduler }, modelName);
     logger.info(
       {
         model: llm.modelName,
+        backend: llm.backend,
         threads: options.threads,
         contextSize: context.contextSize,
-        chatWrapper: chat.any.wrapperName,
+        chatWrapper: parts.chat.any.wrapperName,
         chatSequences: options.chatSequences,
+        sentimentSequences: options.sentimentSequences,
         batchSize: context.batchSize,
-        sentimentMethod: sentiment.method,
-        sentimentPrefixTokens: sentiment.prefixTokenCount,
+        sentimentMethod: template.method,
+        sentimentPrefixTokens: template.prefixTokenCount,
+        sharedResultCache: options.sharedCache !== undefined,
         tasks: (options.tasks ?? []).map((task) => task.name),
       },
       "model loaded",
@@ -171,6 +123,74 @@ export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
       { cause: error },
     );
   }
+}
+
+/**
+ * The compute backend. A GPU backend that was asked for by name but cannot start (no driver, no binary) falls
+ * back to the CPU with a warning: a slower bot beats one that does not start.
+ */
+async function openBackend(setting: GpuSetting, logger: Logger): Promise<Llama> {
+  const open = (gpu: NonNullable<LlamaOptions["gpu"]>) =>
+    getLlama({
+      gpu,
+      build: "never",
+      logLevel: LlamaLogLevel.error,
+      logger: (level, message) => {
+        const text = message.trim();
+        if (text !== "") logger.debug({ llamaLevel: level }, text);
+      },
+    });
+  if (setting === "auto" || setting === "off") return open(gpuOption(setting));
+  try {
+    return await open(gpuOption(setting));
+  } catch (error) {
+    logger.warn(
+      { gpu: setting, err: errorMessage(error) },
+      `LLM_GPU=${setting} is not available on this machine; running on the CPU. Set LLM_GPU=auto or off to silence this.`,
+    );
+    return open(false);
+  }
+}
+
+/** The sentiment lane, one lane per label task, and the chat sequences, all on one context. */
+async function buildLanes(
+  llama: Llama,
+  model: LlamaModel,
+  context: LlamaContext,
+  labelTasks: readonly Task[],
+  options: LoadModelOptions,
+) {
+  // The chat sequences come first: their wrapper renders every classifier's prompt.
+  const runners = Array.from({ length: options.chatSequences }, () => new ChatRunner(context.getSequence()));
+  const chat = new ChatPool(runners);
+  const chatWrapper = chat.any.chatWrapper;
+  const sentimentSequences = Array.from({ length: options.sentimentSequences }, () => context.getSequence());
+  const [firstSequence, ...otherSequences] = sentimentSequences;
+  if (!firstSequence) throw new Error("at least one sentiment sequence is needed");
+  const first = await createSentimentClassifier({
+    llama,
+    model,
+    sequence: firstSequence,
+    chatWrapper,
+    prompts: options.prompts,
+  });
+  const sentiment = new ClassifierPool("sentiment", [first, ...(await first.replicate(otherSequences))]);
+  const tasks = new Map<string, ClassifierPool<string>>();
+  for (const task of labelTasks) {
+    if (task.output.kind !== "labels") continue;
+    const labels = task.output.labels;
+    const classifier = await LabelClassifier.create({
+      llama,
+      model,
+      sequence: context.getSequence(),
+      chatWrapper,
+      labels,
+      tieBreak: labels[0] ?? "",
+      renderTurns: (input) => renderTaskTurns(task, input),
+    });
+    tasks.set(task.name, new ClassifierPool(`task:${task.name}`, [classifier]));
+  }
+  return { chat, sentiment, tasks };
 }
 
 async function resolveModelPath(options: LoadModelOptions): Promise<string> {
@@ -212,134 +232,5 @@ async function assertGguf(path: string): Promise<void> {
       path,
       `The model file ${path} is not a GGUF file. moodbot runs GGUF models such as Qwen2.5-0.5B-Instruct Q8_0: set MODEL_PATH to a .gguf file.`,
     );
-  }
-}
-
-interface LocalLlmParts {
-  readonly llama: Llama;
-  readonly model: LlamaModel;
-  readonly context: LlamaContext;
-  readonly sentiment: SentimentClassifier;
-  readonly cache: SentimentCache;
-  readonly chat: ChatPool;
-  readonly scheduler: Scheduler;
-  readonly taskClassifiers: ReadonlyMap<string, LabelClassifier<string>>;
-}
-
-export class LocalLlm implements Llm {
-  private readonly llama: Llama;
-  private readonly model: LlamaModel;
-  private readonly context: LlamaContext;
-  private readonly sentiment: SentimentClassifier;
-  private readonly cache: SentimentCache;
-  private readonly chat: ChatPool;
-  private readonly scheduler: Scheduler;
-  private readonly taskClassifiers: ReadonlyMap<string, LabelClassifier<string>>;
-
-  constructor(
-    parts: LocalLlmParts,
-    readonly modelName: string,
-  ) {
-    ({
-      llama: this.llama,
-      model: this.model,
-      context: this.context,
-      sentiment: this.sentiment,
-      cache: this.cache,
-      chat: this.chat,
-      scheduler: this.scheduler,
-      taskClassifiers: this.taskClassifiers,
-    } = parts);
-  }
-
-  get sentimentMethod(): SentimentMethod {
-    return this.sentiment.method;
-  }
-
-  get contextSize(): number {
-    return this.context.contextSize;
-  }
-
-  get schedulerStats(): Readonly<SchedulerStats> {
-    return this.scheduler.stats;
-  }
-
-  get cacheStats() {
-    return { hits: this.cache.hits, misses: this.cache.misses, size: this.cache.size };
-  }
-
-  async classifySentiment(text: string, options: ClassifyOptions = {}): Promise<SentimentResult> {
-    // A repeated short message skips the queue and the model entirely.
-    const cached = this.cache.get(text);
-    if (cached) return { ...cached, evaluatedTokens: 0, cached: true };
-    const result = await this.scheduler.run(
-      "sentiment",
-      options.priority ?? "background",
-      (signal) => this.sentiment.classify(text, signal),
-      options.signal,
-    );
-    this.cache.set(text, result);
-    return result;
-  }
-
-  generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion> {
-    return this.scheduler.run(
-      "chat",
-      "interactive",
-      (signal) =>
-        this.chat.acquire(options.channelKey).generate(turns, {
-          maxTokens: options.maxTokens,
-          temperature: options.temperature,
-          signal,
-          ...(options.onText ? { onText: options.onText } : {}),
-        }),
-      options.signal,
-    );
-  }
-
-  runTask(task: Task, input: string, options: { signal?: AbortSignal } = {}): Promise<TaskOutcome> {
-    const classifier = this.taskClassifiers.get(task.name);
-    if (classifier) {
-      return this.scheduler.run(
-        `task:${task.name}`,
-        "interactive",
-        async (signal) => ({ kind: "labels", result: await classifier.classify(input, signal) }),
-        options.signal,
-      );
-    }
-    if (task.output.kind !== "text") throw new Error(`the task ${task.name} was not loaded with the model`);
-    const maxTokens = task.output.maxTokens;
-    // Long inputs (a channel's history) are cut so the prompt and the answer fit the context.
-    const text = this.truncateToTokens(input, Math.max(64, this.contextSize - maxTokens - 256));
-    return this.scheduler.run(
-      `task:${task.name}`,
-      "interactive",
-      async (signal) => {
-        const completion = await this.chat
-          .acquire(`task:${task.name}`)
-          .generate(renderTaskTurns(task, text), { maxTokens, temperature: TEXT_TASK_TEMPERATURE, signal });
-        return { kind: "text", text: completion.text, generatedTokens: completion.generatedTokens };
-      },
-      options.signal,
-    );
-  }
-
-  countTokens(text: string): number {
-    return this.model.tokenize(text, false).length;
-  }
-
-  truncateToTokens(text: string, maxTokens: number): string {
-    const tokens = this.model.tokenize(text, false);
-    if (tokens.length <= maxTokens) return text;
-    return this.model.detokenize(tokens.slice(0, maxTokens));
-  }
-
-  async close(): Promise<void> {
-    this.scheduler.close();
-    await this.scheduler.whenIdle();
-    this.chat.dispose();
-    await this.context.dispose();
-    await this.model.dispose();
-    await this.llama.dispose();
   }
 }

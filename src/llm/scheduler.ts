@@ -1,15 +1,23 @@
 import { JobCancelledError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import type { Classification, ClassifierLane, GenerationLease, GenerationStep } from "./passModel.js";
 
-/** Interactive work (mentions, commands) always runs before background work (mood reactions). */
+/** Interactive work (mentions, commands) is never held back; background work (mood reactions) fills the rest. */
 export type JobPriority = "interactive" | "background";
 
 export interface SchedulerOptions {
   readonly logger: Logger;
-  /** Background jobs beyond this many waiting are shed, oldest first. */
+  /** Background jobs beyond this many waiting are shed: the busiest group's oldest first. */
   readonly maxBackgroundQueue: number;
   /** A background job that waited longer than this is shed when its turn comes: a late reaction is noise. */
   readonly maxBackgroundAgeMs: number;
+  /**
+   * While generations run, their token rate stays at or above this share of their rate with nothing else in the
+   * pass (0 to 1). Background work rides in their passes only as far as that allows.
+   */
+  readonly chatSpeedFloor: number;
+  /** Background tokens one pass may carry (the runtime's batch size); its first classification always fits. */
+  readonly maxPassTokens: number;
   readonly now?: () => number;
 }
 
@@ -19,154 +27,524 @@ export interface SchedulerStats {
   shedFull: number;
   shedStale: number;
   cancelled: number;
+  /** Forward passes issued, and how many carried more than one piece of work. */
+  passes: number;
+  sharedPasses: number;
 }
 
-interface QueuedJob {
+export interface ClassifyRequest {
+  readonly priority: JobPriority;
+  /** Background fairness group, such as a guild id: groups are served round-robin. */
+  readonly group?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface GenerateRequest<R> {
+  /** Leases a generation sequence and prepares the generation, or returns undefined while none is free. */
+  readonly start: () => GenerationLease<R> | undefined;
+  readonly onText?: (text: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+interface Waiting {
   readonly kind: string;
   readonly enqueuedAt: number;
-  /** Runs the task and settles the caller's promise; resolves when the model is free again. */
-  readonly start: () => Promise<void>;
-  readonly cancel: (reason: string) => void;
+  readonly signal: AbortSignal | undefined;
+  /** Stops watching the caller's signal once the job leaves the queue. */
+  detach(): void;
+  cancel(reason: string): void;
 }
 
+interface ClassifyJob<R = unknown> extends Waiting {
+  readonly lane: ClassifierLane<R>;
+  readonly text: string;
+  readonly group: string;
+  resolve(result: R): void;
+  reject(error: unknown): void;
+}
+
+interface GenerateJob<R = unknown> extends Waiting {
+  readonly request: GenerateRequest<R>;
+  resolve(result: R): void;
+  reject(error: unknown): void;
+}
+
+interface ActiveGeneration {
+  readonly job: GenerateJob;
+  readonly lease: GenerationLease<unknown>;
+}
+
+/** One piece of work in a pass: issued with the others in one tick, settled after all of them return. */
+interface PassItem {
+  readonly kind: "prompt" | "step" | "classify";
+  readonly tokens: number;
+  issue(): Promise<unknown>;
+  settle(outcome: PromiseSettledResult<unknown>): Promise<void>;
+}
+
+const DEFAULT_GROUP = "";
+/** How fast the measured costs follow change. */
+const COST_SMOOTHING = 0.2;
 /**
- * Runs model jobs one at a time, by priority. Two cores are saturated by one forward pass, so running jobs side by
- * side only makes each one slower; ordering them is what keeps a mention fast while reactions pile up.
+ * Until a background token's cost has been measured, it is taken as this share of a step alone: on the side of
+ * caution where per-token compute dominates (a CPU), and corrected by the first pass that carries one.
+ */
+const UNMEASURED_TOKEN_SHARE = 0.25;
+/** The credit can save up this many allowances: enough for a wide pass of background work. */
+const CREDIT_CAP_ALLOWANCES = 8;
+
+/**
+ * Continuous batching over one model. Each pass carries the next step of every running generation, the prompt of
+ * any generation that can start, waiting interactive classifications and, as far as the chat speed floor allows,
+ * background classifications picked round-robin across groups. Everything in a pass is issued in the same tick,
+ * so the runtime evaluates it in one decode, and the next pass is composed only once the whole pass returned:
+ *
+ * - A new generation's prompt waits for at most the pass in flight, and its pass carries no background work.
+ * - While generations run, a credit in milliseconds keeps their step time, over any stretch of passes, within
+ *   1 / chatSpeedFloor of a step alone: every pass with steps earns that allowance and pays what it took.
+ *   Background work joins a pass only when the credit covers the pass's predicted cost (the measured cost of the
+ *   steps alone plus a measured cost per background token), and then as wide a batch as the sequences, the queue
+ *   and the pass token budget allow: wide passes spread a pass's fixed cost over more messages, so the scheduler
+ *   would rather wait a few steps for credit than send narrow passes.
+ * - With no generation running, every pass is as wide as the background queue and the sequences allow.
  */
 export class Scheduler {
-  private readonly interactive: QueuedJob[] = [];
-  private readonly background: QueuedJob[] = [];
-  private readonly shutdown = new AbortController();
+  private readonly pendingGenerations: GenerateJob[] = [];
+  private readonly interactive: ClassifyJob[] = [];
+  /** Background jobs by group, in round-robin order: a group that was served moves to the back. */
+  private readonly background = new Map<string, ClassifyJob[]>();
+  private backgroundCount = 0;
+  private readonly active: ActiveGeneration[] = [];
   private running: Promise<void> | undefined;
+  private closedReason: string | undefined;
   private readonly now: () => number;
-  readonly stats: SchedulerStats = { completed: 0, failed: 0, shedFull: 0, shedStale: 0, cancelled: 0 };
+  /** Measured duration of a pass that carried only generation steps, by how many steps it carried. */
+  private readonly stepCostMs = new Map<number, number>();
+  /** Measured cost of one background token riding in a pass, beyond the pass's steps. */
+  private backgroundTokenMs: number | undefined;
+  private creditMs = 0;
+  readonly stats: SchedulerStats = {
+    completed: 0,
+    failed: 0,
+    shedFull: 0,
+    shedStale: 0,
+    cancelled: 0,
+    passes: 0,
+    sharedPasses: 0,
+  };
 
   constructor(private readonly options: SchedulerOptions) {
-    this.now = options.now ?? Date.now;
+    // Sub-millisecond: a small model's step can take less than a millisecond, and the credit is built from them.
+    this.now = options.now ?? (() => performance.now());
   }
 
   get closed(): boolean {
-    return this.shutdown.signal.aborted;
+    return this.closedReason !== undefined;
   }
 
-  get pending(): number {
-    return this.interactive.length + this.background.length;
+  /** Jobs waiting, by priority, and generations running. */
+  get depth(): { interactive: number; background: number; generating: number } {
+    return {
+      interactive: this.interactive.length + this.pendingGenerations.length,
+      background: this.backgroundCount,
+      generating: this.active.length,
+    };
   }
 
-  /**
-   * Queues `task` and resolves with its result. The task receives a signal that aborts when the caller's signal
-   * does or the scheduler closes. Rejects with JobCancelledError when the job is shed or cancelled before it runs.
-   */
-  run<T>(
-    kind: string,
-    priority: JobPriority,
-    task: (signal: AbortSignal) => Promise<T>,
-    callerSignal?: AbortSignal,
-  ): Promise<T> {
-    if (this.closed) return Promise.reject(new JobCancelledError(kind, "the model is shutting down"));
-    if (callerSignal?.aborted)
-      return Promise.reject(new JobCancelledError(kind, "aborted before it was queued"));
-
-    return new Promise<T>((resolve, reject) => {
-      // Only the caller's signal is watched while waiting: close() cancels the whole queue itself, so queued jobs
-      // add no listeners to the shared shutdown signal.
-      const onAbort = () => {
-        if (this.remove(job)) job.cancel("aborted while waiting");
+  /** Queues one classification; it runs in some pass on one of its lane's sequences. */
+  classify<R>(lane: ClassifierLane<R>, text: string, request: ClassifyRequest): Promise<R> {
+    const kind = lane.name;
+    const refused = this.refusal(kind, request.signal);
+    if (refused) return Promise.reject(refused);
+    return new Promise<R>((resolve, reject) => {
+      const job: ClassifyJob<R> = {
+        ...this.waiting(kind, request.signal, () => this.removeClassify(job as ClassifyJob), reject),
+        lane,
+        text,
+        group: request.group ?? DEFAULT_GROUP,
+        resolve,
+        reject,
       };
-      const job: QueuedJob = {
-        kind,
-        enqueuedAt: this.now(),
-        start: () => {
-          callerSignal?.removeEventListener("abort", onAbort);
-          const signal = callerSignal
-            ? AbortSignal.any([callerSignal, this.shutdown.signal])
-            : this.shutdown.signal;
-          return Promise.resolve()
-            .then(() => {
-              // Closed or abandoned between leaving the queue and starting: do no model work.
-              signal.throwIfAborted();
-              return task(signal);
-            })
-            .then(
-              (value) => {
-                this.stats.completed++;
-                resolve(value);
-              },
-              (error: unknown) => {
-                this.stats.failed++;
-                reject(error);
-              },
-            );
-        },
-        cancel: (reason) => {
-          callerSignal?.removeEventListener("abort", onAbort);
-          this.stats.cancelled++;
-          reject(new JobCancelledError(kind, reason));
-        },
-      };
-      callerSignal?.addEventListener("abort", onAbort, { once: true });
-      if (priority === "interactive") {
-        this.interactive.push(job);
+      if (request.priority === "interactive") {
+        this.interactive.push(job as ClassifyJob);
       } else {
-        this.background.push(job);
-        while (this.background.length > this.options.maxBackgroundQueue) {
-          const shed = this.background.shift();
-          if (!shed) break;
-          this.stats.shedFull++;
-          this.options.logger.debug(
-            { jobKind: shed.kind, queued: this.background.length },
-            "shed: queue full",
-          );
-          shed.cancel("shed: the background queue is full");
-        }
+        this.enqueueBackground(job as ClassifyJob);
       }
       this.pump();
     });
   }
 
-  /** Aborts the running job, cancels every queued one, and refuses new work. */
+  /** Queues a generation; once it has a sequence, it advances by one step in every pass until it is done. */
+  generate<R>(request: GenerateRequest<R>): Promise<R> {
+    const refused = this.refusal("chat", request.signal);
+    if (refused) return Promise.reject(refused);
+    return new Promise<R>((resolve, reject) => {
+      const job: GenerateJob<R> = {
+        ...this.waiting(
+          "chat",
+          request.signal,
+          () => removeFrom(this.pendingGenerations, job as GenerateJob),
+          reject,
+        ),
+        request,
+        resolve,
+        reject,
+      };
+      this.pendingGenerations.push(job as GenerateJob);
+      this.pump();
+    });
+  }
+
+  /** Cancels every queued job, stops every generation after the pass in flight, and refuses new work. */
   close(reason = "the model is shutting down"): void {
     if (this.closed) return;
-    this.shutdown.abort(new JobCancelledError("scheduler", reason));
-    for (const job of [...this.interactive.splice(0), ...this.background.splice(0)]) job.cancel(reason);
+    this.closedReason = reason;
+    const queued: Waiting[] = [
+      ...this.pendingGenerations.splice(0),
+      ...this.interactive.splice(0),
+      ...[...this.background.values()].flat(),
+    ];
+    this.background.clear();
+    this.backgroundCount = 0;
+    for (const job of queued) {
+      job.detach();
+      job.cancel(reason);
+    }
+    if (!this.running) this.running = this.stopGenerations(reason).finally(() => (this.running = undefined));
   }
 
-  private remove(job: QueuedJob): boolean {
-    for (const queue of [this.interactive, this.background]) {
-      const index = queue.indexOf(job);
-      if (index >= 0) {
-        queue.splice(index, 1);
-        return true;
+  /** Resolves once no pass is running and every generation is closed: the model can then be freed safely. */
+  async whenIdle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private refusal(kind: string, signal: AbortSignal | undefined): JobCancelledError | undefined {
+    if (this.closedReason !== undefined) return new JobCancelledError(kind, this.closedReason);
+    if (signal?.aborted) return new JobCancelledError(kind, "aborted before it was queued");
+    return undefined;
+  }
+
+  /** The queue bookkeeping every job shares: its caller's signal takes it out of the queue while it waits. */
+  private waiting(
+    kind: string,
+    signal: AbortSignal | undefined,
+    remove: () => boolean,
+    reject: (error: unknown) => void,
+  ): Waiting {
+    const onAbort = () => {
+      if (remove()) {
+        signal?.removeEventListener("abort", onAbort);
+        this.stats.cancelled++;
+        reject(new JobCancelledError(kind, "aborted while waiting"));
+      }
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    return {
+      kind,
+      enqueuedAt: this.now(),
+      signal,
+      detach: () => signal?.removeEventListener("abort", onAbort),
+      cancel: (reason) => {
+        this.stats.cancelled++;
+        reject(new JobCancelledError(kind, reason));
+      },
+    };
+  }
+
+  private enqueueBackground(job: ClassifyJob): void {
+    const queue = this.background.get(job.group);
+    if (queue) queue.push(job);
+    else this.background.set(job.group, [job]);
+    this.backgroundCount++;
+    while (this.backgroundCount > this.options.maxBackgroundQueue) {
+      const shed = this.takeFromBusiestGroup();
+      if (!shed) break;
+      this.stats.shedFull++;
+      this.options.logger.debug(
+        { jobKind: shed.kind, group: shed.group, queued: this.backgroundCount },
+        "shed: queue full",
+      );
+      shed.detach();
+      shed.cancel("shed: the background queue is full");
+    }
+  }
+
+  /** The oldest job of the group with the most waiting: one busy server cannot push out everyone else's work. */
+  private takeFromBusiestGroup(): ClassifyJob | undefined {
+    let busiest: ClassifyJob[] | undefined;
+    for (const queue of this.background.values()) {
+      if (!busiest || queue.length > busiest.length) busiest = queue;
+    }
+    const job = busiest?.shift();
+    if (job) this.afterBackgroundRemoval(job.group);
+    return job;
+  }
+
+  private removeClassify(job: ClassifyJob): boolean {
+    if (removeFrom(this.interactive, job)) return true;
+    const queue = this.background.get(job.group);
+    if (!queue || !removeFrom(queue, job)) return false;
+    this.afterBackgroundRemoval(job.group);
+    return true;
+  }
+
+  private afterBackgroundRemoval(group: string): void {
+    this.backgroundCount--;
+    if (this.background.get(group)?.length === 0) this.background.delete(group);
+  }
+
+  private pump(): void {
+    if (this.running || this.closed) return;
+    const closing = this.active.filter((generation) => generation.job.signal?.aborted);
+    const items = this.compose(closing);
+    if (items.length === 0 && closing.length === 0) return;
+    this.running = this.runPass(items, closing).finally(() => {
+      this.running = undefined;
+      if (this.closedReason !== undefined) {
+        this.running = this.stopGenerations(this.closedReason).finally(() => (this.running = undefined));
+      } else {
+        this.pump();
+      }
+    });
+  }
+
+  private compose(closing: readonly ActiveGeneration[]): PassItem[] {
+    const items: PassItem[] = [];
+    for (const generation of this.active) {
+      if (!closing.includes(generation)) items.push(this.stepItem(generation, "step"));
+    }
+    const running = items.length;
+    for (let job = this.pendingGenerations[0]; job; job = this.pendingGenerations[0]) {
+      let lease: GenerationLease<unknown> | undefined;
+      try {
+        lease = job.request.start();
+      } catch (error) {
+        // A prompt that cannot even be rendered fails its own caller, never the pass.
+        this.pendingGenerations.shift();
+        job.detach();
+        this.stats.failed++;
+        job.reject(error);
+        continue;
+      }
+      if (!lease) break;
+      this.pendingGenerations.shift();
+      job.detach();
+      const generation = { job, lease };
+      this.active.push(generation);
+      items.push(this.stepItem(generation, "prompt"));
+    }
+    const carriesPrompt = items.length > running;
+    for (const job of [...this.interactive]) {
+      const classification = job.lane.prepare(job.text);
+      if (!classification) continue;
+      removeFrom(this.interactive, job);
+      job.detach();
+      items.push(this.classifyItem(job, classification));
+    }
+    if (!carriesPrompt) items.push(...this.pickBackground(running));
+    return items;
+  }
+
+  /**
+   * Round-robin over groups, one job per group per round, until the sequences or the token budget run out. With
+   * generations running, the batch goes only if the credit covers it; otherwise nothing goes and the credit grows.
+   */
+  private pickBackground(steps: number): PassItem[] {
+    const picked: Array<{ job: ClassifyJob; classification: Classification<unknown> }> = [];
+    let tokens = 0;
+    let progress = true;
+    while (progress && tokens < this.options.maxPassTokens) {
+      progress = false;
+      for (const group of [...this.background.keys()]) {
+        if (picked.length > 0 && tokens >= this.options.maxPassTokens) break;
+        const job = this.freshHead(group);
+        if (!job) continue;
+        const classification = job.lane.prepare(job.text);
+        if (!classification) continue;
+        this.removeClassify(job);
+        // Served: this group goes to the back of the round.
+        const rest = this.background.get(group);
+        if (rest) {
+          this.background.delete(group);
+          this.background.set(group, rest);
+        }
+        picked.push({ job, classification });
+        tokens += classification.tokens;
+        progress = true;
       }
     }
-    return false;
+    const go = steps > 0 ? this.affordableCount(steps, picked) : picked.length;
+    // Held back: the batch waits at the front of its groups, and its sequences are free again.
+    for (const { job, classification } of picked.splice(go).reverse()) {
+      this.requeueFront(job);
+      classification.release();
+    }
+    return picked.map(({ job, classification }) => {
+      job.detach();
+      return this.classifyItem(job, classification);
+    });
   }
 
-  private next(): QueuedJob | undefined {
-    const interactive = this.interactive.shift();
-    if (interactive) return interactive;
-    for (let job = this.background.shift(); job; job = this.background.shift()) {
+  /**
+   * How much of a batch may ride with `steps` generation steps: all of it once the credit covers it, none while
+   * the credit is still growing toward it, and as much as fits (at least one) once the credit is at its cap, so a
+   * batch too costly for any credit cannot starve.
+   */
+  private affordableCount(
+    steps: number,
+    batch: ReadonlyArray<{ classification: Classification<unknown> }>,
+  ): number {
+    const alone = this.stepCostMs.get(steps);
+    // A step alone must be timed first: until then nothing rides along.
+    if (alone === undefined) return 0;
+    const allowance = alone / this.options.chatSpeedFloor;
+    const perToken = this.backgroundTokenMs ?? alone * UNMEASURED_TOKEN_SHARE;
+    let tokens = 0;
+    let fits = 0;
+    for (const { classification } of batch) {
+      tokens += classification.tokens;
+      if (this.creditMs + allowance - (alone + perToken * tokens) < 0) break;
+      fits++;
+    }
+    if (fits === batch.length) return fits;
+    return this.creditMs >= allowance * CREDIT_CAP_ALLOWANCES ? Math.max(1, fits) : 0;
+  }
+
+  private requeueFront(job: ClassifyJob): void {
+    const queue = this.background.get(job.group);
+    if (queue) queue.unshift(job);
+    else this.background.set(job.group, [job]);
+    this.backgroundCount++;
+  }
+
+  /** The group's oldest job that has not waited too long; staler ones are shed on the way. */
+  private freshHead(group: string): ClassifyJob | undefined {
+    for (let job = this.background.get(group)?.[0]; job; job = this.background.get(group)?.[0]) {
       const waited = this.now() - job.enqueuedAt;
       if (waited <= this.options.maxBackgroundAgeMs) return job;
+      this.removeClassify(job);
+      job.detach();
       this.stats.shedStale++;
-      this.options.logger.debug({ jobKind: job.kind, waitedMs: waited }, "shed: waited too long");
+      this.options.logger.debug({ jobKind: job.kind, group, waitedMs: waited }, "shed: waited too long");
       job.cancel("shed: waited too long");
     }
     return undefined;
   }
 
-  /** Resolves once no job is running: after close(), the model can then be freed safely. */
-  async whenIdle(): Promise<void> {
-    while (this.running) await this.running;
+  private stepItem(generation: ActiveGeneration, kind: "prompt" | "step"): PassItem {
+    const { job, lease } = generation;
+    return {
+      kind,
+      tokens: lease.generation.pendingTokens,
+      issue: () => lease.generation.step(),
+      settle: async (outcome) => {
+        if (outcome.status === "rejected") return this.endGeneration(generation, outcome.reason);
+        const step = outcome.value as GenerationStep;
+        if (step.text !== "") job.request.onText?.(step.text);
+        if (step.done) return this.endGeneration(generation);
+        if (job.signal?.aborted) return this.endGeneration(generation, abortReason(job));
+      },
+    };
   }
 
-  private pump(): void {
-    if (this.running) return;
-    const job = this.next();
-    if (!job) return;
-    this.running = job.start().finally(() => {
-      this.running = undefined;
-      this.pump();
-    });
+  private classifyItem(job: ClassifyJob, classification: Classification<unknown>): PassItem {
+    return {
+      kind: "classify",
+      tokens: classification.tokens,
+      issue: () => classification.run(),
+      settle: async (outcome) => {
+        if (outcome.status === "fulfilled") {
+          this.stats.completed++;
+          job.resolve(outcome.value);
+        } else {
+          this.stats.failed++;
+          job.reject(outcome.reason);
+        }
+      },
+    };
   }
+
+  private async runPass(items: readonly PassItem[], closing: readonly ActiveGeneration[]): Promise<void> {
+    for (const generation of closing) await this.endGeneration(generation, abortReason(generation.job));
+    if (items.length === 0) return;
+    const started = this.now();
+    // Issued in one synchronous loop, so the runtime sees them all before it dispatches the next decode.
+    const outcomes = await Promise.allSettled(items.map((item) => item.issue()));
+    this.account(items, this.now() - started);
+    for (const [index, item] of items.entries()) {
+      const outcome = outcomes[index];
+      if (outcome) await item.settle(outcome);
+    }
+  }
+
+  /** Updates the measured costs and the generations' credit from a pass that just ran. */
+  private account(items: readonly PassItem[], elapsedMs: number): void {
+    this.stats.passes++;
+    if (items.length > 1) this.stats.sharedPasses++;
+    if (items.some((item) => item.kind === "prompt")) return;
+    const steps = items.filter((item) => item.kind === "step").length;
+    const backgroundTokens = items.reduce(
+      (sum, item) => sum + (item.kind === "classify" ? item.tokens : 0),
+      0,
+    );
+    if (steps > 0 && backgroundTokens === 0) {
+      this.stepCostMs.set(steps, smooth(this.stepCostMs.get(steps), elapsedMs));
+    }
+    // A pass of steps and background work, or of background work alone once a single step was timed, tells
+    // what a background token adds.
+    const base = steps > 0 ? this.stepCostMs.get(steps) : this.stepCostMs.get(1);
+    const ownTokens = steps > 0 ? backgroundTokens : backgroundTokens - 1;
+    if (base !== undefined && backgroundTokens > 0 && ownTokens > 0) {
+      const perToken = Math.max(0, (elapsedMs - base) / ownTokens);
+      this.backgroundTokenMs = smooth(this.backgroundTokenMs, perToken);
+    }
+    if (steps === 0) {
+      if (this.active.length === 0) this.creditMs = 0;
+      return;
+    }
+    const alone = this.stepCostMs.get(steps);
+    if (alone === undefined) return;
+    const allowance = alone / this.options.chatSpeedFloor;
+    this.creditMs = Math.min(allowance * CREDIT_CAP_ALLOWANCES, this.creditMs + allowance - elapsedMs);
+  }
+
+  private async endGeneration(generation: ActiveGeneration, error?: unknown): Promise<void> {
+    removeFrom(this.active, generation);
+    if (this.active.length === 0) this.creditMs = 0;
+    const { job, lease } = generation;
+    try {
+      await lease.generation.close();
+    } finally {
+      lease.release();
+    }
+    if (error === undefined) {
+      this.stats.completed++;
+      job.resolve(lease.generation.completion);
+    } else {
+      this.stats.failed++;
+      job.reject(error);
+    }
+  }
+
+  private async stopGenerations(reason: string): Promise<void> {
+    for (const generation of [...this.active]) {
+      await this.endGeneration(generation, new JobCancelledError(generation.job.kind, reason));
+    }
+  }
+}
+
+function smooth(before: number | undefined, measured: number): number {
+  return before === undefined ? measured : before + COST_SMOOTHING * (measured - before);
+}
+
+function abortReason(job: Waiting): unknown {
+  const reason = job.signal?.reason;
+  return reason instanceof Error ? reason : new JobCancelledError(job.kind, "aborted while running");
+}
+
+function removeFrom<T>(list: T[], item: T): boolean {
+  const index = list.indexOf(item);
+  if (index < 0) return false;
+  list.splice(index, 1);
+  return true;
 }

@@ -4,9 +4,11 @@ import KeyvRedis from "@keyv/redis";
 import KeyvSqlite from "@keyv/sqlite";
 import Keyv from "keyv";
 import { errorMessage, StoreError } from "../errors.js";
+import type { SharedResultStore } from "../llm/sharedResultCache.js";
 import type { Logger } from "../logger.js";
 import { KeyvMoodTally, type MoodTally, RedisMoodTally } from "./moodTally.js";
 import { createRedisClient } from "./redisClient.js";
+import { RedisResultCache } from "./redisResultCache.js";
 import { KeyvTurnLog, RedisTurnLog, type TurnLog } from "./turnLog.js";
 
 /** The bot's storage: a Keyv for plain values, and the per-channel turn log, atomic where processes share it. */
@@ -15,7 +17,14 @@ export interface Store {
   readonly keyv: Keyv<unknown>;
   readonly turns: TurnLog;
   readonly moods: MoodTally;
+  /** The sentiment result cache that every process on this store shares; SQLite is one process's, so none. */
+  readonly resultCache: SharedResultStore | undefined;
   close(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  /** Slots and lifetime of the shared result cache; 0 slots turns it off. */
+  readonly resultCache?: { readonly slots: number; readonly ttlSeconds: number };
 }
 
 const NAMESPACE = "moodbot";
@@ -25,8 +34,8 @@ const NAMESPACE = "moodbot";
  * unreachable Redis, fails at startup with a clear message rather than on the first conversation. Errors throw
  * instead of being swallowed: a history write that silently failed would be lost data.
  */
-export async function openStore(url: string, logger: Logger): Promise<Store> {
-  const store = await connect(url, logger);
+export async function openStore(url: string, logger: Logger, options: OpenStoreOptions = {}): Promise<Store> {
+  const store = await connect(url, logger, options);
   try {
     const probe = `startup-probe:${process.pid}`;
     await store.keyv.set(probe, Date.now());
@@ -48,7 +57,7 @@ export async function openStore(url: string, logger: Logger): Promise<Store> {
   return store;
 }
 
-async function connect(url: string, logger: Logger): Promise<Store> {
+async function connect(url: string, logger: Logger, options: OpenStoreOptions): Promise<Store> {
   if (url.startsWith("sqlite://")) {
     const file = url.slice("sqlite://".length);
     if (file === "") throw new StoreError(url, "STORE_URL names no file. Use sqlite://data/bot.sqlite.");
@@ -73,6 +82,7 @@ async function connect(url: string, logger: Logger): Promise<Store> {
       keyv,
       turns: new KeyvTurnLog(keyv),
       moods: new KeyvMoodTally(keyv),
+      resultCache: undefined,
       close: () => keyv.disconnect(),
     };
   }
@@ -113,6 +123,10 @@ async function connect(url: string, logger: Logger): Promise<Store> {
       keyv,
       turns: new RedisTurnLog(client, `${NAMESPACE}:turns:`),
       moods: new RedisMoodTally(client, `${NAMESPACE}:mood:`),
+      resultCache:
+        options.resultCache && options.resultCache.slots > 0
+          ? new RedisResultCache(client, { prefix: `${NAMESPACE}:sentiment-cache:`, ...options.resultCache })
+          : undefined,
       close: async () => {
         // A graceful QUIT needs a live connection; while Redis is away, drop the socket instead of waiting.
         if (client.isReady) await client.quit();

@@ -41,19 +41,34 @@ describe("abuse limits", () => {
     expect(harness.logs.find("chat refused").map((line) => line.notified)).toEqual([true, false]);
   });
 
-  it("runs at most one chat generation per channel at a time", async () => {
-    h = await startBotHarness({ model: { favouredToken: " lorem" }, env: { CHAT_MAX_TOKENS: "300" } });
-    const botId = h.discord.botUser.id;
-    h.discord.sendMessage({ content: `<@${botId}> long story please`, mentionBot: true });
-    h.discord.sendMessage({
-      content: `<@${botId}> me too`,
-      mentionBot: true,
-      author: { id: "100000000000000002", username: "bob" },
+  it("answers mentions in a busy channel in order, each seeing the reply before it, up to the queue", async () => {
+    h = await startBotHarness({
+      model: { favouredToken: " lorem" },
+      env: { CHAT_MAX_TOKENS: "120", CHAT_CHANNEL_QUEUE: "2" },
     });
-    const posts = await h.discord.waitForRequests("POST", messagesPath, 2);
-    const contents = posts.map((post) => body(post).content);
-    expect(contents).toContain(REFUSAL_NOTICES.busy);
-    expect(h.logs.find("chat refused")[0]).toMatchObject({ reason: "busy" });
+    const harness = h;
+    const botId = harness.discord.botUser.id;
+    const people = [
+      { id: "100000000000000001", username: "alice" },
+      { id: "100000000000000002", username: "bob" },
+    ] as const;
+    const mentionIds = [0, 1, 2, 3].map((i) =>
+      harness.discord.sendMessage({
+        content: `<@${botId}> question ${i}`,
+        mentionBot: true,
+        author: people[i % 2] ?? people[0],
+      }),
+    );
+    await harness.waitForLog("replied", 3);
+    const refused = await harness.waitForLog("chat refused");
+    expect(refused[0]).toMatchObject({ reason: "busy", messageId: mentionIds[3] });
+    expect(harness.logs.find("chat queued").map((line) => line.position)).toEqual([1, 2]);
+    // Each answer in the order asked, and each prompt held the turns before it: 0, then 2, then 4.
+    expect(harness.logs.find("replied").map((line) => line.messageId)).toEqual(mentionIds.slice(0, 3));
+    expect(harness.logs.find("chat turn done").map((line) => line.historyTurns)).toEqual([0, 2, 4]);
+    const posts = harness.discord.requestsMatching("POST", messagesPath);
+    const notice = posts.find((post) => body(post).content === REFUSAL_NOTICES.busy);
+    expect(body(notice).message_reference).toMatchObject({ message_id: mentionIds[3] });
   });
 
   it("answers direct messages only when ALLOW_DMS is on", async () => {

@@ -236,7 +236,6 @@ describe("user text is never a control token", () => {
     const imStart = model.tokenize("<|im_start|>", true)[0];
     // system, two user turns, and the assistant's generation prompt: four real turn starts, none from the user.
     expect(tokens.filter((token) => token === imStart)).toHaveLength(4);
-    chat.dispose();
     await context.dispose();
     await model.dispose();
   });

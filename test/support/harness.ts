@@ -3,13 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { commandsWithTasks } from "../../commands/index.js";
+import { type App, assemble } from "../../src/app.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import { type Bot, createBot } from "../../src/discord/createBot.js";
-import { type LocalLlm, loadModel } from "../../src/llm/model.js";
+import type { Llm } from "../../src/llm/llm.js";
 import { createLogger, type Logger } from "../../src/logger.js";
-import { loadPrompts } from "../../src/prompts.js";
-import { openStore, type Store } from "../../src/store/openStore.js";
-import { loadTasks } from "../../src/tasks.js";
+import type { Store } from "../../src/store/openStore.js";
 import { FakeDiscord } from "./fakeDiscord.js";
 import type { TinyModelOptions } from "./gguf.js";
 import { tinyModel } from "./models.js";
@@ -33,7 +32,8 @@ export class LogCapture {
 export interface BotHarness {
   readonly discord: FakeDiscord;
   readonly bot: Bot;
-  readonly llm: LocalLlm;
+  readonly llm: Llm;
+  readonly app: App;
   readonly store: Store;
   readonly config: Config;
   readonly logs: LogCapture;
@@ -54,6 +54,8 @@ export function testEnv(discord: FakeDiscord, modelPath: string, dataDir: string
     STORE_URL: `sqlite://${join(dataDir, "bot.sqlite")}`,
     LLM_THREADS: "1",
     LLM_CONTEXT_SIZE: "2048",
+    // Probing for a GPU takes seconds on a machine without one; the GPU option has its own test.
+    LLM_GPU: "off",
     CHAT_MAX_TOKENS: "24",
     LOG_LEVEL: "debug",
   };
@@ -89,16 +91,15 @@ export async function startBotHarness(
   });
   const logs = new LogCapture();
   const logger = createLogger({ level: "trace", destination: logs.stream });
-  const prompts = loadPrompts();
-  const tasks = options.withTasks ? loadTasks(config.tasksDir) : [];
-  const llm = await loadModel({ ...config.model, sentiment: config.sentiment, prompts, tasks, logger });
-  const store = await openStore(config.storeUrl, logger);
+  const app = await assemble(config, logger, { withTasks: options.withTasks === true });
+  const { llm, store, prompts, tasks } = app;
   const bot = createBot({ llm, store, logger, config, prompts, commands: commandsWithTasks(tasks) });
   await bot.start();
   return {
     discord,
     bot,
     llm,
+    app,
     store,
     config,
     logs,
@@ -113,10 +114,9 @@ export async function startBotHarness(
       return logs.find(msg);
     },
     async close() {
-      const stopped = bot.stop();
-      await llm.close();
-      await stopped;
-      await store.close();
+      llm.interrupt();
+      await bot.stop();
+      await app.close();
       await discord.stop();
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },

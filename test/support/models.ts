@@ -24,8 +24,8 @@ export async function tinyModel(options: TinyModelOptions = {}): Promise<string>
 }
 
 /**
- * Options for loading a test model with `loadModel` straight from a file: one thread, one chat sequence, the cache
- * off and a silent logger, so that each test states only what it is about.
+ * Options for loading a test model with `loadModel` straight from a file: one thread, one chat sequence, one
+ * sentiment sequence, the CPU, the cache off and a silent logger, so that each test states only what it is about.
  */
 export function testModelOptions(
   overrides: Partial<LoadModelOptions> & Pick<LoadModelOptions, "path">,
@@ -36,7 +36,10 @@ export function testModelOptions(
     threads: 1,
     contextSize: 2048,
     chatSequences: 1,
+    sentimentSequences: 1,
     batchSize: 128,
+    gpu: "off",
+    chatSpeedFloor: 0.35,
     sentiment: { queueSize: 10, maxWaitMs: 30_000, cacheSize: 0 },
     prompts: loadPrompts(),
     logger: createLogger({ level: "silent" }),

@@ -217,6 +217,10 @@ export async function runSoak(options: { messages: number; channels?: number }):
     const outcomes: Record<string, number> = {};
     for (const set of outcomesOf().values())
       for (const outcome of set) outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+    for (const line of h.logs.find("mood reaction dropped")) {
+      const key = `dropped: ${String(line.reason)}`;
+      outcomes[key] = (outcomes[key] ?? 0) + 1;
+    }
     for (const line of h.logs.find(SKIP)) {
       if (typeof line.messageId === "string" && expectations.has(line.messageId)) {
         const key = `skipped: ${String(line.reason)}`;
