@@ -57,6 +57,37 @@ export class ArticleClassifier {
     };
   }
 
+  /**
+   * The article's method with its fixed instruction cached: the prompt up to the message is evaluated once and
+   * kept, so each message costs its own tokens, the prompt's tail and the two generated tokens. It separates what
+   * prefix caching gives from what reading the label probabilities in one pass gives.
+   */
+  async classifyReusingPrefix(text: string): Promise<ArticleResult> {
+    const [head = "", tail = ""] = ARTICLE_PROMPT.split("{text}");
+    const prefix = this.model.tokenize(head, false);
+    const { firstDifferentIndex } = this.sequence.compareContextTokens(prefix);
+    if (firstDifferentIndex < prefix.length) {
+      await this.sequence.clearHistory();
+      await this.sequence.evaluateWithoutGeneratingNewTokens(prefix);
+    } else if (this.sequence.nextTokenIndex > prefix.length) {
+      await this.sequence.eraseContextTokenRanges([
+        { start: prefix.length, end: this.sequence.nextTokenIndex },
+      ]);
+    }
+    const input = this.model.tokenize(`${text}${tail}`, false);
+    const generated: Token[] = [];
+    for await (const token of this.sequence.evaluate(input, { temperature: 0 })) {
+      generated.push(token);
+      if (generated.length >= 2) break;
+    }
+    const output = this.model.detokenize(generated);
+    return {
+      label: parseArticleOutput(output),
+      output,
+      evaluatedTokens: input.length + generated.length - 1,
+    };
+  }
+
   /** The article's "vote of three samples" variant: three sampled runs, majority label, neutral on a tie. */
   async classifyByVote(text: string, seed: number): Promise<ArticleResult> {
     const runs = [];

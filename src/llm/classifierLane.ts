@@ -24,6 +24,10 @@ export class ClassifierPool<L extends string> implements ClassifierLane<LabelRes
     return this.classifiers[0];
   }
 
+  tokensFor(text: string): number {
+    return this.template.inputTokenCount(text);
+  }
+
   prepare(text: string): Classification<LabelResult<L>> | undefined {
     const classifier = this.free.pop();
     if (!classifier) return undefined;

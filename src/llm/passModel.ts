@@ -40,6 +40,8 @@ export interface ClassifierLane<R> {
   readonly name: string;
   /** How many of this lane's classifications one pass can carry. */
   readonly slots: number;
+  /** Tokens `text` would add to a pass, without reserving anything. */
+  tokensFor(text: string): number;
   /** Reserves a free sequence for `text`, or returns undefined while every one is busy. */
   prepare(text: string): Classification<R> | undefined;
 }

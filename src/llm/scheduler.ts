@@ -58,6 +58,8 @@ interface Waiting {
 interface ClassifyJob<R = unknown> extends Waiting {
   readonly lane: ClassifierLane<R>;
   readonly text: string;
+  /** What it adds to a pass, known when it is queued so that passes can be formed by length. */
+  readonly tokens: number;
   readonly group: string;
   resolve(result: R): void;
   reject(error: unknown): void;
@@ -90,6 +92,8 @@ const COST_SMOOTHING = 0.2;
  * caution where per-token compute dominates (a CPU), and corrected by the first pass that carries one.
  */
 const UNMEASURED_TOKEN_SHARE = 0.25;
+/** How deep into each group's queue a pass looks for inputs of its first input's length. */
+const SAME_LENGTH_LOOKAHEAD = 16;
 /** The credit can save up this many allowances: enough for a wide pass of background work. */
 const CREDIT_CAP_ALLOWANCES = 8;
 
@@ -161,6 +165,7 @@ export class Scheduler {
         ...this.waiting(kind, request.signal, () => this.removeClassify(job as ClassifyJob), reject),
         lane,
         text,
+        tokens: lane.tokensFor(text),
         group: request.group ?? DEFAULT_GROUP,
         resolve,
         reject,
@@ -346,31 +351,39 @@ export class Scheduler {
   }
 
   /**
-   * Round-robin over groups, one job per group per round, until the sequences or the token budget run out. With
+   * Round-robin over groups, one job per group per round, until the sequences or the token budget run out; right
+   * after the first job, other jobs of exactly its length join from near the front of any group. A runtime with one
+   * KV stream per sequence (node-llama-cpp's) splits a batch into sub-batches of equal length per sequence, each
+   * paying a pass's fixed cost, so only inputs of one length share it; elsewhere the grouping costs nothing. With
    * generations running, the batch goes only if the credit covers it; otherwise nothing goes and the credit grows.
    */
   private pickBackground(steps: number): PassItem[] {
     const picked: Array<{ job: ClassifyJob; classification: Classification<unknown> }> = [];
     let tokens = 0;
+    const full = () => picked.length > 0 && tokens >= this.options.maxPassTokens;
+    const take = (job: ClassifyJob): boolean => {
+      const classification = job.lane.prepare(job.text);
+      if (!classification) return false;
+      this.removeClassify(job);
+      // Served: this group goes to the back of the round.
+      const rest = this.background.get(job.group);
+      if (rest) {
+        this.background.delete(job.group);
+        this.background.set(job.group, rest);
+      }
+      picked.push({ job, classification });
+      tokens += classification.tokens;
+      return true;
+    };
     let progress = true;
-    while (progress && tokens < this.options.maxPassTokens) {
+    while (progress && !full()) {
       progress = false;
       for (const group of [...this.background.keys()]) {
-        if (picked.length > 0 && tokens >= this.options.maxPassTokens) break;
+        if (full()) break;
         const job = this.freshHead(group);
-        if (!job) continue;
-        const classification = job.lane.prepare(job.text);
-        if (!classification) continue;
-        this.removeClassify(job);
-        // Served: this group goes to the back of the round.
-        const rest = this.background.get(group);
-        if (rest) {
-          this.background.delete(group);
-          this.background.set(group, rest);
-        }
-        picked.push({ job, classification });
-        tokens += classification.tokens;
+        if (!job || !take(job)) continue;
         progress = true;
+        if (picked.length === 1) this.takeSameLength(job, take, full);
       }
     }
     const go = steps > 0 ? this.affordableCount(steps, picked) : picked.length;
@@ -415,6 +428,30 @@ export class Scheduler {
     if (queue) queue.unshift(job);
     else this.background.set(job.group, [job]);
     this.backgroundCount++;
+  }
+
+  /** Jobs of the anchor's lane and length, one per group per round as everywhere else, while they fit. */
+  private takeSameLength(
+    anchor: ClassifyJob,
+    take: (job: ClassifyJob) => boolean,
+    full: () => boolean,
+  ): void {
+    const matches = (job: ClassifyJob) =>
+      job.lane === anchor.lane &&
+      job.tokens === anchor.tokens &&
+      this.now() - job.enqueuedAt <= this.options.maxBackgroundAgeMs;
+    let progress = true;
+    while (progress) {
+      progress = false;
+      for (const group of [...this.background.keys()]) {
+        if (full()) return;
+        const job = this.background.get(group)?.slice(0, SAME_LENGTH_LOOKAHEAD).find(matches);
+        if (!job) continue;
+        // No sequence free: the pass is as wide as it can be.
+        if (!take(job)) return;
+        progress = true;
+      }
+    }
   }
 
   /** The group's oldest job that has not waited too long; staler ones are shed on the way. */

@@ -1,0 +1,86 @@
+import type { LocalLlm } from "../src/llm/localLlm.js";
+import type { SentimentClassifier } from "../src/llm/sentiment.js";
+import { SentimentCache } from "../src/llm/sentimentCache.js";
+import type { ArticleClassifier } from "./articleMethod.js";
+import { round, timed } from "./stats.js";
+
+/**
+ * Messages per second through the sentiment path at full load: every message is waiting from the start, so the
+ * figure is capacity, not latency. The bot batched is the production path (the scheduler filling passes from its
+ * sentiment sequences); the other three run one message at a time.
+ */
+
+export interface Throughput {
+  readonly messages: number;
+  readonly ms: number;
+  readonly perSecond: number;
+}
+
+function throughput(messages: number, ms: number): Throughput {
+  return { messages, ms: round(ms, 0), perSecond: round((messages / ms) * 1000, 2) };
+}
+
+/** The bot as it runs: every message submitted at once to the scheduler, which batches them. */
+export async function botBatched(llm: LocalLlm, texts: readonly string[]): Promise<Throughput> {
+  const [, ms] = await timed(() =>
+    Promise.all(texts.map((text, i) => llm.classifySentiment(text, { group: `g${i % 4}` }))),
+  );
+  return throughput(texts.length, ms);
+}
+
+/** The bot's one-pass method, one message at a time on one sequence. */
+export async function botOneAtATime(
+  classifier: SentimentClassifier,
+  texts: readonly string[],
+): Promise<Throughput> {
+  const [, ms] = await timed(async () => {
+    for (const text of texts) await classifier.classify(text);
+  });
+  return throughput(texts.length, ms);
+}
+
+export async function article(classifier: ArticleClassifier, texts: readonly string[]): Promise<Throughput> {
+  const [, ms] = await timed(async () => {
+    for (const text of texts) await classifier.classify(text);
+  });
+  return throughput(texts.length, ms);
+}
+
+export async function articleWithPrefixReuse(
+  classifier: ArticleClassifier,
+  texts: readonly string[],
+): Promise<Throughput> {
+  const [, ms] = await timed(async () => {
+    for (const text of texts) await classifier.classifyReusingPrefix(text);
+  });
+  return throughput(texts.length, ms);
+}
+
+/**
+ * The realistic stream through the bot, in arrival order, `width` messages in flight (the sentiment sequences), with
+ * the process's result cache in front of the model or not: a repeat that arrives while its first copy is still in
+ * flight misses, as it would in the bot.
+ */
+export async function streamThroughBot(
+  llm: LocalLlm,
+  stream: readonly string[],
+  options: { cacheSize: number; width: number },
+): Promise<Throughput & { hitRate: number }> {
+  // The LocalLlm here runs with its cache off; this cache stands where the production one does, in front.
+  const cache = new SentimentCache(options.cacheSize);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < stream.length; i = next++) {
+      const text = stream[i] ?? "";
+      if (cache.get(text)) continue;
+      cache.set(text, await llm.classifySentiment(text, { group: `g${i % 4}` }));
+    }
+  };
+  const [, ms] = await timed(() => Promise.all(Array.from({ length: options.width }, worker)));
+  return { ...throughput(stream.length, ms), hitRate: round(cache.hits / stream.length, 3) };
+}
+
+/** The article's method over the same stream: it has no cache, so every message costs a full evaluation. */
+export async function streamThroughArticle(classifier: ArticleClassifier, stream: readonly string[]) {
+  return article(classifier, stream);
+}
