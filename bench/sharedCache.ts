@@ -53,9 +53,9 @@ export async function sharedCacheHitRate(
     await Promise.all(clients.map((client) => client.connect()));
     const run = async (share: boolean) => {
       const stores = clients.map(
-        (client, i) =>
+        (client) =>
           new SettledWrites(
-            new RedisResultCache(client, { prefix: `bench-${share}-${i}:`, slots: 100_000, ttlSeconds: 600 }),
+            new RedisResultCache(client, { prefix: `bench-${share}:`, slots: 100_000, ttlSeconds: 600 }),
           ),
       );
       const caches = stores.map(

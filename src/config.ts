@@ -189,7 +189,7 @@ const envSchema = z.object({
   LLM_CONTEXT_SIZE: positiveInt(2048, 131072),
   LLM_CHAT_SEQUENCES: positiveInt(2, 16),
   LLM_BATCH_SIZE: positiveInt(128, 4096),
-  LLM_SENTIMENT_SEQUENCES: positiveInt(4, 32),
+  LLM_SENTIMENT_SEQUENCES: positiveInt(2, 32),
   LLM_GPU: optionalText.transform((raw, ctx) => {
     const setting = (raw ?? "auto").toLowerCase();
     const known = GPU_SETTINGS.find((option) => option === setting);
@@ -259,7 +259,7 @@ const FIXES: Record<string, string> = {
   SENTIMENT_MAX_WAIT_MS: "Remove it to drop reactions that waited over 30000 ms.",
   SENTIMENT_CACHE_SIZE: "Remove it to cache 1000 results, or set 0 to turn the cache off.",
   LLM_SENTIMENT_SEQUENCES:
-    "Remove it to classify up to 4 messages per forward pass; each one costs a context's worth of memory.",
+    "Remove it to classify up to 2 messages per forward pass; each one costs a context's worth of memory.",
   LLM_GPU: "Remove it to use a GPU when one works and the CPU otherwise, or set off to always use the CPU.",
   SENTIMENT_SHARED_CACHE_SIZE:
     "Remove it to share up to 100000 results through Redis, or set 0 to keep the cache per process.",

@@ -2,13 +2,15 @@
  * The Node.js flags every process of ours runs with: each npm script that starts one (npm start, console, bench,
  * eval…) and each shard child. package.json repeats them in its scripts, and a test keeps the two in step.
  *
- * node-llama-cpp gives every evaluation a sampler whose native part holds one entry per vocabulary token (1.8 MB
- * for Qwen2.5's 151,936) until V8 collects the small JavaScript object that owns it. V8 cannot see that memory,
- * and with its default 16 MB young generation it collected none of them in 320 sentiment passes: 541 MB held.
- * A 2 MB young generation collects them every few passes (about 46 MB held over the same run), and keeps the
- * process itself smaller.
+ * node-llama-cpp gives every evaluation a sampler whose native part holds one entry per vocabulary token until V8
+ * collects the small JavaScript object that owns it, and V8 cannot see that memory:
+ * - --max-semi-space-size=2: with V8's default young generation none of them is collected during a busy run; a
+ *   2 MB one collects them every few evaluations while evaluations run one at a time.
+ * - --expose-gc: when several evaluations share a forward pass, their wrappers outlive young-generation
+ *   collections, so the model's owner runs a full collection every few dozen evaluations (src/llm/samplerCollector.ts).
+ * test/llm/evaluationMemory.test.ts measures both, with and without the flags.
  */
-export const NODE_RUNTIME_FLAGS: readonly string[] = ["--max-semi-space-size=2"];
+export const NODE_RUNTIME_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--expose-gc"];
 
 /** The runtime flags a process was started without, judged from its Node.js command line. */
 export function missingRuntimeFlags(execArgv: readonly string[]): string[] {

@@ -39,7 +39,7 @@ describe("loadConfig", () => {
     expect(config.storeUrl).toBe("sqlite://data/bot.sqlite");
     expect(config.moodEmojis).toEqual({ positive: "😄", negative: "😢", neutral: "😐" });
     expect(config.logLevel).toBe("info");
-    expect(config.model).toMatchObject({ sentimentSequences: 4, gpu: "auto" });
+    expect(config.model).toMatchObject({ sentimentSequences: 2, gpu: "auto" });
     expect(config.chat).toMatchObject({ channelQueue: 3, speedFloor: 0.35 });
     expect(config.sentiment.sharedCache).toEqual({ size: 100_000, ttlSeconds: 604_800, budgetMs: 20 });
   });

@@ -7,6 +7,7 @@ import type { ChatPool } from "./chatPool.js";
 import type { ClassifierPool } from "./classifierLane.js";
 import type { CacheStats, ClassifyOptions, GenerateChatOptions, Llm, TaskOutcome } from "./llm.js";
 import type { GenerationLease } from "./passModel.js";
+import type { SamplerCollector } from "./samplerCollector.js";
 import type { Scheduler, SchedulerStats } from "./scheduler.js";
 import type { SentimentResult } from "./sentiment.js";
 import type { LayeredSentimentCache } from "./sharedResultCache.js";
@@ -25,6 +26,7 @@ export interface LocalLlmParts {
   readonly chat: ChatPool;
   readonly cache: LayeredSentimentCache;
   readonly scheduler: Scheduler;
+  readonly samplers: SamplerCollector;
 }
 
 /** The model in this process: llama.cpp's lanes driven by the pass scheduler, behind the result caches. */
@@ -66,16 +68,19 @@ export class LocalLlm implements Llm {
       ...(options.group === undefined ? {} : { group: options.group }),
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    this.parts.samplers.evaluated();
     this.parts.cache.store(text, result);
     return result;
   }
 
-  generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion> {
-    return this.parts.scheduler.generate({
+  async generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion> {
+    const completion = await this.parts.scheduler.generate({
       start: () => this.lease(options.channelKey, turns, options),
       ...(options.onText ? { onText: options.onText } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    this.parts.samplers.evaluated();
+    return completion;
   }
 
   async runTask(task: Task, input: string, options: { signal?: AbortSignal } = {}): Promise<TaskOutcome> {
@@ -83,6 +88,7 @@ export class LocalLlm implements Llm {
     const lane = this.parts.tasks.get(task.name);
     if (lane) {
       const result = await this.parts.scheduler.classify(lane, input, { priority: "interactive", ...signal });
+      this.parts.samplers.evaluated();
       return { kind: "labels", result };
     }
     if (task.output.kind !== "text") throw new Error(`the task ${task.name} was not loaded with the model`);
@@ -97,6 +103,7 @@ export class LocalLlm implements Llm {
       start: () => this.lease(`task:${task.name}`, turns, { maxTokens, temperature: TEXT_TASK_TEMPERATURE }),
       ...signal,
     });
+    this.parts.samplers.evaluated();
     return { kind: "text", text: completion.text, generatedTokens: completion.generatedTokens };
   }
 

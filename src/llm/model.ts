@@ -18,10 +18,14 @@ import { ChatPool } from "./chatPool.js";
 import { ClassifierPool } from "./classifierLane.js";
 import { LabelClassifier } from "./labelClassifier.js";
 import { LocalLlm } from "./localLlm.js";
+import { fullCollection, SamplerCollector } from "./samplerCollector.js";
 import { Scheduler } from "./scheduler.js";
 import { createSentimentClassifier } from "./sentiment.js";
 import { SentimentCache } from "./sentimentCache.js";
 import { cacheNamespace, LayeredSentimentCache, type SharedResultStore } from "./sharedResultCache.js";
+
+/** Evaluations between full collections of their samplers' memory (see samplerCollector.ts). */
+const EVALUATIONS_PER_COLLECTION = 32;
 
 /** Which compute backend to ask node-llama-cpp for; "auto" takes a GPU when one works and the CPU otherwise. */
 export type GpuSetting = "auto" | "cuda" | "vulkan" | "metal" | "off";
@@ -95,7 +99,8 @@ export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
       method: template.method,
       logger: logger.child({ component: "result-cache" }),
     });
-    const llm = new LocalLlm({ ...parts, llama, model, context, cache, scheduler }, modelName);
+    const samplers = new SamplerCollector(EVALUATIONS_PER_COLLECTION, fullCollection());
+    const llm = new LocalLlm({ ...parts, llama, model, context, cache, scheduler, samplers }, modelName);
     logger.info(
       {
         model: llm.modelName,

@@ -108,8 +108,8 @@ const CREDIT_CAP_ALLOWANCES = 8;
  *   1 / chatSpeedFloor of a step alone: every pass with steps earns that allowance and pays what it took.
  *   Background work joins a pass only when the credit covers the pass's predicted cost (the measured cost of the
  *   steps alone plus a measured cost per background token), and then as wide a batch as the sequences, the queue
- *   and the pass token budget allow: wide passes spread a pass's fixed cost over more messages, so the scheduler
- *   would rather wait a few steps for credit than send narrow passes.
+ *   and the pass token budget allow, filled first with inputs of one length: those share the pass's fixed cost,
+ *   so the scheduler would rather wait a few steps for credit than send narrow passes.
  * - With no generation running, every pass is as wide as the background queue and the sequences allow.
  */
 export class Scheduler {
@@ -558,7 +558,8 @@ export class Scheduler {
       this.stats.completed++;
       job.resolve(lease.generation.completion);
     } else {
-      this.stats.failed++;
+      if (error instanceof JobCancelledError) this.stats.cancelled++;
+      else this.stats.failed++;
       job.reject(error);
     }
   }

@@ -2,12 +2,14 @@ import { expect, it } from "vitest";
 import { runSoak } from "../support/soak.js";
 
 it("a smaller soak: the bot stays up, accounts for every message, stays flat, and logs no errors", async () => {
-  const report = await runSoak({ messages: 200, channels: 4 });
+  const report = await runSoak({ messages: 400, channels: 4 });
   expect(report.stillUp).toBe(true);
   expect(report.unaccounted).toBe(0);
   expect(report.unhandledErrors).toBe(0);
   expect(report.errorLogLines).toBe(0);
-  expect(report.rssGrowthMb).toBeLessThan(50);
+  // Over the second 200 messages: a leak of 0.4 MB a message fails it (one sampler per evaluation left behind would
+  // be 1.8 MB with this vocabulary).
+  expect(report.rssGrowthMb).toBeLessThan(80);
   // The mix really was mixed: every kind was sent, and the outcomes cover reactions, replies and skips.
   expect(Object.keys(report.kinds).sort()).toEqual([
     "bot",

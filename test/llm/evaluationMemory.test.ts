@@ -13,12 +13,12 @@ const PASSES = 200;
 const QWEN_VOCABULARY = 151_936;
 const SAMPLER_MB = (QWEN_VOCABULARY * 12) / 1024 / 1024;
 
-async function growthMb(flags: readonly string[]): Promise<number> {
+async function growthMb(flags: readonly string[], width = 1): Promise<number> {
   const model = await tinyModel({ vocabularySize: QWEN_VOCABULARY });
   const script = join(REPO_ROOT, "test", "support", "evaluationMemory.ts");
   const { stdout } = await run(
     process.execPath,
-    [...flags, "--import", import.meta.resolve("tsx"), script, model, String(PASSES)],
+    [...flags, "--import", import.meta.resolve("tsx"), script, model, String(PASSES), String(width)],
     { cwd: REPO_ROOT, timeout: 120_000 },
   );
   return (JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as { growthMb: number }).growthMb;
@@ -46,5 +46,17 @@ describe("memory held by evaluations", () => {
     expect(unbounded).toBeGreaterThan(0.6 * PASSES * SAMPLER_MB);
     // With them, a few dozen at most are waiting at any time.
     expect(bounded).toBeLessThan(30 * SAMPLER_MB);
+  }, 240_000);
+
+  it("stays bounded when bursts of classifications share passes, where a small young generation alone does not", async () => {
+    const youngGenerationOnly = NODE_RUNTIME_FLAGS.filter((flag) => flag !== "--expose-gc");
+    const [bounded, unbounded] = [
+      await growthMb(NODE_RUNTIME_FLAGS, 2),
+      await growthMb(youngGenerationOnly, 2),
+    ];
+    // In bursts sharing passes, the samplers outlive young-generation collections: most of them are still held.
+    expect(unbounded).toBeGreaterThan(0.4 * PASSES * SAMPLER_MB);
+    // With the full collection every few dozen evaluations, no more than that many wait.
+    expect(bounded).toBeLessThan(40 * SAMPLER_MB);
   }, 240_000);
 });
