@@ -39,22 +39,10 @@ export class ArticleClassifier {
       ARTICLE_PROMPT.replace("{text}", () => text),
       false,
     );
-    const generated: Token[] = [];
-    const iterator = this.sequence.evaluate(prompt, {
+    return this.answer(prompt, {
       temperature: options.temperature ?? 0,
       ...(options.seed === undefined ? {} : { seed: options.seed }),
     });
-    for await (const token of iterator) {
-      generated.push(token);
-      if (generated.length >= 2) break;
-    }
-    const output = this.model.detokenize(generated);
-    // The prompt, then each generated token but the last is fed back to produce the next one.
-    return {
-      label: parseArticleOutput(output),
-      output,
-      evaluatedTokens: prompt.length + generated.length - 1,
-    };
   }
 
   /**
@@ -74,13 +62,21 @@ export class ArticleClassifier {
         { start: prefix.length, end: this.sequence.nextTokenIndex },
       ]);
     }
-    const input = this.model.tokenize(`${text}${tail}`, false);
+    return this.answer(this.model.tokenize(`${text}${tail}`, false), { temperature: 0 });
+  }
+
+  /** Evaluates `input` on top of what the sequence holds, generates the article's two tokens and reads them. */
+  private async answer(
+    input: Token[],
+    options: { temperature: number; seed?: number },
+  ): Promise<ArticleResult> {
     const generated: Token[] = [];
-    for await (const token of this.sequence.evaluate(input, { temperature: 0 })) {
+    for await (const token of this.sequence.evaluate(input, options)) {
       generated.push(token);
       if (generated.length >= 2) break;
     }
     const output = this.model.detokenize(generated);
+    // The input, then each generated token but the last is fed back to produce the next one.
     return {
       label: parseArticleOutput(output),
       output,

@@ -67,7 +67,7 @@ function roundSample(sample: { tokens: number; medianMs: number }) {
 }
 
 /** Ordinary least squares of y on x. */
-export function fitLine(points: ReadonlyArray<readonly [number, number]>): {
+function fitLine(points: ReadonlyArray<readonly [number, number]>): {
   intercept: number;
   slope: number;
   r2: number;

@@ -1,7 +1,5 @@
 import type { LocalLlm } from "../src/llm/localLlm.js";
-import type { SentimentClassifier } from "../src/llm/sentiment.js";
 import { SentimentCache } from "../src/llm/sentimentCache.js";
-import type { ArticleClassifier } from "./articleMethod.js";
 import { round, timed } from "./stats.js";
 
 /**
@@ -28,30 +26,13 @@ export async function botBatched(llm: LocalLlm, texts: readonly string[]): Promi
   return throughput(texts.length, ms);
 }
 
-/** The bot's one-pass method, one message at a time on one sequence. */
-export async function botOneAtATime(
-  classifier: SentimentClassifier,
+/** Any method, one message at a time: the bot's one-pass method on one sequence, or the article's. */
+export async function oneAtATime(
+  classify: (text: string) => Promise<unknown>,
   texts: readonly string[],
 ): Promise<Throughput> {
   const [, ms] = await timed(async () => {
-    for (const text of texts) await classifier.classify(text);
-  });
-  return throughput(texts.length, ms);
-}
-
-export async function article(classifier: ArticleClassifier, texts: readonly string[]): Promise<Throughput> {
-  const [, ms] = await timed(async () => {
-    for (const text of texts) await classifier.classify(text);
-  });
-  return throughput(texts.length, ms);
-}
-
-export async function articleWithPrefixReuse(
-  classifier: ArticleClassifier,
-  texts: readonly string[],
-): Promise<Throughput> {
-  const [, ms] = await timed(async () => {
-    for (const text of texts) await classifier.classifyReusingPrefix(text);
+    for (const text of texts) await classify(text);
   });
   return throughput(texts.length, ms);
 }
@@ -78,9 +59,4 @@ export async function streamThroughBot(
   };
   const [, ms] = await timed(() => Promise.all(Array.from({ length: options.width }, worker)));
   return { ...throughput(stream.length, ms), hitRate: round(cache.hits / stream.length, 3) };
-}
-
-/** The article's method over the same stream: it has no cache, so every message costs a full evaluation. */
-export async function streamThroughArticle(classifier: ArticleClassifier, stream: readonly string[]) {
-  return article(classifier, stream);
 }

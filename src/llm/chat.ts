@@ -2,7 +2,6 @@ import {
   type ChatHistoryItem,
   type ChatWrapper,
   type LlamaContextSequence,
-  type LlamaModel,
   resolveChatWrapper,
   type Token,
 } from "node-llama-cpp";
@@ -206,9 +205,4 @@ function endsWith(tokens: readonly Token[], suffix: readonly Token[]): boolean {
   if (suffix.length > tokens.length) return false;
   const offset = tokens.length - suffix.length;
   return suffix.every((token, index) => tokens[offset + index] === token);
-}
-
-/** The chat wrapper the model's own template resolves to, without holding a sequence. */
-export function chatWrapperFor(model: LlamaModel): ChatWrapper {
-  return resolveChatWrapper(model);
 }

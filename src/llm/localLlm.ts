@@ -54,11 +54,6 @@ export class LocalLlm implements Llm {
     return { hits: local.hits, misses: local.misses, size: local.size, shared };
   }
 
-  /** Jobs waiting and generations running in the scheduler. */
-  get queueDepth() {
-    return this.parts.scheduler.depth;
-  }
-
   async classifySentiment(text: string, options: ClassifyOptions = {}): Promise<SentimentResult> {
     // A repeated short message skips the queue and the model entirely.
     const cached = await this.parts.cache.lookup(text);

@@ -146,15 +146,6 @@ export class Scheduler {
     return this.closedReason !== undefined;
   }
 
-  /** Jobs waiting, by priority, and generations running. */
-  get depth(): { interactive: number; background: number; generating: number } {
-    return {
-      interactive: this.interactive.length + this.pendingGenerations.length,
-      background: this.backgroundCount,
-      generating: this.active.length,
-    };
-  }
-
   /** Queues one classification; it runs in some pass on one of its lane's sequences. */
   classify<R>(lane: ClassifierLane<R>, text: string, request: ClassifyRequest): Promise<R> {
     const kind = lane.name;
