@@ -83,7 +83,6 @@ class FakeLane implements ClassifierLane<string> {
       held = false;
     };
     return {
-      tokens,
       run: async () => {
         try {
           await this.runtime.evaluate(`cls:${text}`, tokens);

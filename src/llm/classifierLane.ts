@@ -38,7 +38,6 @@ export class ClassifierPool<L extends string> implements ClassifierLane<LabelRes
       this.free.push(classifier);
     };
     return {
-      tokens: classifier.inputTokenCount(text),
       run: () => classifier.classify(text).finally(giveBack),
       release: giveBack,
     };

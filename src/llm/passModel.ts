@@ -2,7 +2,7 @@
  * The model at the level of forward passes: the seam between the scheduler, which decides what each pass carries,
  * and a runtime that evaluates it (llama.cpp in production, a fake with a cost model in the scheduler's tests).
  *
- * Work is prepared first, so the scheduler knows how many tokens it adds to a pass, and then issued. Everything
+ * Work is sized when it is queued (how many tokens it adds to a pass), reserved, and then issued. Everything
  * the scheduler issues in one tick shares one decode: the runtime must batch evaluations that different
  * sequences issue together (node-llama-cpp does).
  */
@@ -27,9 +27,8 @@ export interface Generation<R> {
   close(): Promise<void>;
 }
 
-/** A classification sized before it runs: one pass's share on a sequence it holds until it settles. */
+/** A classification ready to run: one pass's share on a sequence it holds until it settles. */
 export interface Classification<R> {
-  readonly tokens: number;
   run(): Promise<R>;
   /** Gives the sequence back without running, when the scheduler decides to hold the work back. */
   release(): void;
@@ -40,7 +39,7 @@ export interface ClassifierLane<R> {
   readonly name: string;
   /** How many of this lane's classifications one pass can carry. */
   readonly slots: number;
-  /** Tokens `text` would add to a pass, without reserving anything. */
+  /** Tokens `text` adds to a pass: the scheduler asks once, when the work is queued, and sizes passes with it. */
   tokensFor(text: string): number;
   /** Reserves a free sequence for `text`, or returns undefined while every one is busy. */
   prepare(text: string): Classification<R> | undefined;

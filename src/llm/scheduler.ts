@@ -363,7 +363,7 @@ export class Scheduler {
         this.background.set(job.group, rest);
       }
       picked.push({ job, classification });
-      tokens += classification.tokens;
+      tokens += job.tokens;
       return true;
     };
     let progress = true;
@@ -394,10 +394,7 @@ export class Scheduler {
    * the credit is still growing toward it, and as much as fits (at least one) once the credit is at its cap, so a
    * batch too costly for any credit cannot starve.
    */
-  private affordableCount(
-    steps: number,
-    batch: ReadonlyArray<{ classification: Classification<unknown> }>,
-  ): number {
+  private affordableCount(steps: number, batch: ReadonlyArray<{ job: ClassifyJob }>): number {
     const alone = this.stepCostMs.get(steps);
     // A step alone must be timed first: until then nothing rides along.
     if (alone === undefined) return 0;
@@ -405,8 +402,8 @@ export class Scheduler {
     const perToken = this.backgroundTokenMs ?? alone * UNMEASURED_TOKEN_SHARE;
     let tokens = 0;
     let fits = 0;
-    for (const { classification } of batch) {
-      tokens += classification.tokens;
+    for (const { job } of batch) {
+      tokens += job.tokens;
       if (this.creditMs + allowance - (alone + perToken * tokens) < 0) break;
       fits++;
     }
@@ -478,7 +475,7 @@ export class Scheduler {
   private classifyItem(job: ClassifyJob, classification: Classification<unknown>): PassItem {
     return {
       kind: "classify",
-      tokens: classification.tokens,
+      tokens: job.tokens,
       issue: () => classification.run(),
       settle: async (outcome) => {
         if (outcome.status === "fulfilled") {
