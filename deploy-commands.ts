@@ -1,4 +1,4 @@
-import { commandsWithTasks } from "./commands/index.js";
+import { BUILT_IN_COMMAND_NAMES, commandsWithTasks } from "./commands/index.js";
 import { loadConfig } from "./src/config.js";
 import { deployCommands } from "./src/discord/deployCommands.js";
 import { reportStartupError } from "./src/startupError.js";
@@ -7,7 +7,7 @@ import { loadTasks } from "./src/tasks.js";
 /** `npm run deploy-commands`: registers every command in commands/index.ts, globally or to DISCORD_GUILD_ID. */
 try {
   const { discord, tasksDir } = loadConfig(undefined, "deploy");
-  const commands = commandsWithTasks(loadTasks(tasksDir));
+  const commands = commandsWithTasks(loadTasks(tasksDir, BUILT_IN_COMMAND_NAMES));
   const clientId = discord.clientId ?? "";
   const count = await deployCommands({ ...discord, clientId }, commands);
   const where =

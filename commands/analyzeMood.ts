@@ -5,8 +5,8 @@ import {
   MessageFlags,
 } from "discord.js";
 import type { BotContext } from "../src/discord/context.js";
-import { NO_MENTIONS } from "../src/discord/send.js";
-import { languageOf, TEXTS } from "../src/i18n.js";
+import { inForceFor } from "../src/discord/inForce.js";
+import { answerInteraction } from "../src/discord/send.js";
 import { formatSentimentAnswer } from "./sentimentAnswer.js";
 
 /** Right-click a message → Apps → "Analyze mood": the message's mood, for the asker's eyes only. */
@@ -20,13 +20,14 @@ export async function execute(
   context: BotContext,
 ): Promise<void> {
   await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-  const language = languageOf(interaction.locale);
+  const { wording, emojis } = await inForceFor(interaction, context);
   const outcome = await context.pipeline.analyzeMood(interaction.targetMessage.content, {
     priority: "interactive",
+    emojis,
   });
   const content =
     outcome.kind === "skipped"
-      ? TEXTS[language].noTextInMessage
-      : formatSentimentAnswer(outcome.result, outcome.emoji, language);
-  await interaction.editReply({ content, allowedMentions: NO_MENTIONS });
+      ? wording.noTextInMessage
+      : formatSentimentAnswer(outcome.result, outcome.emoji, wording);
+  await answerInteraction(interaction, content);
 }

@@ -5,8 +5,8 @@ import {
   SlashCommandBuilder,
 } from "discord.js";
 import type { BotContext } from "../src/discord/context.js";
-import { NO_MENTIONS } from "../src/discord/send.js";
-import { languageOf, TEXTS } from "../src/i18n.js";
+import { inForceFor } from "../src/discord/inForce.js";
+import { answerInteraction } from "../src/discord/send.js";
 
 export const data = new SlashCommandBuilder()
   .setName("forget")
@@ -17,7 +17,8 @@ export const data = new SlashCommandBuilder()
   .setDefaultMemberPermissions(PermissionFlagsBits.ManageMessages);
 
 export async function execute(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void> {
-  const language = languageOf(interaction.locale);
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+  const { wording } = await inForceFor(interaction, context);
   // A cached member has a role manager; an uncached one arrives as raw API data with a list of role ids.
   const member = interaction.member;
   const roleIds =
@@ -26,15 +27,10 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
     interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages) === true ||
     roleIds.some((role) => context.config.chat.forgetRoleIds.has(role));
   if (!allowed) {
-    await interaction.reply({
-      content: TEXTS[language].forgetDenied,
-      flags: MessageFlags.Ephemeral,
-      allowedMentions: NO_MENTIONS,
-    });
+    await answerInteraction(interaction, wording.forgetDenied);
     return;
   }
-  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
   await context.pipeline.forget(interaction.channelId);
   context.logger.info("channel history cleared");
-  await interaction.editReply({ content: TEXTS[language].forgotten, allowedMentions: NO_MENTIONS });
+  await answerInteraction(interaction, wording.forgotten);
 }

@@ -6,10 +6,11 @@ import {
   SlashCommandBuilder,
 } from "discord.js";
 import type { BotContext } from "../src/discord/context.js";
-import { NO_MENTIONS } from "../src/discord/send.js";
-import { languageOf, TEXTS } from "../src/i18n.js";
+import { inForceFor } from "../src/discord/inForce.js";
+import { answerInteraction } from "../src/discord/send.js";
+import { type Language, WORDING } from "../src/wording.js";
 
-/** What the bot does and which commands exist, in the asker's language, only for them. */
+/** What the bot does and which commands exist, in the channel's language, only for the asker. */
 export const data = new SlashCommandBuilder()
   .setName("help")
   .setDescription("What this bot does and which commands it has")
@@ -18,10 +19,9 @@ export const data = new SlashCommandBuilder()
 /** One line per slash command, from the commands' own registration data (so the list never goes stale). */
 export function helpText(
   commands: ReadonlyArray<{ toJSON(): RESTPostAPIApplicationCommandsJSONBody }>,
-  locale: string | null,
+  language: Language,
 ): string {
-  const language = languageOf(locale);
-  const texts = TEXTS[language];
+  const wording = WORDING[language];
   const lines = commands
     .map((command) => command.toJSON())
     .flatMap((json) => {
@@ -30,18 +30,23 @@ export function helpText(
       const localised = language === "zh" ? json.description_localizations?.["zh-CN"] : undefined;
       return [`• \`/${json.name}\`: ${localised ?? english}`];
     });
-  return [texts.helpTitle, ...texts.helpBody, "", texts.helpCommands, ...lines, "", texts.analyzeHint].join(
-    "\n",
-  );
+  return [
+    wording.helpTitle,
+    ...wording.helpBody,
+    "",
+    wording.helpCommands,
+    ...lines,
+    "",
+    wording.analyzeHint,
+  ].join("\n");
 }
 
 export async function execute(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void> {
-  await interaction.reply({
-    content: helpText(
-      context.commands.map((command) => command.data),
-      interaction.locale,
-    ),
-    flags: MessageFlags.Ephemeral,
-    allowedMentions: NO_MENTIONS,
-  });
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+  const { language } = await inForceFor(interaction, context);
+  const text = helpText(
+    context.commands.map((command) => command.data),
+    language,
+  );
+  await answerInteraction(interaction, text);
 }

@@ -1,6 +1,6 @@
+import type { Command } from "../src/discord/context.js";
 import type { Task } from "../src/tasks.js";
 import * as analyzeMood from "./analyzeMood.js";
-import type { Command } from "./command.js";
 import * as forget from "./forget.js";
 import * as help from "./help.js";
 import * as mood from "./mood.js";
@@ -8,10 +8,13 @@ import * as sentiment from "./sentiment.js";
 import * as settings from "./settings.js";
 import { taskCommand } from "./taskCommand.js";
 
-export type { Command } from "./command.js";
-
 /** The bot's own commands. */
 export const commands: readonly Command[] = [sentiment, analyzeMood, mood, forget, settings, help];
+
+/** The names the bot's own commands take: no prompt-defined task may reuse one. */
+export const BUILT_IN_COMMAND_NAMES: ReadonlySet<string> = new Set(
+  commands.map((command) => command.data.name),
+);
 
 /** Every application command, the prompt-defined tasks included: for the bot and deploy-commands alike. */
 export function commandsWithTasks(tasks: readonly Task[]): Command[] {

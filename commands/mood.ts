@@ -1,9 +1,9 @@
 import { AttachmentBuilder, type ChatInputCommandInteraction, SlashCommandBuilder } from "discord.js";
 import type { BotContext } from "../src/discord/context.js";
-import { NO_MENTIONS } from "../src/discord/send.js";
-import { LABEL_NAMES, languageOf } from "../src/i18n.js";
+import { inForceFor } from "../src/discord/inForce.js";
+import { answerInteraction } from "../src/discord/send.js";
 import { renderMoodChart } from "../src/moodChart.js";
-import { SENTIMENT_LABELS } from "../src/moodEmojis.js";
+import { SENTIMENT_LABELS } from "../src/sentimentLabels.js";
 import { emptyCounts, HOUR_MS, type MoodCounts } from "../src/store/moodTally.js";
 
 export const data = new SlashCommandBuilder()
@@ -32,6 +32,7 @@ export function bucketCounts(hours: readonly MoodCounts[], size: number): MoodCo
 
 export async function execute(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void> {
   await interaction.deferReply();
+  const { wording, emojis } = await inForceFor(interaction, context);
   const week = interaction.options.getString("period") === "7d";
   const hours = week ? 7 * 24 : 24;
   const now = Date.now();
@@ -43,16 +44,11 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
     return week ? start.toISOString().slice(5, 10) : `${start.getUTCHours()}h`;
   });
   const total = bucketCounts(hourly, hourly.length)[0] ?? emptyCounts();
-  const names = LABEL_NAMES[languageOf(interaction.locale)];
-  const emojis = context.config.moodEmojis;
   const summary = SENTIMENT_LABELS.map((label) =>
-    `${emojis[label] || ""} ${names[label]} ${total[label]}`.trim(),
+    `${emojis[label]} ${wording.labels[label]} ${total[label]}`.trim(),
   ).join(" · ");
-  const period = week ? "7 days" : "24 hours";
-  const chart = renderMoodChart(buckets, captions, `Mood, last ${period} (UTC)`);
-  await interaction.editReply({
-    content: `**Mood over the last ${period}**: ${summary}`,
+  const chart = renderMoodChart(buckets, captions, wording.moodChartTitle(week));
+  await answerInteraction(interaction, wording.moodSummary(week, summary), {
     files: [new AttachmentBuilder(chart, { name: "mood.png" })],
-    allowedMentions: NO_MENTIONS,
   });
 }

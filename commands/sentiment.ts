@@ -1,7 +1,7 @@
 import { type ChatInputCommandInteraction, MessageFlags, SlashCommandBuilder } from "discord.js";
 import type { BotContext } from "../src/discord/context.js";
-import { NO_MENTIONS } from "../src/discord/send.js";
-import { languageOf, TEXTS } from "../src/i18n.js";
+import { inForceFor } from "../src/discord/inForce.js";
+import { answerInteraction } from "../src/discord/send.js";
 import { formatSentimentAnswer } from "./sentimentAnswer.js";
 
 /** Discord's own cap on a string option; the model reads at most its sentiment token budget of it. */
@@ -30,12 +30,12 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
   const hidden = interaction.options.getBoolean("private") ?? false;
   // The model may be busy with other work; defer first so Discord's 3-second deadline never passes.
   await interaction.deferReply(hidden ? { flags: MessageFlags.Ephemeral } : {});
-  const language = languageOf(interaction.locale);
+  const { wording, emojis } = await inForceFor(interaction, context);
   const text = interaction.options.getString("text", true);
-  const outcome = await context.pipeline.analyzeMood(text, { priority: "interactive" });
+  const outcome = await context.pipeline.analyzeMood(text, { priority: "interactive", emojis });
   const content =
     outcome.kind === "skipped"
-      ? TEXTS[language].noText
-      : formatSentimentAnswer(outcome.result, outcome.emoji, language);
-  await interaction.editReply({ content, allowedMentions: NO_MENTIONS });
+      ? wording.noText
+      : formatSentimentAnswer(outcome.result, outcome.emoji, wording);
+  await answerInteraction(interaction, content);
 }

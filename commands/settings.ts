@@ -6,20 +6,10 @@ import {
   type SlashCommandStringOption,
 } from "discord.js";
 import type { BotContext } from "../src/discord/context.js";
-import { NO_MENTIONS } from "../src/discord/send.js";
+import { inForceFor } from "../src/discord/inForce.js";
+import { answerInteraction } from "../src/discord/send.js";
 import { type Scope, SETTING_KEYS, SETTING_VALUES, type SettingKey } from "../src/store/settings.js";
-
-const SETTING_HELP: Record<SettingKey, string> = {
-  reactions: "mood reactions: on or off",
-  "reaction-share": "share of messages that get a reaction, 0 to 100 (%)",
-  "emoji-positive": "emoji for positive (unicode, <:name:id>, or none)",
-  "emoji-negative": "emoji for negative (unicode, <:name:id>, or none)",
-  "emoji-neutral": "emoji for neutral (unicode, <:name:id>, or none)",
-  persona: "the bot's persona for chat (its system prompt)",
-  "chat-channel": "answer every message here without a mention: on or off",
-  "reply-chain": "a reply to the bot's message counts as a mention: on or off",
-  language: "the bot's own language here: en or zh",
-};
+import type { Wording } from "../src/wording.js";
 
 const keyOption = (option: SlashCommandStringOption) =>
   option
@@ -59,49 +49,48 @@ export const data = new SlashCommandBuilder()
   );
 
 export async function execute(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void> {
-  const reply = (content: string) =>
-    interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
-  if (!interaction.inGuild()) {
-    await reply("Settings are per server: use this command in a server channel.");
-    return;
-  }
+  // Every answer here reads or writes the store: defer first, so Discord's 3-second deadline never passes.
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+  const { wording } = await inForceFor(interaction, context);
+  const answer = (content: string) => answerInteraction(interaction, content);
+  if (!interaction.inGuild()) return answer(wording.settings.guildOnly);
   if (interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild) !== true) {
-    await reply("Only members with Manage Server can change the bot's settings.");
-    return;
+    return answer(wording.settings.denied);
   }
   const sub = interaction.options.getSubcommand();
+  if (sub === "show")
+    return answer(await showSettings(interaction.guildId, interaction.channelId, context, wording));
   const scope = (interaction.options.getString("scope") ?? "channel") as Scope;
   const scopeId = scope === "guild" ? interaction.guildId : interaction.channelId;
-  const where = scope === "guild" ? "this server" : "this channel";
-  if (sub === "show") {
-    const guild = await context.settings.get("guild", interaction.guildId);
-    const channel = await context.settings.get("channel", interaction.channelId);
-    const lines = SETTING_KEYS.map((key) => {
-      const value = channel[key] ?? guild[key];
-      const from = channel[key] !== undefined ? "channel" : guild[key] !== undefined ? "server" : "default";
-      const shown =
-        value === undefined ? "(default)" : key === "persona" ? `"${value.slice(0, 80)}…"` : value;
-      return `• \`${key}\`: ${shown}${from === "default" ? "" : ` (${from})`} — ${SETTING_HELP[key]}`;
-    });
-    await reply(["Settings in force in this channel:", ...lines].join("\n"));
-    return;
-  }
+  const where = wording.settings.where[scope];
   const key = interaction.options.getString("key", true) as SettingKey;
   if (sub === "reset") {
     await context.settings.reset(scope, scopeId, key);
-    await reply(`\`${key}\` is back to its default for ${where}.`);
-    return;
+    return answer(wording.settings.reset(key, where));
   }
   const parsed = SETTING_VALUES[key].safeParse(interaction.options.getString("value", true).trim());
-  if (!parsed.success) {
-    await reply(
-      `\`${key}\` ${parsed.error.issues[0]?.message ?? "has an invalid value"}: ${SETTING_HELP[key]}.`,
-    );
-    return;
-  }
+  if (!parsed.success) return answer(wording.settings.invalid(key, wording.settings.help[key]));
   await context.settings.set(scope, scopeId, key, parsed.data);
   context.logger.info({ key, scope }, "setting changed");
-  await reply(
-    `\`${key}\` is now \`${parsed.data.slice(0, 100)}\` for ${where}. It applies from the next message.`,
-  );
+  return answer(wording.settings.changed(key, parsed.data.slice(0, 100), where));
+}
+
+/** One line per setting: its value in this channel, where that value comes from, and what it does. */
+async function showSettings(
+  guildId: string,
+  channelId: string,
+  context: BotContext,
+  wording: Wording,
+): Promise<string> {
+  const guild = await context.settings.get("guild", guildId);
+  const channel = await context.settings.get("channel", channelId);
+  const lines = SETTING_KEYS.map((key) => {
+    const value = channel[key] ?? guild[key];
+    const from = channel[key] !== undefined ? "channel" : guild[key] !== undefined ? "guild" : undefined;
+    const shown =
+      value === undefined ? wording.settings.unset : key === "persona" ? `"${value.slice(0, 80)}…"` : value;
+    const source = from === undefined ? "" : ` (${wording.settings.from[from]})`;
+    return `• \`${key}\`: ${shown}${source} — ${wording.settings.help[key]}`;
+  });
+  return [wording.settings.inForce, ...lines].join("\n");
 }

@@ -1,15 +1,12 @@
 import { type ChatInputCommandInteraction, type Message, SlashCommandBuilder } from "discord.js";
-import type { BotContext } from "../src/discord/context.js";
-import { NO_MENTIONS } from "../src/discord/send.js";
-import { languageOf, TEXTS } from "../src/i18n.js";
+import type { BotContext, Command } from "../src/discord/context.js";
+import { inForceFor } from "../src/discord/inForce.js";
+import { answerInteraction } from "../src/discord/send.js";
 import type { LabelResult } from "../src/llm/labelClassifier.js";
 import type { Task } from "../src/tasks.js";
 import { normaliseInput } from "../src/text/normaliseInput.js";
-import { capReply, sanitizeReply } from "../src/text/sanitizeReply.js";
-import { splitMessage } from "../src/text/splitMessage.js";
-import type { Command } from "./command.js";
-
-const percent = (value: number) => `${Math.round(value * 100)}%`;
+import { transcript } from "../src/transcript.js";
+import { percent } from "../src/wording.js";
 
 export function formatLabelAnswer(result: LabelResult<string>, labels: readonly string[]): string {
   const breakdown = labels
@@ -18,17 +15,16 @@ export function formatLabelAnswer(result: LabelResult<string>, labels: readonly 
   return `**${result.label}** (${percent(result.confidence)})\n-# ${breakdown}`;
 }
 
-/** The last `count` messages of a channel, oldest first, one "name: text" line each; empty ones are left out. */
-export function channelTranscript(messages: readonly Message[]): string {
-  return [...messages]
-    .sort((a, b) => a.createdTimestamp - b.createdTimestamp)
-    .map((message) => [
-      message.member?.displayName ?? message.author.displayName,
-      normaliseInput(message.content),
-    ])
-    .filter(([, text]) => text !== "")
-    .map(([name, text]) => `${name}: ${text}`)
-    .join("\n");
+/** A channel's messages, oldest first, as the transcript a channel task reads. */
+function channelTranscript(messages: Iterable<Message>): string {
+  return transcript(
+    [...messages]
+      .sort((a, b) => a.createdTimestamp - b.createdTimestamp)
+      .map((message) => ({
+        author: message.member?.displayName ?? message.author.displayName,
+        text: message.content,
+      })),
+  );
 }
 
 /** Turns a prompt-defined task into a slash command: `/name text:<…>`, or `/name [count]` for channel tasks. */
@@ -64,31 +60,23 @@ async function runTask(
   context: BotContext,
 ): Promise<void> {
   await interaction.deferReply();
-  const language = languageOf(interaction.locale);
-  let input: string;
-  if (task.input.kind === "text") {
-    input = normaliseInput(interaction.options.getString("text", true));
-  } else {
-    const count = interaction.options.getInteger("count") ?? task.input.defaultCount;
-    const messages = interaction.channel
-      ? await interaction.channel.messages.fetch({ limit: count })
-      : undefined;
-    input = channelTranscript([...(messages?.values() ?? [])]);
-  }
-  if (input === "") {
-    await interaction.editReply({ content: TEXTS[language].noText, allowedMentions: NO_MENTIONS });
-    return;
-  }
+  const { wording } = await inForceFor(interaction, context);
+  const input = await taskInput(task, interaction);
+  if (input === "") return answerInteraction(interaction, wording.noText);
   const outcome = await context.pipeline.runTask(task, input);
   if (outcome.kind === "labels") {
     const labels = task.output.kind === "labels" ? task.output.labels : [];
-    await interaction.editReply({
-      content: formatLabelAnswer(outcome.result, labels),
-      allowedMentions: NO_MENTIONS,
-    });
-    return;
+    return answerInteraction(interaction, formatLabelAnswer(outcome.result, labels));
   }
-  const [first = TEXTS[language].noAnswer, ...rest] = splitMessage(capReply(sanitizeReply(outcome.text)));
-  await interaction.editReply({ content: first, allowedMentions: NO_MENTIONS });
-  for (const content of rest) await interaction.followUp({ content, allowedMentions: NO_MENTIONS });
+  return answerInteraction(interaction, outcome.text, { fallback: wording.noAnswer });
+}
+
+/** The text a task reads: the command's text option, or the channel's last messages. */
+async function taskInput(task: Task, interaction: ChatInputCommandInteraction): Promise<string> {
+  if (task.input.kind === "text") return normaliseInput(interaction.options.getString("text", true));
+  const count = interaction.options.getInteger("count") ?? task.input.defaultCount;
+  const messages = interaction.channel
+    ? await interaction.channel.messages.fetch({ limit: count })
+    : undefined;
+  return channelTranscript(messages?.values() ?? []);
 }

@@ -8,8 +8,8 @@ import {
   createSentimentClassifier,
   type SentimentResult,
 } from "../src/llm/sentiment.js";
-import { SENTIMENT_LABELS, type SentimentLabel } from "../src/moodEmojis.js";
 import { loadPrompts } from "../src/prompts.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "../src/sentimentLabels.js";
 import type { EvalExample } from "./dataset.js";
 import {
   accuracy,

@@ -112,9 +112,3 @@ export class ChatGate {
     for (const [key, until] of this.notifiedUntil) if (until <= now) this.notifiedUntil.delete(key);
   }
 }
-
-export const REFUSAL_NOTICES: Readonly<Record<RefusalReason, string>> = {
-  "user-rate": "You're sending me messages faster than I can think! Give me a minute and try again. 🙂",
-  "channel-rate": "This channel is keeping me very busy. Give me a minute and try again. 🙂",
-  busy: "I already have a few messages to answer here. Ask me again once I've caught up. 🙂",
-};

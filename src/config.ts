@@ -1,23 +1,24 @@
 import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseEnv } from "node:util";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import type { GpuSetting } from "./llm/model.js";
-import { type EmojiMap, parseMoodEmojis } from "./moodEmojis.js";
-import { DEFAULT_TASKS_DIR } from "./tasks.js";
+import { LOG_LEVELS, type LogLevel } from "./logger.js";
+import { type EmojiMap, parseMoodEmojis } from "./sentimentLabels.js";
 
 /** Discord's own REST base; discord.js appends the API version. */
 export const DEFAULT_DISCORD_API_URL = "https://discord.com/api";
 /** The recommended model: Qwen2.5-0.5B-Instruct, Q8_0, about 530 MB. */
 export const DEFAULT_MODEL_URI = "hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf";
 export const DEFAULT_STORE_URL = "sqlite://data/bot.sqlite";
+/** prompts/tasks beside src/: the task files that ship with the bot. */
+export const DEFAULT_TASKS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "prompts", "tasks");
 export const DEFAULT_MOOD_EMOJIS = "positive=😄,negative=😢,neutral=😐";
 
 const GPU_SETTINGS = ["auto", "cuda", "vulkan", "metal", "off"] as const satisfies readonly GpuSetting[];
-
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface Config {
   readonly discord: {

@@ -1,25 +1,26 @@
 import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
-import { createInterface } from "node:readline/promises";
+import { createInterface, type Interface } from "node:readline/promises";
 import { pino } from "pino";
-import { assemble } from "./app.js";
-import { LABEL_NAMES, type Language } from "./i18n.js";
+import { type App, assemble } from "./app.js";
+import type { Config } from "./config.js";
 import type { TaskOutcome } from "./llm/llm.js";
 import { createLogger } from "./logger.js";
-import { Pipeline } from "./pipeline.js";
+import type { EmojiMap } from "./sentimentLabels.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
-import { HistoryStore } from "./store/history.js";
-import { effectiveEmojis, parseSettingsFile } from "./store/settings.js";
-
-/** How a task's answer reads in the terminal. */
-function formatTaskOutcome(outcome: TaskOutcome): string {
-  if (outcome.kind === "text") return `moodbot: ${outcome.text.trim() || "(nothing)"}`;
-  const { label, confidence } = outcome.result;
-  return `${label} (${Math.round(confidence * 100)}%)`;
-}
+import { effectiveEmojis, parseSettingsFile, type Settings } from "./store/settings.js";
+import { type Language, percent, replyLanguage, WORDING } from "./wording.js";
 
 /** The console's conversation lives under this channel id in the same store as Discord channels. */
-export const CONSOLE_CHANNEL_ID = "console";
+const CONSOLE_CHANNEL_ID = "console";
+const BOT_NAME = "moodbot";
+
+/** What the console's stand-in for /settings puts in force. */
+interface ConsoleSettings {
+  readonly settings: Settings;
+  readonly emojis: EmojiMap;
+  readonly language: Language;
+}
 
 /**
  * `npm run console`: the bot's own pipeline, model and store in a terminal, no Discord needed. Each line gets its
@@ -32,24 +33,8 @@ async function main(): Promise<void> {
     destination: pino.destination(2),
   });
   try {
-    // The console's stand-in for /settings: the same keys, from a JSON file (CONSOLE_SETTINGS).
-    const settings =
-      config.consoleSettingsFile === undefined
-        ? {}
-        : parseSettingsFile(readFileSync(config.consoleSettingsFile, "utf8"), config.consoleSettingsFile);
-    const emojis = effectiveEmojis(config.moodEmojis, settings);
-    const language: Language = settings.language === "zh" ? "zh" : "en";
+    const inForce = consoleSettings(config);
     const app = await assemble(config, logger, { showDownloadProgress: true });
-    const { llm, store, prompts, tasks } = app;
-    const history = new HistoryStore(store.turns, config.chat.historyTurns, logger);
-    const pipeline = new Pipeline({
-      llm,
-      history,
-      prompts,
-      config,
-      logger,
-    });
-    const authorName = userInfo().username;
     const lines = createInterface({
       input: process.stdin,
       output: process.stdout,
@@ -60,58 +45,88 @@ async function main(): Promise<void> {
       await app.close();
     };
     process.once("SIGINT", () => void close().then(() => process.exit(0)));
-    if (process.stdin.isTTY)
-      console.log(`moodbot console (${llm.modelName}). Type a message; Ctrl+D or Ctrl+C to quit.`);
-    // A prompt only makes sense for a person at a terminal; piped input gets clean output.
-    const interactive = process.stdin.isTTY === true;
-    const prompt = () => {
-      if (interactive) lines.prompt();
-    };
-    lines.setPrompt("> ");
-    prompt();
-    for await (const line of lines) {
-      const taskCall = line.match(/^\/([a-z0-9_-]+)\s*(.*)$/s);
-      const task = taskCall ? tasks.find((candidate) => candidate.name === taskCall[1]) : undefined;
-      if (taskCall && task) {
-        // The console's own history stands in for a channel's recent messages.
-        const input =
-          task.input.kind === "channel"
-            ? (await history.get(CONSOLE_CHANNEL_ID))
-                .slice(-(Number(taskCall[2]) || task.input.defaultCount))
-                .map((turn) => `${turn.author ?? "moodbot"}: ${turn.text}`)
-                .join("\n")
-            : (taskCall[2] ?? "");
-        console.log(formatTaskOutcome(await pipeline.runTask(task, input)));
-      } else if (taskCall) {
-        console.log(
-          `No task /${taskCall[1]}. Tasks: ${tasks.map((t) => `/${t.name}`).join(", ") || "none"}.`,
-        );
-      } else if (line.trim() !== "") {
-        const mood = await pipeline.analyzeMood(line, { priority: "interactive", emojis });
-        if (mood.kind === "mood") {
-          const { label, confidence } = mood.result;
-          console.log(
-            `${mood.emoji ?? "·"} ${LABEL_NAMES[language][label]} (${Math.round(confidence * 100)}%)`,
-          );
-        }
-        const { reply } = await pipeline.converse({
-          channelId: CONSOLE_CHANNEL_ID,
-          authorName,
-          botName: "moodbot",
-          text: line,
-          ...(settings.persona === undefined ? {} : { persona: settings.persona }),
-          language,
-        });
-        console.log(`moodbot: ${reply}`);
-      }
-      prompt();
-    }
+    await converse(app, lines, inForce);
     await close();
   } catch (error) {
     logger.debug({ err: error }, "console failed");
     reportStartupError(error);
     process.exit(1);
   }
+}
+
+/** The same keys as /settings, from a JSON file (CONSOLE_SETTINGS). */
+function consoleSettings(config: Config): ConsoleSettings {
+  const file = config.consoleSettingsFile;
+  const settings = file === undefined ? {} : parseSettingsFile(readFileSync(file, "utf8"), file);
+  return {
+    settings,
+    emojis: effectiveEmojis(config.moodEmojis, settings),
+    language: replyLanguage(settings.language),
+  };
+}
+
+/** Reads lines until the input ends: a `/task` line runs that task, any other line gets its mood and a reply. */
+async function converse(app: App, lines: Interface, inForce: ConsoleSettings): Promise<void> {
+  // A prompt only makes sense for a person at a terminal; piped input gets clean output.
+  const interactive = process.stdin.isTTY === true;
+  if (interactive) {
+    console.log(`moodbot console (${app.llm.modelName}). Type a message; Ctrl+D or Ctrl+C to quit.`);
+  }
+  const prompt = () => {
+    if (interactive) lines.prompt();
+  };
+  lines.setPrompt("> ");
+  prompt();
+  for await (const line of lines) {
+    const taskCall = line.match(/^\/([a-z0-9_-]+)\s*(.*)$/s);
+    if (taskCall) console.log(await runTaskLine(app, taskCall[1] ?? "", taskCall[2] ?? ""));
+    else if (line.trim() !== "")
+      for (const answer of await answerLine(app, line, inForce)) console.log(answer);
+    prompt();
+  }
+}
+
+async function runTaskLine(app: App, name: string, argument: string): Promise<string> {
+  const task = app.tasks.find((candidate) => candidate.name === name);
+  if (!task) return `No task /${name}. Tasks: ${app.tasks.map((t) => `/${t.name}`).join(", ") || "none"}.`;
+  // The console's own history stands in for a channel's recent messages.
+  const input =
+    task.input.kind === "channel"
+      ? await app.pipeline.recentTranscript(
+          CONSOLE_CHANNEL_ID,
+          Number(argument) || task.input.defaultCount,
+          BOT_NAME,
+        )
+      : argument;
+  return formatTaskOutcome(await app.pipeline.runTask(task, input));
+}
+
+/** How a task's answer reads in the terminal. */
+function formatTaskOutcome(outcome: TaskOutcome): string {
+  if (outcome.kind === "text") return `${BOT_NAME}: ${outcome.text.trim() || "(nothing)"}`;
+  const { label, confidence } = outcome.result;
+  return `${label} (${percent(confidence)})`;
+}
+
+/** The line's mood, then the reply, as the bot would give them in a channel. */
+async function answerLine(app: App, line: string, inForce: ConsoleSettings): Promise<string[]> {
+  const answers: string[] = [];
+  const mood = await app.pipeline.analyzeMood(line, { priority: "interactive", emojis: inForce.emojis });
+  if (mood.kind === "mood") {
+    const { label, confidence } = mood.result;
+    const name = WORDING[inForce.language].labels[label];
+    answers.push(`${mood.emoji ?? "·"} ${name} (${percent(confidence)})`);
+  }
+  const { reply } = await app.pipeline.converse({
+    channelId: CONSOLE_CHANNEL_ID,
+    authorName: userInfo().username,
+    botName: BOT_NAME,
+    text: line,
+    ...(inForce.settings.persona === undefined ? {} : { persona: inForce.settings.persona }),
+    language: inForce.language,
+  });
+  answers.push(`${BOT_NAME}: ${reply}`);
+  return answers;
 }
 
 await main();

@@ -1,7 +1,9 @@
 import { type DestinationStream, type Logger, pino } from "pino";
-import type { LogLevel } from "./config.js";
 
 export type { Logger } from "pino";
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface LoggerOptions {
   readonly level: LogLevel;

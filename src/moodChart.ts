@@ -1,5 +1,5 @@
 import { createCanvas } from "@napi-rs/canvas";
-import { SENTIMENT_LABELS, type SentimentLabel } from "./moodEmojis.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "./sentimentLabels.js";
 import type { MoodCounts } from "./store/moodTally.js";
 
 const COLOURS: Record<SentimentLabel, string> = {

@@ -1,16 +1,17 @@
 import type { Config } from "./config.js";
 import { errorMessage } from "./errors.js";
-import { type Language, ZH_NOTICES } from "./i18n.js";
 import type { Llm, TaskOutcome } from "./llm/llm.js";
 import type { JobPriority } from "./llm/scheduler.js";
 import { applyNeutralThreshold, type SentimentResult } from "./llm/sentiment.js";
 import type { Logger } from "./logger.js";
-import { type EmojiMap, emojiForLabel } from "./moodEmojis.js";
 import { type ChatTurn, type Prompts, renderChatTurns, renderUserTurn } from "./prompts.js";
+import { type EmojiMap, emojiForLabel } from "./sentimentLabels.js";
 import { type HistoryStore, type HistoryTurn, trimHistory } from "./store/history.js";
 import type { Task } from "./tasks.js";
 import { normaliseInput } from "./text/normaliseInput.js";
-import { capReply, sanitizeReply } from "./text/sanitizeReply.js";
+import { cleanReply } from "./text/sanitizeReply.js";
+import { transcript } from "./transcript.js";
+import { type Language, WORDING } from "./wording.js";
 
 export interface PipelineDeps {
   readonly llm: Llm;
@@ -35,7 +36,7 @@ export interface ConversationInput {
   readonly onText?: (textSoFar: string) => void;
   /** A server's own persona (system prompt) from /settings, instead of prompts/chat-system.txt. */
   readonly persona?: string;
-  /** The language of the bot's own notices here (/settings language); English by default. */
+  /** The language of the bot's own notices here (see replyLanguage); English by default. */
   readonly language?: Language;
 }
 
@@ -45,10 +46,6 @@ export interface ConversationOutcome {
   /** False when the model said nothing usable and `reply` is the bot's own short notice. */
   readonly fromModel: boolean;
 }
-
-export const EMPTY_REPLY_NOTICE = "I couldn't come up with a reply to that. Could you rephrase it?";
-export const EMPTY_MENTION_NOTICE =
-  "Hi! Mention me with a message and I'll answer. Try `/sentiment` to read a text's mood.";
 
 /** A user's message is cut to this share of the context, so history and the reply always have room. */
 const INPUT_SHARE_OF_CONTEXT = 0.25;
@@ -79,6 +76,12 @@ export class Pipeline {
     return this.deps.llm.runTask(task, input, options);
   }
 
+  /** The last `count` turns a channel remembers, as the transcript a channel task reads. */
+  async recentTranscript(channelId: string, count: number, botName: string): Promise<string> {
+    const turns = (await this.deps.history.get(channelId)).slice(-count);
+    return transcript(turns.map((turn) => ({ author: turn.author ?? botName, text: turn.text })));
+  }
+
   /** Clears a channel's conversation history (the /forget command). */
   forget(channelId: string): Promise<void> {
     return this.deps.history.clear(channelId);
@@ -87,8 +90,8 @@ export class Pipeline {
   async converse(input: ConversationInput): Promise<ConversationOutcome> {
     const { llm, history, prompts, config, logger } = this.deps;
     const text = normaliseInput(input.text);
-    const zh = input.language === "zh";
-    if (text === "") return { reply: zh ? ZH_NOTICES.emptyMention : EMPTY_MENTION_NOTICE, fromModel: false };
+    const wording = WORDING[input.language ?? "en"];
+    if (text === "") return { reply: wording.emptyMention, fromModel: false };
 
     const maxInputTokens = Math.floor(llm.contextSize * INPUT_SHARE_OF_CONTEXT);
     const message = llm.truncateToTokens(text, maxInputTokens);
@@ -129,7 +132,7 @@ export class Pipeline {
       await this.keepInterruptedTurn(input.channelId, userTurn, soFar, error);
       throw error;
     }
-    const reply = capReply(sanitizeReply(completion.text));
+    const reply = cleanReply(completion.text);
     logger.debug(
       {
         channelId: input.channelId,
@@ -143,7 +146,7 @@ export class Pipeline {
     );
     if (reply === "") {
       await history.append(input.channelId, [userTurn]);
-      return { reply: zh ? ZH_NOTICES.emptyReply : EMPTY_REPLY_NOTICE, fromModel: false };
+      return { reply: wording.emptyReply, fromModel: false };
     }
     await history.append(input.channelId, [userTurn, { role: "assistant", text: reply, at: Date.now() }]);
     return { reply, fromModel: true };
@@ -160,11 +163,9 @@ export class Pipeline {
     partialReply: string,
     cause: unknown,
   ): Promise<void> {
-    const partial = sanitizeReply(partialReply);
+    const partial = cleanReply(partialReply);
     const turns: HistoryTurn[] =
-      partial === ""
-        ? [userTurn]
-        : [userTurn, { role: "assistant", text: capReply(partial), at: Date.now() }];
+      partial === "" ? [userTurn] : [userTurn, { role: "assistant", text: partial, at: Date.now() }];
     try {
       await this.deps.history.append(channelId, turns);
       this.deps.logger.debug(

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SENTIMENT_LABELS, type SentimentLabel } from "./moodEmojis.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "./sentimentLabels.js";
 
 /**
  * Prompts are data in prompts/; these pure functions turn them into chat turns. Turns hold plain text only:

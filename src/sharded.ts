@@ -1,9 +1,10 @@
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { ShardingManager } from "discord.js";
-import { fetchRecommendedShardCount } from "./discord/shards.js";
+import type { Config } from "./config.js";
+import { resolveShardPlan, type ShardPlan } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
-import { createLogger } from "./logger.js";
+import { createLogger, type Logger } from "./logger.js";
 import { NODE_RUNTIME_FLAGS } from "./runtimeFlags.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 
@@ -21,59 +22,67 @@ async function main(): Promise<void> {
     role: "sharding-manager",
   });
   try {
-    const count =
-      typeof config.sharding.count === "number"
-        ? config.sharding.count
-        : await fetchRecommendedShardCount(config.discord);
-    const ids = config.sharding.ids ?? Array.from({ length: count }, (_, i) => i);
-    if (ids.length > 1 && !config.storeUrl.startsWith("redis")) {
-      throw new ConfigError(
-        "STORE_URL",
-        "is a SQLite file, which one process owns",
-        "Shard processes must share history: set STORE_URL=redis://host:6379 (see README, Running at scale).",
-      );
-    }
-    const manager = new ShardingManager(fileURLToPath(new URL("./index.ts", import.meta.url)), {
-      token: config.discord.token,
-      totalShards: count,
-      shardList: [...ids],
-      mode: "process",
-      respawn: true,
-      // Each child runs exactly as npm start does: the same Node.js flags, TypeScript through tsx.
-      execArgv: [...NODE_RUNTIME_FLAGS, "--import", import.meta.resolve("tsx")],
-    });
-    manager.on("shardCreate", (shard) => {
-      logger.info({ shardId: shard.id }, "shard process started");
-      shard.on("death", () => logger.warn({ shardId: shard.id }, "shard process exited"));
-    });
-
-    let stopping = false;
-    const stop = async (signal: NodeJS.Signals) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, "stopping shard processes");
-      manager.respawn = false;
-      await Promise.all(
-        [...manager.shards.values()].map(async (shard) => {
-          const child = shard.process;
-          if (!child || child.exitCode !== null) return;
-          child.kill("SIGTERM");
-          await once(child, "exit");
-        }),
-      );
-      logger.info("bye");
-      process.exit(0);
-    };
-    process.on("SIGINT", (signal) => void stop(signal));
-    process.on("SIGTERM", (signal) => void stop(signal));
-
-    logger.info({ shardCount: count, shards: ids }, "spawning shard processes");
-    await manager.spawn({ amount: count, timeout: SPAWN_TIMEOUT_MS });
+    const plan = await resolveShardPlan(config, "auto");
+    assertSharedStore(config, plan);
+    const manager = shardingManager(config, plan, logger);
+    stopOnSignals(manager, logger);
+    logger.info({ shardCount: plan.count, shards: plan.ids }, "spawning shard processes");
+    await manager.spawn({ amount: plan.count, timeout: SPAWN_TIMEOUT_MS });
   } catch (error) {
     logger.debug({ err: error }, "sharding manager failed");
     reportStartupError(error);
     process.exit(1);
   }
+}
+
+function assertSharedStore(config: Config, plan: ShardPlan): void {
+  if (plan.ids.length > 1 && !config.storeUrl.startsWith("redis")) {
+    throw new ConfigError(
+      "STORE_URL",
+      "is a SQLite file, which one process owns",
+      "Shard processes must share history: set STORE_URL=redis://host:6379 (see README, Running at scale).",
+    );
+  }
+}
+
+function shardingManager(config: Config, plan: ShardPlan, logger: Logger): ShardingManager {
+  const manager = new ShardingManager(fileURLToPath(new URL("./index.ts", import.meta.url)), {
+    token: config.discord.token,
+    totalShards: plan.count,
+    shardList: [...plan.ids],
+    mode: "process",
+    respawn: true,
+    // Each child runs exactly as npm start does: the same Node.js flags, TypeScript through tsx.
+    execArgv: [...NODE_RUNTIME_FLAGS, "--import", import.meta.resolve("tsx")],
+  });
+  manager.on("shardCreate", (shard) => {
+    logger.info({ shardId: shard.id }, "shard process started");
+    shard.on("death", () => logger.warn({ shardId: shard.id }, "shard process exited"));
+  });
+  return manager;
+}
+
+/** SIGINT or SIGTERM stops respawning and sends SIGTERM to every child, which then shuts down gracefully. */
+function stopOnSignals(manager: ShardingManager, logger: Logger): void {
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "stopping shard processes");
+    manager.respawn = false;
+    await Promise.all(
+      [...manager.shards.values()].map(async (shard) => {
+        const child = shard.process;
+        if (!child || child.exitCode !== null) return;
+        child.kill("SIGTERM");
+        await once(child, "exit");
+      }),
+    );
+    logger.info("bye");
+    process.exit(0);
+  };
+  process.on("SIGINT", (signal) => void stop(signal));
+  process.on("SIGTERM", (signal) => void stop(signal));
 }
 
 await main();

@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, relative } from "node:path";
 import { z } from "zod";
 import { MoodbotError } from "./errors.js";
 import type { ChatTurn } from "./prompts.js";
@@ -11,10 +10,6 @@ import type { ChatTurn } from "./prompts.js";
  * becomes a slash command, in the bot and in deploy-commands, with no TypeScript written.
  */
 
-export const DEFAULT_TASKS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "prompts", "tasks");
-
-/** Names the bot's own commands use; a task may not take them. */
-const RESERVED_NAMES = new Set(["sentiment", "mood", "forget", "settings", "help"]);
 const INPUT_SLOT = "{{input}}";
 
 const taskSchema = z
@@ -66,8 +61,12 @@ export class TaskFileError extends MoodbotError {
   }
 }
 
-/** Loads and checks every task file, in name order. Throws TaskFileError for the first bad one. */
-export function loadTasks(directory = DEFAULT_TASKS_DIR): Task[] {
+/**
+ * Loads and checks every task file, in name order. Throws TaskFileError for the first bad one. `reservedNames` are
+ * the names the bot's own commands take (from the command registry), which no task may reuse.
+ */
+export function loadTasks(directory: string, reservedNames: Iterable<string> = []): Task[] {
+  const reserved = new Set(reservedNames);
   let files: string[];
   try {
     files = readdirSync(directory).filter((file) => file.endsWith(".json"));
@@ -96,7 +95,7 @@ export function loadTasks(directory = DEFAULT_TASKS_DIR): Task[] {
       );
     }
     const task = { ...parsed.data, file: shown };
-    if (RESERVED_NAMES.has(task.name) || tasks.some((other) => other.name === task.name)) {
+    if (reserved.has(task.name) || tasks.some((other) => other.name === task.name)) {
       throw new TaskFileError(shown, `the name ${task.name} is already taken by another command`);
     }
     if (task.output.kind === "labels") {

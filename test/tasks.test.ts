@@ -2,6 +2,8 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { BUILT_IN_COMMAND_NAMES } from "../commands/index.js";
+import { DEFAULT_TASKS_DIR } from "../src/config.js";
 import { loadTasks, renderTaskTurns, TaskFileError } from "../src/tasks.js";
 
 const valid = {
@@ -25,7 +27,7 @@ async function dirWith(files: Record<string, unknown>): Promise<string> {
 function loadError(files: Record<string, unknown>) {
   return dirWith(files).then((dir) => {
     try {
-      loadTasks(dir);
+      loadTasks(dir, BUILT_IN_COMMAND_NAMES);
     } catch (error) {
       if (error instanceof TaskFileError) return error;
       throw error;
@@ -36,7 +38,7 @@ function loadError(files: Record<string, unknown>) {
 
 describe("prompt-defined tasks", () => {
   it("ships /intent and /summarize", () => {
-    const tasks = loadTasks();
+    const tasks = loadTasks(DEFAULT_TASKS_DIR);
     expect(tasks.map((task) => task.name)).toEqual(["intent", "summarize"]);
     expect(tasks[0]?.output).toEqual({
       kind: "labels",
@@ -46,7 +48,7 @@ describe("prompt-defined tasks", () => {
   });
 
   it("renders instruction, examples and the input as plain text", () => {
-    const [task] = loadTasks();
+    const [task] = loadTasks(DEFAULT_TASKS_DIR);
     if (!task) throw new Error("no task");
     const turns = renderTaskTurns(task, "<|im_start|>system $& {{input}}");
     expect(turns[0]?.role).toBe("system");
@@ -66,7 +68,6 @@ describe("prompt-defined tasks", () => {
     ["an unknown output kind", { ...valid, output: { kind: "image" } }, "output"],
     ["a template without the input slot", { ...valid, template: "Text:" }, "{{input}}"],
     ["a name Discord would refuse", { ...valid, name: "Tone Check" }, "lowercase"],
-    ["a taken name", { ...valid, name: "sentiment" }, "already taken"],
     [
       "an example outside the labels",
       { ...valid, examples: [{ input: "x", output: "sad" }] },
@@ -83,5 +84,20 @@ describe("prompt-defined tasks", () => {
     expect(error.file).toContain("bad.json");
     expect(error.message).toContain("bad.json");
     expect(error.message).toContain(problem);
+  });
+
+  it("refuses a task named like any built-in command, reading the command registry", async () => {
+    const slashNames = [...BUILT_IN_COMMAND_NAMES].filter((name) => /^[a-z0-9_-]+$/.test(name));
+    expect(slashNames).toEqual(expect.arrayContaining(["sentiment", "mood", "forget", "settings", "help"]));
+    for (const name of slashNames) {
+      const error = await loadError({ "bad.json": { ...valid, name } });
+      expect(error.message).toContain(`the name ${name} is already taken`);
+    }
+  });
+
+  it("refuses two tasks with one name, naming the second file", async () => {
+    const error = await loadError({ "a.json": valid, "b.json": valid });
+    expect(error.file).toContain("b.json");
+    expect(error.message).toContain("already taken");
   });
 });

@@ -1,4 +1,8 @@
-import type { Command } from "../../commands/command.js";
+import type {
+  ChatInputCommandInteraction,
+  MessageContextMenuCommandInteraction,
+  RESTPostAPIApplicationCommandsJSONBody,
+} from "discord.js";
 import type { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -7,6 +11,22 @@ import type { MoodTally } from "../store/moodTally.js";
 import type { SettingsStore } from "../store/settings.js";
 import type { ArrivalOrder } from "./arrivalOrder.js";
 import type { ChannelFaults } from "./channelFaults.js";
+
+/*
+ * The two types the Discord layer and commands/ share. They live together so that neither side imports the other:
+ * commands/ and the listeners both import this file.
+ */
+
+export type CommandInteraction = ChatInputCommandInteraction | MessageContextMenuCommandInteraction;
+
+/**
+ * One application command: its registration data and what it does. Each lives in its own file in commands/: slash
+ * commands take a ChatInputCommandInteraction, message context-menu commands a MessageContextMenuCommandInteraction.
+ */
+export interface Command {
+  readonly data: { readonly name: string; toJSON(): RESTPostAPIApplicationCommandsJSONBody };
+  execute(interaction: CommandInteraction, context: BotContext): Promise<void>;
+}
 
 /** What every listener and command receives: built once by createBot, never read from module state. */
 export interface BotContext {

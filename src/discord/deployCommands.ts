@@ -1,5 +1,5 @@
 import { REST, Routes } from "discord.js";
-import type { Command } from "../../commands/index.js";
+import type { Command } from "./context.js";
 
 export interface DeployTarget {
   readonly token: string;

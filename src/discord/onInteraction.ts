@@ -1,13 +1,9 @@
-import { ApplicationCommandType, type Interaction, MessageFlags } from "discord.js";
-import type { CommandInteraction } from "../../commands/command.js";
-import type { Command } from "../../commands/index.js";
+import { ApplicationCommandType, type Interaction } from "discord.js";
 import { errorMessage, JobCancelledError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { BotContext } from "./context.js";
-import { NO_MENTIONS } from "./send.js";
-
-export const COMMAND_ERROR_NOTICE = "Sorry, that didn't work. Please try again in a moment.";
-export const SHUTTING_DOWN_NOTICE = "I'm restarting right now. Please try again in a minute.";
+import { replyLanguage, WORDING } from "../wording.js";
+import type { BotContext, Command, CommandInteraction } from "./context.js";
+import { answerInteraction } from "./send.js";
 
 export async function onInteraction(
   interaction: Interaction,
@@ -22,13 +18,15 @@ export async function onInteraction(
     interactionId: interaction.id,
     command: interaction.commandName,
   });
+  // Error notices cannot wait for the store: they follow the asker's locale (see replyLanguage).
+  const wording = WORDING[replyLanguage(undefined, interaction.locale)];
   const command = commands.get(interaction.commandName);
   const expectedType = interaction.isChatInputCommand()
     ? ApplicationCommandType.ChatInput
     : ApplicationCommandType.Message;
   if (!command || (command.data.toJSON().type ?? ApplicationCommandType.ChatInput) !== expectedType) {
     log.warn("unknown command: deploy-commands may be out of date");
-    await respondWithError(interaction, "I don't know that command. It may have been removed.", log);
+    await respondWithError(interaction, wording.unknownCommand, log);
     return;
   }
   try {
@@ -38,18 +36,14 @@ export async function onInteraction(
     const cancelled = error instanceof JobCancelledError;
     if (cancelled) log.debug({ reason: error.reason }, "command cancelled");
     else log.error({ err: error }, "command failed");
-    await respondWithError(interaction, cancelled ? SHUTTING_DOWN_NOTICE : COMMAND_ERROR_NOTICE, log);
+    await respondWithError(interaction, cancelled ? wording.shuttingDown : wording.commandError, log);
   }
 }
 
 /** The one place that tells a user a command failed: a short ephemeral notice, never a stack trace. */
 async function respondWithError(interaction: CommandInteraction, content: string, log: Logger) {
   try {
-    if (interaction.deferred || interaction.replied) {
-      await interaction.editReply({ content, allowedMentions: NO_MENTIONS });
-    } else {
-      await interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: NO_MENTIONS });
-    }
+    await answerInteraction(interaction, content);
   } catch (error) {
     // Typically the interaction token expired (15 minutes) or the interaction was already answered.
     log.warn({ err: errorMessage(error) }, "could not send the error notice");

@@ -1,22 +1,19 @@
 import { type Message, PermissionFlagsBits } from "discord.js";
-import { type Admission, REFUSAL_NOTICES } from "../chatGate.js";
+import type { Admission } from "../chatGate.js";
 import type { Config } from "../config.js";
 import { errorMessage, JobCancelledError } from "../errors.js";
-import { ZH_NOTICES } from "../i18n.js";
 import type { Logger } from "../logger.js";
-import type { EmojiMap } from "../moodEmojis.js";
+import type { EmojiMap } from "../sentimentLabels.js";
 import { effectiveEmojis, type Settings } from "../store/settings.js";
 import { stripBotMention } from "../text/stripMentions.js";
+import { replyLanguage, WORDING } from "../wording.js";
 import { isForbidden } from "./channelFaults.js";
 import type { BotContext } from "./context.js";
-import { NO_MENTIONS } from "./send.js";
+import { replyWithNotice } from "./send.js";
 import { StreamingReply } from "./streamingReply.js";
 
 /** Discord shows "typing…" for 10 s; refreshing at 8 s keeps it up without a gap during long generations. */
 export const TYPING_REFRESH_MS = 8_000;
-
-export const CHAT_ERROR_NOTICE =
-  "Sorry, something went wrong while I was thinking. Please try again in a moment.";
 
 export type MessagePlan =
   | { readonly act: false; readonly reason: string }
@@ -214,11 +211,13 @@ async function replyToMessage(
   context: BotContext,
   log: Logger,
 ) {
-  const zh = settings.language === "zh";
+  const language = replyLanguage(settings.language);
+  const wording = WORDING[language];
   if (!admission.admitted) {
     log.info({ reason: admission.reason, notified: admission.notify }, "chat refused");
-    const notice = zh ? ZH_NOTICES.refusal[admission.reason] : REFUSAL_NOTICES[admission.reason];
-    if (admission.notify) await sendNotice(message, notice, context, log);
+    if (admission.notify) {
+      await replyWithNotice(message, wording.refusal[admission.reason], context.channelFaults, log);
+    }
     return;
   }
   if (admission.position > 0) log.info({ position: admission.position }, "chat queued");
@@ -242,7 +241,7 @@ async function replyToMessage(
       text,
       onText: (soFar) => reply.update(soFar),
       ...(settings.persona === undefined ? {} : { persona: settings.persona }),
-      ...(zh ? { language: "zh" as const } : {}),
+      language,
     });
     const sent = await reply.finish(outcome.reply);
     log.info({ chars: outcome.reply.length, messages: sent.length, fromModel: outcome.fromModel }, "replied");
@@ -259,21 +258,10 @@ async function replyToMessage(
       return;
     }
     log.error({ err: error }, "chat reply failed");
-    await sendNotice(message, zh ? ZH_NOTICES.chatError : CHAT_ERROR_NOTICE, context, log);
+    await replyWithNotice(message, wording.chatError, context.channelFaults, log);
   } finally {
     typing?.stop();
     admission.release();
-  }
-}
-
-/** A short reply from the bot itself (never model output); failures are logged, never thrown. */
-async function sendNotice(message: Message, content: string, context: BotContext, log: Logger) {
-  if (context.channelFaults.cannotSend(message.channelId)) return;
-  try {
-    await message.reply({ content, allowedMentions: NO_MENTIONS });
-  } catch (error) {
-    if (isForbidden(error)) context.channelFaults.recordSendForbidden(message.channelId);
-    log.warn({ err: errorMessage(error) }, "could not send a notice");
   }
 }
 

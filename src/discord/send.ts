@@ -1,7 +1,66 @@
-import type { MessageMentionOptions } from "discord.js";
+import {
+  type AttachmentBuilder,
+  type ChatInputCommandInteraction,
+  type Message,
+  type MessageContextMenuCommandInteraction,
+  MessageFlags,
+  type MessageMentionOptions,
+} from "discord.js";
+import { errorMessage } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { cleanReply } from "../text/sanitizeReply.js";
+import { splitMessage } from "../text/splitMessage.js";
+import { type ChannelFaults, isForbidden } from "./channelFaults.js";
+
+/*
+ * The one way text leaves the bot: model text is cleaned, capped and split here, and every send and edit goes
+ * through discord.js with mentions turned off by the client's default (NO_MENTIONS).
+ */
 
 /**
- * Every message the bot sends or edits carries this: nothing in it may ping anyone, whatever the model wrote.
- * Sent to Discord as `allowed_mentions: { parse: [] }`.
+ * Nothing the bot sends may ping anyone, whatever the model wrote. Set once, as the discord.js client's default,
+ * which applies it to every message, edit and interaction response as `allowed_mentions: { parse: [] }`.
  */
 export const NO_MENTIONS: MessageMentionOptions = Object.freeze({ parse: [] });
+
+type AnswerableInteraction = ChatInputCommandInteraction | MessageContextMenuCommandInteraction;
+
+/** Text as it goes out: cleaned of template tokens and mass mentions, capped, and cut into Discord messages. */
+export function outgoingMessages(text: string): string[] {
+  return splitMessage(cleanReply(text));
+}
+
+/** A short notice from the bot in reply to a message (never model output); failures are logged, never thrown. */
+export async function replyWithNotice(
+  message: Message,
+  content: string,
+  faults: ChannelFaults,
+  log: Logger,
+): Promise<void> {
+  if (faults.cannotSend(message.channelId)) return;
+  try {
+    await message.reply({ content });
+  } catch (error) {
+    if (isForbidden(error)) faults.recordSendForbidden(message.channelId);
+    log.warn({ err: errorMessage(error) }, "could not send a notice");
+  }
+}
+
+/**
+ * Answers a command: into its deferred reply when there is one, else as a new private reply. Text longer than one
+ * message continues in follow-ups; `fallback` is sent when the text comes out empty.
+ */
+export async function answerInteraction(
+  interaction: AnswerableInteraction,
+  text: string,
+  options: { readonly fallback?: string; readonly files?: readonly AttachmentBuilder[] } = {},
+): Promise<void> {
+  const [first = options.fallback ?? "", ...rest] = outgoingMessages(text);
+  const files = options.files === undefined ? {} : { files: [...options.files] };
+  if (interaction.deferred || interaction.replied) {
+    await interaction.editReply({ content: first, ...files });
+  } else {
+    await interaction.reply({ content: first, flags: MessageFlags.Ephemeral, ...files });
+  }
+  for (const content of rest) await interaction.followUp({ content });
+}

@@ -1,5 +1,6 @@
 import { REST, Routes } from "discord.js";
 import type { Config } from "../config.js";
+import { ConfigError } from "../errors.js";
 
 export interface ShardPlan {
   /** The shards this process runs. */
@@ -17,17 +18,26 @@ export async function fetchRecommendedShardCount(discord: Config["discord"]): Pr
 }
 
 /**
- * Which shards this process runs. Always explicit, so discord.js never falls back on reading environment variables
- * itself: SHARD_COUNT (a number or auto) and SHARD_IDS, or one unsharded connection.
+ * Which shards to run. Always explicit, so discord.js never falls back on reading environment variables itself:
+ * SHARD_COUNT (a number or auto) and SHARD_IDS. Without SHARD_COUNT a bot process runs one unsharded connection,
+ * while the sharding manager (`whenUnset: "auto"`) asks Discord for its recommended count.
  */
-export async function resolveShardPlan(config: Config): Promise<ShardPlan> {
-  const { count, ids } = config.sharding;
+export async function resolveShardPlan(
+  config: Config,
+  whenUnset: "single" | "auto" = "single",
+): Promise<ShardPlan> {
+  const { ids } = config.sharding;
+  const count = config.sharding.count ?? (whenUnset === "auto" ? "auto" : undefined);
   if (count === undefined) return { ids: [0], count: 1 };
   const total = count === "auto" ? await fetchRecommendedShardCount(config.discord) : count;
   const mine = ids ?? Array.from({ length: total }, (_, i) => i);
   const outside = mine.filter((id) => id >= total);
   if (outside.length > 0) {
-    throw new Error(`SHARD_IDS ${outside.join(", ")} are not below the shard count ${total}`);
+    throw new ConfigError(
+      "SHARD_IDS",
+      `lists ${outside.join(", ")}, not below the shard count ${total}`,
+      "Each shard id must be below SHARD_COUNT (ids start at 0).",
+    );
   }
   return { ids: mine, count: total };
 }

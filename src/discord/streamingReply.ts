@@ -1,8 +1,6 @@
 import type { Message } from "discord.js";
 import type { Logger } from "../logger.js";
-import { capReply, sanitizeReply } from "../text/sanitizeReply.js";
-import { splitMessage } from "../text/splitMessage.js";
-import { NO_MENTIONS } from "./send.js";
+import { outgoingMessages } from "./send.js";
 
 /**
  * A reply that appears while the model writes it. The first message is posted as soon as there is text (replying
@@ -28,11 +26,6 @@ export class StreamingReply {
       readonly onFirstText?: () => void;
     },
   ) {}
-
-  /** True once the first message has been posted. */
-  get started(): boolean {
-    return this.sent.length > 0;
-  }
 
   /** Takes the whole text generated so far. */
   update(rawText: string): void {
@@ -80,21 +73,18 @@ export class StreamingReply {
     const wait = this.lastRender + this.options.editIntervalMs - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     this.lastRender = Date.now();
-    const chunks = splitMessage(final ? rawText : capReply(sanitizeReply(rawText)));
+    const chunks = outgoingMessages(rawText);
     if (chunks.length === 0) return;
     for (const [index, content] of chunks.entries()) {
       const existing = this.sent[index];
       if (!existing) {
-        const posted =
-          index === 0
-            ? await this.message.reply({ content, allowedMentions: NO_MENTIONS })
-            : await this.send(content);
+        const posted = index === 0 ? await this.message.reply({ content }) : await this.send(content);
         if (!posted) return;
         this.sent.push(posted);
         this.shown.push(content);
         if (index === 0) this.options.onFirstText?.();
       } else if (this.shown[index] !== content) {
-        await existing.edit({ content, allowedMentions: NO_MENTIONS });
+        await existing.edit({ content });
         this.shown[index] = content;
       }
     }
@@ -113,6 +103,6 @@ export class StreamingReply {
       this.options.log.warn("cannot continue the reply: the channel does not accept messages");
       return undefined;
     }
-    return channel.send({ content, allowedMentions: NO_MENTIONS });
+    return channel.send({ content });
   }
 }

@@ -1,6 +1,6 @@
 import type { Llama, LlamaContext, LlamaModel } from "node-llama-cpp";
-import type { SentimentLabel } from "../moodEmojis.js";
 import type { ChatTurn } from "../prompts.js";
+import type { SentimentLabel } from "../sentimentLabels.js";
 import { renderTaskTurns, type Task } from "../tasks.js";
 import type { ChatCompletion } from "./chat.js";
 import type { ChatPool } from "./chatPool.js";

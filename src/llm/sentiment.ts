@@ -1,6 +1,6 @@
 import type { ChatWrapper, Llama, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
-import { SENTIMENT_LABELS, type SentimentLabel } from "../moodEmojis.js";
 import { type Prompts, renderSentimentTurns } from "../prompts.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "../sentimentLabels.js";
 import { LabelClassifier, type LabelMethod, type LabelResult } from "./labelClassifier.js";
 
 export type SentimentMethod = LabelMethod;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { SENTIMENT_LABELS, type SentimentLabel } from "../moodEmojis.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "../sentimentLabels.js";
 import type { LabelMethod } from "./labelClassifier.js";
 import type { SentimentResult } from "./sentiment.js";
 import { MAX_CACHED_TEXT_LENGTH, normaliseForCache, type SentimentCache } from "./sentimentCache.js";

@@ -1,5 +1,5 @@
 import type Keyv from "keyv";
-import { SENTIMENT_LABELS, type SentimentLabel } from "../moodEmojis.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "../sentimentLabels.js";
 import type { RedisClient } from "./redisClient.js";
 
 /** Counts per label for one hour of one channel. Counts only: no message text is ever stored. */

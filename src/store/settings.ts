@@ -1,7 +1,7 @@
 import type Keyv from "keyv";
 import { z } from "zod";
 import type { Logger } from "../logger.js";
-import type { EmojiMap, SentimentLabel } from "../moodEmojis.js";
+import type { EmojiMap, SentimentLabel } from "../sentimentLabels.js";
 
 /**
  * Per-guild and per-channel settings that server admins change with /settings, stored in Keyv (so shared by every

@@ -25,3 +25,8 @@ export function capReply(text: string, max = MAX_REPLY_CHARS): string {
   const safeEnd = code >= 0xd800 && code <= 0xdbff ? end - 1 : end;
   return `${cut.slice(0, safeEnd).trimEnd()}…`;
 }
+
+/** Model text made fit to show and to keep: cleaned, then capped. */
+export function cleanReply(text: string): string {
+  return capReply(sanitizeReply(text));
+}

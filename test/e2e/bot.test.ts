@@ -1,7 +1,6 @@
 import { PermissionFlagsBits } from "discord.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CHAT_ERROR_NOTICE } from "../../src/discord/onMessage.js";
-import { EMPTY_MENTION_NOTICE, EMPTY_REPLY_NOTICE } from "../../src/pipeline.js";
+import { WORDING } from "../../src/wording.js";
 import type { RecordedRequest } from "../support/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../support/harness.js";
 
@@ -218,7 +217,7 @@ describe("mention chat", () => {
     const id = h.discord.sendMessage({ content: `<@${h.discord.botUser.id}>`, mentionBot: true });
     const replies = await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, before + 1);
     const reply = replies.at(-1);
-    expect(body(reply).content).toBe(EMPTY_MENTION_NOTICE);
+    expect(body(reply).content).toBe(WORDING.en.emptyMention);
     expect(body(reply).message_reference).toMatchObject({ message_id: id });
     expect(h.discord.requestsMatching("PUT", reactionPath(id))).toEqual([]);
   });
@@ -235,7 +234,7 @@ describe("model output that must not reach Discord as is", () => {
     h = await startBotHarness({ model: { favouredToken: "<|im_end|>" } });
     h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> hello?`, mentionBot: true });
     const [reply] = await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/);
-    expect(body(reply).content).toBe(EMPTY_REPLY_NOTICE);
+    expect(body(reply).content).toBe(WORDING.en.emptyReply);
     expect(body(reply).allowed_mentions).toEqual({ parse: [] });
   });
 
@@ -261,7 +260,7 @@ describe("model output that must not reach Discord as is", () => {
     });
     h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> hi`, mentionBot: true });
     const posts = await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 2);
-    expect(body(posts[1]).content).toBe(CHAT_ERROR_NOTICE);
+    expect(body(posts[1]).content).toBe(WORDING.en.chatError);
     expect(h.logs.find("chat reply failed")).toHaveLength(1);
     await settle(h);
   });

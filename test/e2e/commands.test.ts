@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { helpText } from "../../commands/help.js";
 import { commands } from "../../commands/index.js";
-import { TEXTS } from "../../src/i18n.js";
+import { WORDING } from "../../src/wording.js";
 import { FakeDiscord, type RecordedRequest } from "../support/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../support/harness.js";
 
@@ -45,6 +45,34 @@ describe("/sentiment", () => {
       /^😄 \*\*正面\*\* （置信度 \d+%）\n-# 正面 \d+% · 负面 \d+% · 中性 \d+%$/,
     );
   });
+
+  it("answers with the channel's emoji and language from /settings, over the asker's locale", async () => {
+    const channelId = h.discord.secondChannelId;
+    await h.app.settings.set("channel", channelId, "emoji-positive", "🌞");
+    await h.app.settings.set("channel", channelId, "language", "zh");
+    try {
+      const { token } = h.discord.sendSlashCommand({
+        name: "sentiment",
+        channelId,
+        options: [{ name: "text", type: 3, value: "what a day" }],
+        locale: "en-US",
+      });
+      const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
+      expect(body(edit).content).toMatch(/^🌞 \*\*正面\*\* （置信度 \d+%）/);
+
+      await h.app.settings.set("channel", channelId, "emoji-positive", "none");
+      const second = h.discord.sendSlashCommand({
+        name: "sentiment",
+        channelId,
+        options: [{ name: "text", type: 3, value: "what a day" }],
+      });
+      const [plain] = await h.discord.waitForRequests("PATCH", originalOf(second.token));
+      expect(body(plain).content).toMatch(/^\*\*正面\*\*/);
+    } finally {
+      await h.app.settings.reset("channel", channelId, "emoji-positive");
+      await h.app.settings.reset("channel", channelId, "language");
+    }
+  });
 });
 
 describe("Analyze mood (message context menu)", () => {
@@ -67,7 +95,7 @@ describe("Analyze mood (message context menu)", () => {
       locale: "zh-CN",
     });
     const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
-    expect(body(edit).content).toBe(TEXTS.zh.noTextInMessage);
+    expect(body(edit).content).toBe(WORDING.zh.noTextInMessage);
   });
 });
 
@@ -83,19 +111,20 @@ describe("/forget", () => {
   it("refuses a member without Manage Messages or an allowed role, and keeps the history", async () => {
     await seedHistory();
     const { token } = h.discord.sendSlashCommand({ name: "forget", permissions: "0" });
-    const [reply] = await h.discord.waitForRequests("POST", callbackOf(token));
-    expect(body(reply)).toMatchObject({
-      type: 4,
-      data: { content: TEXTS.en.forgetDenied, flags: EPHEMERAL },
-    });
-    expect(await h.store.turns.read(h.discord.channelId)).toBeDefined();
+    const [callback] = await h.discord.waitForRequests("POST", callbackOf(token));
+    expect(body(callback)).toMatchObject({ type: 5, data: { flags: EPHEMERAL } });
+    const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
+    expect(body(edit).content).toBe(WORDING.en.forgetDenied);
+    expect(await h.store.turns.read(h.discord.channelId)).toEqual([
+      expect.objectContaining({ role: "user", text: "remember me" }),
+    ]);
   });
 
   it("clears the channel's history for a member with Manage Messages", async () => {
     await seedHistory();
     const { token } = h.discord.sendSlashCommand({ name: "forget" });
     const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
-    expect(body(edit).content).toBe(TEXTS.en.forgotten);
+    expect(body(edit).content).toBe(WORDING.en.forgotten);
     expect(await h.store.turns.read(h.discord.channelId)).toBeUndefined();
   });
 
@@ -114,12 +143,11 @@ describe("/forget", () => {
 describe("/help", () => {
   it("lists what the bot does and every slash command, privately", async () => {
     const { token } = h.discord.sendSlashCommand({ name: "help" });
-    const [reply] = await h.discord.waitForRequests("POST", callbackOf(token));
-    const content = String((body(reply).data as { content?: string }).content);
-    expect(body(reply)).toMatchObject({
-      type: 4,
-      data: { flags: EPHEMERAL, allowed_mentions: { parse: [] } },
-    });
+    const [callback] = await h.discord.waitForRequests("POST", callbackOf(token));
+    expect(body(callback)).toMatchObject({ type: 5, data: { flags: EPHEMERAL } });
+    const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
+    const content = String(body(edit).content);
+    expect(body(edit).allowed_mentions).toEqual({ parse: [] });
     for (const name of ["/sentiment", "/forget", "/help"]) expect(content).toContain(name);
     expect(content).toContain("Analyze mood");
   });
@@ -127,7 +155,7 @@ describe("/help", () => {
   it("is written from the commands' own data, in Chinese for zh-CN", () => {
     const text = helpText(
       commands.map((command) => command.data),
-      "zh-CN",
+      "zh",
     );
     expect(text).toContain("读出一段文字的情绪");
     expect(text).toContain("分析情绪");

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { REFUSAL_NOTICES } from "../../src/chatGate.js";
-import { COMMAND_ERROR_NOTICE } from "../../src/discord/onInteraction.js";
+import { WORDING } from "../../src/wording.js";
 import type { RecordedRequest } from "../support/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../support/harness.js";
 
@@ -32,7 +31,7 @@ describe("abuse limits", () => {
     }
     mention();
     const posts = await harness.discord.waitForRequests("POST", messagesPath, 3);
-    expect(body(posts[2]).content).toBe(REFUSAL_NOTICES["user-rate"]);
+    expect(body(posts[2]).content).toBe(WORDING.en.refusal["user-rate"]);
     mention();
     await harness.waitForLog("chat refused", 2);
     await settle(harness);
@@ -67,7 +66,7 @@ describe("abuse limits", () => {
     expect(harness.logs.find("replied").map((line) => line.messageId)).toEqual(mentionIds.slice(0, 3));
     expect(harness.logs.find("chat turn done").map((line) => line.historyTurns)).toEqual([0, 2, 4]);
     const posts = harness.discord.requestsMatching("POST", messagesPath);
-    const notice = posts.find((post) => body(post).content === REFUSAL_NOTICES.busy);
+    const notice = posts.find((post) => body(post).content === WORDING.en.refusal.busy);
     expect(body(notice).message_reference).toMatchObject({ message_id: mentionIds[3] });
   });
 
@@ -208,7 +207,7 @@ describe("Discord faults", () => {
     const failed = await h.waitForLog("could not send the error notice");
     expect(String(failed[0]?.err)).toContain("Unknown Webhook");
     const patches = h.discord.requestsMatching("PATCH", /@original$/);
-    expect(body(patches.at(-1)).content).toBe(COMMAND_ERROR_NOTICE);
+    expect(body(patches.at(-1)).content).toBe(WORDING.en.commandError);
     await settle(h);
   });
 

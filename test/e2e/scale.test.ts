@@ -2,7 +2,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CHAT_ERROR_NOTICE } from "../../src/discord/onMessage.js";
+import { WORDING } from "../../src/wording.js";
 import { type RunningProcess, runEntryPoint } from "../support/botProcess.js";
 import { FakeDiscord, type FakeGuild, type RecordedRequest } from "../support/fakeDiscord.js";
 import { type BotHarness, startBotHarness, testEnv } from "../support/harness.js";
@@ -199,7 +199,7 @@ describe("a Redis outage during a conversation", () => {
     await redis.stop();
     mention("during the outage");
     const [, notice] = await posts(2);
-    expect(body(notice).content).toBe(CHAT_ERROR_NOTICE);
+    expect(body(notice).content).toBe(WORDING.en.chatError);
     expect(harness.logs.find("chat reply failed")).toHaveLength(1);
 
     await redis.restart();
@@ -210,7 +210,7 @@ describe("a Redis outage during a conversation", () => {
     mention("after the outage");
     await harness.waitForLog("replied", 2);
     const all = await posts(3);
-    expect(body(all[2]).content).not.toBe(CHAT_ERROR_NOTICE);
+    expect(body(all[2]).content).not.toBe(WORDING.en.chatError);
     const turns = harness.logs.find("chat turn done");
     // The turn before the outage (user + reply) is still there after the restart.
     expect(turns.at(-1)?.historyTurns).toBe(2);

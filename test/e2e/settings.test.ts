@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { ZH_NOTICES } from "../../src/i18n.js";
+import { WORDING } from "../../src/wording.js";
 import type { RecordedRequest } from "../support/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../support/harness.js";
 
@@ -26,9 +26,12 @@ async function settings(sub: string, options: Record<string, string>, permission
     ],
     ...(permissions === undefined ? {} : { permissions }),
   });
-  const [reply] = await h.discord.waitForRequests("POST", new RegExp(`/${token}/callback$`));
-  expect(body(reply)).toMatchObject({ type: 4, data: { flags: 64, allowed_mentions: { parse: [] } } });
-  return String((body(reply).data as { content?: string }).content);
+  // Every /settings answer reads or writes the store, so it defers first (privately), then edits.
+  const [callback] = await h.discord.waitForRequests("POST", new RegExp(`/${token}/callback$`));
+  expect(body(callback)).toMatchObject({ type: 5, data: { flags: 64 } });
+  const [edit] = await h.discord.waitForRequests("PATCH", new RegExp(`/${token}/messages/@original$`));
+  expect(body(edit).allowed_mentions).toEqual({ parse: [] });
+  return String(body(edit).content);
 }
 
 const typingIn = (channelId: string) =>
@@ -40,7 +43,9 @@ it("needs Manage Server", async () => {
 
 it("rejects a bad value with the reason and the accepted values", async () => {
   const answer = await settings("set", { key: "reaction-share", value: "lots" });
-  expect(answer).toContain("must be a percentage from 0 to 100");
+  expect(answer).toBe(
+    WORDING.en.settings.invalid("reaction-share", WORDING.en.settings.help["reaction-share"]),
+  );
 });
 
 it("changes emojis and turns reactions off per channel, from the next message, with no restart", async () => {
@@ -105,12 +110,20 @@ it("answers every message in a chat channel, and replies to its own messages wit
   expect(h.logs.find("replied")).toHaveLength(before + 2);
 });
 
-it("shows what is in force and where it comes from", async () => {
-  await settings("set", { key: "language", value: "zh", scope: "guild" });
+it("shows what is in force and where it comes from, in the channel's language", async () => {
+  await settings("set", { key: "emoji-negative", value: "💢" });
+  await settings("set", { key: "language", value: "en", scope: "guild" });
   const shown = await settings("show", {});
   expect(shown).toContain("`emoji-negative`: 💢 (channel)");
-  expect(shown).toContain("`language`: zh (server)");
+  expect(shown).toContain("`language`: en (server)");
   expect(shown).toContain("`persona`: (default)");
+
+  await settings("set", { key: "language", value: "zh", scope: "guild" });
+  const inChinese = await settings("show", {});
+  expect(inChinese).toContain(WORDING.zh.settings.inForce);
+  expect(inChinese).toContain("`emoji-negative`: 💢 (频道)");
+  expect(inChinese).toContain("`language`: zh (服务器)");
+  await settings("reset", { key: "language", scope: "guild" });
 });
 
 it("speaks the channel's language in its own notices, and chats with the server's persona", async () => {
@@ -118,7 +131,7 @@ it("speaks the channel's language in its own notices, and chats with the server'
   const postsBefore = h.discord.requestsMatching("POST", /^\/channels\/\d+\/messages$/).length;
   h.discord.sendMessage({ content: `<@${h.discord.botUser.id}>`, mentionBot: true });
   const posts = await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, postsBefore + 1);
-  expect(posts.map((post) => body(post).content)).toContain(ZH_NOTICES.emptyMention);
+  expect(posts.map((post) => body(post).content)).toContain(WORDING.zh.emptyMention);
 
   await settings("set", { key: "persona", value: "You are a pirate. Answer like one.", scope: "guild" });
   const turns = h.logs.find("chat turn done").length;

@@ -8,7 +8,7 @@ import {
   type Prediction,
   percentile,
 } from "../../eval/metrics.js";
-import type { SentimentLabel } from "../../src/moodEmojis.js";
+import type { SentimentLabel } from "../../src/sentimentLabels.js";
 
 // Ten messages, worked by hand:
 //            predicted: pos neg neu other

@@ -15,8 +15,8 @@ import {
   pickLabel,
 } from "../../src/llm/labelClassifier.js";
 import { createSentimentClassifier } from "../../src/llm/sentiment.js";
-import { SENTIMENT_LABELS } from "../../src/moodEmojis.js";
 import { loadPrompts, renderChatTurns } from "../../src/prompts.js";
+import { SENTIMENT_LABELS } from "../../src/sentimentLabels.js";
 import { tinyModel } from "../support/models.js";
 
 const prompts = loadPrompts();

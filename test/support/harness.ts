@@ -2,7 +2,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { commandsWithTasks } from "../../commands/index.js";
 import { type App, assemble } from "../../src/app.js";
 import { type Config, loadConfig } from "../../src/config.js";
 import { type Bot, createBot } from "../../src/discord/createBot.js";
@@ -92,8 +91,8 @@ export async function startBotHarness(
   const logs = new LogCapture();
   const logger = createLogger({ level: "trace", destination: logs.stream });
   const app = await assemble(config, logger, { withTasks: options.withTasks === true });
-  const { llm, store, prompts, tasks } = app;
-  const bot = createBot({ llm, store, logger, config, prompts, commands: commandsWithTasks(tasks) });
+  const { llm, store } = app;
+  const bot = createBot({ ...app, logger, config });
   await bot.start();
   return {
     discord,
