@@ -1,11 +1,11 @@
 import type { LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
-import type { LocalLlm } from "../src/llm/localLlm.js";
+import type { Llm } from "../src/llm/llm.js";
 import { type ChatTurn, loadPrompts, renderChatTurns } from "../src/prompts.js";
 import { BENCH_MESSAGES } from "./messages.js";
 import { median, round } from "./stats.js";
 
 /**
- * The pass-cost model and the scenarios a server owner feels, measured on the bot's own model object (LocalLlm:
+ * The pass-cost model and the scenarios a server owner feels, measured on the bot's own model object (ScheduledLlm:
  * the scheduler, the lanes and the caches of production) with exact token times from its streaming callback.
  */
 
@@ -179,7 +179,7 @@ export function tokenRate(timeline: ReplyTimeline, fromMs: number, toMs: number)
   return toMs > fromMs ? (inside / (toMs - fromMs)) * 1000 : Number.NaN;
 }
 
-async function reply(llm: LocalLlm, channelKey: string, maxTokens: number, startedAt: number) {
+async function reply(llm: Llm, channelKey: string, maxTokens: number, startedAt: number) {
   const tokenTimes: number[] = [];
   const completion = await llm.generateChat(mentionTurns(channelKey), {
     channelKey,
@@ -197,7 +197,7 @@ async function reply(llm: LocalLlm, channelKey: string, maxTokens: number, start
 }
 
 /** The reply alone: its first token and its token rate with nothing else on the model. */
-export async function replyAlone(llm: LocalLlm, maxTokens: number) {
+export async function replyAlone(llm: Llm, maxTokens: number) {
   const timeline = await reply(llm, "alone", maxTokens, performance.now());
   const last = timeline.tokenTimes.at(-1) ?? Number.NaN;
   return { timeline, tokensPerSecond: tokenRate(timeline, timeline.firstTokenMs, last) };
@@ -208,7 +208,7 @@ export async function replyAlone(llm: LocalLlm, maxTokens: number) {
  * maxTokens. Reactions are the bot's sentiment path, its result cache off so repeats cost a pass as well; times are
  * from the first message.
  */
-export async function burstWithLongReply(llm: LocalLlm, maxTokens: number, texts: readonly string[]) {
+export async function burstWithLongReply(llm: Llm, maxTokens: number, texts: readonly string[]) {
   const started = performance.now();
   const reacted: number[] = [];
   const reactions = texts.map((text, index) =>
@@ -237,7 +237,7 @@ export async function burstWithLongReply(llm: LocalLlm, maxTokens: number, texts
 }
 
 /** Mentions in `channels` channels at once: when each one's first token came. */
-export async function mentionsAtOnce(llm: LocalLlm, channels: number, maxTokens: number) {
+export async function mentionsAtOnce(llm: Llm, channels: number, maxTokens: number) {
   const started = performance.now();
   const timelines = await Promise.all(
     Array.from({ length: channels }, (_, i) => reply(llm, `channel-${i}`, maxTokens, started)),

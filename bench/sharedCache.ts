@@ -1,4 +1,4 @@
-import type { SentimentResult } from "../src/llm/sentiment.js";
+import type { SentimentResult } from "../src/llm/llm.js";
 import { SentimentCache } from "../src/llm/sentimentCache.js";
 import {
   type CachedLabels,

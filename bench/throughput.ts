@@ -1,4 +1,4 @@
-import type { LocalLlm } from "../src/llm/localLlm.js";
+import type { Llm } from "../src/llm/llm.js";
 import { SentimentCache } from "../src/llm/sentimentCache.js";
 import { round, timed } from "./stats.js";
 
@@ -19,7 +19,7 @@ function throughput(messages: number, ms: number): Throughput {
 }
 
 /** The bot as it runs: every message submitted at once to the scheduler, which batches them. */
-export async function botBatched(llm: LocalLlm, texts: readonly string[]): Promise<Throughput> {
+export async function botBatched(llm: Llm, texts: readonly string[]): Promise<Throughput> {
   const [, ms] = await timed(() =>
     Promise.all(texts.map((text, i) => llm.classifySentiment(text, { group: `g${i % 4}` }))),
   );
@@ -43,11 +43,11 @@ export async function oneAtATime(
  * flight misses, as it would in the bot.
  */
 export async function streamThroughBot(
-  llm: LocalLlm,
+  llm: Llm,
   stream: readonly string[],
   options: { cacheSize: number; width: number },
 ): Promise<Throughput & { hitRate: number }> {
-  // The LocalLlm here runs with its cache off; this cache stands where the production one does, in front.
+  // The Llm here runs with its cache off; this cache stands where the production one does, in front.
   const cache = new SentimentCache(options.cacheSize);
   let next = 0;
   const worker = async () => {

@@ -1,4 +1,4 @@
-import type { SentimentResult } from "../src/llm/sentiment.js";
+import type { SentimentResult } from "../src/llm/llm.js";
 import { SENTIMENT_LABELS } from "../src/sentimentLabels.js";
 import { percent, type Wording } from "../src/wording.js";
 

@@ -2,7 +2,7 @@ import { type ChatInputCommandInteraction, type Message, SlashCommandBuilder } f
 import type { BotContext, Command } from "../src/discord/context.js";
 import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
-import type { LabelResult } from "../src/llm/labelClassifier.js";
+import type { LabelResult } from "../src/llm/llm.js";
 import type { Task } from "../src/tasks.js";
 import { normaliseInput } from "../src/text/normaliseInput.js";
 import { transcript } from "../src/transcript.js";

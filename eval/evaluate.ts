@@ -3,11 +3,9 @@ import { getLlama, type LlamaModel } from "node-llama-cpp";
 import Sentiment from "sentiment";
 import { ArticleClassifier } from "../bench/articleMethod.js";
 import { ChatRunner } from "../src/llm/chat.js";
-import {
-  applyNeutralThreshold,
-  createSentimentClassifier,
-  type SentimentResult,
-} from "../src/llm/sentiment.js";
+import type { SentimentResult } from "../src/llm/llm.js";
+import { applyNeutralThreshold } from "../src/llm/neutralThreshold.js";
+import { createSentimentClassifier } from "../src/llm/sentiment.js";
 import { loadPrompts } from "../src/prompts.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../src/sentimentLabels.js";
 import type { EvalExample } from "./dataset.js";

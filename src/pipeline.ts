@@ -1,8 +1,7 @@
 import type { Config } from "./config.js";
 import { errorMessage } from "./errors.js";
-import type { Llm, TaskOutcome } from "./llm/llm.js";
-import type { JobPriority } from "./llm/scheduler.js";
-import { applyNeutralThreshold, type SentimentResult } from "./llm/sentiment.js";
+import type { JobPriority, Llm, SentimentResult, TaskOutcome } from "./llm/llm.js";
+import { applyNeutralThreshold } from "./llm/neutralThreshold.js";
 import type { Logger } from "./logger.js";
 import { type ChatTurn, type Prompts, renderChatTurns, renderUserTurn } from "./prompts.js";
 import { type EmojiMap, emojiForLabel } from "./sentimentLabels.js";

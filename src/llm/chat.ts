@@ -7,6 +7,7 @@ import {
 } from "node-llama-cpp";
 import type { ChatTurn } from "../prompts.js";
 import { toChatHistory } from "./chatHistory.js";
+import type { ChatCompletion, ChatStopReason } from "./llm.js";
 import type { Generation, GenerationStep } from "./passModel.js";
 
 export interface ChatOptions {
@@ -15,16 +16,6 @@ export interface ChatOptions {
   readonly signal?: AbortSignal;
   /** Called with each piece of reply text as it is generated. */
   readonly onText?: (text: string) => void;
-}
-
-export type ChatStopReason = "eogToken" | "stopTrigger" | "maxTokens";
-
-export interface ChatCompletion {
-  readonly text: string;
-  readonly stopReason: ChatStopReason;
-  readonly generatedTokens: number;
-  /** Prompt tokens the model had to evaluate: the whole prompt when cold, only the new turns when warm. */
-  readonly evaluatedPromptTokens: number;
 }
 
 /** LlamaChat's default: the last 64 generated tokens are penalised for repeating. */

@@ -15,21 +15,7 @@ import {
 } from "node-llama-cpp";
 import type { ChatTurn } from "../prompts.js";
 import { toChatHistory } from "./chatHistory.js";
-
-export type LabelMethod = "logits" | "grammar";
-
-export interface LabelResult<L extends string> {
-  readonly label: L;
-  /** The probability of `label` among the labels. */
-  readonly confidence: number;
-  /** Each label's probability; they sum to 1. */
-  readonly probabilities: Readonly<Record<L, number>>;
-  readonly method: LabelMethod;
-  /** Tokens evaluated for this input: its own tokens plus the short fixed suffix, never the prefix. */
-  readonly evaluatedTokens: number;
-  /** True when the input was longer than the token budget and only its start was read. */
-  readonly truncated: boolean;
-}
+import type { LabelMethod, LabelResult } from "./llm.js";
 
 /** Long inputs are cut to this many tokens: the opening carries the meaning, and the context never overflows. */
 export const DEFAULT_MESSAGE_TOKENS = 256;

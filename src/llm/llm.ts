@@ -1,10 +1,45 @@
 import type { ChatTurn } from "../prompts.js";
+import type { SentimentLabel } from "../sentimentLabels.js";
 import type { Task } from "../tasks.js";
-import type { ChatCompletion } from "./chat.js";
-import type { LabelResult } from "./labelClassifier.js";
-import type { JobPriority, SchedulerStats } from "./scheduler.js";
-import type { SentimentResult } from "./sentiment.js";
-import type { SharedCacheStats } from "./sharedResultCache.js";
+
+/*
+ * The model as the rest of the bot sees it, and every type that crosses that line. Nothing here names a runtime:
+ * llama.cpp sits behind `PassRuntime` (passModel.ts), which the scheduler and the result caches wrap.
+ */
+
+/** How a label was read: from the label tokens' probabilities in one pass, or by constrained decoding. */
+export type LabelMethod = "logits" | "grammar";
+
+export interface LabelResult<L extends string> {
+  readonly label: L;
+  /** The probability of `label` among the labels. */
+  readonly confidence: number;
+  /** Each label's probability; they sum to 1. */
+  readonly probabilities: Readonly<Record<L, number>>;
+  readonly method: LabelMethod;
+  /** Tokens evaluated for this input: its own tokens plus the short fixed suffix, never the prefix. */
+  readonly evaluatedTokens: number;
+  /** True when the input was longer than the token budget and only its start was read. */
+  readonly truncated: boolean;
+}
+
+export interface SentimentResult extends LabelResult<SentimentLabel> {
+  /** True when the result came from a result cache, with no model work. */
+  readonly cached?: boolean;
+}
+
+export type ChatStopReason = "eogToken" | "stopTrigger" | "maxTokens";
+
+export interface ChatCompletion {
+  readonly text: string;
+  readonly stopReason: ChatStopReason;
+  readonly generatedTokens: number;
+  /** Prompt tokens the model had to evaluate: the whole prompt when cold, only the new turns when warm. */
+  readonly evaluatedPromptTokens: number;
+}
+
+/** Interactive work (mentions, commands) is never held back; background work (mood reactions) fills the rest. */
+export type JobPriority = "interactive" | "background";
 
 export interface ClassifyOptions {
   readonly signal?: AbortSignal;
@@ -27,6 +62,24 @@ export type TaskOutcome =
   | { readonly kind: "labels"; readonly result: LabelResult<string> }
   | { readonly kind: "text"; readonly text: string; readonly generatedTokens: number };
 
+export interface SchedulerStats {
+  completed: number;
+  failed: number;
+  shedFull: number;
+  shedStale: number;
+  cancelled: number;
+  /** Forward passes issued, and how many carried more than one piece of work. */
+  passes: number;
+  sharedPasses: number;
+}
+
+export interface SharedCacheStats {
+  hits: number;
+  misses: number;
+  timeouts: number;
+  errors: number;
+}
+
 export interface CacheStats {
   readonly hits: number;
   readonly misses: number;
@@ -37,7 +90,7 @@ export interface CacheStats {
 /** The one model, as the rest of the bot sees it. Every call goes through the pass scheduler. */
 export interface Llm {
   readonly modelName: string;
-  /** Which compute backend runs the model: "cpu", "cuda", "vulkan" or "metal". */
+  /** Which compute backend runs the model, such as "cpu", "cuda", "vulkan" or "metal". */
   readonly backend: string;
   readonly contextSize: number;
   readonly schedulerStats: Readonly<SchedulerStats>;

@@ -17,12 +17,10 @@ import { ChatRunner } from "./chat.js";
 import { ChatPool } from "./chatPool.js";
 import { ClassifierPool } from "./classifierLane.js";
 import { LabelClassifier } from "./labelClassifier.js";
-import { LocalLlm } from "./localLlm.js";
+import { LlamaRuntime } from "./llamaRuntime.js";
 import { fullCollection, SamplerCollector } from "./samplerCollector.js";
-import { Scheduler } from "./scheduler.js";
+import { ScheduledLlm, type SchedulingOptions } from "./scheduledLlm.js";
 import { createSentimentClassifier } from "./sentiment.js";
-import { SentimentCache } from "./sentimentCache.js";
-import { cacheNamespace, LayeredSentimentCache, type SharedResultStore } from "./sharedResultCache.js";
 
 /** Evaluations between full collections of their samplers' memory (see samplerCollector.ts). */
 const EVALUATIONS_PER_COLLECTION = 32;
@@ -30,7 +28,7 @@ const EVALUATIONS_PER_COLLECTION = 32;
 /** Which compute backend to ask node-llama-cpp for; "auto" takes a GPU when one works and the CPU otherwise. */
 export type GpuSetting = "auto" | "cuda" | "vulkan" | "metal" | "off";
 
-export interface LoadModelOptions {
+export interface LoadModelOptions extends SchedulingOptions {
   /** A local .gguf file; when undefined, `uri` is resolved (and downloaded once) into `directory`. */
   readonly path: string | undefined;
   readonly uri: string;
@@ -42,19 +40,9 @@ export interface LoadModelOptions {
   readonly sentimentSequences: number;
   readonly batchSize: number;
   readonly gpu: GpuSetting;
-  /** While a reply streams, it keeps at least this share of its speed alone (0 to 1). */
-  readonly chatSpeedFloor: number;
-  readonly sentiment: {
-    readonly queueSize: number;
-    readonly maxWaitMs: number;
-    readonly cacheSize: number;
-  };
-  /** A result cache shared with other processes, and how long a lookup in it may take. */
-  readonly sharedCache?: { readonly store: SharedResultStore; readonly budgetMs: number };
   readonly prompts: Prompts;
   /** Tasks defined in prompts/tasks: each label task gets its own cached-prefix sequence. */
   readonly tasks?: readonly Task[];
-  readonly logger: Logger;
   /** Show node-llama-cpp's download progress bar (on for the bot, off in tests). */
   readonly showDownloadProgress?: boolean;
 }
@@ -64,12 +52,38 @@ export function gpuOption(setting: GpuSetting): NonNullable<LlamaOptions["gpu"]>
   return setting === "off" ? false : setting;
 }
 
-/** Loads the model and builds the one owner of it. The only place that creates a Llama, model or context. */
-export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
-  const { logger } = options;
+/**
+ * Loads the model and builds the one owner of it: llama.cpp's runtime, wrapped in the scheduler and the result
+ * caches. The only place that creates a Llama, model or context.
+ */
+export async function loadModel(options: LoadModelOptions): Promise<ScheduledLlm> {
+  const runtime = await openRuntime(options);
+  const llm = new ScheduledLlm(runtime, options);
+  options.logger.info(
+    {
+      model: runtime.modelName,
+      backend: runtime.backend,
+      threads: options.threads,
+      contextSize: runtime.contextSize,
+      chatWrapper: runtime.chatWrapperName,
+      chatSequences: options.chatSequences,
+      sentimentSequences: options.sentimentSequences,
+      batchSize: runtime.maxPassTokens,
+      sentimentMethod: runtime.sentimentMethod,
+      sentimentPrefixTokens: runtime.sentimentPrefixTokens,
+      sharedResultCache: options.sharedCache !== undefined,
+      tasks: (options.tasks ?? []).map((task) => task.name),
+    },
+    "model loaded",
+  );
+  return llm;
+}
+
+/** Finds the file, checks it is GGUF, and loads it onto the backend with every lane's sequence. */
+async function openRuntime(options: LoadModelOptions): Promise<LlamaRuntime> {
   const modelPath = await resolveModelPath(options);
   await assertGguf(modelPath);
-  const llama = await openBackend(options.gpu, logger);
+  const llama = await openBackend(options.gpu, options.logger);
   let model: LlamaModel | undefined;
   try {
     model = await llama.loadModel({ modelPath });
@@ -81,44 +95,9 @@ export async function loadModel(options: LoadModelOptions): Promise<LocalLlm> {
       batchSize: Math.min(options.batchSize, options.contextSize),
       failedCreationRemedy: false,
     });
-    const parts = await buildLanes(llama, model, context, labelTasks, options);
-    const scheduler = new Scheduler({
-      logger: logger.child({ component: "scheduler" }),
-      maxBackgroundQueue: options.sentiment.queueSize,
-      maxBackgroundAgeMs: options.sentiment.maxWaitMs,
-      chatSpeedFloor: options.chatSpeedFloor,
-      maxPassTokens: context.batchSize,
-    });
-    const modelName = basename(modelPath);
-    const template = parts.sentiment.template;
-    const cache = new LayeredSentimentCache({
-      local: new SentimentCache(options.sentiment.cacheSize),
-      shared: options.sharedCache?.store,
-      budgetMs: options.sharedCache?.budgetMs ?? 0,
-      namespace: cacheNamespace([modelName, ...template.promptTokens]),
-      method: template.method,
-      logger: logger.child({ component: "result-cache" }),
-    });
+    const lanes = await buildLanes(llama, model, context, labelTasks, options);
     const samplers = new SamplerCollector(EVALUATIONS_PER_COLLECTION, fullCollection());
-    const llm = new LocalLlm({ ...parts, llama, model, context, cache, scheduler, samplers }, modelName);
-    logger.info(
-      {
-        model: llm.modelName,
-        backend: llm.backend,
-        threads: options.threads,
-        contextSize: context.contextSize,
-        chatWrapper: parts.chat.any.wrapperName,
-        chatSequences: options.chatSequences,
-        sentimentSequences: options.sentimentSequences,
-        batchSize: context.batchSize,
-        sentimentMethod: template.method,
-        sentimentPrefixTokens: template.prefixTokenCount,
-        sharedResultCache: options.sharedCache !== undefined,
-        tasks: (options.tasks ?? []).map((task) => task.name),
-      },
-      "model loaded",
-    );
-    return llm;
+    return new LlamaRuntime({ ...lanes, llama, model, context, modelName: basename(modelPath), samplers });
   } catch (error) {
     await model?.dispose();
     await llama.dispose();

@@ -1,3 +1,6 @@
+import type { ChatTurn } from "../prompts.js";
+import type { ChatCompletion, LabelMethod, LabelResult, SentimentResult } from "./llm.js";
+
 /**
  * The model at the level of forward passes: the seam between the scheduler, which decides what each pass carries,
  * and a runtime that evaluates it (llama.cpp in production, a fake with a cost model in the scheduler's tests).
@@ -49,4 +52,47 @@ export interface ClassifierLane<R> {
 export interface GenerationLease<R> {
   readonly generation: Generation<R>;
   release(): void;
+}
+
+/** The options of one generation. */
+export interface GenerationOptions {
+  readonly maxTokens: number;
+  readonly temperature: number;
+}
+
+/**
+ * A model runtime, as the scheduler and the result caches see it: the lanes a pass can carry, chat generations
+ * on warm sequences, and token arithmetic. llama.cpp's is `LlamaRuntime`; another runtime fits by implementing
+ * this and batching what different sequences issue together.
+ */
+export interface PassRuntime {
+  readonly modelName: string;
+  /** Which compute backend runs the model, such as "cpu" or "cuda". */
+  readonly backend: string;
+  readonly contextSize: number;
+  /** Tokens one pass can carry (the batch size). */
+  readonly maxPassTokens: number;
+  readonly sentiment: ClassifierLane<SentimentResult>;
+  /** How sentiment is read, for results that come from a cache. */
+  readonly sentimentMethod: LabelMethod;
+  /** Names the model and the sentiment prompt: cached results of another model or prompt are never reused. */
+  readonly resultIdentity: readonly (string | number)[];
+  /** The lane of a label task loaded with the model, or undefined for any other task. */
+  taskLane(name: string): ClassifierLane<LabelResult<string>> | undefined;
+  /**
+   * Leases the sequence that last served `key` (so its evaluated turns are reused) and prepares a generation of
+   * `turns` on it, or returns undefined while that sequence, or every one, is generating.
+   */
+  leaseGeneration(
+    key: string,
+    turns: readonly ChatTurn[],
+    options: GenerationOptions,
+  ): GenerationLease<ChatCompletion> | undefined;
+  countTokens(text: string): number;
+  /** Cuts text to at most `maxTokens` tokens, at a token boundary. */
+  truncateToTokens(text: string, maxTokens: number): string;
+  /** Called once per finished evaluation, for what the runtime has to do between them. */
+  evaluated(): void;
+  /** Frees the model; called once no pass is in flight. */
+  dispose(): Promise<void>;
 }

@@ -1,9 +1,7 @@
 import { JobCancelledError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import type { JobPriority, SchedulerStats } from "./llm.js";
 import type { Classification, ClassifierLane, GenerationLease, GenerationStep } from "./passModel.js";
-
-/** Interactive work (mentions, commands) is never held back; background work (mood reactions) fills the rest. */
-export type JobPriority = "interactive" | "background";
 
 export interface SchedulerOptions {
   readonly logger: Logger;
@@ -19,17 +17,6 @@ export interface SchedulerOptions {
   /** Background tokens one pass may carry (the runtime's batch size); its first classification always fits. */
   readonly maxPassTokens: number;
   readonly now?: () => number;
-}
-
-export interface SchedulerStats {
-  completed: number;
-  failed: number;
-  shedFull: number;
-  shedStale: number;
-  cancelled: number;
-  /** Forward passes issued, and how many carried more than one piece of work. */
-  passes: number;
-  sharedPasses: number;
 }
 
 export interface ClassifyRequest {

@@ -1,16 +1,8 @@
 import type { ChatWrapper, Llama, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
 import { type Prompts, renderSentimentTurns } from "../prompts.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../sentimentLabels.js";
-import { LabelClassifier, type LabelMethod, type LabelResult } from "./labelClassifier.js";
-
-export type SentimentMethod = LabelMethod;
-
-export interface SentimentResult extends LabelResult<SentimentLabel> {
-  /** True when the result came from the cache of repeated short messages, with no model work. */
-  readonly cached?: boolean;
-  /** True when the model's best label was below the neutral threshold and the label became neutral. */
-  readonly belowThreshold?: boolean;
-}
+import { LabelClassifier } from "./labelClassifier.js";
+import type { LabelMethod } from "./llm.js";
 
 export interface SentimentClassifierOptions {
   readonly llama: Llama;
@@ -19,7 +11,7 @@ export interface SentimentClassifierOptions {
   readonly chatWrapper: ChatWrapper;
   readonly prompts: Prompts;
   readonly maxMessageTokens?: number;
-  readonly method?: SentimentMethod;
+  readonly method?: LabelMethod;
 }
 
 /** Sentiment is one label task: positive, negative or neutral, with a tie read as neutral. */
@@ -33,13 +25,4 @@ export function createSentimentClassifier(options: SentimentClassifierOptions): 
     tieBreak: "neutral",
     renderTurns: (message) => renderSentimentTurns(prompts, message),
   });
-}
-
-/**
- * Counts an unsure answer as neutral: when the best label's probability is below `threshold`, the label becomes
- * neutral (the probabilities are kept as measured). A threshold of 0 changes nothing.
- */
-export function applyNeutralThreshold(result: SentimentResult, threshold: number): SentimentResult {
-  if (threshold <= 0 || result.confidence >= threshold || result.label === "neutral") return result;
-  return { ...result, label: "neutral", confidence: result.probabilities.neutral, belowThreshold: true };
 }

@@ -1,4 +1,4 @@
-import type { SentimentResult } from "./sentiment.js";
+import type { SentimentResult } from "./llm.js";
 
 /** Only short texts are cached: they are the ones that repeat ("ok", "lol", "gg", "哈哈", "+1"). */
 export const MAX_CACHED_TEXT_LENGTH = 200;

@@ -2,8 +2,7 @@ import { createHash } from "node:crypto";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../sentimentLabels.js";
-import type { LabelMethod } from "./labelClassifier.js";
-import type { SentimentResult } from "./sentiment.js";
+import type { LabelMethod, SentimentResult, SharedCacheStats } from "./llm.js";
 import { MAX_CACHED_TEXT_LENGTH, normaliseForCache, type SentimentCache } from "./sentimentCache.js";
 
 /** What the shared cache holds for one text: the label and its probabilities, never the text itself. */
@@ -31,13 +30,6 @@ export interface LayeredCacheOptions {
   /** A shared lookup slower than this is abandoned, and the model classifies the text instead. */
   readonly budgetMs: number;
   readonly logger: Logger;
-}
-
-export interface SharedCacheStats {
-  hits: number;
-  misses: number;
-  timeouts: number;
-  errors: number;
 }
 
 /**

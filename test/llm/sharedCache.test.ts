@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LocalLlm } from "../../src/llm/localLlm.js";
+import type { Llm } from "../../src/llm/llm.js";
 import { loadModel } from "../../src/llm/model.js";
 import { SentimentCache } from "../../src/llm/sentimentCache.js";
 import {
@@ -27,7 +27,7 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5_000): Pr
 }
 
 /** One process's view: its own store connection and its own model, sharing the result cache through Redis. */
-async function processOn(url: string, modelPath: string): Promise<{ llm: LocalLlm; store: Store }> {
+async function processOn(url: string, modelPath: string): Promise<{ llm: Llm; store: Store }> {
   const store = await openStore(url, logger, { resultCache: { slots: 1000, ttlSeconds: 600 } });
   const sharedCache = store.resultCache ? { store: store.resultCache, budgetMs: 20 } : undefined;
   const llm = await loadModel(

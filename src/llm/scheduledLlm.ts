@@ -1,0 +1,154 @@
+import type { Logger } from "../logger.js";
+import type { ChatTurn } from "../prompts.js";
+import { renderTaskTurns, type Task } from "../tasks.js";
+import type {
+  CacheStats,
+  ChatCompletion,
+  ClassifyOptions,
+  GenerateChatOptions,
+  Llm,
+  SchedulerStats,
+  SentimentResult,
+  TaskOutcome,
+} from "./llm.js";
+import type { GenerationOptions, PassRuntime } from "./passModel.js";
+import { Scheduler } from "./scheduler.js";
+import { SentimentCache } from "./sentimentCache.js";
+import { cacheNamespace, LayeredSentimentCache, type SharedResultStore } from "./sharedResultCache.js";
+
+/** Free-text tasks are summaries and the like: a low temperature keeps them factual. */
+const TEXT_TASK_TEMPERATURE = 0.3;
+/** Room left for a text task's instructions and the chat template around its input. */
+const TEXT_TASK_PROMPT_MARGIN = 256;
+
+export interface SchedulingOptions {
+  readonly logger: Logger;
+  /** While a reply streams, it keeps at least this share of its speed alone (0 to 1). */
+  readonly chatSpeedFloor: number;
+  readonly sentiment: {
+    readonly queueSize: number;
+    readonly maxWaitMs: number;
+    readonly cacheSize: number;
+  };
+  /** A result cache shared with other processes, and how long a lookup in it may take. */
+  readonly sharedCache?: { readonly store: SharedResultStore; readonly budgetMs: number };
+}
+
+/**
+ * The model as the bot uses it: any pass runtime, driven by the pass scheduler and fronted by the sentiment
+ * result caches. It owns the runtime and disposes of it on close.
+ */
+export class ScheduledLlm implements Llm {
+  private readonly scheduler: Scheduler;
+  private readonly cache: LayeredSentimentCache;
+
+  constructor(
+    private readonly runtime: PassRuntime,
+    options: SchedulingOptions,
+  ) {
+    const { logger } = options;
+    this.scheduler = new Scheduler({
+      logger: logger.child({ component: "scheduler" }),
+      maxBackgroundQueue: options.sentiment.queueSize,
+      maxBackgroundAgeMs: options.sentiment.maxWaitMs,
+      chatSpeedFloor: options.chatSpeedFloor,
+      maxPassTokens: runtime.maxPassTokens,
+    });
+    this.cache = new LayeredSentimentCache({
+      local: new SentimentCache(options.sentiment.cacheSize),
+      shared: options.sharedCache?.store,
+      budgetMs: options.sharedCache?.budgetMs ?? 0,
+      namespace: cacheNamespace(runtime.resultIdentity),
+      method: runtime.sentimentMethod,
+      logger: logger.child({ component: "result-cache" }),
+    });
+  }
+
+  get modelName(): string {
+    return this.runtime.modelName;
+  }
+
+  get backend(): string {
+    return this.runtime.backend;
+  }
+
+  get contextSize(): number {
+    return this.runtime.contextSize;
+  }
+
+  get schedulerStats(): Readonly<SchedulerStats> {
+    return this.scheduler.stats;
+  }
+
+  get cacheStats(): CacheStats {
+    const { local, shared } = this.cache;
+    return { hits: local.hits, misses: local.misses, size: local.size, shared };
+  }
+
+  async classifySentiment(text: string, options: ClassifyOptions = {}): Promise<SentimentResult> {
+    // A repeated short message skips the queue and the model entirely.
+    const cached = await this.cache.lookup(text);
+    if (cached) return { ...cached, evaluatedTokens: 0, cached: true };
+    const result = await this.scheduler.classify(this.runtime.sentiment, text, {
+      priority: options.priority ?? "background",
+      ...(options.group === undefined ? {} : { group: options.group }),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    this.runtime.evaluated();
+    this.cache.store(text, result);
+    return result;
+  }
+
+  async generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion> {
+    const completion = await this.scheduler.generate({
+      start: () => this.runtime.leaseGeneration(options.channelKey, turns, options),
+      ...(options.onText ? { onText: options.onText } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    this.runtime.evaluated();
+    return completion;
+  }
+
+  async runTask(task: Task, input: string, options: { signal?: AbortSignal } = {}): Promise<TaskOutcome> {
+    const signal = options.signal ? { signal: options.signal } : {};
+    const lane = this.runtime.taskLane(task.name);
+    if (lane) {
+      const result = await this.scheduler.classify(lane, input, { priority: "interactive", ...signal });
+      this.runtime.evaluated();
+      return { kind: "labels", result };
+    }
+    if (task.output.kind !== "text") throw new Error(`the task ${task.name} was not loaded with the model`);
+    const maxTokens = task.output.maxTokens;
+    // Long inputs (a channel's history) are cut so the prompt and the answer fit the context.
+    const text = this.truncateToTokens(
+      input,
+      Math.max(64, this.contextSize - maxTokens - TEXT_TASK_PROMPT_MARGIN),
+    );
+    const turns = renderTaskTurns(task, text);
+    const generation: GenerationOptions = { maxTokens, temperature: TEXT_TASK_TEMPERATURE };
+    const completion = await this.scheduler.generate({
+      start: () => this.runtime.leaseGeneration(`task:${task.name}`, turns, generation),
+      ...signal,
+    });
+    this.runtime.evaluated();
+    return { kind: "text", text: completion.text, generatedTokens: completion.generatedTokens };
+  }
+
+  countTokens(text: string): number {
+    return this.runtime.countTokens(text);
+  }
+
+  truncateToTokens(text: string, maxTokens: number): string {
+    return this.runtime.truncateToTokens(text, maxTokens);
+  }
+
+  interrupt(): void {
+    this.scheduler.close();
+  }
+
+  async close(): Promise<void> {
+    this.scheduler.close();
+    await this.scheduler.whenIdle();
+    await this.runtime.dispose();
+  }
+}
