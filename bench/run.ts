@@ -11,6 +11,7 @@ import { loadModel } from "../src/llm/model.js";
 import { createSentimentClassifier, type SentimentClassifier } from "../src/llm/sentiment.js";
 import { createLogger } from "../src/logger.js";
 import { type ChatTurn, loadPrompts, renderChatTurns } from "../src/prompts.js";
+import { percent } from "../src/wording.js";
 import { REPO_ROOT, runEntryPoint } from "../test/support/botProcess.js";
 import { FakeDiscord } from "../test/support/fakeDiscord.js";
 import { ArticleClassifier } from "./articleMethod.js";
@@ -301,10 +302,64 @@ async function main() {
     (_, i) => BENCH_MESSAGES[i % BENCH_MESSAGES.length] ?? "",
   );
   const stream = realisticStream(STREAM_LENGTH);
+  const runtime = await measureTheRuntime(plain.path, burstTexts, stream);
+  const scheduler = await measureTheScheduler(plain.path, burstTexts, stream);
+  const replies = await measureReplies(longReply.path, burstTexts);
+  log("shared result cache, two processes…");
+  const sharedCache = await sharedCacheHitRate(realisticStream(600));
+  log("the burst through the real bot process, with a reply that runs to the limit…");
+  const process = await burstThroughTheBot(longReply.path);
+  // The long-reply model carries an untied output matrix the real model does not have: memory on the real shape.
+  log("the same burst on the model of the real shape, for memory…");
+  const realShape = await burstThroughTheBot(plain.path);
 
-  // One model with plain sequences: the pass-cost model, the one-at-a-time methods, the article's.
+  const results: Results = {
+    machine: machine(replies.backend),
+    model: {
+      ...QWEN_05B_SHAPE,
+      weights: "Q8_0, random",
+      vocabulary: "Qwen byte-level BPE (151,643 + added)",
+    },
+    tokenizer: runtime.tokenizer,
+    passCost: runtime.passCost,
+    sharing: runtime.sharing,
+    kvCache: runtime.kvCache,
+    latency: {
+      ...runtime.latency,
+      botFloorMs: round(passTime(runtime.passCost, runtime.latency.bot.meanEvaluatedTokens)),
+      botOverFloor: runtime.latency.bot.overFloorP50,
+    },
+    throughput: { ...scheduler, ...runtime.serial },
+    chat: runtime.chatFirst,
+    alone: {
+      firstTokenMs: round(replies.alone.timeline.firstTokenMs, 0),
+      tokensPerSecond: round(replies.alone.tokensPerSecond, 2),
+      generatedTokens: replies.alone.timeline.generatedTokens,
+    },
+    burst: burstFigures(runtime, replies),
+    eightMentionsFirstTokenMs: replies.eightMentions,
+    sharedCache: sharedCache ?? "skipped: redis-server is not installed",
+    process,
+    realShape,
+  };
+  const table = renderTable(results);
+  await writeFile(join(REPO_ROOT, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(join(REPO_ROOT, "bench", "results.md"), table);
+  globalThis.process.stdout.write(table);
+}
+
+/**
+ * On one model with plain sequences: the tokenizer check, the pass-cost model, how passes share, the KV cache
+ * types, single-message latency and one-at-a-time throughput (the bot's method and the article's), chat's first
+ * token.
+ */
+async function measureTheRuntime(
+  modelPath: string,
+  burstTexts: readonly string[],
+  stream: readonly string[],
+) {
   const llama = await getLlama({ gpu: false, build: "never" });
-  const model = await llama.loadModel({ modelPath: plain.path });
+  const model = await llama.loadModel({ modelPath });
   const context = await model.createContext({
     contextSize: 2048,
     sequences: 8,
@@ -355,34 +410,47 @@ async function main() {
   await context.dispose();
   await model.dispose();
   await llama.dispose();
+  return { tokenizer, passCost, sharing, kvCache, latency, burstLengths, serial, chatFirst };
+}
 
+/** Throughput through the bot's own model object: a burst, and the realistic stream with its cache off and on. */
+async function measureTheScheduler(
+  modelPath: string,
+  burstTexts: readonly string[],
+  stream: readonly string[],
+) {
   log("throughput through the scheduler…");
-  const llm = await botModel(plain.path);
-  const batched = await botBatched(llm, burstTexts);
+  const llm = await botModel(modelPath);
   const width = config.model.sentimentSequences;
+  const batched = await botBatched(llm, burstTexts);
   const streamCacheOff = await streamThroughBot(llm, stream, { cacheSize: 0, width });
   const streamCacheOn = await streamThroughBot(llm, stream, { cacheSize: 1000, width });
   await llm.close();
+  return { batched, streamCacheOff, streamCacheOn };
+}
 
+/** A long reply alone, the same reply during a burst, and mentions in 8 channels at once. */
+async function measureReplies(modelPath: string, burstTexts: readonly string[]) {
   log(
     `a ${REPLY_TOKENS}-token reply alone, then during a burst of ${BURST_MESSAGES}; mentions in 8 channels…`,
   );
-  const talker = await botModel(longReply.path);
+  const talker = await botModel(modelPath);
   const backend = talker.backend;
   const alone = await replyAlone(talker, REPLY_TOKENS);
   const burst = await burstWithLongReply(talker, REPLY_TOKENS, burstTexts);
   const eightMentions = await mentionsAtOnce(talker, 8, 64);
   await talker.close();
+  return { backend, alone, burst, eightMentions };
+}
 
-  log("shared result cache, two processes…");
-  const sharedCache = await sharedCacheHitRate(realisticStream(600));
-
-  log("the burst through the real bot process, with a reply that runs to the limit…");
-  const process = await burstThroughTheBot(longReply.path);
-  // The long-reply model carries an untied output matrix the real model does not have: memory on the real shape.
-  log("the same burst on the model of the real shape, for memory…");
-  const realShape = await burstThroughTheBot(plain.path);
-
+/** The burst against the article's method and against the ceilings the measured pass costs allow. */
+function burstFigures(
+  runtime: Awaited<ReturnType<typeof measureTheRuntime>>,
+  replies: Awaited<ReturnType<typeof measureReplies>>,
+): Results["burst"] {
+  const { passCost, latency } = runtime;
+  const { burst, alone } = replies;
+  const width = config.model.sentimentSequences;
   const articleBurstMs = latency.article.p50Ms * BURST_MESSAGES;
   const ceilingMs = burstCeilingMs(passCost, {
     messages: BURST_MESSAGES,
@@ -393,73 +461,45 @@ async function main() {
     batchSize: config.model.batchSize,
   });
   const ceilingByLengthMs = burstCeilingByLengthMs(passCost, {
-    lengths: burstLengths,
+    lengths: runtime.burstLengths,
     width,
     floor: config.chat.speedFloor,
     promptTokens: burst.promptTokens,
     batchSize: config.model.batchSize,
   });
-  const results = {
-    machine: {
-      cpu: cpus()[0]?.model ?? "unknown",
-      cores: cpus().length,
-      threads,
-      batchSize: config.model.batchSize,
-      sentimentSequences: width,
-      chatSequences: config.model.chatSequences,
-      chatSpeedFloor: config.chat.speedFloor,
-      backend,
-      node: globalThis.process.version,
-      date: new Date().toISOString().slice(0, 10),
-    },
-    model: {
-      ...QWEN_05B_SHAPE,
-      weights: "Q8_0, random",
-      vocabulary: "Qwen byte-level BPE (151,643 + added)",
-    },
-    tokenizer,
-    passCost,
-    sharing,
-    kvCache,
-    latency: {
-      ...latency,
-      botFloorMs: round(passTime(passCost, latency.bot.meanEvaluatedTokens)),
-      botOverFloor: latency.bot.overFloorP50,
-    },
-    throughput: { batched, ...serial, streamCacheOff, streamCacheOn },
-    chat: chatFirst,
-    alone: {
-      firstTokenMs: round(alone.timeline.firstTokenMs, 0),
-      tokensPerSecond: round(alone.tokensPerSecond, 2),
-      generatedTokens: alone.timeline.generatedTokens,
-    },
-    burst: {
-      ...burst,
-      wallMs: round(burst.wallMs, 0),
-      mentionFirstTokenMs: round(burst.mentionFirstTokenMs, 0),
-      tokensPerSecondDuring: round(burst.tokensPerSecondDuring, 2),
-      tokensPerSecondAfter: round(burst.tokensPerSecondAfter, 2),
-      articleBurstMs: round(articleBurstMs, 0),
-      ratioToArticle: round(articleBurstMs / burst.wallMs, 2),
-      ceilingMs: round(ceilingMs, 0),
-      ceilingRatio: round(articleBurstMs / ceilingMs, 2),
-      shareOfCeiling: round(ceilingMs / burst.wallMs, 2),
-      ceilingByLengthMs: round(ceilingByLengthMs, 0),
-      ceilingByLengthRatio: round(articleBurstMs / ceilingByLengthMs, 2),
-      shareOfCeilingByLength: round(ceilingByLengthMs / burst.wallMs, 2),
-      chatShareDuring: round(burst.tokensPerSecondDuring / alone.tokensPerSecond, 2),
-      chatShareAfter: round(burst.tokensPerSecondAfter / alone.tokensPerSecond, 2),
-      firstTokenOverAlone: round(burst.mentionFirstTokenMs / alone.timeline.firstTokenMs, 2),
-    },
-    eightMentionsFirstTokenMs: eightMentions,
-    sharedCache: sharedCache ?? "skipped: redis-server is not installed",
-    process,
-    realShape,
+  return {
+    ...burst,
+    wallMs: round(burst.wallMs, 0),
+    mentionFirstTokenMs: round(burst.mentionFirstTokenMs, 0),
+    tokensPerSecondDuring: round(burst.tokensPerSecondDuring, 2),
+    tokensPerSecondAfter: round(burst.tokensPerSecondAfter, 2),
+    articleBurstMs: round(articleBurstMs, 0),
+    ratioToArticle: round(articleBurstMs / burst.wallMs, 2),
+    ceilingMs: round(ceilingMs, 0),
+    ceilingRatio: round(articleBurstMs / ceilingMs, 2),
+    shareOfCeiling: round(ceilingMs / burst.wallMs, 2),
+    ceilingByLengthMs: round(ceilingByLengthMs, 0),
+    ceilingByLengthRatio: round(articleBurstMs / ceilingByLengthMs, 2),
+    shareOfCeilingByLength: round(ceilingByLengthMs / burst.wallMs, 2),
+    chatShareDuring: round(burst.tokensPerSecondDuring / alone.tokensPerSecond, 2),
+    chatShareAfter: round(burst.tokensPerSecondAfter / alone.tokensPerSecond, 2),
+    firstTokenOverAlone: round(burst.mentionFirstTokenMs / alone.timeline.firstTokenMs, 2),
   };
-  const table = renderTable(results);
-  await writeFile(join(REPO_ROOT, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
-  await writeFile(join(REPO_ROOT, "bench", "results.md"), table);
-  globalThis.process.stdout.write(table);
+}
+
+function machine(backend: string): Results["machine"] {
+  return {
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    threads,
+    batchSize: config.model.batchSize,
+    sentimentSequences: config.model.sentimentSequences,
+    chatSequences: config.model.chatSequences,
+    chatSpeedFloor: config.chat.speedFloor,
+    backend,
+    node: globalThis.process.version,
+    date: new Date().toISOString().slice(0, 10),
+  };
 }
 
 type Results = {
@@ -475,6 +515,7 @@ type Results = {
     node: string;
     date: string;
   };
+  model: typeof QWEN_05B_SHAPE & { weights: string; vocabulary: string };
   tokenizer: ReturnType<typeof checkTokenizer>;
   passCost: Awaited<ReturnType<typeof measurePassCost>>;
   kvCache: Awaited<ReturnType<typeof measureKvCache>>;
@@ -503,15 +544,26 @@ type Results = {
 };
 
 function renderTable(r: Results): string {
+  const m = r.machine;
+  const header = `Measured ${m.date} on ${m.cpu}, ${m.cores} cores, backend ${m.backend}, LLM_THREADS=${m.threads}, LLM_BATCH_SIZE=${m.batchSize}, LLM_SENTIMENT_SEQUENCES=${m.sentimentSequences}, LLM_CHAT_SEQUENCES=${m.chatSequences}, CHAT_SPEED_FLOOR=${m.chatSpeedFloor}, Node ${m.node}; random-weight Qwen2.5-0.5B-shape Q8_0 models.\n\n`;
+  return [
+    header,
+    "| Target | Result | Goal | |",
+    "| --- | --- | --- | --- |",
+    ...targetRows(r).map((row) => `| ${row.join(" | ")} |`),
+    "",
+    "| Measure | Result |",
+    "| --- | --- |",
+    ...measureRows(r).map((row) => `| ${row.join(" | ")} |`),
+    "",
+  ].join("\n");
+}
+
+/** The issue's targets: result, goal, and whether it was met. */
+function targetRows(r: Results): Array<[string, string, string, string]> {
   const check = (ok: boolean) => (ok ? "✅" : "❌");
-  const t = r.throughput;
-  const perSecond = (key: string) => `${t[key]?.perSecond ?? Number.NaN}/s`;
   const b = r.burst;
-  const shared =
-    typeof r.sharedCache === "string"
-      ? r.sharedCache
-      : `${Math.round(r.sharedCache.shared * 100)}% shared / ${Math.round(r.sharedCache.separate * 100)}% separate`;
-  const targets: Array<[string, string, string, string]> = [
+  return [
     [
       `Burst: reacted within 60 s, ${REPLY_TOKENS}-token reply running (bot process)`,
       `${r.process.reactedWithin60s} of ${BURST_MESSAGES} (${r.process.dropped} dropped; last at ${r.process.wallToLastReactionMs} ms)`,
@@ -526,19 +578,19 @@ function renderTable(r: Results): string {
     ],
     [
       "… as a share of the ceiling the measured passes allow (one fixed cost per input length in a pass)",
-      `${Math.round(b.shareOfCeilingByLength * 100)}% (ceiling ${b.ceilingByLengthRatio}×, ${b.ceilingByLengthMs} ms)`,
+      `${percent(b.shareOfCeilingByLength)} (ceiling ${b.ceilingByLengthRatio}×, ${b.ceilingByLengthMs} ms)`,
       "≥ 85%",
       check(b.shareOfCeilingByLength >= 0.85),
     ],
     [
       "… and of the ideal ceiling (one fixed cost per pass, which this runtime does not allow)",
-      `${Math.round(b.shareOfCeiling * 100)}% (ceiling ${b.ceilingRatio}×, ${b.ceilingMs} ms)`,
+      `${percent(b.shareOfCeiling)} (ceiling ${b.ceilingRatio}×, ${b.ceilingMs} ms)`,
       "",
       "",
     ],
     [
       "Chat token rate during the burst / after it, vs the reply alone",
-      `${Math.round(b.chatShareDuring * 100)}% / ${Math.round(b.chatShareAfter * 100)}% (${b.tokensPerSecondDuring} / ${b.tokensPerSecondAfter} vs ${r.alone.tokensPerSecond} tokens/s)`,
+      `${percent(b.chatShareDuring)} / ${percent(b.chatShareAfter)} (${b.tokensPerSecondDuring} / ${b.tokensPerSecondAfter} vs ${r.alone.tokensPerSecond} tokens/s)`,
       "≥ 30%, then full",
       check(b.chatShareDuring >= 0.3 && b.chatShareAfter >= 0.9),
     ],
@@ -561,7 +613,17 @@ function renderTable(r: Results): string {
       check(r.realShape.peakRssMb <= 1024),
     ],
   ];
-  const measures: Array<[string, string]> = [
+}
+
+/** Everything else the bench measured, as figures. */
+function measureRows(r: Results): Array<[string, string]> {
+  const t = r.throughput;
+  const perSecond = (key: string) => `${t[key]?.perSecond ?? Number.NaN}/s`;
+  const shared =
+    typeof r.sharedCache === "string"
+      ? r.sharedCache
+      : `${percent(r.sharedCache.shared)} shared / ${percent(r.sharedCache.separate)} separate`;
+  return [
     [
       "Pass cost (fit over 1–64-token passes)",
       `${r.passCost.fixedMs} ms + ${r.passCost.perTokenMs} ms × tokens (R² ${r.passCost.r2}); ${r.passCost.samples.map((s) => `${s.tokens}: ${s.medianMs}`).join(", ")} ms`,
@@ -590,7 +652,7 @@ function renderTable(r: Results): string {
     ],
     [
       `Realistic stream of ${STREAM_LENGTH}: bot cache off / on / article`,
-      `${perSecond("streamCacheOff")} / ${perSecond("streamCacheOn")} (hit rate ${Math.round((t.streamCacheOn?.hitRate ?? 0) * 100)}%) / ${perSecond("articleStream")}`,
+      `${perSecond("streamCacheOff")} / ${perSecond("streamCacheOn")} (hit rate ${percent(t.streamCacheOn?.hitRate ?? 0)}) / ${perSecond("articleStream")}`,
     ],
     ["Shared result cache, two processes, stream of 600", shared],
     [
@@ -611,19 +673,6 @@ function renderTable(r: Results): string {
       `${r.tokenizer.messages} texts, ${r.tokenizer.tokens} tokens, ${r.tokenizer.differencesFromHuggingFaceTokenizer} differences, ${r.tokenizer.roundTripFailures} round-trip failures`,
     ],
   ];
-  const m = r.machine;
-  const header = `Measured ${m.date} on ${m.cpu}, ${m.cores} cores, backend ${m.backend}, LLM_THREADS=${m.threads}, LLM_BATCH_SIZE=${m.batchSize}, LLM_SENTIMENT_SEQUENCES=${m.sentimentSequences}, LLM_CHAT_SEQUENCES=${m.chatSequences}, CHAT_SPEED_FLOOR=${m.chatSpeedFloor}, Node ${m.node}; random-weight Qwen2.5-0.5B-shape Q8_0 models.\n\n`;
-  return [
-    header,
-    "| Target | Result | Goal | |",
-    "| --- | --- | --- | --- |",
-    ...targets.map((row) => `| ${row.join(" | ")} |`),
-    "",
-    "| Measure | Result |",
-    "| --- | --- |",
-    ...measures.map((row) => `| ${row.join(" | ")} |`),
-    "",
-  ].join("\n");
 }
 
 await main();

@@ -1,5 +1,11 @@
 import { basename } from "node:path";
-import { getLlama, type LlamaModel } from "node-llama-cpp";
+import {
+  type ChatWrapper,
+  getLlama,
+  type Llama,
+  type LlamaContextSequence,
+  type LlamaModel,
+} from "node-llama-cpp";
 import Sentiment from "sentiment";
 import { ArticleClassifier } from "../bench/articleMethod.js";
 import { ChatRunner } from "../src/llm/chat.js";
@@ -8,6 +14,7 @@ import { applyNeutralThreshold } from "../src/llm/neutralThreshold.js";
 import { createSentimentClassifier } from "../src/llm/sentiment.js";
 import { loadPrompts } from "../src/prompts.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../src/sentimentLabels.js";
+import { percent } from "../src/wording.js";
 import type { EvalExample } from "./dataset.js";
 import {
   accuracy,
@@ -155,100 +162,20 @@ async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
 }
 
 export async function runEval(options: EvalOptions): Promise<EvalResults> {
-  const log = options.log ?? (() => undefined);
   const { examples } = options;
-  const methods: Partial<Record<MethodName, MethodScores>> = {};
-  let botResults: SentimentResult[] = [];
-  const needsModel = options.methods.some((method) => method !== "lexicon");
-  if (needsModel && options.modelPath === undefined) {
+  const modelMethods = options.methods.filter((method) => method !== "lexicon");
+  if (modelMethods.length > 0 && options.modelPath === undefined) {
     throw new Error("the model methods need a model: pass --model path/to/model.gguf or set MODEL_PATH");
   }
-
-  if (options.methods.includes("lexicon")) {
-    const analyzer = new Sentiment();
-    const results: Classified[] = [];
-    for (const example of examples) {
-      const [label, ms] = await timed(async () => lexiconLabel(analyzer, example.text));
-      results.push({ prediction: label, evaluatedTokens: 0, ms });
-    }
-    methods.lexicon = score(examples, results, false);
+  const methods: Partial<Record<MethodName, MethodScores>> = {};
+  if (options.methods.includes("lexicon")) methods.lexicon = score(examples, runLexicon(examples), false);
+  let botResults: SentimentResult[] = [];
+  if (modelMethods.length > 0 && options.modelPath !== undefined) {
+    const scored = await runModelMethods(options.modelPath, modelMethods, options);
+    Object.assign(methods, scored.methods);
+    botResults = scored.botResults;
   }
-
-  if (needsModel && options.modelPath !== undefined) {
-    const llama = await getLlama({ gpu: false, build: "never" });
-    const model: LlamaModel = await llama.loadModel({ modelPath: options.modelPath });
-    const context = await model.createContext({ contextSize: 2048, sequences: 4, threads: options.threads });
-    try {
-      const prompts = loadPrompts();
-      const chatWrapper = new ChatRunner(context.getSequence()).chatWrapper;
-      const modelMethod = async (method: "bot" | "grammar") => {
-        const classifier = await createSentimentClassifier({
-          llama,
-          model,
-          sequence: context.getSequence(),
-          chatWrapper,
-          prompts,
-          ...(method === "grammar" ? { method: "grammar" as const } : {}),
-        });
-        if (method === "bot" && classifier.method !== "logits") {
-          log("this model's labels share a first token: the bot method falls back to grammar here");
-        }
-        const results: Classified[] = [];
-        const raw: SentimentResult[] = [];
-        for (const example of examples) {
-          const [result, ms] = await timed(() => classifier.classify(example.text));
-          raw.push(result);
-          results.push({
-            prediction: result.label,
-            confidence: result.confidence,
-            evaluatedTokens: result.evaluatedTokens,
-            ms,
-          });
-        }
-        return { results, raw };
-      };
-      // The article's two variants share one sequence: each classification clears it anyway.
-      const article = new ArticleClassifier(model, context.getSequence());
-      for (const method of options.methods) {
-        if (method === "lexicon") continue;
-        log(`${method}…`);
-        if (method === "bot" || method === "grammar") {
-          const { results, raw } = await modelMethod(method);
-          methods[method] = score(examples, results, true);
-          if (method === "bot") botResults = raw;
-        } else {
-          const results: Classified[] = [];
-          for (const [index, example] of examples.entries()) {
-            const [result, ms] = await timed(() =>
-              method === "article"
-                ? article.classify(example.text)
-                : article.classifyByVote(example.text, index * 3),
-            );
-            // The substring search can find neither word: that is "neutral" by the article's rule, but it is
-            // also an answer outside the label set, which we count.
-            const outside = method === "article" && !/正面|负面/.test(result.output);
-            results.push({
-              prediction: outside ? OUT_OF_SET : result.label,
-              ...(method === "article-vote" ? { confidence: result.agreement } : {}),
-              evaluatedTokens: result.evaluatedTokens,
-              ms,
-            });
-          }
-          methods[method] = score(examples, results, method === "article-vote");
-        }
-      }
-    } finally {
-      await context.dispose();
-      await model.dispose();
-      await llama.dispose();
-    }
-  }
-
   const thresholdSweep = botResults.length > 0 ? sweepThresholds(examples, botResults) : [];
-  const bestThreshold = thresholdSweep.reduce<ThresholdPoint | null>(
-    (best, point) => (best === null || point.macroF1 > best.macroF1 ? point : best),
-    null,
-  );
   return {
     model: options.modelPath === undefined ? "none" : basename(options.modelPath),
     split: options.split,
@@ -256,11 +183,136 @@ export async function runEval(options: EvalOptions): Promise<EvalResults> {
     date: new Date().toISOString().slice(0, 10),
     methods,
     thresholdSweep,
-    bestThreshold,
+    bestThreshold: bestOf(thresholdSweep),
   };
 }
 
-const pct = (value: number) => `${(value * 100).toFixed(1)}%`;
+function runLexicon(examples: readonly EvalExample[]): Classified[] {
+  const analyzer = new Sentiment();
+  return examples.map((example) => {
+    const started = performance.now();
+    const prediction = lexiconLabel(analyzer, example.text);
+    return { prediction, evaluatedTokens: 0, ms: performance.now() - started };
+  });
+}
+
+/** The methods that need the model, on one loaded model and context; the bot method's raw results too. */
+async function runModelMethods(
+  modelPath: string,
+  names: readonly MethodName[],
+  options: EvalOptions,
+): Promise<{ methods: Partial<Record<MethodName, MethodScores>>; botResults: SentimentResult[] }> {
+  const log = options.log ?? (() => undefined);
+  const { examples } = options;
+  const llama = await getLlama({ gpu: false, build: "never" });
+  const model: LlamaModel = await llama.loadModel({ modelPath });
+  const context = await model.createContext({ contextSize: 2048, sequences: 4, threads: options.threads });
+  try {
+    const chatWrapper = new ChatRunner(context.getSequence()).chatWrapper;
+    // The article's two variants share one sequence: each classification clears it anyway.
+    const article = new ArticleClassifier(model, context.getSequence());
+    const methods: Partial<Record<MethodName, MethodScores>> = {};
+    let botResults: SentimentResult[] = [];
+    for (const method of names) {
+      log(`${method}…`);
+      if (method === "bot" || method === "grammar") {
+        const sequence = context.getSequence();
+        const { results, raw } = await runClassifier({
+          llama,
+          model,
+          sequence,
+          chatWrapper,
+          method,
+          examples,
+          log,
+        });
+        methods[method] = score(examples, results, true);
+        if (method === "bot") botResults = raw;
+      } else if (method === "article" || method === "article-vote") {
+        methods[method] = score(
+          examples,
+          await runArticle(article, method, examples),
+          method === "article-vote",
+        );
+      }
+    }
+    return { methods, botResults };
+  } finally {
+    await context.dispose();
+    await model.dispose();
+    await llama.dispose();
+  }
+}
+
+/** The bot's own classifier (one pass over the cached prefix), or the same prompt read by grammar decoding. */
+async function runClassifier(options: {
+  readonly llama: Llama;
+  readonly model: LlamaModel;
+  readonly sequence: LlamaContextSequence;
+  readonly chatWrapper: ChatWrapper;
+  readonly method: "bot" | "grammar";
+  readonly examples: readonly EvalExample[];
+  readonly log: (line: string) => void;
+}): Promise<{ results: Classified[]; raw: SentimentResult[] }> {
+  const { method, examples } = options;
+  const classifier = await createSentimentClassifier({
+    llama: options.llama,
+    model: options.model,
+    sequence: options.sequence,
+    chatWrapper: options.chatWrapper,
+    prompts: loadPrompts(),
+    ...(method === "grammar" ? { method: "grammar" as const } : {}),
+  });
+  if (method === "bot" && classifier.method !== "logits") {
+    options.log("this model's labels share a first token: the bot method falls back to grammar here");
+  }
+  const results: Classified[] = [];
+  const raw: SentimentResult[] = [];
+  for (const example of examples) {
+    const [result, ms] = await timed(() => classifier.classify(example.text));
+    raw.push(result);
+    results.push({
+      prediction: result.label,
+      confidence: result.confidence,
+      evaluatedTokens: result.evaluatedTokens,
+      ms,
+    });
+  }
+  return { results, raw };
+}
+
+/** The article's method: two generated tokens over the whole prompt, or its three-sample vote. */
+async function runArticle(
+  article: ArticleClassifier,
+  method: "article" | "article-vote",
+  examples: readonly EvalExample[],
+): Promise<Classified[]> {
+  const results: Classified[] = [];
+  for (const [index, example] of examples.entries()) {
+    const [result, ms] = await timed(() =>
+      method === "article" ? article.classify(example.text) : article.classifyByVote(example.text, index * 3),
+    );
+    // The substring search can find neither word: that is "neutral" by the article's rule, but it is also an
+    // answer outside the label set, which we count.
+    const outside = method === "article" && !/正面|负面/.test(result.output);
+    results.push({
+      prediction: outside ? OUT_OF_SET : result.label,
+      ...(method === "article-vote" ? { confidence: result.agreement } : {}),
+      evaluatedTokens: result.evaluatedTokens,
+      ms,
+    });
+  }
+  return results;
+}
+
+function bestOf(sweep: readonly ThresholdPoint[]): ThresholdPoint | null {
+  return sweep.reduce<ThresholdPoint | null>(
+    (best, point) => (best === null || point.macroF1 > best.macroF1 ? point : best),
+    null,
+  );
+}
+
+const pct = (value: number) => percent(value, 1);
 
 export function renderEvalTable(results: EvalResults): string {
   const lines = [

@@ -302,6 +302,8 @@ export function readEnvironment(
   return { ...fromFile, ...processEnv };
 }
 
+type Env = z.infer<typeof envSchema>;
+
 /**
  * Parses the environment once into a frozen Config. Throws a ConfigError naming the first bad variable and its fix.
  */
@@ -309,50 +311,10 @@ export function loadConfig(
   env: Record<string, string | undefined> = readEnvironment(),
   purpose: ConfigPurpose = "bot",
 ): Config {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const variable = String(issue?.path[0] ?? "environment");
-    throw new ConfigError(variable, issue?.message ?? "is invalid", FIXES[variable] ?? "See .env.example.");
-  }
-  const e = parsed.data;
-  if (purpose !== "console" && e.DISCORD_TOKEN === undefined) {
-    throw new ConfigError("DISCORD_TOKEN", "is not set", TOKEN_HELP);
-  }
-  if (purpose === "deploy" && e.DISCORD_CLIENT_ID === undefined) {
-    throw new ConfigError(
-      "DISCORD_CLIENT_ID",
-      "is not set",
-      "Copy the Application ID from the General Information page of your application into .env as DISCORD_CLIENT_ID=….",
-    );
-  }
-  const shardIds = e.SHARD_IDS ?? e.SHARDS;
-  if (shardIds !== undefined && e.SHARD_COUNT === undefined) {
-    throw new ConfigError(
-      "SHARD_IDS",
-      "is set without SHARD_COUNT",
-      "Set SHARD_COUNT to the total number of shards.",
-    );
-  }
-  const count = e.SHARD_COUNT;
-  if (shardIds !== undefined && typeof count === "number" && shardIds.some((id) => id >= count)) {
-    throw new ConfigError(
-      "SHARD_IDS",
-      `names a shard that is not below SHARD_COUNT (${count})`,
-      "Shards are numbered from 0: with SHARD_COUNT=2 they are 0 and 1.",
-    );
-  }
-  let moodEmojis: EmojiMap;
-  try {
-    const spec = e.MOOD_EMOJIS?.trim() ? e.MOOD_EMOJIS : DEFAULT_MOOD_EMOJIS;
-    moodEmojis = parseMoodEmojis(spec);
-  } catch (error) {
-    throw new ConfigError(
-      "MOOD_EMOJIS",
-      `is invalid: ${error instanceof Error ? error.message : String(error)}`,
-      `Use the form ${DEFAULT_MOOD_EMOJIS}; leave an emoji empty (neutral=) to skip that label.`,
-    );
-  }
+  const e = parseEnvironment(env);
+  requireDiscordIds(e, purpose);
+  const sharding = shardingOf(e);
+  const moodEmojis = moodEmojisOf(e);
   return deepFreeze({
     discord: {
       token: e.DISCORD_TOKEN ?? "",
@@ -398,7 +360,7 @@ export function loadConfig(
       channelAllowlist: e.CHANNEL_ALLOWLIST,
       channelDenylist: e.CHANNEL_DENYLIST,
     },
-    sharding: { count, ids: shardIds },
+    sharding,
     tasksDir: e.TASKS_DIR ?? DEFAULT_TASKS_DIR,
     consoleSettingsFile: e.CONSOLE_SETTINGS,
     storeUrl: e.STORE_URL ?? DEFAULT_STORE_URL,
@@ -406,6 +368,62 @@ export function loadConfig(
     logLevel: e.LOG_LEVEL,
     logPretty: e.LOG_PRETTY,
   });
+}
+
+/** Every variable checked against the schema; the first bad one becomes a ConfigError with its fix. */
+function parseEnvironment(env: Record<string, string | undefined>): Env {
+  const parsed = envSchema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const variable = String(issue?.path[0] ?? "environment");
+  throw new ConfigError(variable, issue?.message ?? "is invalid", FIXES[variable] ?? "See .env.example.");
+}
+
+/** The bot needs its token; deploy-commands also needs the application id. The console needs neither. */
+function requireDiscordIds(e: Env, purpose: ConfigPurpose): void {
+  if (purpose !== "console" && e.DISCORD_TOKEN === undefined) {
+    throw new ConfigError("DISCORD_TOKEN", "is not set", TOKEN_HELP);
+  }
+  if (purpose === "deploy" && e.DISCORD_CLIENT_ID === undefined) {
+    throw new ConfigError(
+      "DISCORD_CLIENT_ID",
+      "is not set",
+      "Copy the Application ID from the General Information page of your application into .env as DISCORD_CLIENT_ID=….",
+    );
+  }
+}
+
+/** SHARD_COUNT and SHARD_IDS (or the SHARDS the sharding manager sets), checked against each other. */
+function shardingOf(e: Env): Config["sharding"] {
+  const ids = e.SHARD_IDS ?? e.SHARDS;
+  const count = e.SHARD_COUNT;
+  if (ids !== undefined && count === undefined) {
+    throw new ConfigError(
+      "SHARD_IDS",
+      "is set without SHARD_COUNT",
+      "Set SHARD_COUNT to the total number of shards.",
+    );
+  }
+  if (ids !== undefined && typeof count === "number" && ids.some((id) => id >= count)) {
+    throw new ConfigError(
+      "SHARD_IDS",
+      `names a shard that is not below SHARD_COUNT (${count})`,
+      "Shards are numbered from 0: with SHARD_COUNT=2 they are 0 and 1.",
+    );
+  }
+  return { count, ids };
+}
+
+function moodEmojisOf(e: Env): EmojiMap {
+  try {
+    return parseMoodEmojis(e.MOOD_EMOJIS?.trim() ? e.MOOD_EMOJIS : DEFAULT_MOOD_EMOJIS);
+  } catch (error) {
+    throw new ConfigError(
+      "MOOD_EMOJIS",
+      `is invalid: ${error instanceof Error ? error.message : String(error)}`,
+      `Use the form ${DEFAULT_MOOD_EMOJIS}; leave an emoji empty (neutral=) to skip that label.`,
+    );
+  }
 }
 
 function deepFreeze<T>(value: T): T {

@@ -34,6 +34,7 @@ export class ModelLoadError extends MoodbotError {
 export class StoreError extends MoodbotError {
   override readonly name = "StoreError";
   constructor(
+    /** The store's connection string with any password removed: errors are logged. */
     readonly storeUrl: string,
     message: string,
     options?: ErrorOptions,

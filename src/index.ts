@@ -45,7 +45,7 @@ function warnOnMissingRuntimeFlags(logger: Logger): void {
   if (missingFlags.length === 0) return;
   logger.warn(
     { missingFlags },
-    "Node.js was started without the flags npm start passes: each model call may hold 1.8 MB until V8 happens to collect it. Start the bot with npm start.",
+    "Node.js was started without the flags npm start passes: each model call may hold megabytes of native memory until V8 happens to collect it. Start the bot with npm start.",
   );
 }
 

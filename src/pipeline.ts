@@ -1,11 +1,11 @@
 import type { Config } from "./config.js";
 import { errorMessage } from "./errors.js";
-import type { JobPriority, Llm, SentimentResult, TaskOutcome } from "./llm/llm.js";
+import type { ChatCompletion, JobPriority, Llm, SentimentResult, TaskOutcome } from "./llm/llm.js";
 import { applyNeutralThreshold } from "./llm/neutralThreshold.js";
 import type { Logger } from "./logger.js";
-import { type ChatTurn, type Prompts, renderChatTurns, renderUserTurn } from "./prompts.js";
+import { type ChatTurn, type Prompts, renderChatTurns, renderUserTurn, trimHistory } from "./prompts.js";
 import { type EmojiMap, emojiForLabel } from "./sentimentLabels.js";
-import { type HistoryStore, type HistoryTurn, trimHistory } from "./store/history.js";
+import type { HistoryStore, HistoryTurn } from "./store/history.js";
 import type { Task } from "./tasks.js";
 import { normaliseInput } from "./text/normaliseInput.js";
 import { cleanReply } from "./text/sanitizeReply.js";
@@ -86,16 +86,44 @@ export class Pipeline {
     return this.deps.history.clear(channelId);
   }
 
+  /** A conversation turn: the prompt from the channel's history, the reply streamed, and both turns stored. */
   async converse(input: ConversationInput): Promise<ConversationOutcome> {
-    const { llm, history, prompts, config, logger } = this.deps;
+    const { llm, history } = this.deps;
     const text = normaliseInput(input.text);
     const wording = WORDING[input.language ?? "en"];
     if (text === "") return { reply: wording.emptyMention, fromModel: false };
 
-    const maxInputTokens = Math.floor(llm.contextSize * INPUT_SHARE_OF_CONTEXT);
-    const message = llm.truncateToTokens(text, maxInputTokens);
+    const message = llm.truncateToTokens(text, Math.floor(llm.contextSize * INPUT_SHARE_OF_CONTEXT));
+    const { turns, historyTurns } = await this.chatPrompt(input, message);
+    const userTurn: HistoryTurn = { role: "user", text: message, author: input.authorName, at: Date.now() };
+    const completion = await this.generateReply(input, turns, userTurn);
+    const reply = cleanReply(completion.text);
+    this.deps.logger.debug(
+      {
+        channelId: input.channelId,
+        historyTurns,
+        customPersona: input.persona !== undefined,
+        generatedTokens: completion.generatedTokens,
+        stopReason: completion.stopReason,
+        replyChars: reply.length,
+      },
+      "chat turn done",
+    );
+    if (reply === "") {
+      await history.append(input.channelId, [userTurn]);
+      return { reply: wording.emptyReply, fromModel: false };
+    }
+    await history.append(input.channelId, [userTurn, { role: "assistant", text: reply, at: Date.now() }]);
+    return { reply, fromModel: true };
+  }
+
+  /**
+   * The chat prompt: the persona and the new message always, and as much of the channel's history as fits the
+   * context once the reply has its room.
+   */
+  private async chatPrompt(input: ConversationInput, message: string) {
+    const { llm, history, prompts, config } = this.deps;
     const past = (await history.get(input.channelId)).map(toChatTurn);
-    // The fixed part of the prompt (persona and the new message) is rendered once; history fills what is left.
     const personaPrompts = input.persona === undefined ? prompts : { ...prompts, chatSystem: input.persona };
     const [persona, newTurn] = renderChatTurns(personaPrompts, {
       botName: input.botName,
@@ -111,17 +139,23 @@ export class Pipeline {
       maxTokens: llm.contextSize - config.chat.maxReplyTokens - fixedTokens - PROMPT_MARGIN_TOKENS,
       countTokens: (t) => llm.countTokens(t),
     });
-    const turns = [persona, ...kept, newTurn];
-    const userTurn: HistoryTurn = { role: "user", text: message, author: input.authorName, at: Date.now() };
+    return { turns: [persona, ...kept, newTurn], historyTurns: kept.length };
+  }
+
+  /** Streams the reply; when it fails or is interrupted, the turn so far is kept before the error goes on. */
+  private async generateReply(
+    input: ConversationInput,
+    turns: readonly ChatTurn[],
+    userTurn: HistoryTurn,
+  ): Promise<ChatCompletion> {
+    const { llm, config } = this.deps;
     let soFar = "";
-    const onText = input.onText;
-    let completion: Awaited<ReturnType<Llm["generateChat"]>>;
     try {
-      completion = await llm.generateChat(turns, {
+      return await llm.generateChat(turns, {
         channelKey: input.channelId,
         onText: (piece: string) => {
           soFar += piece;
-          onText?.(soFar);
+          input.onText?.(soFar);
         },
         maxTokens: config.chat.maxReplyTokens,
         temperature: config.chat.temperature,
@@ -131,24 +165,6 @@ export class Pipeline {
       await this.keepInterruptedTurn(input.channelId, userTurn, soFar, error);
       throw error;
     }
-    const reply = cleanReply(completion.text);
-    logger.debug(
-      {
-        channelId: input.channelId,
-        historyTurns: kept.length,
-        customPersona: input.persona !== undefined,
-        generatedTokens: completion.generatedTokens,
-        stopReason: completion.stopReason,
-        replyChars: reply.length,
-      },
-      "chat turn done",
-    );
-    if (reply === "") {
-      await history.append(input.channelId, [userTurn]);
-      return { reply: wording.emptyReply, fromModel: false };
-    }
-    await history.append(input.channelId, [userTurn, { role: "assistant", text: reply, at: Date.now() }]);
-    return { reply, fromModel: true };
   }
 
   /**

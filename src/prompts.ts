@@ -104,3 +104,32 @@ function fillSlot(template: string, slot: string, value: string): string {
 }
 
 const oneLine = (text: string) => text.replace(/\s+/g, " ").trim() || "someone";
+
+/** Tokens each turn costs beyond its text: the chat template's role markers and newlines. */
+export const TURN_OVERHEAD_TOKENS = 6;
+
+/**
+ * Keeps the newest turns that fit both a turn count and a token budget, so the prompt never overflows the
+ * context. Never starts the kept history on an assistant turn: a reply without its question confuses the model.
+ */
+export function trimHistory<T extends { readonly role: string; readonly text: string }>(
+  turns: readonly T[],
+  limits: {
+    readonly maxTurns: number;
+    readonly maxTokens: number;
+    readonly countTokens: (text: string) => number;
+  },
+): T[] {
+  const kept: T[] = [];
+  let used = 0;
+  for (let index = turns.length - 1; index >= 0 && kept.length < limits.maxTurns; index--) {
+    const turn = turns[index];
+    if (!turn) continue;
+    const cost = limits.countTokens(turn.text) + TURN_OVERHEAD_TOKENS;
+    if (used + cost > limits.maxTokens) break;
+    used += cost;
+    kept.unshift(turn);
+  }
+  while (kept[0]?.role === "assistant") kept.shift();
+  return kept;
+}

@@ -170,7 +170,7 @@ export function replyLanguage(setting: string | undefined, locale?: string | nul
   return locale?.toLowerCase().startsWith("zh") ? "zh" : "en";
 }
 
-/** A probability as people read it: 0.873 → "87%". */
-export function percent(value: number): string {
-  return `${Math.round(value * 100)}%`;
+/** A share as people read it: 0.873 → "87%", or "87.3%" with one decimal. */
+export function percent(value: number, decimals = 0): string {
+  return `${(value * 100).toFixed(decimals)}%`;
 }

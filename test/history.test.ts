@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "../src/logger.js";
-import { HistoryStore, type HistoryTurn, TURN_OVERHEAD_TOKENS, trimHistory } from "../src/store/history.js";
+import { TURN_OVERHEAD_TOKENS, trimHistory } from "../src/prompts.js";
+import { HistoryStore, type HistoryTurn } from "../src/store/history.js";
 import { openStore, type Store } from "../src/store/openStore.js";
 import { LogCapture } from "./support/harness.js";
 import { RedisServer } from "./support/redis.js";

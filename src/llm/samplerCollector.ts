@@ -1,6 +1,6 @@
 /**
- * node-llama-cpp gives every evaluation a sampler whose native part holds one entry per vocabulary token (1.8 MB
- * with Qwen2.5's vocabulary) until V8 collects the small JavaScript object that owns it, and V8 cannot see that
+ * node-llama-cpp gives every evaluation a sampler whose native part holds one entry per vocabulary token (the
+ * bench and test/llm/evaluationMemory.test.ts measure how much) until V8 collects the small JavaScript object that owns it, and V8 cannot see that
  * memory. A small young generation (--max-semi-space-size) collects them while evaluations run one at a time; when
  * several share a pass, their wrappers outlive young-generation collections and wait for a full one, which V8 has
  * no reason to start. So the model's owner runs a full collection every so many evaluations, when the process was

@@ -53,32 +53,3 @@ function withoutUndefined(turn: z.infer<typeof turnSchema>): HistoryTurn {
     ? { role: turn.role, text: turn.text, at: turn.at }
     : { role: turn.role, text: turn.text, author: turn.author, at: turn.at };
 }
-
-/** Tokens each turn costs beyond its text: the chat template's role markers and newlines. */
-export const TURN_OVERHEAD_TOKENS = 6;
-
-/**
- * Keeps the newest turns that fit both a turn count and a token budget, so the prompt never overflows the
- * context. Never starts the kept history on an assistant turn: a reply without its question confuses the model.
- */
-export function trimHistory<T extends { readonly role: string; readonly text: string }>(
-  turns: readonly T[],
-  limits: {
-    readonly maxTurns: number;
-    readonly maxTokens: number;
-    readonly countTokens: (text: string) => number;
-  },
-): T[] {
-  const kept: T[] = [];
-  let used = 0;
-  for (let index = turns.length - 1; index >= 0 && kept.length < limits.maxTurns; index--) {
-    const turn = turns[index];
-    if (!turn) continue;
-    const cost = limits.countTokens(turn.text) + TURN_OVERHEAD_TOKENS;
-    if (used + cost > limits.maxTokens) break;
-    used += cost;
-    kept.unshift(turn);
-  }
-  while (kept[0]?.role === "assistant") kept.shift();
-  return kept;
-}

@@ -45,7 +45,7 @@ export async function openStore(url: string, logger: Logger, options: OpenStoreO
       logger.debug({ err: closeError }, "closing the failed store also failed");
     });
     throw new StoreError(
-      url,
+      redact(url),
       `The store ${redact(url)} cannot be opened for writing (${errorMessage(error)}). ${
         store.kind === "redis"
           ? "Check that Redis is running and reachable at STORE_URL."
@@ -57,87 +57,94 @@ export async function openStore(url: string, logger: Logger, options: OpenStoreO
   return store;
 }
 
-async function connect(url: string, logger: Logger, options: OpenStoreOptions): Promise<Store> {
-  if (url.startsWith("sqlite://")) {
-    const file = url.slice("sqlite://".length);
-    if (file === "") throw new StoreError(url, "STORE_URL names no file. Use sqlite://data/bot.sqlite.");
-    if (file !== ":memory:") {
-      const folder = dirname(resolve(file));
-      await mkdir(folder, { recursive: true }).catch((error: unknown) => {
-        throw new StoreError(
-          url,
-          `The folder ${folder} for STORE_URL cannot be created (${errorMessage(error)}). Point STORE_URL at a writable place, such as sqlite://data/bot.sqlite.`,
-          { cause: error },
-        );
-      });
-    }
-    const keyv = new Keyv<unknown>({
-      store: new KeyvSqlite({ uri: url, busyTimeout: 5_000 }),
-      namespace: NAMESPACE,
-      throwOnErrors: true,
-    });
-    keyv.on("error", (error: unknown) => logger.error({ err: error }, "store error"));
-    return {
-      kind: "sqlite",
-      keyv,
-      turns: new KeyvTurnLog(keyv),
-      moods: new KeyvMoodTally(keyv),
-      resultCache: undefined,
-      close: () => keyv.disconnect(),
-    };
-  }
-  if (url.startsWith("redis://") || url.startsWith("rediss://")) {
-    const client = createRedisClient(url);
-    // node-redis emits connection errors as events; unheard, they would crash the process.
-    let lastError = "";
-    client.on("error", (error: unknown) => {
-      const message = errorMessage(error);
-      if (message !== lastError) logger.error({ err: message }, "redis connection error");
-      lastError = message;
-    });
-    client.on("ready", () => {
-      if (lastError !== "") logger.info("redis connection restored");
-      lastError = "";
-    });
-    try {
-      await client.connect();
-    } catch (error) {
-      client.destroy();
-      throw new StoreError(
-        url,
-        `Cannot connect to Redis at ${redact(url)} (${errorMessage(error)}). Start Redis, or check the host, port and password in STORE_URL.`,
-        { cause: error },
-      );
-    }
-    const keyv = new Keyv<unknown>({
-      // node-redis's generic client types do not line up under exactOptionalPropertyTypes; it is the same client.
-      store: new KeyvRedis(client as unknown as ConstructorParameters<typeof KeyvRedis>[0], {
-        throwOnErrors: true,
-      }),
-      namespace: NAMESPACE,
-      throwOnErrors: true,
-    });
-    keyv.on("error", (error: unknown) => logger.debug({ err: errorMessage(error) }, "store error"));
-    return {
-      kind: "redis",
-      keyv,
-      turns: new RedisTurnLog(client, `${NAMESPACE}:turns:`),
-      moods: new RedisMoodTally(client, `${NAMESPACE}:mood:`),
-      resultCache:
-        options.resultCache && options.resultCache.slots > 0
-          ? new RedisResultCache(client, { prefix: `${NAMESPACE}:sentiment-cache:`, ...options.resultCache })
-          : undefined,
-      close: async () => {
-        // A graceful QUIT needs a live connection; while Redis is away, drop the socket instead of waiting.
-        if (client.isReady) await client.quit();
-        else if (client.isOpen) client.destroy();
-      },
-    };
-  }
+function connect(url: string, logger: Logger, options: OpenStoreOptions): Promise<Store> {
+  if (url.startsWith("sqlite://")) return connectSqlite(url, logger);
+  if (url.startsWith("redis://") || url.startsWith("rediss://")) return connectRedis(url, logger, options);
   throw new StoreError(
-    url,
+    redact(url),
     `STORE_URL ${redact(url)} uses a backend this build does not support. Use sqlite://path/to/file.sqlite or redis://host:6379.`,
   );
+}
+
+/** One SQLite file, its folder created when missing; one process owns it. */
+async function connectSqlite(url: string, logger: Logger): Promise<Store> {
+  const file = url.slice("sqlite://".length);
+  if (file === "")
+    throw new StoreError(redact(url), "STORE_URL names no file. Use sqlite://data/bot.sqlite.");
+  if (file !== ":memory:") {
+    const folder = dirname(resolve(file));
+    await mkdir(folder, { recursive: true }).catch((error: unknown) => {
+      throw new StoreError(
+        redact(url),
+        `The folder ${folder} for STORE_URL cannot be created (${errorMessage(error)}). Point STORE_URL at a writable place, such as sqlite://data/bot.sqlite.`,
+        { cause: error },
+      );
+    });
+  }
+  const keyv = new Keyv<unknown>({
+    store: new KeyvSqlite({ uri: url, busyTimeout: 5_000 }),
+    namespace: NAMESPACE,
+    throwOnErrors: true,
+  });
+  keyv.on("error", (error: unknown) => logger.error({ err: error }, "store error"));
+  return {
+    kind: "sqlite",
+    keyv,
+    turns: new KeyvTurnLog(keyv),
+    moods: new KeyvMoodTally(keyv),
+    resultCache: undefined,
+    close: () => keyv.disconnect(),
+  };
+}
+
+/** Redis, which every shard process can share: history, mood tallies and the result cache. */
+async function connectRedis(url: string, logger: Logger, options: OpenStoreOptions): Promise<Store> {
+  const client = createRedisClient(url);
+  // node-redis emits connection errors as events; unheard, they would crash the process.
+  let lastError = "";
+  client.on("error", (error: unknown) => {
+    const message = errorMessage(error);
+    if (message !== lastError) logger.error({ err: message }, "redis connection error");
+    lastError = message;
+  });
+  client.on("ready", () => {
+    if (lastError !== "") logger.info("redis connection restored");
+    lastError = "";
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    client.destroy();
+    throw new StoreError(
+      redact(url),
+      `Cannot connect to Redis at ${redact(url)} (${errorMessage(error)}). Start Redis, or check the host, port and password in STORE_URL.`,
+      { cause: error },
+    );
+  }
+  const keyv = new Keyv<unknown>({
+    // node-redis's generic client types do not line up under exactOptionalPropertyTypes; it is the same client.
+    store: new KeyvRedis(client as unknown as ConstructorParameters<typeof KeyvRedis>[0], {
+      throwOnErrors: true,
+    }),
+    namespace: NAMESPACE,
+    throwOnErrors: true,
+  });
+  keyv.on("error", (error: unknown) => logger.debug({ err: errorMessage(error) }, "store error"));
+  return {
+    kind: "redis",
+    keyv,
+    turns: new RedisTurnLog(client, `${NAMESPACE}:turns:`),
+    moods: new RedisMoodTally(client, `${NAMESPACE}:mood:`),
+    resultCache:
+      options.resultCache && options.resultCache.slots > 0
+        ? new RedisResultCache(client, { prefix: `${NAMESPACE}:sentiment-cache:`, ...options.resultCache })
+        : undefined,
+    close: async () => {
+      // A graceful QUIT needs a live connection; while Redis is away, drop the socket instead of waiting.
+      if (client.isReady) await client.quit();
+      else if (client.isOpen) client.destroy();
+    },
+  };
 }
 
 /** Connection strings can carry a password: never print it. */

@@ -90,15 +90,7 @@ const rssMb = () => {
 export async function runSoak(options: { messages: number; channels?: number }): Promise<SoakReport> {
   const started = Date.now();
   const channelCount = options.channels ?? 4;
-  let unhandled = 0;
-  const unhandledSamples: string[] = [];
-  const onUnhandled = (reason: unknown) => {
-    unhandled++;
-    if (unhandledSamples.length < 5)
-      unhandledSamples.push(reason instanceof Error ? (reason.stack ?? reason.message) : String(reason));
-  };
-  process.on("unhandledRejection", onUnhandled);
-  process.on("uncaughtException", onUnhandled);
+  const unhandled = watchUnhandled();
   const h: BotHarness = await startBotHarness({
     channels: channelCount,
     env: { CHAT_MAX_TOKENS: "16", SENTIMENT_CACHE_SIZE: "200" },
@@ -106,155 +98,204 @@ export async function runSoak(options: { messages: number; channels?: number }):
     model: { vocabularySize: 151_936 },
   });
   try {
-    const random = createRandom(42);
-    const users: FakeUser[] = Array.from({ length: 20 }, (_, i) => ({
-      id: String(100000000000000100n + BigInt(i)),
-      username: `user${i}`,
-    }));
-    const channels = h.discord.guilds[0]?.channelIds ?? [h.discord.channelId];
-    const expectations = new Map<string, { kind: Kind; reply: boolean }>();
-    const kinds: Record<string, number> = {};
-    // Half way: with evaluations sharing passes, the native allocator takes a few hundred messages to reach its
-    // working size (`npm run soak` prints the growth over a longer run).
-    const warmUpAt = Math.floor(options.messages * 0.5);
-    let rssWarm = rssMb();
-
-    for (let i = 0; i < options.messages; i++) {
-      const kind = pickKind(random);
-      kinds[kind] = (kinds[kind] ?? 0) + 1;
-      const author = users[Math.floor(random() * users.length)] ?? users[0];
-      const channelId = channels[i % channels.length] ?? h.discord.channelId;
-      const common = { channelId, ...(author ? { author } : {}) };
-      let id: string;
-      switch (kind) {
-        case "normal":
-          id = h.discord.sendMessage({ ...common, content: NORMAL[i % NORMAL.length] ?? "hi" });
-          break;
-        case "hostile":
-          id = h.discord.sendMessage({ ...common, content: HOSTILE[i % HOSTILE.length] ?? "hi" });
-          break;
-        case "bot":
-          id = h.discord.sendMessage({
-            channelId,
-            content: "beep",
-            author: { id: "200000000000000009", username: "bot", bot: true },
-          });
-          break;
-        case "webhook":
-          id = h.discord.sendMessage({ ...common, content: "from a hook", webhookId: "300000000000000009" });
-          break;
-        case "huge":
-          id = h.discord.sendMessage({
-            ...common,
-            content: "spam ".repeat(800 + Math.floor(random() * 3000)),
-          });
-          break;
-        case "mention":
-          id = h.discord.sendMessage({
-            ...common,
-            content: `<@${h.discord.botUser.id}> ${NORMAL[i % NORMAL.length] ?? "hi"}`,
-            mentionBot: true,
-          });
-          break;
-        case "empty":
-          id = h.discord.sendMessage({
-            ...common,
-            content: "",
-            attachments: [
-              {
-                id: "1",
-                filename: "cat.png",
-                size: 1,
-                url: "http://127.0.0.1/x",
-                proxy_url: "http://127.0.0.1/x",
-              },
-            ],
-          });
-          break;
-        case "dm":
-          id = h.discord.sendMessage({
-            content: "hello in a DM",
-            guildId: null,
-            ...(author ? { author } : {}),
-          });
-          break;
-      }
-      // Discord does not deliver DMs to a bot without the DirectMessages intent, which is off by default.
-      if (kind !== "dm") expectations.set(id, { kind, reply: kind === "mention" });
-      // Bursts of 25 with a short pause: a busy server, not a single impossible instant.
-      if (i % 25 === 24) await new Promise((resolve) => setTimeout(resolve, 40));
-      if (i === warmUpAt) rssWarm = rssMb();
-    }
-
-    const outcomesOf = () => {
-      const byMessage = new Map<string, Set<string>>();
-      for (const line of h.logs.lines) {
-        const id = typeof line.messageId === "string" ? line.messageId : undefined;
-        const msg = String(line.msg);
-        if (!id || !expectations.has(id)) continue;
-        if (![SKIP, ...REACTION_OUTCOMES, ...REPLY_OUTCOMES].includes(msg)) continue;
-        const set = byMessage.get(id) ?? new Set<string>();
-        set.add(msg);
-        byMessage.set(id, set);
-      }
-      return byMessage;
-    };
-    const isAccounted = (id: string, expected: { reply: boolean }, outcomes: Map<string, Set<string>>) => {
-      const seen = outcomes.get(id);
-      if (!seen) return false;
-      if (seen.has(SKIP)) return true;
-      const reaction = REACTION_OUTCOMES.some((o) => seen.has(o));
-      const reply = REPLY_OUTCOMES.some((o) => seen.has(o));
-      return expected.reply ? reply && reaction : reaction;
-    };
-    const unaccountedNow = () => {
-      const outcomes = outcomesOf();
-      return [...expectations].filter(([id, expected]) => !isAccounted(id, expected, outcomes)).length;
-    };
-    const deadline = Date.now() + 240_000;
-    while (unaccountedNow() > 0 && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 200));
-
-    // Still up: a fresh message is reacted to.
-    const controlId = h.discord.sendMessage({ content: "are you still there? great" });
-    let stillUp = true;
-    try {
-      await h.discord.waitForRequests("PUT", new RegExp(`/messages/${controlId}/reactions/`), 1, 30_000);
-    } catch {
-      stillUp = false;
-    }
+    const sent = await sendMix(h, options.messages);
+    const accounting = new Accounting(h, sent.expectations);
+    await accounting.waitUntilComplete(240_000);
+    const up = await stillUp(h);
     const rssEnd = rssMb();
-    const outcomes: Record<string, number> = {};
-    for (const set of outcomesOf().values())
-      for (const outcome of set) outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
-    for (const line of h.logs.find("mood reaction dropped")) {
-      const key = `dropped: ${String(line.reason)}`;
-      outcomes[key] = (outcomes[key] ?? 0) + 1;
-    }
-    for (const line of h.logs.find(SKIP)) {
-      if (typeof line.messageId === "string" && expectations.has(line.messageId)) {
-        const key = `skipped: ${String(line.reason)}`;
-        outcomes[key] = (outcomes[key] ?? 0) + 1;
-      }
-    }
     return {
       messages: options.messages,
       channels: channelCount,
-      kinds,
-      outcomes,
-      unaccounted: unaccountedNow(),
-      stillUp,
-      rssWarmMb: Math.round(rssWarm),
+      kinds: sent.kinds,
+      outcomes: accounting.tally(),
+      unaccounted: accounting.unaccounted(),
+      stillUp: up,
+      rssWarmMb: Math.round(sent.rssWarmMb),
       rssEndMb: Math.round(rssEnd),
-      rssGrowthMb: Math.round(rssEnd - rssWarm),
-      unhandledErrors: unhandled,
-      unhandledSamples,
+      rssGrowthMb: Math.round(rssEnd - sent.rssWarmMb),
+      unhandledErrors: unhandled.count(),
+      unhandledSamples: unhandled.samples,
       errorLogLines: h.logs.lines.filter((line) => (line.level as number) >= 50).length,
       durationMs: Date.now() - started,
     };
   } finally {
-    process.off("unhandledRejection", onUnhandled);
-    process.off("uncaughtException", onUnhandled);
+    unhandled.stop();
     await h.close();
+  }
+}
+
+/** Counts unhandled rejections and exceptions while the soak runs, keeping the first few. */
+function watchUnhandled() {
+  let count = 0;
+  const samples: string[] = [];
+  const onUnhandled = (reason: unknown) => {
+    count++;
+    if (samples.length < 5)
+      samples.push(reason instanceof Error ? (reason.stack ?? reason.message) : String(reason));
+  };
+  process.on("unhandledRejection", onUnhandled);
+  process.on("uncaughtException", onUnhandled);
+  return {
+    samples,
+    count: () => count,
+    stop() {
+      process.off("unhandledRejection", onUnhandled);
+      process.off("uncaughtException", onUnhandled);
+    },
+  };
+}
+
+interface Expectation {
+  readonly kind: Kind;
+  readonly reply: boolean;
+}
+
+/** Sends the mixed traffic, in bursts, and reads resident memory half way (after warm-up). */
+async function sendMix(h: BotHarness, messages: number) {
+  const random = createRandom(42);
+  const users: FakeUser[] = Array.from({ length: 20 }, (_, i) => ({
+    id: String(100000000000000100n + BigInt(i)),
+    username: `user${i}`,
+  }));
+  const channels = h.discord.guilds[0]?.channelIds ?? [h.discord.channelId];
+  const expectations = new Map<string, Expectation>();
+  const kinds: Record<string, number> = {};
+  // Half way: with evaluations sharing passes, the native allocator takes a few hundred messages to reach its
+  // working size (`npm run soak` prints the growth over a longer run).
+  const warmUpAt = Math.floor(messages * 0.5);
+  let rssWarmMb = rssMb();
+  for (let i = 0; i < messages; i++) {
+    const kind = pickKind(random);
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+    const author = users[Math.floor(random() * users.length)] ?? users[0];
+    const channelId = channels[i % channels.length] ?? h.discord.channelId;
+    const id = sendOne(h, kind, { channelId, ...(author ? { author } : {}) }, i, random);
+    // Discord does not deliver DMs to a bot without the DirectMessages intent, which is off by default.
+    if (kind !== "dm") expectations.set(id, { kind, reply: kind === "mention" });
+    // Bursts of 25 with a short pause: a busy server, not a single impossible instant.
+    if (i % 25 === 24) await new Promise((resolve) => setTimeout(resolve, 40));
+    if (i === warmUpAt) rssWarmMb = rssMb();
+  }
+  return { expectations, kinds, rssWarmMb };
+}
+
+/** One message of a kind; returns its id. */
+function sendOne(
+  h: BotHarness,
+  kind: Kind,
+  common: { readonly channelId: string; readonly author?: FakeUser },
+  i: number,
+  random: () => number,
+): string {
+  switch (kind) {
+    case "normal":
+      return h.discord.sendMessage({ ...common, content: NORMAL[i % NORMAL.length] ?? "hi" });
+    case "hostile":
+      return h.discord.sendMessage({ ...common, content: HOSTILE[i % HOSTILE.length] ?? "hi" });
+    case "bot":
+      return h.discord.sendMessage({
+        channelId: common.channelId,
+        content: "beep",
+        author: { id: "200000000000000009", username: "bot", bot: true },
+      });
+    case "webhook":
+      return h.discord.sendMessage({ ...common, content: "from a hook", webhookId: "300000000000000009" });
+    case "huge":
+      return h.discord.sendMessage({ ...common, content: "spam ".repeat(800 + Math.floor(random() * 3000)) });
+    case "mention":
+      return h.discord.sendMessage({
+        ...common,
+        content: `<@${h.discord.botUser.id}> ${NORMAL[i % NORMAL.length] ?? "hi"}`,
+        mentionBot: true,
+      });
+    case "empty":
+      return h.discord.sendMessage({
+        ...common,
+        content: "",
+        attachments: [
+          {
+            id: "1",
+            filename: "cat.png",
+            size: 1,
+            url: "http://127.0.0.1/x",
+            proxy_url: "http://127.0.0.1/x",
+          },
+        ],
+      });
+    case "dm":
+      return h.discord.sendMessage({
+        content: "hello in a DM",
+        guildId: null,
+        ...(common.author ? { author: common.author } : {}),
+      });
+  }
+}
+
+/** Reads each message's outcome from the bot's own log lines. */
+class Accounting {
+  constructor(
+    private readonly h: BotHarness,
+    private readonly expectations: ReadonlyMap<string, Expectation>,
+  ) {}
+
+  /** Each sent message's outcome lines. */
+  outcomes(): Map<string, Set<string>> {
+    const byMessage = new Map<string, Set<string>>();
+    for (const line of this.h.logs.lines) {
+      const id = typeof line.messageId === "string" ? line.messageId : undefined;
+      const msg = String(line.msg);
+      if (!id || !this.expectations.has(id)) continue;
+      if (![SKIP, ...REACTION_OUTCOMES, ...REPLY_OUTCOMES].includes(msg)) continue;
+      const set = byMessage.get(id) ?? new Set<string>();
+      set.add(msg);
+      byMessage.set(id, set);
+    }
+    return byMessage;
+  }
+
+  /** Messages without every outcome they deserve: a skip, or a reaction outcome (and a reply one for mentions). */
+  unaccounted(): number {
+    const outcomes = this.outcomes();
+    return [...this.expectations].filter(([id, expected]) => {
+      const seen = outcomes.get(id);
+      if (!seen) return true;
+      if (seen.has(SKIP)) return false;
+      const reaction = REACTION_OUTCOMES.some((o) => seen.has(o));
+      const reply = REPLY_OUTCOMES.some((o) => seen.has(o));
+      return !(expected.reply ? reply && reaction : reaction);
+    }).length;
+  }
+
+  async waitUntilComplete(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.unaccounted() > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+
+  /** How many messages had each outcome, with the reasons for drops and skips. */
+  tally(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    const count = (key: string) => {
+      counts[key] = (counts[key] ?? 0) + 1;
+    };
+    for (const set of this.outcomes().values()) for (const outcome of set) count(outcome);
+    for (const line of this.h.logs.find("mood reaction dropped")) count(`dropped: ${String(line.reason)}`);
+    for (const line of this.h.logs.find(SKIP)) {
+      if (typeof line.messageId === "string" && this.expectations.has(line.messageId)) {
+        count(`skipped: ${String(line.reason)}`);
+      }
+    }
+    return counts;
+  }
+}
+
+/** Still up: a fresh message is reacted to. */
+async function stillUp(h: BotHarness): Promise<boolean> {
+  const controlId = h.discord.sendMessage({ content: "are you still there? great" });
+  try {
+    await h.discord.waitForRequests("PUT", new RegExp(`/messages/${controlId}/reactions/`), 1, 30_000);
+    return true;
+  } catch {
+    return false;
   }
 }
