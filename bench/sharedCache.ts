@@ -8,7 +8,7 @@ import {
 import { createLogger } from "../src/logger.js";
 import { createRedisClient } from "../src/store/redisClient.js";
 import { RedisResultCache } from "../src/store/redisResultCache.js";
-import { RedisServer } from "../test/support/redis.js";
+import { RedisServer } from "../testkit/redis.js";
 import { round } from "./stats.js";
 
 /** A shared store whose last write can be awaited: messages arrive over time, so each write lands before the next. */

@@ -1,4 +1,4 @@
-import { runSoak } from "../test/support/soak.js";
+import { runSoak } from "../testkit/soak.js";
 
 /** `npm run soak`: 1,000 mixed messages through the real bot and the loopback Discord, with the tiny model. */
 const report = await runSoak({ messages: 1000, channels: 6 });

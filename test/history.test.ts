@@ -1,44 +1,12 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "../src/logger.js";
-import { TURN_OVERHEAD_TOKENS, trimHistory } from "../src/prompts.js";
 import { HistoryStore, type HistoryTurn } from "../src/store/history.js";
 import { openStore, type Store } from "../src/store/openStore.js";
-import { LogCapture } from "./support/harness.js";
-import { RedisServer } from "./support/redis.js";
+import { LogCapture } from "../testkit/harness.js";
+import { RedisServer } from "../testkit/redis.js";
 import { STORE_BACKENDS } from "./support/storeBackends.js";
 
-const words = (text: string) => text.split(/\s+/).filter(Boolean).length;
 const turn = (role: "user" | "assistant", text: string): HistoryTurn => ({ role, text, at: 0 });
-
-describe("trimHistory", () => {
-  const turns = [
-    turn("user", "one two"),
-    turn("assistant", "three"),
-    turn("user", "four five six"),
-    turn("assistant", "seven"),
-  ];
-
-  it("keeps the newest turns within the turn count", () => {
-    expect(
-      trimHistory(turns, { maxTurns: 2, maxTokens: 1_000, countTokens: words }).map((t) => t.text),
-    ).toEqual(["four five six", "seven"]);
-  });
-
-  it("keeps the newest turns within the token budget, counting each turn's overhead", () => {
-    const budget = words("four five six") + words("seven") + 2 * TURN_OVERHEAD_TOKENS;
-    expect(trimHistory(turns, { maxTurns: 10, maxTokens: budget, countTokens: words })).toHaveLength(2);
-    expect(trimHistory(turns, { maxTurns: 10, maxTokens: budget - 1, countTokens: words })).toHaveLength(0);
-  });
-
-  it("never starts on an assistant turn", () => {
-    const kept = trimHistory(turns, { maxTurns: 3, maxTokens: 1_000, countTokens: words });
-    expect(kept.map((t) => t.text)).toEqual(["four five six", "seven"]);
-  });
-
-  it("returns nothing when even the newest turn does not fit", () => {
-    expect(trimHistory(turns, { maxTurns: 10, maxTokens: 3, countTokens: words })).toEqual([]);
-  });
-});
 
 describe.each(STORE_BACKENDS)("HistoryStore on $name", ({ setUp }) => {
   let backend: { url: string; tearDown: () => Promise<void> };

@@ -1,8 +1,8 @@
 import { PermissionFlagsBits } from "discord.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WORDING } from "../../src/wording.js";
-import type { RecordedRequest } from "../support/fakeDiscord.js";
-import { type BotHarness, startBotHarness } from "../support/harness.js";
+import type { RecordedRequest } from "../../testkit/fakeDiscord.js";
+import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 
 const reactionPath = (messageId: string) => new RegExp(`^/channels/\\d+/messages/${messageId}/reactions/`);
 const emojiOf = (request: RecordedRequest | undefined) =>

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { helpText } from "../../commands/help.js";
 import { commands } from "../../commands/index.js";
 import { WORDING } from "../../src/wording.js";
-import { FakeDiscord, type RecordedRequest } from "../support/fakeDiscord.js";
-import { type BotHarness, startBotHarness } from "../support/harness.js";
+import { FakeDiscord, type RecordedRequest } from "../../testkit/fakeDiscord.js";
+import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 
 const body = (request: RecordedRequest | undefined) => (request?.body ?? {}) as Record<string, unknown>;
 const EPHEMERAL = 64;

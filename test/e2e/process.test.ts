@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NODE_RUNTIME_FLAGS } from "../../src/runtimeFlags.js";
-import { runEntryPoint } from "../support/botProcess.js";
-import { FakeDiscord } from "../support/fakeDiscord.js";
-import { testEnv } from "../support/harness.js";
-import { tinyModel } from "../support/models.js";
+import { runEntryPoint } from "../../testkit/botProcess.js";
+import { FakeDiscord } from "../../testkit/fakeDiscord.js";
+import { testEnv } from "../../testkit/harness.js";
+import { tinyModel } from "../../testkit/models.js";
 
 const noStackTrace = (text: string) => expect(text).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
 

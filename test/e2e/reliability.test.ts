@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { WORDING } from "../../src/wording.js";
-import type { RecordedRequest } from "../support/fakeDiscord.js";
-import { type BotHarness, startBotHarness } from "../support/harness.js";
+import type { RecordedRequest } from "../../testkit/fakeDiscord.js";
+import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 
 const reactionPath = (messageId: string) => new RegExp(`^/channels/\\d+/messages/${messageId}/reactions/`);
 const messagesPath = /^\/channels\/\d+\/messages$/;

@@ -3,11 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { WORDING } from "../../src/wording.js";
-import { type RunningProcess, runEntryPoint } from "../support/botProcess.js";
-import { FakeDiscord, type FakeGuild, type RecordedRequest } from "../support/fakeDiscord.js";
-import { type BotHarness, startBotHarness, testEnv } from "../support/harness.js";
-import { tinyModel } from "../support/models.js";
-import { RedisServer } from "../support/redis.js";
+import { type RunningProcess, runEntryPoint } from "../../testkit/botProcess.js";
+import { FakeDiscord, type FakeGuild, type RecordedRequest } from "../../testkit/fakeDiscord.js";
+import { type BotHarness, startBotHarness, testEnv } from "../../testkit/harness.js";
+import { tinyModel } from "../../testkit/models.js";
+import { RedisServer } from "../../testkit/redis.js";
 
 /** A guild whose events Discord sends to `shard` of `count`: (guild_id >> 22) % count === shard. */
 function guildOnShard(shard: number, count: number, name: string): FakeGuild {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { WORDING } from "../../src/wording.js";
-import type { RecordedRequest } from "../support/fakeDiscord.js";
-import { type BotHarness, startBotHarness } from "../support/harness.js";
+import type { RecordedRequest } from "../../testkit/fakeDiscord.js";
+import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 
 const body = (request: RecordedRequest | undefined) => (request?.body ?? {}) as Record<string, unknown>;
 const reactionPath = (messageId: string) => new RegExp(`^/channels/\\d+/messages/${messageId}/reactions/`);

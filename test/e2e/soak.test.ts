@@ -1,5 +1,5 @@
 import { expect, it } from "vitest";
-import { runSoak } from "../support/soak.js";
+import { runSoak } from "../../testkit/soak.js";
 
 it("a smaller soak: the bot stays up, accounts for every message, stays flat, and logs no errors", async () => {
   const report = await runSoak({ messages: 400, channels: 4 });

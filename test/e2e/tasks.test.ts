@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { RecordedRequest } from "../support/fakeDiscord.js";
-import { type BotHarness, startBotHarness } from "../support/harness.js";
+import type { RecordedRequest } from "../../testkit/fakeDiscord.js";
+import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 
 const body = (request: RecordedRequest | undefined) => (request?.body ?? {}) as Record<string, unknown>;
 const originalOf = (token: string) => new RegExp(`^/webhooks/\\d+/${token}/messages/@original$`);

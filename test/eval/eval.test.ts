@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDataset } from "../../eval/dataset.js";
-import { runEntryPoint } from "../support/botProcess.js";
-import { tinyModel } from "../support/models.js";
+import { runEntryPoint } from "../../testkit/botProcess.js";
+import { tinyModel } from "../../testkit/models.js";
 
 describe("the labelled set", () => {
   const all = loadDataset("all");

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { NODE_RUNTIME_FLAGS } from "../../src/runtimeFlags.js";
-import { REPO_ROOT } from "../support/botProcess.js";
-import { tinyModel } from "../support/models.js";
+import { REPO_ROOT } from "../../testkit/botProcess.js";
+import { tinyModel } from "../../testkit/models.js";
 
 const run = promisify(execFile);
 const PASSES = 200;

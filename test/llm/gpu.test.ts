@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { gpuOption, loadModel } from "../../src/llm/model.js";
 import { createLogger } from "../../src/logger.js";
-import { LogCapture } from "../support/harness.js";
-import { testModelOptions, tinyModel } from "../support/models.js";
+import { LogCapture } from "../../testkit/harness.js";
+import { testModelOptions, tinyModel } from "../../testkit/models.js";
 
 describe("LLM_GPU", () => {
   it("maps each setting to node-llama-cpp's gpu option", () => {

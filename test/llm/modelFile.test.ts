@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { expect, it } from "vitest";
 import { DEFAULT_MODEL_URI } from "../../src/config.js";
 import { loadModel } from "../../src/llm/model.js";
-import { testModelOptions, tinyModel } from "../support/models.js";
+import { testModelOptions, tinyModel } from "../../testkit/models.js";
 
 it("resolves MODEL_URI to the file node-llama-cpp downloaded into MODELS_DIR, with no network", async () => {
   const directory = await mkdtemp(join(tmpdir(), "moodbot-models-"));

@@ -17,7 +17,7 @@ import {
 import { createSentimentClassifier } from "../../src/llm/sentiment.js";
 import { loadPrompts, renderChatTurns } from "../../src/prompts.js";
 import { SENTIMENT_LABELS } from "../../src/sentimentLabels.js";
-import { tinyModel } from "../support/models.js";
+import { tinyModel } from "../../testkit/models.js";
 
 const prompts = loadPrompts();
 let llama: Llama;

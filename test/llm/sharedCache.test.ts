@@ -11,9 +11,9 @@ import { createLogger } from "../../src/logger.js";
 import { openStore, type Store } from "../../src/store/openStore.js";
 import { createRedisClient, type RedisClient } from "../../src/store/redisClient.js";
 import { RedisResultCache } from "../../src/store/redisResultCache.js";
-import { LogCapture } from "../support/harness.js";
-import { testModelOptions, tinyModel } from "../support/models.js";
-import { RedisServer, sharedRedis } from "../support/redis.js";
+import { LogCapture } from "../../testkit/harness.js";
+import { testModelOptions, tinyModel } from "../../testkit/models.js";
+import { RedisServer, sharedRedis } from "../../testkit/redis.js";
 
 const logger = createLogger({ level: "silent" });
 const NEVER: Promise<never> = new Promise(() => undefined);

@@ -3,7 +3,7 @@ import type { SentimentResult } from "../../src/llm/llm.js";
 import { loadModel } from "../../src/llm/model.js";
 import { normaliseForCache, SentimentCache } from "../../src/llm/sentimentCache.js";
 import { type ChatTurn, loadPrompts, renderChatTurns } from "../../src/prompts.js";
-import { testModelOptions, tinyModel } from "../support/models.js";
+import { testModelOptions, tinyModel } from "../../testkit/models.js";
 
 const prompts = loadPrompts();
 

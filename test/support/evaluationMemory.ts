@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { loadModel } from "../../src/llm/model.js";
-import { testModelOptions } from "./models.js";
+import { testModelOptions } from "../../testkit/models.js";
 
 /**
  * Run as a child process by test/llm/evaluationMemory.test.ts: loads a model the way the bot does, classifies

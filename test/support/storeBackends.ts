@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sharedRedis } from "./redis.js";
+import { sharedRedis } from "../../testkit/redis.js";
 
 export interface StoreBackend {
   readonly name: string;

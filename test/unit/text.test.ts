@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { normaliseInput } from "../src/text/normaliseInput.js";
-import { capReply, sanitizeReply } from "../src/text/sanitizeReply.js";
-import { splitMessage } from "../src/text/splitMessage.js";
-import { stripBotMention } from "../src/text/stripMentions.js";
+import { normaliseInput } from "../../src/text/normaliseInput.js";
+import { capReply, sanitizeReply } from "../../src/text/sanitizeReply.js";
+import { splitMessage } from "../../src/text/splitMessage.js";
+import { stripBotMention } from "../../src/text/stripMentions.js";
 
 describe("stripBotMention", () => {
   const bot = "123456789012345678";

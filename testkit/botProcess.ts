@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 /**
  * The command line of the npm script that runs `script` (npm start for src/index.ts, and so on), as an argv for

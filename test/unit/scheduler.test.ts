@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { JobCancelledError } from "../src/errors.js";
+import { JobCancelledError } from "../../src/errors.js";
 import type {
   Classification,
   ClassifierLane,
   Generation,
   GenerationLease,
   GenerationStep,
-} from "../src/llm/passModel.js";
-import { Scheduler } from "../src/llm/scheduler.js";
-import { createLogger } from "../src/logger.js";
+} from "../../src/llm/passModel.js";
+import { Scheduler } from "../../src/llm/scheduler.js";
+import { createLogger } from "../../src/logger.js";
 
 /**
  * A fake runtime with a pass-cost model and a fake clock: what is issued in one tick becomes one pass, as in

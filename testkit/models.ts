@@ -1,9 +1,9 @@
 import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { LoadModelOptions } from "../../src/llm/model.js";
-import { createLogger } from "../../src/logger.js";
-import { loadPrompts } from "../../src/prompts.js";
+import type { LoadModelOptions } from "../src/llm/model.js";
+import { createLogger } from "../src/logger.js";
+import { loadPrompts } from "../src/prompts.js";
 import { type TinyModelOptions, writeTinyQwenGguf } from "./gguf.js";
 
 /** Writes a tiny test model into a fresh temp folder; a few hundred kilobytes, written in milliseconds. */

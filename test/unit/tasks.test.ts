@@ -2,9 +2,9 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BUILT_IN_COMMAND_NAMES } from "../commands/index.js";
-import { DEFAULT_TASKS_DIR } from "../src/config.js";
-import { loadTasks, renderTaskTurns, TaskFileError } from "../src/tasks.js";
+import { BUILT_IN_COMMAND_NAMES } from "../../commands/index.js";
+import { DEFAULT_TASKS_DIR } from "../../src/config.js";
+import { loadTasks, renderTaskTurns, TaskFileError } from "../../src/tasks.js";
 
 const valid = {
   name: "tone",

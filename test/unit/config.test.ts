@@ -10,8 +10,8 @@ import {
   DEFAULT_MODEL_URI,
   loadConfig,
   readEnvironment,
-} from "../src/config.js";
-import { ConfigError } from "../src/errors.js";
+} from "../../src/config.js";
+import { ConfigError } from "../../src/errors.js";
 
 const base = { DISCORD_TOKEN: "t.o.k" };
 
@@ -180,7 +180,7 @@ describe("loadConfig", () => {
 });
 
 describe(".env.example", () => {
-  const example = readFileSync(new URL("../.env.example", import.meta.url), "utf8");
+  const example = readFileSync(new URL("../../.env.example", import.meta.url), "utf8");
 
   it("documents every variable the config reads", () => {
     const documented = Object.keys(parseEnv(example));
@@ -194,7 +194,7 @@ describe(".env.example", () => {
 });
 
 it("keeps .env out of git", () => {
-  const ignored = readFileSync(new URL("../.gitignore", import.meta.url), "utf8").split("\n");
+  const ignored = readFileSync(new URL("../../.gitignore", import.meta.url), "utf8").split("\n");
   expect(ignored).toContain(".env");
 });
 

@@ -40,7 +40,7 @@ interface TensorSpec {
 }
 
 export const QWEN_CHAT_TEMPLATE = readFileSync(
-  join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "qwen2.5-instruct.chat-template.jinja"),
+  join(dirname(fileURLToPath(import.meta.url)), "fixtures", "qwen2.5-instruct.chat-template.jinja"),
   "utf8",
 );
 

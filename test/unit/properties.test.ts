@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { loadPrompts, renderChatTurns, renderSentimentTurns } from "../src/prompts.js";
-import { normaliseInput } from "../src/text/normaliseInput.js";
-import { capReply, sanitizeReply } from "../src/text/sanitizeReply.js";
-import { splitMessage } from "../src/text/splitMessage.js";
-import { stripBotMention } from "../src/text/stripMentions.js";
+import { loadPrompts, renderChatTurns, renderSentimentTurns } from "../../src/prompts.js";
+import { normaliseInput } from "../../src/text/normaliseInput.js";
+import { capReply, sanitizeReply } from "../../src/text/sanitizeReply.js";
+import { splitMessage } from "../../src/text/splitMessage.js";
+import { stripBotMention } from "../../src/text/stripMentions.js";
 
 /** Cases per property; the suite runs 8 properties, 4,000 cases in all. */
 const RUNS = 500;

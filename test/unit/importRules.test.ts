@@ -1,0 +1,165 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
+import { describe, expect, it } from "vitest";
+
+/*
+ * The import rules of docs/architecture.md, checked on the code itself. Every import counts: type-only imports,
+ * re-exports and `import("…")` types too. Rules on layers hold transitively: a model file may not reach Discord
+ * code through a helper either.
+ */
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const SOURCE_FOLDERS = ["src", "commands", "bench", "eval", "testkit", "test"];
+const ENTRY_POINTS = [
+  "src/index.ts",
+  "src/sharded.ts",
+  "src/console.ts",
+  "deploy-commands.ts",
+  "bench/run.ts",
+  "bench/soak.ts",
+  "eval/run.ts",
+];
+
+/** Each file (relative to the root) with what it imports: project files as paths, packages by name. */
+type ImportGraph = ReadonlyMap<string, readonly string[]>;
+
+const isModelLayer = (file: string) => file.startsWith("src/llm/");
+const isStoreLayer = (file: string) => file.startsWith("src/store/");
+const isDiscordCode = (target: string) =>
+  target === "discord.js" ||
+  target.startsWith("@discordjs/") ||
+  target.startsWith("src/discord/") ||
+  target.startsWith("commands/");
+const isStoreOrConfig = (target: string) => target.startsWith("src/store/") || target === "src/config.ts";
+
+interface Rule {
+  readonly name: string;
+  readonly appliesTo: (file: string) => boolean;
+  readonly forbids: (target: string) => boolean;
+  /** Follow imports through other project files. */
+  readonly transitive: boolean;
+}
+
+const RULES: readonly Rule[] = [
+  {
+    name: "the model and store layers never import discord.js or the Discord layer",
+    appliesTo: (file) => isModelLayer(file) || isStoreLayer(file),
+    forbids: isDiscordCode,
+    transitive: true,
+  },
+  {
+    name: "the model layer never imports the store or the config module",
+    appliesTo: isModelLayer,
+    forbids: isStoreOrConfig,
+    transitive: true,
+  },
+  {
+    name: "the pipeline never imports discord.js or the Discord layer",
+    appliesTo: (file) => file === "src/pipeline.ts",
+    forbids: isDiscordCode,
+    transitive: true,
+  },
+  {
+    name: "product code never imports the test kit",
+    appliesTo: (file) => file.startsWith("src/") || file.startsWith("commands/") || file === "deploy-commands.ts",
+    forbids: (target) => target.startsWith("testkit/"),
+    transitive: false,
+  },
+  {
+    name: "nothing imports an entry point",
+    appliesTo: () => true,
+    forbids: (target) => ENTRY_POINTS.includes(target),
+    transitive: false,
+  },
+];
+
+/** Every broken rule, as "rule: file → … → forbidden import". */
+function violations(graph: ImportGraph, rules: readonly Rule[] = RULES): string[] {
+  const found: string[] = [];
+  for (const rule of rules) {
+    for (const file of graph.keys()) {
+      if (!rule.appliesTo(file)) continue;
+      const path = findForbidden(graph, file, rule);
+      if (path) found.push(`${rule.name}: ${path.join(" → ")}`);
+    }
+  }
+  return found;
+}
+
+function findForbidden(graph: ImportGraph, start: string, rule: Rule): string[] | undefined {
+  const seen = new Set<string>([start]);
+  const queue: string[][] = [[start]];
+  while (queue.length > 0) {
+    const path = queue.shift() ?? [];
+    const file = path.at(-1) ?? "";
+    for (const target of graph.get(file) ?? []) {
+      if (rule.forbids(target)) return [...path, target];
+      if (!rule.transitive || seen.has(target) || !graph.has(target)) continue;
+      seen.add(target);
+      queue.push([...path, target]);
+    }
+  }
+  return undefined;
+}
+
+function sourceFiles(): string[] {
+  const files = ["deploy-commands.ts"];
+  for (const folder of SOURCE_FOLDERS) {
+    for (const entry of readdirSync(join(ROOT, folder), { recursive: true, encoding: "utf8" })) {
+      if (entry.endsWith(".ts") && !entry.includes("node_modules")) files.push(join(folder, entry));
+    }
+  }
+  return files;
+}
+
+/** The repository's import graph, read with TypeScript's own import scanner. */
+function repositoryGraph(): ImportGraph {
+  const graph = new Map<string, string[]>();
+  for (const file of sourceFiles()) {
+    const scanned = ts.preProcessFile(readFileSync(join(ROOT, file), "utf8"), true, true);
+    graph.set(
+      file,
+      scanned.importedFiles.map(({ fileName }) => {
+        if (!fileName.startsWith(".")) return fileName;
+        const target = normalize(join(dirname(file), fileName));
+        return target.replace(/\.js$/, ".ts");
+      }),
+    );
+  }
+  return graph;
+}
+
+describe("import rules", () => {
+  it("hold in this repository", () => {
+    const graph = repositoryGraph();
+    // The scanner really sees the code: the model layer's own imports, type-only ones included.
+    expect(graph.get("src/llm/llm.ts")).toContain("src/prompts.ts");
+    expect(graph.get("src/discord/createBot.ts")).toContain("discord.js");
+    expect(violations(graph)).toEqual([]);
+  });
+
+  it("catch a direct, a type-only or an indirect import that breaks them", () => {
+    const scanned = (text: string) =>
+      ts.preProcessFile(text, true, true).importedFiles.map((f) => f.fileName);
+    expect(scanned('import type { Message } from "discord.js";')).toEqual(["discord.js"]);
+    expect(scanned('let m: import("discord.js").Message;')).toEqual(["discord.js"]);
+    expect(scanned('export { x } from "./config.js";')).toEqual(["./config.js"]);
+
+    const graph: ImportGraph = new Map([
+      ["src/llm/direct.ts", ["discord.js"]],
+      ["src/llm/indirect.ts", ["src/helper.ts"]],
+      ["src/helper.ts", ["src/discord/context.ts"]],
+      ["src/store/usesConfig.ts", ["src/config.ts"]],
+      ["src/llm/usesStore.ts", ["src/store/history.ts"]],
+      ["src/pipeline.ts", ["src/index.ts"]],
+    ]);
+    expect(violations(graph)).toEqual([
+      `${RULES[0]?.name}: src/llm/direct.ts → discord.js`,
+      `${RULES[0]?.name}: src/llm/indirect.ts → src/helper.ts → src/discord/context.ts`,
+      `${RULES[1]?.name}: src/llm/usesStore.ts → src/store/history.ts`,
+      `${RULES[4]?.name}: src/pipeline.ts → src/index.ts`,
+    ]);
+  });
+});
