@@ -63,7 +63,8 @@ const RULES: readonly Rule[] = [
   },
   {
     name: "product code never imports the test kit",
-    appliesTo: (file) => file.startsWith("src/") || file.startsWith("commands/") || file === "deploy-commands.ts",
+    appliesTo: (file) =>
+      file.startsWith("src/") || file.startsWith("commands/") || file === "deploy-commands.ts",
     forbids: (target) => target.startsWith("testkit/"),
     transitive: false,
   },
