@@ -60,6 +60,8 @@ export class KeyvMoodTally implements MoodTally {
   }
 
   async hours(channelId: string, fromHour: number, toHour: number): Promise<MoodCounts[]> {
+    // Reactions record their mood without waiting; /mood still counts every one recorded before it asked.
+    await this.chain;
     const keys = [];
     for (let hour = fromHour; hour <= toHour; hour++) keys.push(this.key(channelId, hour));
     const values = await this.keyv.getMany(keys);
