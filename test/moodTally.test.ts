@@ -36,6 +36,14 @@ describe.each(STORE_BACKENDS)("mood tallies on $name", ({ setUp }) => {
       { positive: 0, negative: 0, neutral: 1 },
     ]);
   });
+
+  it("counts increments still in flight when asked, as a reaction records without waiting", async () => {
+    const channel = `c${Math.random().toString(36).slice(2)}`;
+    const hour = 480_010;
+    const recorded = Array.from({ length: 3 }, () => store.moods.record(channel, "positive", hour * HOUR_MS));
+    expect(await store.moods.hours(channel, hour, hour)).toEqual([{ positive: 3, negative: 0, neutral: 0 }]);
+    await Promise.all(recorded);
+  });
 });
 
 describe("the /mood chart", () => {
