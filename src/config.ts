@@ -434,3 +434,17 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/** What the config holds that must never be logged: the bot token, and the store's password and user name. */
+export function configSecrets(config: Config): string[] {
+  const secrets = [config.discord.token];
+  try {
+    const { username, password } = new URL(config.storeUrl);
+    for (const part of [password, username]) {
+      if (part !== "") secrets.push(part, decodeURIComponent(part));
+    }
+  } catch {
+    // A sqlite:// path is not always a valid URL, and carries no credentials.
+  }
+  return secrets.filter((secret) => secret !== "");
+}

@@ -3,7 +3,7 @@ import { userInfo } from "node:os";
 import { createInterface, type Interface } from "node:readline/promises";
 import { pino } from "pino";
 import { type App, assemble } from "./app.js";
-import type { Config } from "./config.js";
+import { type Config, configSecrets } from "./config.js";
 import type { TaskOutcome } from "./llm/llm.js";
 import { createLogger } from "./logger.js";
 import type { EmojiMap } from "./sentimentLabels.js";
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
   const logger = createLogger({
     level: config.logLevel === "info" ? "warn" : config.logLevel,
     destination: pino.destination(2),
+    secrets: configSecrets(config),
   });
   try {
     const inForce = consoleSettings(config);

@@ -1,4 +1,5 @@
 import { type App, assemble } from "./app.js";
+import { configSecrets } from "./config.js";
 import { type Bot, createBot } from "./discord/createBot.js";
 import { resolveShardPlan } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
@@ -12,7 +13,11 @@ const SHUTDOWN_DEADLINE_MS = 9_000;
 /** `npm start`: read the config, assemble the app, connect the bot, and stop cleanly on a signal. */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
-  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
+  const logger = createLogger({
+    level: config.logLevel,
+    pretty: config.logPretty,
+    secrets: configSecrets(config),
+  });
   logProcessFaults(logger);
   warnOnMissingRuntimeFlags(logger);
   let app: App | undefined;

@@ -11,6 +11,8 @@ export interface LoggerOptions {
   readonly pretty?: boolean;
   /** Where JSON lines go; standard output by default. */
   readonly destination?: DestinationStream;
+  /** Values that never reach a log line, wherever they appear: the bot token, the store's password. */
+  readonly secrets?: readonly string[];
 }
 
 /** Paths whose values never reach a log line, wherever a child logger or an error object carries them. */
@@ -24,11 +26,48 @@ export const REDACTED_PATHS = [
   "authorization",
 ];
 
+const REDACTED = "[redacted]";
+
+/** Secrets that have a shape: interaction and webhook tokens in Discord's routes, and credentials in any URL. */
+const SECRET_SHAPES: ReadonlyArray<readonly [RegExp, string]> = [
+  [/(\/(?:interactions|webhooks)\/\d+\/)[^/?#\s"\\]+/g, `$1${REDACTED}`],
+  [/([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"\\]+@/gi, `$1${REDACTED}@`],
+];
+
+/** Removes the given secrets, and every token-shaped or credential-shaped part of a URL, from a text. */
+export function scrubSecrets(text: string, secrets: readonly string[] = []): string {
+  let scrubbed = text;
+  for (const secret of secrets) {
+    // A secret can appear as it is, or escaped inside a JSON string.
+    for (const form of new Set([secret, JSON.stringify(secret).slice(1, -1)])) {
+      scrubbed = scrubbed.split(form).join(REDACTED);
+    }
+  }
+  for (const [shape, replacement] of SECRET_SHAPES) scrubbed = scrubbed.replace(shape, replacement);
+  return scrubbed;
+}
+
+/**
+ * pino's error serializer, without what a failed request carries that has no place in a log: its body (a
+ * message's content, an uploaded file). The request's URL stays, with its token scrubbed from the line.
+ */
+export function serializeError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const serialized = pino.stdSerializers.err(error) as unknown as Record<string, unknown>;
+  delete serialized.requestBody;
+  if (error.cause !== undefined) serialized.cause = serializeError(error.cause);
+  return serialized;
+}
+
 /** The one root logger. Everything else logs through `logger.child({ guildId, channelId, … })`. */
 export function createLogger(options: LoggerOptions): Logger {
+  const secrets = (options.secrets ?? []).filter((secret) => secret.length >= 4);
   const base = {
     level: options.level,
-    redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+    redact: { paths: REDACTED_PATHS, censor: REDACTED },
+    serializers: { err: serializeError },
+    // The last line of defence: every line, at every level, is scrubbed as it is written.
+    hooks: { streamWrite: (line: string) => scrubSecrets(line, secrets) },
     base: { app: "moodbot", pid: process.pid },
   };
   if (options.pretty) {

@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { ShardingManager } from "discord.js";
-import type { Config } from "./config.js";
+import { type Config, configSecrets } from "./config.js";
 import { resolveShardPlan, type ShardPlan } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -18,7 +18,11 @@ const SPAWN_TIMEOUT_MS = 10 * 60_000;
  */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
-  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty }).child({
+  const logger = createLogger({
+    level: config.logLevel,
+    pretty: config.logPretty,
+    secrets: configSecrets(config),
+  }).child({
     role: "sharding-manager",
   });
   try {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { type App, assemble } from "../src/app.js";
-import { type Config, loadConfig } from "../src/config.js";
+import { type Config, configSecrets, loadConfig } from "../src/config.js";
 import { type Bot, createBot } from "../src/discord/createBot.js";
 import type { Llm } from "../src/llm/llm.js";
 import { createLogger, type Logger } from "../src/logger.js";
@@ -15,8 +15,11 @@ import { tinyModel } from "./models.js";
 /** Log lines a test can read: the real pino logger, writing JSON into memory. */
 export class LogCapture {
   readonly lines: Array<Record<string, unknown>> = [];
+  /** Everything written, exactly as it would reach a log file. */
+  text = "";
   readonly stream = new Writable({
     write: (chunk: Buffer, _encoding, done) => {
+      this.text += chunk.toString("utf8");
       for (const line of chunk.toString("utf8").split("\n")) {
         if (line.trim() !== "") this.lines.push(JSON.parse(line) as Record<string, unknown>);
       }
@@ -89,7 +92,7 @@ export async function startBotHarness(
     ...options.envFromDiscord?.(discord),
   });
   const logs = new LogCapture();
-  const logger = createLogger({ level: "trace", destination: logs.stream });
+  const logger = createLogger({ level: "trace", destination: logs.stream, secrets: configSecrets(config) });
   const app = await assemble(config, logger, { withTasks: options.withTasks === true });
   const { llm, store } = app;
   const bot = createBot({ ...app, logger, config });

@@ -15,16 +15,30 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     private readonly dir: string,
+    private readonly password: string | undefined,
   ) {}
 
+  /** The connection string, with the password when the server requires one. */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    const credentials = this.password === undefined ? "" : `:${encodeURIComponent(this.password)}@`;
+    return `redis://${credentials}127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), await mkdtemp(join(tmpdir(), "moodbot-redis-")));
-    await server.launch();
-    return server;
+  /**
+   * Starts a server on a free port. Another process can take the port between the probe and redis-server's bind
+   * (and `--port 0` turns TCP off in Redis), so a bind failure is retried on a new port.
+   */
+  static async start(options: { readonly password?: string } = {}): Promise<RedisServer> {
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-redis-"));
+    for (let attempt = 1; ; attempt++) {
+      const server = new RedisServer(await freePort(), dir, options.password);
+      try {
+        await server.launch();
+        return server;
+      } catch (error) {
+        if (attempt >= 5 || !(error instanceof PortTakenError)) throw error;
+      }
+    }
   }
 
   private async launch(): Promise<void> {
@@ -43,6 +57,7 @@ export class RedisServer {
         "yes",
         "--appendfsync",
         "always",
+        ...(this.password === undefined ? [] : ["--requirepass", this.password]),
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -67,7 +82,11 @@ export class RedisServer {
       });
       child.on("exit", (code) => {
         clearTimeout(timer);
-        reject(new Error(`redis-server exited with ${code}:\n${output}`));
+        reject(
+          output.includes("Address already in use")
+            ? new PortTakenError(this.port)
+            : new Error(`redis-server exited with ${code}:\n${output}`),
+        );
       });
     });
     await ready;
@@ -97,6 +116,12 @@ export async function sharedRedis(): Promise<{ url: string; release: () => Promi
   if (url) return { url, release: async () => undefined };
   const server = await RedisServer.start();
   return { url: server.url, release: () => server.stop() };
+}
+
+class PortTakenError extends Error {
+  constructor(readonly port: number) {
+    super(`port ${port} was taken before redis-server could bind it`);
+  }
 }
 
 async function freePort(): Promise<number> {

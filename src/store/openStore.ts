@@ -114,7 +114,7 @@ async function connectRedis(url: string, logger: Logger, options: OpenStoreOptio
   try {
     await client.connect();
   } catch (error) {
-    client.destroy();
+    if (client.isOpen) client.destroy();
     throw new StoreError(
       redact(url),
       `Cannot connect to Redis at ${redact(url)} (${errorMessage(error)}). Start Redis, or check the host, port and password in STORE_URL.`,
