@@ -16,6 +16,8 @@ export interface Wording {
   readonly emptyReply: string;
   readonly emptyMention: string;
   readonly chatError: string;
+  /** Under a reply that stopped midway (a restart, an error). */
+  readonly cutShort: string;
   readonly refusal: Readonly<Record<RefusalReason, string>>;
   /** Commands in general */
   readonly commandError: string;
@@ -58,6 +60,7 @@ const en: Wording = {
   emptyReply: "I couldn't come up with a reply to that. Could you rephrase it?",
   emptyMention: "Hi! Mention me with a message and I'll answer. Try `/sentiment` to read a text's mood.",
   chatError: "Sorry, something went wrong while I was thinking. Please try again in a moment.",
+  cutShort: "(reply cut short)",
   refusal: {
     "user-rate": "You're sending me messages faster than I can think! Give me a minute and try again. 🙂",
     "channel-rate": "This channel is keeping me very busy. Give me a minute and try again. 🙂",
@@ -112,6 +115,7 @@ const zh: Wording = {
   emptyReply: "这个我想不出怎么回答，能换个说法吗？",
   emptyMention: "你好！提到我并附上一句话，我就会回答。试试 `/sentiment` 读出一段文字的情绪。",
   chatError: "抱歉，我思考的时候出了点问题，请稍后再试。",
+  cutShort: "（回复被中断）",
   refusal: {
     "user-rate": "你发消息太快啦，我想不过来！过一分钟再试吧。🙂",
     "channel-rate": "这个频道让我忙不过来了，过一分钟再试吧。🙂",

@@ -246,9 +246,10 @@ async function replyToMessage(
     const sent = await reply.finish(outcome.reply);
     log.info({ chars: outcome.reply.length, messages: sent.length, fromModel: outcome.fromModel }, "replied");
   } catch (error) {
-    stream?.cancel();
+    // A reply that was already showing stays, marked as cut short; the turn is kept in history (the pipeline).
+    const markedCutShort = await markCutShort(stream, wording.cutShort, log);
     if (error instanceof JobCancelledError) {
-      log.debug({ reason: error.reason }, "chat reply dropped");
+      log.debug({ reason: error.reason, cutShort: markedCutShort }, "chat reply dropped");
       return;
     }
     if (isForbidden(error)) {
@@ -257,11 +258,26 @@ async function replyToMessage(
       }
       return;
     }
-    log.error({ err: error }, "chat reply failed");
-    await replyWithNotice(message, wording.chatError, context.channelFaults, log);
+    log.error({ err: error, cutShort: markedCutShort }, "chat reply failed");
+    if (!markedCutShort) await replyWithNotice(message, wording.chatError, context.channelFaults, log);
   } finally {
     typing?.stop();
     admission.release();
+  }
+}
+
+/** Marks a reply that stopped midway, in one last edit; a failure to do so is logged, never thrown. */
+async function markCutShort(
+  stream: StreamingReply | undefined,
+  marker: string,
+  log: Logger,
+): Promise<boolean> {
+  if (!stream) return false;
+  try {
+    return await stream.cutShort(marker);
+  } catch (error) {
+    log.warn({ err: errorMessage(error) }, "could not mark the reply as cut short");
+    return false;
   }
 }
 

@@ -38,6 +38,25 @@ export class StreamingReply {
     }, wait);
   }
 
+  /**
+   * Ends a reply that will not be finished (shutdown, an error): what was already shown stays, with `marker`
+   * below it, in one last edit. Returns false, and shows nothing, when no text had been shown yet.
+   */
+  async cutShort(marker: string): Promise<boolean> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    // Whatever render is still queued finishes first: the first message may be on its way.
+    await this.queue;
+    if (this.sent.length === 0 || this.failure !== undefined) {
+      this.cancel();
+      return false;
+    }
+    await this.finish(`${this.latest.trimEnd()}\n-# ${marker}`);
+    return true;
+  }
+
   /** Stops any pending render: for a reply that will not be finished. */
   cancel(): void {
     if (this.timer) clearTimeout(this.timer);

@@ -2,7 +2,10 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../../src/logger.js";
 import { NODE_RUNTIME_FLAGS } from "../../src/runtimeFlags.js";
+import { openStore } from "../../src/store/openStore.js";
+import { WORDING } from "../../src/wording.js";
 import { runEntryPoint } from "../../testkit/botProcess.js";
 import { FakeDiscord } from "../../testkit/fakeDiscord.js";
 import { testEnv } from "../../testkit/harness.js";
@@ -147,6 +150,10 @@ describe("the bot process against the loopback Discord", () => {
 
   const mention = (text: string) =>
     discord.sendMessage({ content: `<@${discord.botUser.id}> ${text}`, mentionBot: true });
+  const postsBefore = (at: number) =>
+    discord.requestsMatching("POST", /^\/channels\/\d+\/messages$/).filter((r) => r.at < at).length;
+  const patchesBefore = (at: number) =>
+    discord.requestsMatching("PATCH", /^\/channels\/\d+\/messages\/\d+$/).filter((r) => r.at < at).length;
 
   it("keeps channel history across a restart, and shuts down cleanly on SIGTERM and SIGINT", async () => {
     const env = { ...testEnv(discord, modelPath, dataDir), CHAT_MAX_TOKENS: "8" };
@@ -191,6 +198,50 @@ describe("the bot process against the loopback Discord", () => {
     expect(exit.code).toBe(0);
     expect(exit.at - sentAt).toBeLessThan(10_000);
     expect(bot.logs().some((line) => line.msg === "chat reply dropped")).toBe(true);
+  });
+
+  it("on SIGTERM mid-reply, marks the reply cut short, and the next turn after a restart sees both turns", async () => {
+    const storeDir = await mkdtemp(join(tmpdir(), "moodbot-cut-short-"));
+    const env = {
+      ...testEnv(discord, modelPath, storeDir),
+      CHAT_MAX_TOKENS: "4000",
+      LLM_CONTEXT_SIZE: "8192",
+      CHAT_STREAM_EDIT_MS: "200",
+    };
+    const first = await runEntryPoint("src/index.ts", env);
+    await first.waitForLog("connected to Discord");
+    const since = Date.now();
+    mention("tell me a very long story");
+    // The reply is on Discord and still growing: its first message, then an edit.
+    await discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 1 + postsBefore(since));
+    await discord.waitForRequests("PATCH", /^\/channels\/\d+\/messages\/\d+$/, 1 + patchesBefore(since));
+    first.child.kill("SIGTERM");
+    expect((await first.exited).code).toBe(0);
+    const lastEdit = discord
+      .requestsMatching("PATCH", /^\/channels\/\d+\/messages\/\d+$/)
+      .filter((request) => request.at >= since)
+      .at(-1);
+    const shown = String((lastEdit?.body as { content?: string } | undefined)?.content);
+    expect(shown.endsWith(`\n-# ${WORDING.en.cutShort}`)).toBe(true);
+
+    const store = await openStore(
+      `sqlite://${join(storeDir, "bot.sqlite")}`,
+      createLogger({ level: "silent" }),
+    );
+    const turns = (await store.turns.read(discord.channelId)) as Array<{ role: string; text: string }>;
+    await store.close();
+    expect(turns.map((turn) => turn.role)).toEqual(["user", "assistant"]);
+    expect(turns[0]?.text).toBe("tell me a very long story");
+    expect(turns[1]?.text.length).toBeGreaterThan(0);
+    expect(shown.startsWith(turns[1]?.text.slice(0, 40) ?? "?")).toBe(true);
+
+    const second = await runEntryPoint("src/index.ts", { ...env, CHAT_MAX_TOKENS: "8" });
+    await second.waitForLog("connected to Discord");
+    mention("and then?");
+    const nextTurn = await second.waitForLog("chat turn done");
+    expect(nextTurn.historyTurns).toBe(2);
+    second.child.kill("SIGINT");
+    expect((await second.exited).code).toBe(0);
   });
 
   it("deploy-commands bulk-overwrites the guild's commands, or the global ones", async () => {
