@@ -65,6 +65,8 @@ async function runTask(
   if (input === "") return answerInteraction(interaction, wording.noText);
   const outcome = await context.pipeline.runTask(task, input);
   if (outcome.kind === "labels") {
+    const { label, method, evaluatedTokens } = outcome.result;
+    context.logger.debug({ task: task.name, label, method, evaluatedTokens }, "task classified");
     const labels = task.output.kind === "labels" ? task.output.labels : [];
     return answerInteraction(interaction, formatLabelAnswer(outcome.result, labels));
   }

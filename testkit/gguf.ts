@@ -467,13 +467,16 @@ export interface TinyModelOptions {
   readonly seed?: number;
   /** Pads the vocabulary with unused tokens up to this size, to give a tiny model a real model's vocabulary size. */
   readonly vocabularySize?: number;
+  /** More whole-word tokens, such as a task's labels, so that each is one token as in a real vocabulary. */
+  readonly extraWords?: readonly string[];
 }
 
 /** A 2-layer, 64-wide Qwen2 model: loads in milliseconds and generates nonsense at hundreds of tokens a second. */
 export function writeTinyQwenGguf(path: string, options: TinyModelOptions = {}): Promise<string> {
-  const words = options.collidingLabels
+  const baseWords = options.collidingLabels
     ? TINY_VOCABULARY_WORDS.filter((word) => !/^(positive|negative|neutral)$/i.test(word))
     : TINY_VOCABULARY_WORDS;
+  const words = [...baseWords, ...(options.extraWords ?? [])];
   return writeQwenGguf({
     path,
     name: "moodbot-tiny-qwen2",

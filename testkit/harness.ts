@@ -43,6 +43,8 @@ export interface BotHarness {
   readonly dataDir: string;
   /** Waits, for at most `timeoutMs`, until `count` log lines with this message exist; returns them. */
   waitForLog(msg: string, count?: number, timeoutMs?: number): Promise<Array<Record<string, unknown>>>;
+  /** Waits, for at most `timeoutMs`, for a log line with this message about this Discord message; returns it. */
+  waitForOutcome(messageId: string, msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
 
@@ -114,6 +116,18 @@ export async function startBotHarness(
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       return logs.find(msg);
+    },
+    async waitForOutcome(messageId, msg, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const line = logs.lines.find(
+          (candidate) => candidate.messageId === messageId && candidate.msg === msg,
+        );
+        if (line) return line;
+        if (Date.now() > deadline)
+          throw new Error(`no "${msg}" log line for message ${messageId} in ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     },
     async close() {
       llm.interrupt();

@@ -18,6 +18,7 @@ export async function tinyModel(options: TinyModelOptions = {}): Promise<string>
     options.collidingLabels ? "colliding" : "distinct",
     String(options.seed ?? 7),
     String(options.vocabularySize ?? "minimal"),
+    options.extraWords === undefined ? "" : Buffer.from(options.extraWords.join("|")).toString("hex"),
     String(process.pid),
   ].join("-");
   return writeTinyQwenGguf(join(dir, `${name}.gguf`), options);

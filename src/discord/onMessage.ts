@@ -135,6 +135,7 @@ export async function onMessage(message: Message, context: BotContext): Promise<
     return;
   }
   const { plan, settings, admission } = decided;
+  log.debug({ react: plan.react, reply: plan.reply }, "message planned");
   if (!plan.react) log.debug({ reason: plan.noReactionReason }, "no mood reaction");
   await Promise.all([
     plan.react ? reactWithMood(message, plan.text, plan.emojis, context, log) : undefined,
