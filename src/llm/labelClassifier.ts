@@ -97,17 +97,18 @@ export function labelProbabilitiesFromLogits<L extends string>(
   return probabilities;
 }
 
-/** The most probable label; on a tie, `tieBreak` (sentiment prefers neutral when it cannot tell). */
+/**
+ * The most probable label. When two or more labels share the top probability the model cannot tell them apart,
+ * and the answer is `tieBreak`: sentiment reads a tie as neutral.
+ */
 export function pickLabel<L extends string>(
   probabilities: Readonly<Record<L, number>>,
   labels: readonly L[],
   tieBreak: L,
 ): L {
-  let best = tieBreak;
-  for (const label of labels) {
-    if (probabilities[label] > probabilities[best]) best = label;
-  }
-  return best;
+  const top = Math.max(...labels.map((label) => probabilities[label]));
+  const best = labels.filter((label) => probabilities[label] === top);
+  return best.length === 1 && best[0] !== undefined ? best[0] : tieBreak;
 }
 
 export interface LabelClassifierOptions<L extends string> {

@@ -114,7 +114,7 @@ describe("two shard processes sharing Redis", () => {
     await discord.waitForRequests("POST", /\/messages$/, before + 2);
     const turn = await both.waitForLog("chat turn done");
     expect(turn.historyTurns).toBe(2);
-    expect(turn.shardId ?? 0).toBe(0);
+    expect(turn.shardId).toBe(0);
     both.child.kill("SIGTERM");
     expect((await both.exited).code).toBe(0);
   });

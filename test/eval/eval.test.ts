@@ -64,17 +64,24 @@ describe("npm run eval", () => {
       "grammar",
       "lexicon",
     ]);
-    // The tiny model is random: chance-level scores, but every number is real and in range.
-    for (const scores of Object.values(results.methods) as Array<{ accuracy: number; macroF1: number }>) {
-      expect(scores.accuracy).toBeGreaterThanOrEqual(0);
-      expect(scores.accuracy).toBeLessThanOrEqual(1);
-      expect(scores.macroF1).toBeGreaterThanOrEqual(0);
+    // The tiny model is random, so the scores are near chance; what must hold is that every figure agrees with
+    // the confusion matrix written beside it, which counts every held-out message once.
+    type Scores = { accuracy: number; confusion: Record<string, Record<string, number>> };
+    for (const [method, scores] of Object.entries(results.methods) as Array<[string, Scores]>) {
+      const rows = Object.entries(scores.confusion);
+      const total = rows.reduce((sum, [, row]) => sum + Object.values(row).reduce((a, b) => a + b, 0), 0);
+      const correct = rows.reduce((sum, [label, row]) => sum + (row[label] ?? 0), 0);
+      expect(total, method).toBe(results.examples);
+      expect(scores.accuracy, method).toBeCloseTo(correct / total, 10);
     }
-    expect(results.methods.bot.outOfSetRate).toBe(0);
+    // The sweep's first point, the threshold off, is the bot method as scored.
+    expect(results.thresholdSweep[0]).toMatchObject({
+      threshold: 0,
+      accuracy: results.methods.bot.accuracy,
+      macroF1: results.methods.bot.macroF1,
+    });
+    // Measured, not constructed: the bot evaluates only the message over its cached prefix.
     expect(results.methods.bot.meanEvaluatedTokens).toBeLessThan(results.methods.article.meanEvaluatedTokens);
-    expect(results.methods.bot.ece).not.toBeNull();
-    expect(results.methods.lexicon.ece).toBeNull();
-    expect(results.thresholdSweep.length).toBeGreaterThan(1);
   }, 240_000);
 
   it("reproduces the lexicon baseline the README quotes", async () => {

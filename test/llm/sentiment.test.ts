@@ -71,8 +71,11 @@ describe("label probabilities (pure)", () => {
     expect(probabilities.negative).toBeCloseTo(3 / 8);
     expect(probabilities.neutral).toBeCloseTo(1 / 8);
     expect(pickLabel(probabilities, SENTIMENT_LABELS, "neutral")).toBe("positive");
-    // A tie goes to the tie-break label: sentiment reads "cannot tell" as neutral.
+    // A tie at the top goes to the tie-break label: sentiment reads "cannot tell" as neutral.
     expect(pickLabel({ positive: 0.4, negative: 0.4, neutral: 0.2 }, SENTIMENT_LABELS, "neutral")).toBe(
+      "neutral",
+    );
+    expect(pickLabel({ positive: 0.2, negative: 0.4, neutral: 0.4 }, SENTIMENT_LABELS, "positive")).toBe(
       "positive",
     );
     expect(pickLabel({ positive: 1 / 3, negative: 1 / 3, neutral: 1 / 3 }, SENTIMENT_LABELS, "neutral")).toBe(
