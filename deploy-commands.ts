@@ -1,20 +1,26 @@
-import { BUILT_IN_COMMAND_NAMES, commandsWithTasks } from "./commands/index.js";
 import { loadConfig } from "./src/config.js";
-import { deployCommands } from "./src/discord/deployCommands.js";
 import { reportStartupError } from "./src/startupError.js";
 import { loadTasks } from "./src/tasks.js";
 
 /** `npm run deploy-commands`: registers every command in commands/index.ts, globally or to DISCORD_GUILD_ID. */
-try {
+async function main(): Promise<void> {
   const { discord, tasksDir } = loadConfig(undefined, "deploy");
+  // discord.js loads only once the config is known to be good.
+  const [{ BUILT_IN_COMMAND_NAMES, commandsWithTasks }, { deployCommands }] = await Promise.all([
+    import("./commands/index.js"),
+    import("./src/discord/deployCommands.js"),
+  ]);
   const commands = commandsWithTasks(loadTasks(tasksDir, BUILT_IN_COMMAND_NAMES));
-  const clientId = discord.clientId ?? "";
-  const count = await deployCommands({ ...discord, clientId }, commands);
+  const count = await deployCommands({ ...discord, clientId: discord.clientId ?? "" }, commands);
   const where =
     discord.guildId === undefined
       ? "globally (may take up to an hour to appear)"
       : `to guild ${discord.guildId}`;
   console.log(`Registered ${count} command${count === 1 ? "" : "s"} ${where}.`);
+}
+
+try {
+  await main();
 } catch (error) {
   reportStartupError(error);
   process.exitCode = 1;

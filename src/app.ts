@@ -33,8 +33,8 @@ export interface App {
 export interface AssembleOptions {
   /** Serve the prompt-defined tasks in TASKS_DIR (on by default). */
   readonly withTasks?: boolean;
-  /** Show node-llama-cpp's download progress bar. */
-  readonly showDownloadProgress?: boolean;
+  /** Told how a model download is going, besides the log. */
+  readonly onDownloadProgress?: (percent: number) => void;
 }
 
 /**
@@ -98,6 +98,6 @@ function modelOptions(
     prompts,
     tasks,
     logger,
-    showDownloadProgress: options.showDownloadProgress ?? false,
+    ...(options.onDownloadProgress ? { onDownloadProgress: options.onDownloadProgress } : {}),
   };
 }

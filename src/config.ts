@@ -42,6 +42,8 @@ export interface Config {
     readonly sentimentSequences: number;
     /** The compute backend: auto takes a GPU when one works, else the CPU. */
     readonly gpu: GpuSetting;
+    /** A model download gives up after this many seconds without progress. */
+    readonly downloadTimeoutS: number;
   };
   readonly sentiment: {
     /** Mood reactions waiting beyond this many are shed, oldest first. */
@@ -186,6 +188,7 @@ const envSchema = z.object({
   MODEL_PATH: optionalText,
   MODEL_URI: optionalText,
   MODELS_DIR: optionalText,
+  MODEL_DOWNLOAD_TIMEOUT_S: positiveInt(60, 3600),
   LLM_THREADS: positiveInt(availableParallelism(), 256),
   LLM_CONTEXT_SIZE: positiveInt(2048, 131072),
   LLM_CHAT_SEQUENCES: positiveInt(2, 16),
@@ -261,6 +264,8 @@ const FIXES: Record<string, string> = {
   SENTIMENT_CACHE_SIZE: "Remove it to cache 1000 results, or set 0 to turn the cache off.",
   LLM_SENTIMENT_SEQUENCES:
     "Remove it to classify up to 2 messages per forward pass; each one costs a context's worth of memory.",
+  MODEL_DOWNLOAD_TIMEOUT_S:
+    "Remove it to give up a download after 60 s without progress, or raise it on a slow or flaky connection.",
   LLM_GPU: "Remove it to use a GPU when one works and the CPU otherwise, or set off to always use the CPU.",
   SENTIMENT_SHARED_CACHE_SIZE:
     "Remove it to share up to 100000 results through Redis, or set 0 to keep the cache per process.",
@@ -332,6 +337,7 @@ export function loadConfig(
       batchSize: e.LLM_BATCH_SIZE,
       sentimentSequences: e.LLM_SENTIMENT_SEQUENCES,
       gpu: e.LLM_GPU,
+      downloadTimeoutS: e.MODEL_DOWNLOAD_TIMEOUT_S,
     },
     sentiment: {
       queueSize: e.SENTIMENT_QUEUE_SIZE,

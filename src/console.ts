@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { createInterface, type Interface } from "node:readline/promises";
 import { pino } from "pino";
-import { type App, assemble } from "./app.js";
+import type { App } from "./app.js";
 import { type Config, configSecrets } from "./config.js";
 import type { TaskOutcome } from "./llm/llm.js";
 import { createLogger } from "./logger.js";
@@ -35,7 +35,12 @@ async function main(): Promise<void> {
   });
   try {
     const inForce = consoleSettings(config);
-    const app = await assemble(config, logger, { showDownloadProgress: true });
+    // The model's modules load only once the config is known to be good.
+    const { assemble } = await import("./app.js");
+    // Its log shows warnings only: the terminal still hears how a first download is going.
+    const app = await assemble(config, logger, {
+      onDownloadProgress: (percent) => console.error(`Downloading the model: ${percent}%`),
+    });
     const lines = createInterface({
       input: process.stdin,
       output: process.stdout,

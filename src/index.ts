@@ -1,7 +1,6 @@
-import { type App, assemble } from "./app.js";
+import type { App } from "./app.js";
 import { configSecrets } from "./config.js";
-import { type Bot, createBot } from "./discord/createBot.js";
-import { resolveShardPlan } from "./discord/shards.js";
+import type { Bot } from "./discord/createBot.js";
 import { ConfigError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
 import { missingRuntimeFlags } from "./runtimeFlags.js";
@@ -22,7 +21,14 @@ async function main(): Promise<void> {
   warnOnMissingRuntimeFlags(logger);
   let app: App | undefined;
   try {
-    app = await assemble(config, logger, { showDownloadProgress: true });
+    // The heavy modules (node-llama-cpp, discord.js) load only once the config is known to be good, so a config
+    // error is reported at once.
+    const [{ assemble }, { createBot }, { resolveShardPlan }] = await Promise.all([
+      import("./app.js"),
+      import("./discord/createBot.js"),
+      import("./discord/shards.js"),
+    ]);
+    app = await assemble(config, logger);
     const shards = await resolveShardPlan(config);
     const bot = createBot({ ...app, config, shards, logger: logger.child({ shards: shards.ids }) });
     logger.info({ shards: shards.ids, shardCount: shards.count, store: app.store.kind }, "starting");

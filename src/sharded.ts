@@ -1,8 +1,8 @@
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import { ShardingManager } from "discord.js";
+import type { ShardingManager } from "discord.js";
 import { type Config, configSecrets } from "./config.js";
-import { resolveShardPlan, type ShardPlan } from "./discord/shards.js";
+import type { ShardPlan } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
 import { NODE_RUNTIME_FLAGS } from "./runtimeFlags.js";
@@ -26,9 +26,10 @@ async function main(): Promise<void> {
     role: "sharding-manager",
   });
   try {
+    const { resolveShardPlan } = await import("./discord/shards.js");
     const plan = await resolveShardPlan(config, "auto");
     assertSharedStore(config, plan);
-    const manager = shardingManager(config, plan, logger);
+    const manager = await shardingManager(config, plan, logger);
     stopOnSignals(manager, logger);
     logger.info({ shardCount: plan.count, shards: plan.ids }, "spawning shard processes");
     await manager.spawn({ amount: plan.count, timeout: SPAWN_TIMEOUT_MS });
@@ -49,7 +50,9 @@ function assertSharedStore(config: Config, plan: ShardPlan): void {
   }
 }
 
-function shardingManager(config: Config, plan: ShardPlan, logger: Logger): ShardingManager {
+async function shardingManager(config: Config, plan: ShardPlan, logger: Logger): Promise<ShardingManager> {
+  // discord.js loads only once the config is known to be good.
+  const { ShardingManager } = await import("discord.js");
   const manager = new ShardingManager(fileURLToPath(new URL("./index.ts", import.meta.url)), {
     token: config.discord.token,
     totalShards: plan.count,

@@ -53,11 +53,14 @@ export async function runEntryPoint(
     args?: readonly string[];
     /** Leaves out the Node.js flags the npm script passes, as a bare `node --import tsx` would. */
     withoutNodeFlags?: boolean;
+    /** A module to load before everything else, with --import. */
+    preload?: string;
   } = {},
 ): Promise<RunningProcess> {
   const cwd = await mkdtemp(join(tmpdir(), "moodbot-proc-"));
   const [node = process.execPath, ...command] = entryPointCommand(script);
-  const args = options.withoutNodeFlags ? command.slice(command.indexOf("--import")) : command;
+  const npmArgs = options.withoutNodeFlags ? command.slice(command.indexOf("--import")) : command;
+  const args = options.preload === undefined ? npmArgs : ["--import", options.preload, ...npmArgs];
   const child = spawn(node, [...args, ...(options.args ?? [])], {
     cwd,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? cwd, ...env },

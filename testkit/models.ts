@@ -34,6 +34,7 @@ export function testModelOptions(
   return {
     uri: "",
     directory: "",
+    downloadTimeoutS: 60,
     threads: 1,
     contextSize: 2048,
     chatSequences: 1,

@@ -7,7 +7,6 @@ import {
   LlamaLogLevel,
   type LlamaModel,
   type LlamaOptions,
-  resolveModelFile,
 } from "node-llama-cpp";
 import { errorMessage, ModelLoadError } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -18,10 +17,13 @@ import { ChatPool } from "./chatPool.js";
 import { ClassifierPool } from "./classifierLane.js";
 import { LabelClassifier } from "./labelClassifier.js";
 import { LlamaRuntime } from "./llamaRuntime.js";
+import { resolveModel } from "./modelFile.js";
 import { fullCollection, SamplerCollector } from "./samplerCollector.js";
 import { ScheduledLlm, type SchedulingOptions } from "./scheduledLlm.js";
 import { createSentimentClassifier } from "./sentiment.js";
 
+/** How often a model download reports its progress in the log. */
+const DOWNLOAD_REPORT_MS = 5_000;
 /** Evaluations between full collections of their samplers' memory (see samplerCollector.ts). */
 const EVALUATIONS_PER_COLLECTION = 32;
 
@@ -33,6 +35,8 @@ export interface LoadModelOptions extends SchedulingOptions {
   readonly path: string | undefined;
   readonly uri: string;
   readonly directory: string;
+  /** A download gives up after this many seconds without progress. */
+  readonly downloadTimeoutS: number;
   readonly threads: number;
   readonly contextSize: number;
   readonly chatSequences: number;
@@ -43,8 +47,8 @@ export interface LoadModelOptions extends SchedulingOptions {
   readonly prompts: Prompts;
   /** Tasks defined in prompts/tasks: each label task gets its own cached-prefix sequence. */
   readonly tasks?: readonly Task[];
-  /** Show node-llama-cpp's download progress bar (on for the bot, off in tests). */
-  readonly showDownloadProgress?: boolean;
+  /** Told how a model download is going, besides the log (the console shows it on its terminal). */
+  readonly onDownloadProgress?: (percent: number) => void;
 }
 
 /** node-llama-cpp's `gpu` option for a setting. */
@@ -177,20 +181,28 @@ async function buildLanes(
   return { chat, sentiment, tasks };
 }
 
-async function resolveModelPath(options: LoadModelOptions): Promise<string> {
-  if (options.path !== undefined) return options.path;
-  try {
-    return await resolveModelFile(options.uri, {
-      directory: options.directory,
-      cli: options.showDownloadProgress ?? false,
-    });
-  } catch (error) {
-    throw new ModelLoadError(
-      options.uri,
-      `Could not get the model ${options.uri} into ${options.directory} (${errorMessage(error)}). Check your network, or download a .gguf file yourself and set MODEL_PATH to it.`,
-      { cause: error },
-    );
-  }
+function resolveModelPath(options: LoadModelOptions): Promise<string> {
+  if (options.path !== undefined) return Promise.resolve(options.path);
+  const { logger } = options;
+  let lastReport = 0;
+  logger.info({ uri: options.uri, directory: options.directory }, "finding the model");
+  return resolveModel({
+    uri: options.uri,
+    directory: options.directory,
+    stallTimeoutMs: options.downloadTimeoutS * 1000,
+    onProgress: ({ downloadedBytes, totalBytes }) => {
+      const now = Date.now();
+      if (now - lastReport < DOWNLOAD_REPORT_MS && downloadedBytes < totalBytes) return;
+      lastReport = now;
+      const mb = (bytes: number) => Math.round(bytes / 1e6);
+      const percent = Math.floor((100 * downloadedBytes) / Math.max(1, totalBytes));
+      logger.info(
+        { downloadedMb: mb(downloadedBytes), totalMb: mb(totalBytes) },
+        `downloading the model: ${percent}%`,
+      );
+      options.onDownloadProgress?.(percent);
+    },
+  });
 }
 
 /** Fails fast, with a clear message, on a missing file or one that is not GGUF at all. */

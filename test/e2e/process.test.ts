@@ -1,12 +1,13 @@
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/logger.js";
 import { NODE_RUNTIME_FLAGS } from "../../src/runtimeFlags.js";
 import { openStore } from "../../src/store/openStore.js";
 import { WORDING } from "../../src/wording.js";
-import { runEntryPoint } from "../../testkit/botProcess.js";
+import { REPO_ROOT, runEntryPoint } from "../../testkit/botProcess.js";
 import { FakeDiscord } from "../../testkit/fakeDiscord.js";
 import { testEnv } from "../../testkit/harness.js";
 import { tinyModel } from "../../testkit/models.js";
@@ -43,6 +44,37 @@ describe("startup errors", () => {
     expect(bot.stderr()).toContain("LLM_THREADS must be a whole number");
     expect(bot.stderr()).toContain("Set it to the number of CPU cores");
     noStackTrace(bot.stderr());
+  });
+
+  it("reports a config error before node-llama-cpp or discord.js is loaded, from every entry point", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-imports-"));
+    const preload = pathToFileURL(join(REPO_ROOT, "testkit", "watchImports.mjs")).href;
+    const packagesLoaded = async (script: string, env: Record<string, string>) => {
+      const log = join(dir, `${script.replace(/\W/g, "-")}-${Object.keys(env).length}.log`);
+      const run = await runEntryPoint(script, { ...env, MOODBOT_IMPORT_LOG: log }, { preload });
+      const exit = await run.exited;
+      return { exit, stderr: run.stderr(), loaded: (await readFile(log, "utf8")).split("\n") };
+    };
+    for (const script of ["src/index.ts", "src/console.ts", "src/sharded.ts", "deploy-commands.ts"]) {
+      const { exit, stderr, loaded } = await packagesLoaded(script, {
+        DISCORD_TOKEN: "x",
+        LLM_THREADS: "many",
+      });
+      expect(exit.code, script).toBe(1);
+      expect(stderr, script).toContain("LLM_THREADS must be a whole number");
+      expect(loaded, script).toContain("zod");
+      expect(
+        loaded.filter((name) => /node-llama-cpp|discord\.js|@discordjs/.test(name)),
+        script,
+      ).toEqual([]);
+    }
+    // The watch sees the heavy modules once the config is good (the model file is then missing).
+    const past = await packagesLoaded("src/index.ts", {
+      DISCORD_TOKEN: "x",
+      MODEL_PATH: join(dir, "no-such-model.gguf"),
+    });
+    expect(past.exit.code).toBe(1);
+    expect(past.loaded).toContain("node-llama-cpp");
   });
 
   it.each([
