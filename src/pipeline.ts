@@ -35,6 +35,8 @@ export interface ConversationInput {
   readonly onText?: (textSoFar: string) => void;
   /** A server's own persona (system prompt) from /settings, instead of prompts/chat-system.txt. */
   readonly persona?: string;
+  /** The caller's child logger, carrying its ids (shard, guild, channel, message); the pipeline's own otherwise. */
+  readonly logger?: Logger;
   /** The language of the bot's own notices here (see replyLanguage); English by default. */
   readonly language?: Language;
 }
@@ -98,7 +100,7 @@ export class Pipeline {
     const userTurn: HistoryTurn = { role: "user", text: message, author: input.authorName, at: Date.now() };
     const completion = await this.generateReply(input, turns, userTurn);
     const reply = cleanReply(completion.text);
-    this.deps.logger.debug(
+    (input.logger ?? this.deps.logger).debug(
       {
         channelId: input.channelId,
         historyTurns,
@@ -162,7 +164,7 @@ export class Pipeline {
         ...(input.signal ? { signal: input.signal } : {}),
       });
     } catch (error) {
-      await this.keepInterruptedTurn(input.channelId, userTurn, soFar, error);
+      await this.keepInterruptedTurn(input, userTurn, soFar, error);
       throw error;
     }
   }
@@ -173,7 +175,7 @@ export class Pipeline {
    * caller sees, so a failed write is only logged.
    */
   private async keepInterruptedTurn(
-    channelId: string,
+    input: ConversationInput,
     userTurn: HistoryTurn,
     partialReply: string,
     cause: unknown,
@@ -181,14 +183,16 @@ export class Pipeline {
     const partial = cleanReply(partialReply);
     const turns: HistoryTurn[] =
       partial === "" ? [userTurn] : [userTurn, { role: "assistant", text: partial, at: Date.now() }];
+    const { channelId } = input;
+    const logger = input.logger ?? this.deps.logger;
     try {
       await this.deps.history.append(channelId, turns);
-      this.deps.logger.debug(
+      logger.debug(
         { channelId, partialReplyChars: partial.length, reason: errorMessage(cause) },
         "interrupted turn kept",
       );
     } catch (error) {
-      this.deps.logger.warn({ channelId, err: errorMessage(error) }, "interrupted turn could not be kept");
+      logger.warn({ channelId, err: errorMessage(error) }, "interrupted turn could not be kept");
     }
   }
 }

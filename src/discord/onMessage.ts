@@ -241,6 +241,7 @@ async function replyToMessage(
       botName: message.guild?.members.me?.displayName ?? message.client.user.username,
       text,
       onText: (soFar) => reply.update(soFar),
+      logger: log,
       ...(settings.persona === undefined ? {} : { persona: settings.persona }),
       language,
     });

@@ -16,8 +16,8 @@ export interface ModelDownload {
  * The local path of a model URI: the file in `directory` when an earlier start finished downloading it, else a
  * download. The bot, the eval and the model tools all come here. A download that stalls gives up with a
  * ModelLoadError that says how to fetch the file by hand. A download writes to a partial file (`.ipull`) and
- * takes the model's own name only once finished, so a partial file is never loaded; the partial file is kept
- * for node-llama-cpp's downloader to continue from.
+ * takes the model's own name only once finished, so a partial file is never loaded. The partial file is kept,
+ * and the next start continues from it (in whole 5 MB chunks).
  */
 export async function resolveModel(download: ModelDownload): Promise<string> {
   const abort = new AbortController();
@@ -79,7 +79,7 @@ function cannotDownload(download: ModelDownload, cause: unknown): string {
     stalled
       ? "The model hub could not be reached, or stopped sending; MODEL_DOWNLOAD_TIMEOUT_S sets how long to wait."
       : "Check the network and MODEL_URI.",
-    `To fetch the file by hand, download ${url}`,
+    `What arrived is kept, and the next start continues from it. To fetch the file by hand, download ${url}`,
     "(for example with curl -L -O, or in a browser) and set MODEL_PATH to the saved .gguf file.",
   ].join(" ");
 }

@@ -13,6 +13,9 @@ import { tinyModel } from "../../testkit/models.js";
  * no Discord needed.
  */
 
+/** node-llama-cpp's downloader (ipull) keeps what arrived in whole chunks of this size. */
+const CHUNK_BYTES = 5 * 1024 * 1024;
+
 let server: Server | undefined;
 afterEach(async () => {
   server?.closeAllConnections();
@@ -29,14 +32,40 @@ async function hub(handler: (req: IncomingMessage, res: ServerResponse) => void)
   return `http://127.0.0.1:${port}/model.gguf`;
 }
 
-async function firstStart(uri: string, stdin: string) {
-  const modelsDir = await mkdtemp(join(tmpdir(), "moodbot-models-"));
+/**
+ * A hub that serves `model` with byte ranges, as Hugging Face does. `sendUpTo` sees where each request starts (a
+ * request without a range starts at 0) and says up to which byte of the file it is sent; the rest stalls.
+ */
+function serving(model: Buffer, sendUpTo: (start: number, ranged: boolean) => number) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const range = req.headers.range?.match(/bytes=(\d+)-(\d*)/);
+    const start = range ? Number(range[1]) : 0;
+    const end = range?.[2] ? Number(range[2]) : model.length - 1;
+    const headers = { "accept-ranges": "bytes", "content-type": "application/octet-stream" };
+    if (req.method === "HEAD") {
+      res.writeHead(200, { ...headers, "content-length": model.length }).end();
+      return;
+    }
+    const body = model.subarray(start, end + 1);
+    const partial = range ? { "content-range": `bytes ${start}-${end}/${model.length}` } : {};
+    res.writeHead(range ? 206 : 200, { ...headers, ...partial, "content-length": body.length });
+    const sent = Math.max(
+      0,
+      Math.min(body.length, sendUpTo(start, range !== null && range !== undefined) - start),
+    );
+    if (sent === body.length) res.end(body);
+    else res.write(body.subarray(0, sent));
+  };
+}
+
+async function firstStart(uri: string, stdin: string, modelsDir?: string) {
+  const dir = modelsDir ?? (await mkdtemp(join(tmpdir(), "moodbot-models-")));
   const dataDir = await mkdtemp(join(tmpdir(), "moodbot-data-"));
   const run = await runEntryPoint(
     "src/console.ts",
     {
       MODEL_URI: uri,
-      MODELS_DIR: modelsDir,
+      MODELS_DIR: dir,
       MODEL_DOWNLOAD_TIMEOUT_S: "1",
       STORE_URL: `sqlite://${join(dataDir, "bot.sqlite")}`,
       LLM_THREADS: "1",
@@ -46,7 +75,7 @@ async function firstStart(uri: string, stdin: string) {
     { stdin },
   );
   const exit = await run.exited;
-  return { run, exit, files: await readdir(modelsDir) };
+  return { run, exit, files: await readdir(dir) };
 }
 
 describe("downloading the model on first start", () => {
@@ -77,22 +106,42 @@ describe("downloading the model on first start", () => {
 
   it("downloads from a URL into MODELS_DIR, then answers", async () => {
     const model = await readFile(await tinyModel({ favouredToken: " lorem" }));
-    const uri = await hub((req, res) => {
-      const range = req.headers.range?.match(/bytes=(\d+)-(\d*)/);
-      const start = range ? Number(range[1]) : 0;
-      const end = range?.[2] ? Number(range[2]) : model.length - 1;
-      const headers = { "accept-ranges": "bytes", "content-type": "application/octet-stream" };
-      if (req.method === "HEAD") {
-        res.writeHead(200, { ...headers, "content-length": model.length }).end();
-        return;
-      }
-      const body = model.subarray(start, end + 1);
-      const partial = range ? { "content-range": `bytes ${start}-${end}/${model.length}` } : {};
-      res.writeHead(range ? 206 : 200, { ...headers, ...partial, "content-length": body.length }).end(body);
-    });
+    const uri = await hub(serving(model, () => model.length));
     const { run, exit, files } = await firstStart(uri, "hello\n");
     expect(exit.code, run.stderr()).toBe(0);
     expect(run.stdout()).toMatch(/^moodbot: .*lorem/m);
     expect(files).toContain("model.gguf");
+  });
+
+  it("resumes an interrupted download on the next start, loading it only once whole", async () => {
+    // Several chunks long.
+    const model = await readFile(await tinyModel({ favouredToken: " lorem", vocabularySize: 40_000 }));
+    let phase: "first start" | "second start" = "first start";
+    const ranges: Array<{ phase: string; start: number }> = [];
+    const uri = await hub(
+      serving(model, (start, ranged) => {
+        if (ranged) ranges.push({ phase, start });
+        // The first start gets all but the end of the file, then nothing more.
+        return phase === "second start" ? model.length : model.length - 200_000;
+      }),
+    );
+    const modelsDir = await mkdtemp(join(tmpdir(), "moodbot-models-"));
+    const first = await firstStart(uri, "hello\n", modelsDir);
+    expect(first.exit.code).toBe(1);
+    expect(first.run.stderr()).toContain("no progress for 1 s");
+    expect(first.files).toEqual(["model.gguf.ipull"]);
+
+    phase = "second start";
+    const second = await firstStart(uri, "hello\n", modelsDir);
+    expect(second.exit.code, second.run.stderr()).toBe(0);
+    expect(second.run.stdout()).toMatch(/^moodbot: .*lorem/m);
+    expect(second.files).toEqual(["model.gguf"]);
+    // Buffer.equals, not toEqual: a deep comparison of 22 MB byte by byte would block the test for minutes.
+    expect((await readFile(join(modelsDir, "model.gguf"))).equals(model)).toBe(true);
+    // The second start asked only for what the first did not keep: the last of the 5 MB chunks.
+    const lastChunk = Math.floor((model.length - 1) / CHUNK_BYTES) * CHUNK_BYTES;
+    const resumed = ranges.filter((range) => range.phase === "second start").map((range) => range.start);
+    expect(resumed.length).toBeGreaterThan(0);
+    expect(Math.min(...resumed)).toBe(lastChunk);
   });
 });
