@@ -41,8 +41,15 @@ describe("two shard processes sharing Redis", () => {
     redis = await RedisServer.start();
     modelPath = await tinyModel({ favouredToken: " lorem" });
   });
+  // Each test starts the processes it needs, and none outlives its test.
+  afterEach(async () => {
+    for (const bot of running.splice(0)) {
+      if (bot.child.exitCode !== null) continue;
+      bot.child.kill("SIGKILL");
+      await bot.exited;
+    }
+  });
   afterAll(async () => {
-    for (const bot of running) if (bot.child.exitCode === null) bot.child.kill("SIGKILL");
     await discord?.stop();
     await redis?.stop();
   });
@@ -97,8 +104,8 @@ describe("two shard processes sharing Redis", () => {
   });
 
   it("continues a conversation when its guild moves to another process sharing the store", async () => {
-    const [zero, one] = running;
-    if (!zero || !one) throw new Error("the shard processes did not start");
+    const zero = await start("0");
+    const one = await start("1");
     const before = discord.requestsMatching("POST", /\/messages$/).length;
     mention(guildA, "remember the word pineapple");
     await discord.waitForRequests("POST", /\/messages$/, before + 1);
