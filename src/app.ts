@@ -54,7 +54,7 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
     const llm = await loadModel(modelOptions(config, store, prompts, tasks, logger, options));
     const history = new HistoryStore(
       store.turns,
-      config.chat.historyTurns,
+      { maxTurns: config.chat.historyTurns },
       logger.child({ component: "history" }),
     );
     return {
@@ -68,6 +68,7 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
       commands: commandsWithTasks(tasks),
       async close() {
         await llm.close();
+        await history.close();
         await store.close();
       },
     };

@@ -26,7 +26,7 @@ describe.each(STORE_BACKENDS)("HistoryStore on $name", ({ setUp }) => {
   afterEach(async () => store?.close());
 
   it("keeps channels apart and caps each at maxTurns", async () => {
-    const history = new HistoryStore(store.turns, 3, logger);
+    const history = new HistoryStore(store.turns, { maxTurns: 3 }, logger);
     await history.append(channel, [turn("user", "1"), turn("assistant", "2")]);
     await history.append(channel, [turn("user", "3"), turn("assistant", "4")]);
     await history.append(`${channel}-b`, [turn("user", "x")]);
@@ -36,7 +36,7 @@ describe.each(STORE_BACKENDS)("HistoryStore on $name", ({ setUp }) => {
   });
 
   it("loses nothing when appends to one channel race", async () => {
-    const history = new HistoryStore(store.turns, 100, logger);
+    const history = new HistoryStore(store.turns, { maxTurns: 100 }, logger);
     await Promise.all(
       Array.from({ length: 20 }, (_, i) => history.append(channel, [turn("user", String(i))])),
     );
@@ -46,25 +46,25 @@ describe.each(STORE_BACKENDS)("HistoryStore on $name", ({ setUp }) => {
   });
 
   it("survives closing and reopening", async () => {
-    await new HistoryStore(store.turns, 10, logger).append(channel, [
+    await new HistoryStore(store.turns, { maxTurns: 10 }, logger).append(channel, [
       { role: "user", text: "hi", author: "alice", at: 5 },
     ]);
     await store.close();
     store = await openStore(backend.url, logger);
-    expect(await new HistoryStore(store.turns, 10, logger).get(channel)).toEqual([
+    expect(await new HistoryStore(store.turns, { maxTurns: 10 }, logger).get(channel)).toEqual([
       { role: "user", text: "hi", author: "alice", at: 5 },
     ]);
   });
 
   it("ignores a malformed stored history with a warning instead of crashing", async () => {
     await store.turns.append(channel, [{ not: "a turn" }], 10);
-    const history = new HistoryStore(store.turns, 10, logger);
+    const history = new HistoryStore(store.turns, { maxTurns: 10 }, logger);
     expect(await history.get(channel)).toEqual([]);
     expect(logs.find("ignoring malformed channel history").length).toBeGreaterThan(0);
   });
 
   it("clears one channel", async () => {
-    const history = new HistoryStore(store.turns, 10, logger);
+    const history = new HistoryStore(store.turns, { maxTurns: 10 }, logger);
     await history.append(channel, [turn("user", "1")]);
     await history.clear(channel);
     expect(await history.get(channel)).toEqual([]);
@@ -82,7 +82,7 @@ describe("Redis history across processes", () => {
     const logger = createLogger({ level: "silent" });
     try {
       const [a, b] = await Promise.all([openStore(redis.url, logger), openStore(redis.url, logger)]);
-      const writers = [a, b].map((store) => new HistoryStore(store.turns, 1000, logger));
+      const writers = [a, b].map((store) => new HistoryStore(store.turns, { maxTurns: 1000 }, logger));
       await Promise.all(
         Array.from({ length: 100 }, (_, i) => writers[i % 2]?.append("shared", [turn("user", `turn ${i}`)])),
       );
