@@ -1,7 +1,14 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import KeyvSqlite from "@keyv/sqlite";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "../src/logger.js";
 import { HistoryStore, type HistoryTurn } from "../src/store/history.js";
 import { openStore, type Store } from "../src/store/openStore.js";
+import { REPO_ROOT } from "../testkit/botProcess.js";
 import { LogCapture } from "../testkit/harness.js";
 import { RedisServer } from "../testkit/redis.js";
 import { STORE_BACKENDS } from "./support/storeBackends.js";
@@ -93,5 +100,104 @@ describe("Redis history across processes", () => {
     } finally {
       await redis.stop();
     }
+  });
+});
+
+describe("SQLite that cannot be written for a while", () => {
+  const logger = createLogger({ level: "silent" });
+  let dir: string;
+  let url: string;
+  let store: Store;
+  let history: HistoryStore;
+  /** A statement on the bot's own connection. */
+  const onTheBotsConnection = (sql: string) =>
+    (store.keyv.store as KeyvSqlite).query(sql) as Promise<Array<Record<string, number>>>;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "moodbot-sqlite-faults-"));
+    url = `sqlite://${join(dir, "bot.sqlite")}`;
+    store = await openStore(url, logger);
+    history = new HistoryStore(store.turns, { maxTurns: 10, retryMs: 50 }, logger);
+  });
+  afterEach(async () => {
+    await history.close();
+    await store.close();
+  });
+
+  /** Each fault, and how it clears. */
+  const faults: Array<[string, () => Promise<() => Promise<unknown>>]> = [
+    [
+      "the disk is full (max_page_count)",
+      async () => {
+        const [{ page_count: pages } = {}] = await onTheBotsConnection("PRAGMA page_count");
+        await onTheBotsConnection(`PRAGMA max_page_count = ${pages}`);
+        return () => onTheBotsConnection("PRAGMA max_page_count = 1073741823");
+      },
+    ],
+    [
+      "the database is read-only",
+      async () => {
+        await onTheBotsConnection("PRAGMA query_only = ON");
+        return () => onTheBotsConnection("PRAGMA query_only = OFF");
+      },
+    ],
+    [
+      "another connection holds the file (BEGIN EXCLUSIVE)",
+      async () => {
+        const other = new KeyvSqlite({ uri: url });
+        await other.query("BEGIN EXCLUSIVE");
+        return async () => {
+          await other.query("COMMIT");
+          await other.disconnect();
+        };
+      },
+    ],
+  ];
+
+  it.each(faults)("keeps the conversation while %s, then writes it in order", async (_fault, start) => {
+    const channel = "general";
+    await history.append(channel, [turn("user", "before")]);
+    const clear = await start();
+    // Big enough to need new pages, so that a full disk really refuses it.
+    const long = "x".repeat(20_000);
+    await history.append(channel, [turn("user", "during"), turn("assistant", long)]);
+    expect(history.bufferedTurns).toBe(2);
+    expect((await history.get(channel)).map((t) => t.text)).toEqual(["before", "during", long]);
+
+    await clear();
+    const deadline = Date.now() + 10_000;
+    while (history.bufferedTurns > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const reader = await openStore(url, logger);
+    const stored = (await reader.turns.read(channel)) as Array<{ text: string }>;
+    await reader.close();
+    expect(stored.map((t) => t.text)).toEqual(["before", "during", long]);
+  });
+});
+
+describe("SQLite after the process is killed", () => {
+  it("keeps every history write that had completed", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-sigkill-"));
+    const url = `sqlite://${join(dir, "bot.sqlite")}`;
+    const writer = spawn(
+      process.execPath,
+      ["--import", import.meta.resolve("tsx"), join(REPO_ROOT, "testkit", "historyWriter.ts"), url],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let output = "";
+    const enough = new Promise<void>((resolve) => {
+      writer.stdout?.on("data", (chunk: Buffer) => {
+        output += chunk.toString("utf8");
+        if ((output.match(/^written /gm) ?? []).length >= 40) resolve();
+      });
+    });
+    await enough;
+    writer.kill("SIGKILL");
+    await once(writer, "exit");
+    const written = [...output.matchAll(/^written (\d+)$/gm)].map((match) => Number(match[1]));
+
+    const store = await openStore(url, createLogger({ level: "silent" }));
+    const stored = ((await store.turns.read("general")) as Array<{ text: string }>).map((t) => t.text);
+    await store.close();
+    for (const index of written) expect(stored).toContain(`turn ${index}`);
   });
 });

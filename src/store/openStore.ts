@@ -81,12 +81,26 @@ async function connectSqlite(url: string, logger: Logger): Promise<Store> {
       );
     });
   }
-  const keyv = new Keyv<unknown>({
-    store: new KeyvSqlite({ uri: url, busyTimeout: 5_000 }),
-    namespace: NAMESPACE,
-    throwOnErrors: true,
-  });
-  keyv.on("error", (error: unknown) => logger.error({ err: error }, "store error"));
+  const sqlite = new KeyvSqlite({ uri: url, busyTimeout: 5_000 });
+  const keyv = new Keyv<unknown>({ store: sqlite, namespace: NAMESPACE, throwOnErrors: true });
+  // Every caller handles and logs a failed read or write itself (history buffers it); this only traces them.
+  keyv.on("error", (error: unknown) => logger.debug({ err: errorMessage(error) }, "store error"));
+  if (file !== ":memory:") {
+    // Write-ahead logging: a write that returned survives the process being killed, and a writer holding the
+    // file (a backup, a second process) does not block reads.
+    try {
+      await sqlite.query("PRAGMA journal_mode=WAL");
+    } catch (error) {
+      await keyv.disconnect().catch((closeError: unknown) => {
+        logger.debug({ err: errorMessage(closeError) }, "closing the failed store also failed");
+      });
+      throw new StoreError(
+        redact(url),
+        `The store ${redact(url)} cannot be opened for writing (${errorMessage(error)}). Check that the file is a SQLite database and that this user may write it and its folder, or point STORE_URL elsewhere.`,
+        { cause: error },
+      );
+    }
+  }
   return {
     kind: "sqlite",
     keyv,
