@@ -174,6 +174,41 @@ describe("SQLite that cannot be written for a while", () => {
   });
 });
 
+describe("the buffer for an unwritable store", () => {
+  it("keeps the newest turns up to its bound, logs how many it dropped, and writes the rest in order", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-buffer-"));
+    const url = `sqlite://${join(dir, "bot.sqlite")}`;
+    const store = await openStore(url, createLogger({ level: "silent" }));
+    const logs = new LogCapture();
+    const history = new HistoryStore(
+      store.turns,
+      { maxTurns: 10, bufferTurns: 3, retryMs: 50 },
+      createLogger({ level: "debug", destination: logs.stream }),
+    );
+    const sqlite = store.keyv.store as KeyvSqlite;
+    await sqlite.query("PRAGMA query_only = ON");
+    for (const text of ["1", "2", "3", "4", "5"]) await history.append("general", [turn("user", text)]);
+    expect(history.bufferedTurns).toBe(3);
+    expect(
+      logs.find("history buffer full: the oldest turns waiting for the store were dropped").at(-1),
+    ).toMatchObject({ droppedInAll: 2 });
+    // The store can still be read: the conversation is what it holds and what waits for it.
+    expect((await history.get("general")).map((t) => t.text)).toEqual(["3", "4", "5"]);
+
+    await sqlite.query("PRAGMA query_only = OFF");
+    const deadline = Date.now() + 10_000;
+    while (history.bufferedTurns > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(((await store.turns.read("general")) as Array<{ text: string }>).map((t) => t.text)).toEqual([
+      "3",
+      "4",
+      "5",
+    ]);
+    expect(logs.find("store reachable again: buffered history written").at(-1)).toMatchObject({ written: 3 });
+    await history.close();
+    await store.close();
+  });
+});
+
 describe("SQLite after the process is killed", () => {
   it("keeps every history write that had completed", async () => {
     const dir = await mkdtemp(join(tmpdir(), "moodbot-sigkill-"));
