@@ -56,3 +56,15 @@ export class JobCancelledError extends MoodbotError {
 
 export const errorMessage = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
+
+/** Discord refused the bot's connection for a reason its owner fixes in the Developer Portal. */
+export class DiscordSetupError extends MoodbotError {
+  override readonly name = "DiscordSetupError";
+  constructor(
+    readonly problem: string,
+    readonly fix: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${problem}. ${fix}`, options);
+  }
+}

@@ -1,7 +1,7 @@
 import type { App } from "./app.js";
 import { configSecrets } from "./config.js";
 import type { Bot } from "./discord/createBot.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError, DiscordSetupError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
 import { missingRuntimeFlags } from "./runtimeFlags.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
@@ -92,17 +92,30 @@ function shutDownOnSignals(app: App, bot: Bot, logger: Logger): void {
   process.on("SIGTERM", (signal) => void shutdown(signal));
 }
 
-/** Connects; a token Discord rejects becomes a config error that says where to get a new one. */
+/**
+ * Connects. A token Discord rejects (REST 401, or gateway close 4004) becomes a config error that says where to
+ * get a new one; disallowed intents (gateway close 4014) say which switch to turn on.
+ */
 async function login(bot: Bot): Promise<void> {
   try {
     await bot.start();
   } catch (error) {
-    if ((error as { code?: unknown }).code !== "TokenInvalid") throw error;
-    throw new ConfigError(
-      "DISCORD_TOKEN",
-      "was rejected by Discord",
-      "Open your application at https://discord.com/developers/applications, Bot → Reset Token, and put the new token in .env.",
-    );
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    if (code === "TokenInvalid" || message === "Authentication failed") {
+      throw new ConfigError(
+        "DISCORD_TOKEN",
+        "was rejected by Discord",
+        "Open your application at https://discord.com/developers/applications, Bot → Reset Token, and put the new token in .env.",
+      );
+    }
+    if (code === "DisallowedIntents" || message === "Used disallowed intents") {
+      throw new DiscordSetupError(
+        "Discord refused the intents the bot needs",
+        "Open your application at https://discord.com/developers/applications, Bot → Privileged Gateway Intents, turn on Message Content Intent, save, and start the bot again.",
+        { cause: error },
+      );
+    }
+    throw error;
   }
 }
 

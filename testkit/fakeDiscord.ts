@@ -17,6 +17,8 @@ export interface RecordedRequest {
   readonly body: unknown;
   readonly authorization: string | undefined;
   readonly at: number;
+  /** The status the fake answered with, once it has. */
+  status?: number;
 }
 
 export interface FakeUser {
@@ -63,6 +65,29 @@ export const ALICE: FakeUser = { id: "100000000000000001", username: "alice" };
  */
 const ALL_PERMISSIONS = (((1n << 51n) - 1n) & ~(1n << 3n)).toString();
 const HEARTBEAT_INTERVAL_MS = 41_250;
+/** Every other route's bucket: far from its limit, as a quiet bot's would be. */
+const GENERIC_RATE_LIMIT_HEADERS: Readonly<Record<string, string>> = {
+  "x-ratelimit-limit": "50",
+  "x-ratelimit-remaining": "49",
+  "x-ratelimit-reset-after": "1.000",
+};
+/** Events a disconnected session keeps for its RESUME. */
+const SESSION_EVENTS_KEPT = 1_000;
+/** Discord's reasons for the gateway close codes the fake can send. */
+const CLOSE_REASONS: Readonly<Record<number, string>> = {
+  4004: "Authentication failed.",
+  4014: "Disallowed intent(s).",
+};
+
+interface GatewaySession {
+  readonly id: string;
+  readonly intents: number;
+  readonly shard: [number, number];
+  sequence: number;
+  readonly events: Array<{ op: 0; t: string; s: number; d: unknown }>;
+  /** The connection the session runs on; undefined while disconnected. */
+  socket: WebSocket | undefined;
+}
 
 export class FakeDiscord {
   readonly requests: RecordedRequest[] = [];
@@ -79,14 +104,29 @@ export class FakeDiscord {
   readonly applicationId: string;
   readonly guilds: FakeGuild[];
   private readonly sockets = new Set<WebSocket>();
-  /** Each session's identified intents: Discord only sends what a session asked for. */
-  private readonly socketIntents = new Map<WebSocket, number>();
-  /** Each session's [shard id, shard count]: a guild's events go to shard (guild_id >> 22) % count. */
-  private readonly socketShards = new Map<WebSocket, [number, number]>();
+  /**
+   * Gateway sessions, by id. A session outlives its connection: the events dispatched while it is disconnected are
+   * kept, and a RESUME replays those after the sequence number it names, as Discord does.
+   */
+  private readonly sessions = new Map<string, GatewaySession>();
+  /** The close code IDENTIFY gets instead of READY: 4004 for a bad token, 4014 for disallowed intents. */
+  closeOnIdentify: number | undefined;
+  /** How long after INTERACTION_CREATE the first response may come (Discord: 3 s). */
+  interactionDeadlineMs = 3_000;
+  /** How long an interaction token works for follow-ups and edits (Discord: 15 minutes). */
+  interactionTokenLifetimeMs = 15 * 60_000;
+  /** Each interaction's token: when it was created, and whether it has been acknowledged. */
+  private readonly interactions = new Map<string, { createdAt: number; acknowledged: boolean }>();
+  /** Reactions each channel may add per window, as Discord buckets the reaction route. */
+  reactionLimit = { perWindow: 1, windowMs: 250 };
+  private readonly reactionBuckets = new Map<string, { remaining: number; resetAt: number }>();
+  /** 429s answered on the reaction route. */
+  rateLimited = 0;
+  /** Rate-limit headers a request that passed its bucket check answers with. */
+  private readonly pendingHeaders = new Map<RecordedRequest, Record<string, string>>();
   /** What GET /gateway/bot recommends. */
   recommendedShards = 1;
   private readonly overrides: RequestOverride[] = [];
-  private sequence = 0;
   private snowflakeCounter = 0n;
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
@@ -219,6 +259,13 @@ export class FakeDiscord {
     return this.requests.filter((r) => r.method === method && pathPattern.test(r.path));
   }
 
+  /** The matching requests that Discord accepted (2xx): a 429 that discord.js retried counts once. */
+  acceptedMatching(method: string, pathPattern: RegExp): RecordedRequest[] {
+    return this.requestsMatching(method, pathPattern).filter(
+      (r) => (r.status ?? 0) >= 200 && (r.status ?? 0) < 300,
+    );
+  }
+
   /** Waits, for at most `timeoutMs`, until `count` requests match; returns them. */
   async waitForRequests(
     method: string,
@@ -338,6 +385,7 @@ export class FakeDiscord {
   } {
     const id = this.snowflake();
     const token = `interaction-token-${id}`;
+    this.interactions.set(token, { createdAt: Date.now(), acknowledged: false });
     const user = options.user ?? ALICE;
     const channelId = options.channelId ?? this.channelId;
     this.dispatch("INTERACTION_CREATE", {
@@ -366,25 +414,34 @@ export class FakeDiscord {
     return { id, token };
   }
 
+  /** Sends an event to every session that wants it; a disconnected session keeps it for its RESUME. */
   dispatch(type: string, data: unknown): void {
-    for (const socket of this.sockets) {
-      if (!this.wants(socket, type, data)) continue;
-      this.sequence += 1;
-      socket.send(JSON.stringify({ op: 0, t: type, s: this.sequence, d: data }));
+    for (const session of this.sessions.values()) {
+      if (!this.wants(session, type, data)) continue;
+      session.sequence += 1;
+      const event = { op: 0 as const, t: type, s: session.sequence, d: data };
+      session.events.push(event);
+      if (session.events.length > SESSION_EVENTS_KEPT) session.events.shift();
+      if (session.socket?.readyState === session.socket?.OPEN) session.socket?.send(JSON.stringify(event));
     }
+  }
+
+  /** Asks every connection to reconnect and resume (opcode 7), as Discord does before moving a session. */
+  requestReconnect(): void {
+    for (const socket of this.sockets) socket.send(JSON.stringify({ op: 7, d: null }));
   }
 
   /**
    * Discord sends a guild's events only to the shard that owns the guild, and direct-message events (which belong
    * to shard 0) only to sessions that identified with the DirectMessages intent.
    */
-  private wants(socket: WebSocket, type: string, data: unknown): boolean {
+  private wants(session: GatewaySession, type: string, data: unknown): boolean {
     const DIRECT_MESSAGES = 1 << 12;
     const guildId = (data as { guild_id?: string }).guild_id;
-    const [shardId, shardCount] = this.socketShards.get(socket) ?? [0, 1];
+    const [shardId, shardCount] = session.shard;
     if (guildId) return FakeDiscord.shardOf(guildId, shardCount) === shardId;
     const isDm = type.startsWith("MESSAGE_");
-    return !isDm || (shardId === 0 && ((this.socketIntents.get(socket) ?? 0) & DIRECT_MESSAGES) !== 0);
+    return !isDm || (shardId === 0 && (session.intents & DIRECT_MESSAGES) !== 0);
   }
 
   /** A role every fake guild has, with no permissions: for tests of role-based access. */
@@ -508,53 +565,73 @@ export class FakeDiscord {
     this.sockets.add(ws);
     ws.on("close", () => {
       this.sockets.delete(ws);
-      this.socketIntents.delete(ws);
-      this.socketShards.delete(ws);
+      for (const session of this.sessions.values()) if (session.socket === ws) session.socket = undefined;
     });
     ws.send(JSON.stringify({ op: 10, d: { heartbeat_interval: HEARTBEAT_INTERVAL_MS } }));
     ws.on("message", (raw) => {
       const payload = JSON.parse(String(raw)) as { op: number; d: unknown };
-      if (payload.op === 1) {
-        ws.send(JSON.stringify({ op: 11 }));
-      } else if (payload.op === 2) {
-        this.identifies.push(payload.d);
-        const identify = payload.d as { intents?: number; shard?: [number, number] };
-        this.socketIntents.set(ws, Number(identify.intents ?? 0));
-        this.socketShards.set(ws, identify.shard ?? [0, 1]);
-        this.sendReady(ws);
-      } else if (payload.op === 6) {
-        this.resumes.push(payload.d);
-        if (this.rejectResumes) {
-          ws.send(JSON.stringify({ op: 9, d: false }));
-          return;
-        }
-        this.sequence += 1;
-        ws.send(JSON.stringify({ op: 0, t: "RESUMED", s: this.sequence, d: {} }));
-      }
+      if (payload.op === 1) ws.send(JSON.stringify({ op: 11 }));
+      else if (payload.op === 2) this.identify(ws, payload.d);
+      else if (payload.op === 6) this.resume(ws, payload.d as { session_id?: string; seq?: number });
     });
   }
 
-  private guildsOf(ws: WebSocket): FakeGuild[] {
-    const [shardId, shardCount] = this.socketShards.get(ws) ?? [0, 1];
+  private identify(ws: WebSocket, data: unknown): void {
+    this.identifies.push(data);
+    if (this.closeOnIdentify !== undefined) {
+      ws.close(this.closeOnIdentify, CLOSE_REASONS[this.closeOnIdentify] ?? "closed by the fake Discord");
+      return;
+    }
+    const identify = data as { intents?: number; shard?: [number, number] };
+    const session: GatewaySession = {
+      id: `session-${this.snowflake()}`,
+      intents: Number(identify.intents ?? 0),
+      shard: identify.shard ?? [0, 1],
+      sequence: 0,
+      events: [],
+      socket: ws,
+    };
+    this.sessions.set(session.id, session);
+    this.sendReady(session);
+  }
+
+  /** RESUME: the session's missed events, in order, then RESUMED; or Invalid Session for one that is gone. */
+  private resume(ws: WebSocket, data: { session_id?: string; seq?: number }): void {
+    this.resumes.push(data);
+    const session = this.sessions.get(data.session_id ?? "");
+    if (this.rejectResumes || !session) {
+      ws.send(JSON.stringify({ op: 9, d: false }));
+      return;
+    }
+    session.socket = ws;
+    for (const event of session.events) if (event.s > (data.seq ?? 0)) ws.send(JSON.stringify(event));
+    session.sequence += 1;
+    ws.send(JSON.stringify({ op: 0, t: "RESUMED", s: session.sequence, d: {} }));
+  }
+
+  private guildsOf(session: GatewaySession): FakeGuild[] {
+    const [shardId, shardCount] = session.shard;
     return this.guilds.filter((guild) => FakeDiscord.shardOf(guild.id, shardCount) === shardId);
   }
 
-  private sendReady(ws: WebSocket): void {
+  private sendReady(session: GatewaySession): void {
     const send = (t: string, d: unknown) => {
-      this.sequence += 1;
-      ws.send(JSON.stringify({ op: 0, t, s: this.sequence, d }));
+      session.sequence += 1;
+      const event = { op: 0 as const, t, s: session.sequence, d };
+      session.events.push(event);
+      session.socket?.send(JSON.stringify(event));
     };
     send("READY", {
       v: 10,
       user: { ...this.userPayload(this.botUser), verified: true, mfa_enabled: false, flags: 0 },
-      guilds: this.guildsOf(ws).map((g) => ({ id: g.id, unavailable: true })),
-      session_id: `session-${this.snowflake()}`,
+      guilds: this.guildsOf(session).map((g) => ({ id: g.id, unavailable: true })),
+      session_id: session.id,
       resume_gateway_url: this.gatewayUrl,
-      shard: this.socketShards.get(ws) ?? [0, 1],
+      shard: session.shard,
       application: { id: this.applicationId, flags: 0 },
       private_channels: [],
     });
-    for (const guild of this.guildsOf(ws)) send("GUILD_CREATE", this.guildPayload(guild));
+    for (const guild of this.guildsOf(session)) send("GUILD_CREATE", this.guildPayload(guild));
   }
 
   private async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -577,12 +654,125 @@ export class FakeDiscord {
       response = override(request);
       if (response) break;
     }
-    response ??= this.route(request);
+    response ??= this.checks(request) ?? this.route(request);
+    request.status = response.status;
     const postedId = (response.body as { id?: unknown } | undefined)?.id;
     if (request.method === "POST" && typeof postedId === "string") this.responses.set(request, postedId);
     const json = response.body === undefined ? {} : { "content-type": "application/json" };
-    res.writeHead(response.status, { ...json, ...response.headers });
+    const limits = this.pendingHeaders.get(request) ?? GENERIC_RATE_LIMIT_HEADERS;
+    this.pendingHeaders.delete(request);
+    res.writeHead(response.status, { ...json, ...limits, ...response.headers });
     res.end(response.body === undefined ? undefined : JSON.stringify(response.body));
+  }
+
+  /** What Discord refuses before it does anything: bad message bodies, rate limits, late or repeated responses. */
+  private checks(request: RecordedRequest): FakeResponse | undefined {
+    return (
+      this.checkMessageBody(request) ?? this.checkReactionBucket(request) ?? this.checkInteraction(request)
+    );
+  }
+
+  /** Over 2000 characters: 50035. Nothing to show at all: 50006. For every route that creates or edits a message. */
+  private checkMessageBody(request: RecordedRequest): FakeResponse | undefined {
+    const { method, path } = request;
+    const createsOrEdits =
+      (method === "POST" && /^\/channels\/\d+\/messages$/.test(path)) ||
+      (method === "PATCH" && /^\/channels\/\d+\/messages\/\d+$/.test(path)) ||
+      (method === "PATCH" && /^\/webhooks\/\d+\/[^/]+\/messages\/(@original|\d+)$/.test(path)) ||
+      (method === "POST" && /^\/webhooks\/\d+\/[^/]+$/.test(path));
+    const callback = method === "POST" && /^\/interactions\/\d+\/[^/]+\/callback$/.test(path);
+    const raw = (request.body ?? {}) as Record<string, unknown>;
+    // A callback carries its message under data, and only type 4 (a reply) must have one.
+    const body = callback ? ((raw.data ?? {}) as Record<string, unknown>) : raw;
+    if (!createsOrEdits && !(callback && raw.type === 4)) return undefined;
+    const content = typeof body.content === "string" ? body.content : "";
+    if (content.length > 2000) {
+      return {
+        status: 400,
+        body: {
+          message: "Invalid Form Body",
+          code: 50035,
+          errors: {
+            content: {
+              _errors: [{ code: "BASE_TYPE_MAX_LENGTH", message: "Must be 2000 or fewer in length." }],
+            },
+          },
+        },
+      };
+    }
+    const hasSomething = (key: string) => Array.isArray(body[key]) && (body[key] as unknown[]).length > 0;
+    const editsFlagsOnly = method === "PATCH" && body.content === undefined;
+    if (
+      content === "" &&
+      !editsFlagsOnly &&
+      !["embeds", "files", "attachments", "sticker_ids", "components"].some(hasSomething)
+    ) {
+      return { status: 400, body: { message: "Cannot send an empty message", code: 50006 } };
+    }
+    return undefined;
+  }
+
+  /** Reactions are bucketed per channel; a request before the bucket resets gets a 429 with retry_after. */
+  private checkReactionBucket(request: RecordedRequest): FakeResponse | undefined {
+    const match =
+      request.method === "PUT" && request.path.match(/^\/channels\/(\d+)\/messages\/\d+\/reactions\//);
+    if (!match) return undefined;
+    const now = Date.now();
+    const key = match[1] ?? "";
+    let bucket = this.reactionBuckets.get(key);
+    if (!bucket || now >= bucket.resetAt) {
+      bucket = { remaining: this.reactionLimit.perWindow, resetAt: now + this.reactionLimit.windowMs };
+      this.reactionBuckets.set(key, bucket);
+    }
+    const resetAfter = Math.max(0, bucket.resetAt - now) / 1000;
+    const headers = {
+      "x-ratelimit-limit": String(this.reactionLimit.perWindow),
+      "x-ratelimit-reset": String(bucket.resetAt / 1000),
+      "x-ratelimit-reset-after": resetAfter.toFixed(3),
+      "x-ratelimit-bucket": `reactions-${key}`,
+    };
+    if (bucket.remaining <= 0) {
+      this.rateLimited += 1;
+      return {
+        status: 429,
+        body: { message: "You are being rate limited.", retry_after: resetAfter, global: false },
+        headers: {
+          ...headers,
+          "x-ratelimit-remaining": "0",
+          "x-ratelimit-scope": "user",
+          "retry-after": String(Math.ceil(resetAfter)),
+        },
+      };
+    }
+    bucket.remaining -= 1;
+    // Let the request through to its route, carrying the bucket's headers.
+    this.pendingHeaders.set(request, { ...headers, "x-ratelimit-remaining": String(bucket.remaining) });
+    return undefined;
+  }
+
+  /** The first response within the deadline, once; edits and follow-ups while the token lives. */
+  private checkInteraction(request: RecordedRequest): FakeResponse | undefined {
+    const callback =
+      request.method === "POST" && request.path.match(/^\/interactions\/\d+\/([^/]+)\/callback$/);
+    const webhook = request.path.match(/^\/webhooks\/\d+\/([^/]+)(\/|$)/);
+    const token = callback ? callback[1] : webhook ? webhook[1] : undefined;
+    if (token === undefined) return undefined;
+    const interaction = this.interactions.get(token);
+    const age = interaction === undefined ? Number.POSITIVE_INFINITY : Date.now() - interaction.createdAt;
+    if (callback) {
+      if (!interaction || age > this.interactionDeadlineMs) {
+        return { status: 404, body: { message: "Unknown interaction", code: 10062 } };
+      }
+      if (interaction.acknowledged) {
+        return { status: 400, body: { message: "Interaction has already been acknowledged.", code: 40060 } };
+      }
+      interaction.acknowledged = true;
+      return undefined;
+    }
+    if (age > this.interactionTokenLifetimeMs) {
+      return { status: 401, body: { message: "Invalid Webhook Token", code: 50027 } };
+    }
+    return undefined;
   }
 
   private route(request: RecordedRequest): FakeResponse {

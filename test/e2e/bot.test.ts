@@ -36,7 +36,7 @@ describe("mood reactions", () => {
     expect(emojiOf(put)).toBe("😢");
     expect(put?.authorization).toBe("Bot test-token.abc.def");
     await settle(h);
-    expect(h.discord.requestsMatching("PUT", reactionPath(id))).toHaveLength(1);
+    expect(h.discord.acceptedMatching("PUT", reactionPath(id))).toHaveLength(1);
   });
 
   it("ignores bots, webhooks, itself, system messages, direct messages and empty text", async () => {

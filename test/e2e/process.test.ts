@@ -232,6 +232,22 @@ describe("the bot process against the loopback Discord", () => {
     expect(bot.logs().some((line) => line.msg === "chat reply dropped")).toBe(true);
   });
 
+  it.each([
+    [4004, "DISCORD_TOKEN was rejected by Discord"],
+    [4014, "Message Content Intent"],
+  ])("exits 1 with one clear paragraph when the gateway closes with %i", async (code, paragraph) => {
+    discord.closeOnIdentify = code;
+    try {
+      const bot = await runEntryPoint("src/index.ts", testEnv(discord, modelPath, dataDir));
+      const exit = await bot.exited;
+      expect(exit.code).toBe(1);
+      expect(bot.stderr()).toContain(paragraph);
+      noStackTrace(bot.stderr());
+    } finally {
+      discord.closeOnIdentify = undefined;
+    }
+  });
+
   it("on SIGTERM mid-reply, marks the reply cut short, and the next turn after a restart sees both turns", async () => {
     const storeDir = await mkdtemp(join(tmpdir(), "moodbot-cut-short-"));
     const env = {

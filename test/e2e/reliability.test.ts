@@ -193,22 +193,76 @@ describe("Discord faults", () => {
     await settle(h);
   });
 
+  it("handles the events it missed while disconnected exactly once, replayed on RESUME", async () => {
+    h = await startBotHarness({ model: { favouredToken: "negative" } });
+    const seen = h.discord.sendMessage({ content: "said before the drop" });
+    await h.discord.waitForRequests("PUT", reactionPath(seen));
+    h.discord.closeGateway(4000);
+    // Sent while the connection is down: Discord keeps it for the session.
+    const missed = h.discord.sendMessage({ content: "said while you were away" });
+    await waitUntil(() => (h?.discord.resumes.length ?? 0) === 1);
+    await h.discord.waitForRequests("PUT", reactionPath(missed));
+    await settle(h);
+    expect(h.discord.identifies).toHaveLength(1);
+    expect(h.discord.acceptedMatching("PUT", reactionPath(missed))).toHaveLength(1);
+    const planned = (id: string) =>
+      h?.logs.lines.filter((line) => line.messageId === id && line.msg === "message planned") ?? [];
+    expect(planned(missed)).toHaveLength(1);
+    expect(planned(seen)).toHaveLength(1);
+  });
+
+  it("reconnects and resumes when Discord asks it to (opcode 7)", async () => {
+    h = await startBotHarness({ model: { favouredToken: "negative" } });
+    h.discord.requestReconnect();
+    await waitUntil(() => (h?.discord.resumes.length ?? 0) === 1);
+    await settle(h);
+    expect(h.discord.identifies).toHaveLength(1);
+  });
+
   it("logs an expired interaction token without crashing, and keeps serving", async () => {
     h = await startBotHarness({ model: { favouredToken: "positive" } });
-    h.discord.override((request) =>
-      request.method === "PATCH" && request.path.includes("/messages/@original")
-        ? { status: 404, body: { message: "Unknown Webhook", code: 10015 } }
-        : undefined,
-    );
+    // The token expires at once, so the edit after deferring comes too late (Discord: 15 minutes).
+    h.discord.interactionTokenLifetimeMs = 0;
     h.discord.sendSlashCommand({
       name: "sentiment",
       options: [{ name: "text", type: 3, value: "slow work" }],
     });
     const failed = await h.waitForLog("could not send the error notice");
-    expect(String(failed[0]?.err)).toContain("Unknown Webhook");
+    expect(String(failed[0]?.err)).toContain("Invalid Webhook Token");
     const patches = h.discord.requestsMatching("PATCH", /@original$/);
     expect(body(patches.at(-1)).content).toBe(WORDING.en.commandError);
     await settle(h);
+  });
+
+  it("logs a command answered after Discord's 3 s deadline without crashing, and keeps serving", async () => {
+    h = await startBotHarness({ model: { favouredToken: "positive" } });
+    h.discord.interactionDeadlineMs = 0;
+    h.discord.sendSlashCommand({ name: "sentiment", options: [{ name: "text", type: 3, value: "late" }] });
+    const [failed] = await h.waitForLog("command failed");
+    expect(JSON.stringify(failed)).toContain("Unknown interaction");
+    await h.waitForLog("could not send the error notice");
+    await settle(h);
+  });
+
+  it("lands every reaction of a burst in one channel, in order, within Discord's rate limit", async () => {
+    h = await startBotHarness({ model: { favouredToken: "positive" } });
+    // Equal lengths: the model reads them in the order they came.
+    const ids = Array.from(
+      { length: 8 },
+      (_, i) => h?.discord.sendMessage({ content: `great news ${i}` }) ?? "",
+    );
+    const accepted = () => h?.discord.acceptedMatching("PUT", /\/reactions\//) ?? [];
+    const deadline = Date.now() + 30_000;
+    while (accepted().length < ids.length) {
+      if (Date.now() > deadline) throw new Error(`only ${accepted().length} reactions landed`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const landed = accepted().map((request) => request.path.split("/")[4]);
+    expect(landed).toEqual(ids);
+    // One per 250 ms window in the channel, as the fake's bucket allows: discord.js kept to its headers.
+    const at = accepted().map((request) => request.at);
+    for (let i = 1; i < at.length; i++) expect((at[i] ?? 0) - (at[i - 1] ?? 0)).toBeGreaterThanOrEqual(200);
+    expect(h.logs.lines.filter((line) => (line.level as number) >= 40)).toEqual([]);
   });
 
   it("ignores edits", async () => {
@@ -228,7 +282,7 @@ describe("Discord faults", () => {
     await settle(h);
     const after = h.discord.requests.slice(before).filter((r) => !r.path.includes("/reactions/"));
     expect(after).toEqual([]);
-    expect(h.discord.requestsMatching("PUT", reactionPath(id))).toHaveLength(1);
+    expect(h.discord.acceptedMatching("PUT", reactionPath(id))).toHaveLength(1);
   });
 });
 
@@ -260,7 +314,7 @@ describe("unusual messages", () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const reacted = (name: string) =>
-      harness.discord.requestsMatching("PUT", reactionPath(ids[name] ?? "")).length;
+      harness.discord.acceptedMatching("PUT", reactionPath(ids[name] ?? "")).length;
     for (const name of Object.keys(cases).filter((n) => n !== "zeroWidthOnly")) {
       expect(reacted(name), name).toBe(1);
     }
