@@ -1,8 +1,9 @@
 import { ApplicationCommandType, type Interaction } from "discord.js";
 import { errorMessage, JobCancelledError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { replyLanguage, WORDING } from "../wording.js";
+import type { Wording } from "../wording.js";
 import type { BotContext, Command, CommandInteraction } from "./context.js";
+import { inForceFor } from "./inForce.js";
 import { answerInteraction } from "./send.js";
 
 export async function onInteraction(
@@ -18,15 +19,13 @@ export async function onInteraction(
     interactionId: interaction.id,
     command: interaction.commandName,
   });
-  // Error notices cannot wait for the store: they follow the asker's locale (see replyLanguage).
-  const wording = WORDING[replyLanguage(undefined, interaction.locale)];
   const command = commands.get(interaction.commandName);
   const expectedType = interaction.isChatInputCommand()
     ? ApplicationCommandType.ChatInput
     : ApplicationCommandType.Message;
   if (!command || (command.data.toJSON().type ?? ApplicationCommandType.ChatInput) !== expectedType) {
     log.warn("unknown command: deploy-commands may be out of date");
-    await respondWithError(interaction, wording.unknownCommand, log);
+    await respondWithError(interaction, (wording) => wording.unknownCommand, context, log);
     return;
   }
   try {
@@ -36,14 +35,28 @@ export async function onInteraction(
     const cancelled = error instanceof JobCancelledError;
     if (cancelled) log.debug({ reason: error.reason }, "command cancelled");
     else log.error({ err: error }, "command failed");
-    await respondWithError(interaction, cancelled ? wording.shuttingDown : wording.commandError, log);
+    await respondWithError(
+      interaction,
+      (wording) => (cancelled ? wording.shuttingDown : wording.commandError),
+      context,
+      log,
+    );
   }
 }
 
-/** The one place that tells a user a command failed: a short ephemeral notice, never a stack trace. */
-async function respondWithError(interaction: CommandInteraction, content: string, log: Logger) {
+/**
+ * The one place that tells a user a command failed: a short ephemeral notice, never a stack trace, in the
+ * language of the channel (the settings read is cached, and falls back to the defaults when the store is away).
+ */
+async function respondWithError(
+  interaction: CommandInteraction,
+  notice: (wording: Wording) => string,
+  context: BotContext,
+  log: Logger,
+) {
   try {
-    await answerInteraction(interaction, content);
+    const { wording } = await inForceFor(interaction, context);
+    await answerInteraction(interaction, notice(wording));
   } catch (error) {
     // Typically the interaction token expired (15 minutes) or the interaction was already answered.
     log.warn({ err: errorMessage(error) }, "could not send the error notice");

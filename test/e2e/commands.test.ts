@@ -75,6 +75,33 @@ describe("/sentiment", () => {
   });
 });
 
+describe("a command that fails", () => {
+  it("says so in the channel's language, like every other answer", async () => {
+    const channelId = h.discord.secondChannelId;
+    await h.app.settings.set("channel", channelId, "language", "zh");
+    let failures = 0;
+    const restore = h.discord.override((request) =>
+      request.method === "PATCH" && request.path.endsWith("/messages/@original") && failures++ === 0
+        ? { status: 400, body: { message: "Invalid Form Body", code: 50035 } }
+        : undefined,
+    );
+    try {
+      const { token } = h.discord.sendSlashCommand({
+        name: "sentiment",
+        channelId,
+        options: [{ name: "text", type: 3, value: "what a day" }],
+        locale: "en-US",
+      });
+      await h.waitForLog("command failed");
+      const edits = await h.discord.waitForRequests("PATCH", originalOf(token), 2);
+      expect(body(edits.at(-1)).content).toBe(WORDING.zh.commandError);
+    } finally {
+      restore();
+      await h.app.settings.reset("channel", channelId, "language");
+    }
+  });
+});
+
 describe("Analyze mood (message context menu)", () => {
   it("reads the right-clicked message and answers only to the asker", async () => {
     const { token } = h.discord.sendMessageCommand({
