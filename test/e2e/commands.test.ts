@@ -11,6 +11,14 @@ const callbackOf = (token: string) => new RegExp(`^/interactions/\\d+/${token}/c
 const originalOf = (token: string) => new RegExp(`^/webhooks/\\d+/${token}/messages/@original$`);
 
 let h: BotHarness;
+/** /sentiment "what a day", run in a channel by a user with this locale. */
+const sentimentIn = (channelId: string, locale: string) =>
+  h.discord.sendSlashCommand({
+    name: "sentiment",
+    channelId,
+    options: [{ name: "text", type: 3, value: "what a day" }],
+    locale,
+  });
 beforeAll(async () => {
   h = await startBotHarness({
     model: { favouredToken: "positive", seed: 3 },
@@ -51,21 +59,12 @@ describe("/sentiment", () => {
     await h.app.settings.set("channel", channelId, "emoji-positive", "🌞");
     await h.app.settings.set("channel", channelId, "language", "zh");
     try {
-      const { token } = h.discord.sendSlashCommand({
-        name: "sentiment",
-        channelId,
-        options: [{ name: "text", type: 3, value: "what a day" }],
-        locale: "en-US",
-      });
+      const { token } = sentimentIn(channelId, "en-US");
       const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
       expect(body(edit).content).toMatch(/^🌞 \*\*正面\*\* （置信度 \d+%）/);
 
       await h.app.settings.set("channel", channelId, "emoji-positive", "none");
-      const second = h.discord.sendSlashCommand({
-        name: "sentiment",
-        channelId,
-        options: [{ name: "text", type: 3, value: "what a day" }],
-      });
+      const second = sentimentIn(channelId, "en-US");
       const [plain] = await h.discord.waitForRequests("PATCH", originalOf(second.token));
       expect(body(plain).content).toMatch(/^\*\*正面\*\*/);
     } finally {
@@ -86,12 +85,7 @@ describe("a command that fails", () => {
         : undefined,
     );
     try {
-      const { token } = h.discord.sendSlashCommand({
-        name: "sentiment",
-        channelId,
-        options: [{ name: "text", type: 3, value: "what a day" }],
-        locale: "en-US",
-      });
+      const { token } = sentimentIn(channelId, "en-US");
       await h.waitForLog("command failed");
       const edits = await h.discord.waitForRequests("PATCH", originalOf(token), 2);
       expect(body(edits.at(-1)).content).toBe(WORDING.zh.commandError);
