@@ -14,10 +14,10 @@ export interface ModelDownload {
 
 /**
  * The local path of a model URI: the file in `directory` when an earlier start finished downloading it, else a
- * download. The bot, the eval and the model tools all come here. A download that stalls gives up with a
- * ModelLoadError that says how to fetch the file by hand. A download writes to a partial file (`.ipull`) and
- * takes the model's own name only once finished, so a partial file is never loaded. The partial file is kept,
- * and the next start continues from it (in whole 5 MB chunks).
+ * download. Every model download goes through here, so each gets the same limits. A download that stalls gives
+ * up with a ModelLoadError that says how to fetch the file by hand. A download writes to a partial file
+ * (`.ipull`) and takes the model's own name only once finished, so a partial file is never loaded. The partial
+ * file is kept, and the next start continues from it (in whole 5 MB chunks).
  */
 export async function resolveModel(download: ModelDownload): Promise<string> {
   const abort = new AbortController();
