@@ -11,6 +11,7 @@ import { openStore, type Store } from "../src/store/openStore.js";
 import { REPO_ROOT } from "../testkit/botProcess.js";
 import { LogCapture } from "../testkit/harness.js";
 import { RedisServer } from "../testkit/redis.js";
+import { waitUntil } from "../testkit/waitUntil.js";
 import { STORE_BACKENDS } from "./support/storeBackends.js";
 
 const turn = (role: "user" | "assistant", text: string): HistoryTurn => ({ role, text, at: 0 });
@@ -165,8 +166,7 @@ describe("SQLite that cannot be written for a while", () => {
     expect((await history.get(channel)).map((t) => t.text)).toEqual(["before", "during", long]);
 
     await clear();
-    const deadline = Date.now() + 10_000;
-    while (history.bufferedTurns > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => history.bufferedTurns === 0, { timeoutMs: 10_000 });
     const reader = await openStore(url, logger);
     const stored = (await reader.turns.read(channel)) as Array<{ text: string }>;
     await reader.close();
@@ -196,8 +196,7 @@ describe("the buffer for an unwritable store", () => {
     expect((await history.get("general")).map((t) => t.text)).toEqual(["3", "4", "5"]);
 
     await sqlite.query("PRAGMA query_only = OFF");
-    const deadline = Date.now() + 10_000;
-    while (history.bufferedTurns > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => history.bufferedTurns === 0, { timeoutMs: 10_000 });
     expect(((await store.turns.read("general")) as Array<{ text: string }>).map((t) => t.text)).toEqual([
       "3",
       "4",

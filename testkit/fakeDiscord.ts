@@ -2,6 +2,7 @@ import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type WebSocket, WebSocketServer } from "ws";
+import { waitUntil } from "./waitUntil.js";
 
 /**
  * A loopback Discord: the REST API and the gateway on 127.0.0.1, enough of both for discord.js 14 to log in,
@@ -273,16 +274,14 @@ export class FakeDiscord {
     count = 1,
     timeoutMs = 20_000,
   ): Promise<RecordedRequest[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.requestsMatching(method, pathPattern);
-      if (found.length >= count) return found;
-      if (Date.now() > deadline) {
+    await waitUntil(() => this.requestsMatching(method, pathPattern).length >= count, {
+      timeoutMs,
+      failure: () => {
         const seen = this.requests.map((r) => `${r.method} ${r.path}`).join("\n  ");
-        throw new Error(`timed out waiting for ${count}× ${method} ${pathPattern}; saw:\n  ${seen}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+        return `timed out waiting for ${count}× ${method} ${pathPattern}; saw:\n  ${seen}`;
+      },
+    });
+    return this.requestsMatching(method, pathPattern);
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import type { Store } from "../src/store/openStore.js";
 import { FakeDiscord } from "./fakeDiscord.js";
 import type { TinyModelOptions } from "./gguf.js";
 import { tinyModel } from "./models.js";
+import { waitUntil } from "./waitUntil.js";
 
 /** Log lines a test can read: the real pino logger, writing JSON into memory. */
 export class LogCapture {
@@ -110,24 +111,19 @@ export async function startBotHarness(
     logger,
     dataDir,
     async waitForLog(msg, count = 1, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (logs.find(msg).length < count) {
-        if (Date.now() > deadline) throw new Error(`no ${count}× "${msg}" log line in ${timeoutMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await waitUntil(() => logs.find(msg).length >= count, {
+        timeoutMs,
+        failure: () => `no ${count}× "${msg}" log line in ${timeoutMs} ms`,
+      });
       return logs.find(msg);
     },
     async waitForOutcome(messageId, msg, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const line = logs.lines.find(
-          (candidate) => candidate.messageId === messageId && candidate.msg === msg,
-        );
-        if (line) return line;
-        if (Date.now() > deadline)
-          throw new Error(`no "${msg}" log line for message ${messageId} in ${timeoutMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      const about = () => logs.lines.find((line) => line.messageId === messageId && line.msg === msg);
+      await waitUntil(() => about() !== undefined, {
+        timeoutMs,
+        failure: () => `no "${msg}" log line for message ${messageId} in ${timeoutMs} ms`,
+      });
+      return about() ?? {};
     },
     async close() {
       llm.interrupt();

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { WORDING } from "../../src/wording.js";
 import type { RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
+import { waitUntil } from "../../testkit/waitUntil.js";
 
 const reactionPath = (messageId: string) => new RegExp(`^/channels/\\d+/messages/${messageId}/reactions/`);
 const messagesPath = /^\/channels\/\d+\/messages$/;
@@ -128,15 +129,13 @@ describe("Discord faults", () => {
     );
     // Messages planned before the first 403 came back still try once; wait until each has its outcome.
     const outcomes = ["mood reaction forbidden", "message skipped"];
-    const deadline = Date.now() + 15_000;
-    while (
-      !sent.every((id) =>
-        harness.logs.lines.some((l) => l.messageId === id && outcomes.includes(String(l.msg))),
-      )
-    ) {
-      if (Date.now() > deadline) throw new Error("the forbidden channel's messages never settled");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil(
+      () =>
+        sent.every((id) =>
+          harness.logs.lines.some((l) => l.messageId === id && outcomes.includes(String(l.msg))),
+        ),
+      { timeoutMs: 15_000, failure: () => "the forbidden channel's messages never settled" },
+    );
     expect(
       harness.logs.find("missing permission to react in this channel; pausing reactions here"),
     ).toHaveLength(1);
@@ -252,11 +251,10 @@ describe("Discord faults", () => {
       (_, i) => h?.discord.sendMessage({ content: `great news ${i}` }) ?? "",
     );
     const accepted = () => h?.discord.acceptedMatching("PUT", /\/reactions\//) ?? [];
-    const deadline = Date.now() + 30_000;
-    while (accepted().length < ids.length) {
-      if (Date.now() > deadline) throw new Error(`only ${accepted().length} reactions landed`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil(() => accepted().length >= ids.length, {
+      timeoutMs: 30_000,
+      failure: () => `only ${accepted().length} reactions landed`,
+    });
     const landed = accepted().map((request) => request.path.split("/")[4]);
     expect(landed).toEqual(ids);
     // One per 250 ms window in the channel, as the fake's bucket allows: discord.js kept to its headers.
@@ -306,13 +304,12 @@ describe("unusual messages", () => {
     );
     // Wait for every message's own outcome: a later message's reaction can overtake an earlier one's.
     const outcomes = ["reacted", "no mood reaction", "mood reaction dropped", "message skipped"];
-    const deadline = Date.now() + 30_000;
     const done = (id: string) =>
       harness.logs.lines.some((l) => l.messageId === id && outcomes.includes(String(l.msg)));
-    while (!Object.values(ids).every(done)) {
-      if (Date.now() > deadline) throw new Error("not every unusual message reached an outcome");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil(() => Object.values(ids).every(done), {
+      timeoutMs: 30_000,
+      failure: () => "not every unusual message reached an outcome",
+    });
     const reacted = (name: string) =>
       harness.discord.acceptedMatching("PUT", reactionPath(ids[name] ?? "")).length;
     for (const name of Object.keys(cases).filter((n) => n !== "zeroWidthOnly")) {
@@ -357,11 +354,3 @@ describe("secrets", () => {
     expect(everything).toContain("[redacted]");
   });
 });
-
-async function waitUntil(condition: () => boolean, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -7,6 +7,7 @@ import { FakeDiscord, type FakeGuild } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness, testEnv } from "../../testkit/harness.js";
 import { tinyModel } from "../../testkit/models.js";
 import { RedisServer } from "../../testkit/redis.js";
+import { waitUntil } from "../../testkit/waitUntil.js";
 
 /** A guild whose events Discord sends to `shard` of `count`: (guild_id >> 22) % count === shard. */
 function guildOnShard(shard: number, count: number, name: string): FakeGuild {
@@ -14,14 +15,6 @@ function guildOnShard(shard: number, count: number, name: string): FakeGuild {
   const id = ((base * BigInt(count) + BigInt(shard)) << 22n) + 7n;
   const channel = (((base + 50n) * BigInt(count) + BigInt(shard)) << 22n) + 9n;
   return { id: id.toString(), name, channelIds: [channel.toString(), (channel + 1n).toString()] };
-}
-
-async function eventually(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 const reactionOn = (messageId: string) => new RegExp(`/messages/${messageId}/reactions/`);
@@ -95,8 +88,12 @@ describe("two shard processes sharing Redis", () => {
     await discord.waitForRequests("PUT", reactionOn(inA));
     await discord.waitForRequests("PUT", reactionOn(inB));
     // The reaction is logged just after Discord acknowledges it.
-    await eventually(() => loggedAbout(zero, inA).some((l) => l.msg === "reacted" && l.shardId === 0));
-    await eventually(() => loggedAbout(one, inB).some((l) => l.msg === "reacted" && l.shardId === 1));
+    await waitUntil(() => loggedAbout(zero, inA).some((l) => l.msg === "reacted" && l.shardId === 0), {
+      timeoutMs: 10_000,
+    });
+    await waitUntil(() => loggedAbout(one, inB).some((l) => l.msg === "reacted" && l.shardId === 1), {
+      timeoutMs: 10_000,
+    });
     expect(loggedAbout(zero, inB)).toEqual([]);
     expect(loggedAbout(one, inA)).toEqual([]);
   });
@@ -218,21 +215,21 @@ describe("a Redis outage during a conversation", () => {
     expect(turns.at(-1)?.historyTurns).toBe(4);
 
     await redis.restart();
-    const back = Date.now();
     let stored: string[] = [];
-    while (stored.length < 6) {
-      if (Date.now() - back > 5_000)
-        throw new Error(`only ${stored.length} turns in Redis 5 s after its return`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    const readStored = async () => {
       try {
-        stored =
-          ((await harness.store.turns.read(channelId)) as Array<{ text: string }> | undefined)?.map(
-            (turn) => turn.text,
-          ) ?? [];
+        const turns = (await harness.store.turns.read(channelId)) as Array<{ text: string }> | undefined;
+        stored = turns?.map((turn) => turn.text) ?? [];
       } catch {
         // Still reconnecting.
       }
-    }
+      return stored.length >= 6;
+    };
+    await waitUntil(readStored, {
+      timeoutMs: 5_000,
+      intervalMs: 50,
+      failure: () => `only ${stored.length} turns in Redis 5 s after its return`,
+    });
     const users = stored.filter((_, index) => index % 2 === 0);
     expect(users).toEqual(["first, before the outage", "during the outage", "still during the outage"]);
     expect(harness.logs.find("store reachable again: buffered history written").at(-1)).toMatchObject({

@@ -14,17 +14,10 @@ import { RedisResultCache } from "../../src/store/redisResultCache.js";
 import { LogCapture } from "../../testkit/harness.js";
 import { testModelOptions, tinyModel } from "../../testkit/models.js";
 import { RedisServer, sharedRedis } from "../../testkit/redis.js";
+import { waitUntil } from "../../testkit/waitUntil.js";
 
 const logger = createLogger({ level: "silent" });
 const NEVER: Promise<never> = new Promise(() => undefined);
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** One process's view: its own store connection and its own model, sharing the result cache through Redis. */
 async function processOn(url: string, modelPath: string): Promise<{ llm: Llm; store: Store }> {
@@ -63,8 +56,9 @@ describe("the result cache every process shares", () => {
       const first = await a.llm.classifySentiment(text);
       expect(first.cached).toBeUndefined();
       // The classification does not wait for the shared write: wait for the write's own outcome, a new key.
-      await waitFor(async () =>
-        (await client.keys("moodbot:sentiment-cache:*")).some((key) => !keysBefore.has(key)),
+      await waitUntil(
+        async () => (await client.keys("moodbot:sentiment-cache:*")).some((key) => !keysBefore.has(key)),
+        { timeoutMs: 5_000 },
       );
       const second = await b.llm.classifySentiment(text);
       expect(second).toMatchObject({ cached: true, label: first.label, evaluatedTokens: 0 });
