@@ -1,3 +1,4 @@
+import type { ChatTurn } from "../src/prompts.js";
 /**
  * Discord-style messages for the benchmark, English and Chinese, written for this project. Timings depend on
  * token counts, so the mix has the lengths real servers have: mostly short, some long.
@@ -85,4 +86,25 @@ export function realisticStream(length: number): string[] {
     }
   }
   return stream;
+}
+
+/** A channel's last ten turns, in the shape the chat prompt takes them: the history of every chat figure. */
+export function tenTurnHistory(): ChatTurn[] {
+  const lines: Array<[string, string]> = [
+    [
+      "alice: anyone know when the tournament starts?",
+      "It starts Saturday at 18:00 UTC, check #events for the bracket.",
+    ],
+    ["bob: can I still sign up?", "Yes, sign-ups close Friday night. Use the form pinned in #events."],
+    ["carol: 我可以和朋友组队吗？", "可以，每队最多三个人，报名时填上队友的名字就行。"],
+    [
+      "alice: what are the prizes this time?",
+      "First place gets a custom role and the winners' badge on the server.",
+    ],
+    ["bob: nice, is there a stream?", "There is, on the server's stage channel, with two casters."],
+  ];
+  return lines.flatMap(([user, reply]) => [
+    { role: "user" as const, text: user },
+    { role: "assistant" as const, text: reply },
+  ]);
 }

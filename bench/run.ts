@@ -17,7 +17,7 @@ import { FakeDiscord } from "../testkit/fakeDiscord.js";
 import { ArticleClassifier } from "./articleMethod.js";
 import { ensureBenchModel, ensureLongReplyBenchModel, QWEN_05B_SHAPE } from "./benchModel.js";
 import { measureKvCache } from "./kvCache.js";
-import { BENCH_MESSAGES, realisticStream } from "./messages.js";
+import { BENCH_MESSAGES, realisticStream, tenTurnHistory } from "./messages.js";
 import {
   burstCeilingByLengthMs,
   burstCeilingMs,
@@ -79,26 +79,6 @@ function checkTokenizer(model: LlamaModel) {
     roundTripFailures,
     differencesFromHuggingFaceTokenizer: mismatches,
   };
-}
-
-function tenTurnHistory(): ChatTurn[] {
-  const lines: Array<[string, string]> = [
-    [
-      "alice: anyone know when the tournament starts?",
-      "It starts Saturday at 18:00 UTC, check #events for the bracket.",
-    ],
-    ["bob: can I still sign up?", "Yes, sign-ups close Friday night. Use the form pinned in #events."],
-    ["carol: 我可以和朋友组队吗？", "可以，每队最多三个人，报名时填上队友的名字就行。"],
-    [
-      "alice: what are the prizes this time?",
-      "First place gets a custom role and the winners' badge on the server.",
-    ],
-    ["bob: nice, is there a stream?", "There is, on the server's stage channel, with two casters."],
-  ];
-  return lines.flatMap(([user, reply]) => [
-    { role: "user" as const, text: user },
-    { role: "assistant" as const, text: reply },
-  ]);
 }
 
 async function chatFirstToken(chat: ChatRunner, sequenceReset: () => Promise<void>) {
@@ -675,4 +655,11 @@ function measureRows(r: Results): Array<[string, string]> {
   ];
 }
 
-await main();
+// Measuring one model file, or the larger shapes, is a run of its own (bench/models.ts).
+const args = process.argv.slice(2);
+if (args.includes("--model") || args.includes("--shapes")) {
+  const { benchModels } = await import("./models.js");
+  await benchModels(args);
+} else {
+  await main();
+}

@@ -4,6 +4,7 @@ import type { Command } from "./discord/context.js";
 import type { Llm } from "./llm/llm.js";
 import { loadModel } from "./llm/model.js";
 import type { Logger } from "./logger.js";
+import type { MetricSources, Metrics } from "./observability/metrics.js";
 import { Pipeline } from "./pipeline.js";
 import { loadPrompts, type Prompts } from "./prompts.js";
 import { HistoryStore } from "./store/history.js";
@@ -20,14 +21,32 @@ export interface App {
   readonly tasks: readonly Task[];
   /** The bot's jobs (mood, conversation, tasks) over the model and the channel histories. */
   readonly pipeline: Pipeline;
+  /** The channel histories, which hold turns in memory while the store is away. */
+  readonly history: HistoryStore;
   /** Per-guild and per-channel settings from /settings. */
   readonly settings: SettingsStore;
   /** Per-channel mood counts for /mood. */
   readonly moods: MoodTally;
   /** Every application command: the built-in ones and one per task. */
   readonly commands: readonly Command[];
+  /**
+   * Reads PROMPTS_DIR and TASKS_DIR again and switches the model and the pipeline to them, between two passes.
+   * A bad file throws (PromptFileError, TaskFileError) and changes nothing.
+   */
+  reload(): Promise<AppReload>;
   /** Stops the model (ending its generations), then closes the store. */
   close(): Promise<void>;
+}
+
+/** What a reload changed. */
+export interface AppReload {
+  readonly commands: readonly Command[];
+  /** True when the commands' registration data differs from before: Discord must be told. */
+  readonly commandsChanged: boolean;
+  readonly tasks: readonly string[];
+  /** Label tasks that need a restart: the model was loaded with sequences for fewer. */
+  readonly needRestart: readonly string[];
+  readonly sentimentPrefixTokens: number;
 }
 
 export interface AssembleOptions {
@@ -35,6 +54,8 @@ export interface AssembleOptions {
   readonly withTasks?: boolean;
   /** Told how a model download is going, besides the log. */
   readonly onDownloadProgress?: (percent: number) => void;
+  /** The process's metrics: told about every forward pass, and given the model and the store to read. */
+  readonly metrics?: Metrics;
 }
 
 /**
@@ -42,8 +63,10 @@ export interface AssembleOptions {
  * on Redis it carries the result cache that the model shares with the other processes.
  */
 export async function assemble(config: Config, logger: Logger, options: AssembleOptions = {}): Promise<App> {
-  const prompts = loadPrompts();
-  const tasks = options.withTasks === false ? [] : loadTasks(config.tasksDir, BUILT_IN_COMMAND_NAMES);
+  const readTasks = () =>
+    options.withTasks === false ? [] : loadTasks(config.tasksDir, BUILT_IN_COMMAND_NAMES);
+  let prompts = loadPrompts(config.promptsDir);
+  let tasks = readTasks();
   const store = await openStore(config.storeUrl, logger, {
     resultCache: {
       slots: config.sentiment.sharedCache.size,
@@ -57,15 +80,48 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
       { maxTurns: config.chat.historyTurns },
       logger.child({ component: "history" }),
     );
+    const pipeline = new Pipeline({ llm, history, prompts, config, logger });
+    let commands = commandsWithTasks(tasks);
+    options.metrics?.watch(
+      { model: llm, store: storeHealth(store, history) },
+      { model: llm.modelName, backend: llm.backend, threads: config.model.threads },
+    );
     return {
       llm,
       store,
-      prompts,
-      tasks,
-      pipeline: new Pipeline({ llm, history, prompts, config, logger }),
+      get prompts() {
+        return prompts;
+      },
+      get tasks() {
+        return tasks;
+      },
+      pipeline,
+      history,
       settings: new SettingsStore(store.keyv, logger.child({ component: "settings" })),
       moods: store.moods,
-      commands: commandsWithTasks(tasks),
+      get commands() {
+        return commands;
+      },
+      async reload() {
+        // Both folders are read and checked before anything changes: a bad file leaves the bot as it was.
+        const newPrompts = loadPrompts(config.promptsDir);
+        const newTasks = readTasks();
+        const reloaded = await llm.reload(newPrompts, newTasks);
+        const loaded = newTasks.filter((task) => !reloaded.withoutSequence.includes(task.name));
+        const newCommands = commandsWithTasks(loaded);
+        const commandsChanged = registration(newCommands) !== registration(commands);
+        prompts = newPrompts;
+        tasks = loaded;
+        commands = newCommands;
+        pipeline.usePrompts(newPrompts);
+        return {
+          commands,
+          commandsChanged,
+          tasks: loaded.map((task) => task.name),
+          needRestart: reloaded.withoutSequence,
+          sentimentPrefixTokens: reloaded.sentimentPrefixTokens,
+        };
+      },
       async close() {
         await llm.close();
         await history.close();
@@ -78,6 +134,26 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
     });
     throw error;
   }
+}
+
+/** The store as the metrics read it: the connection, and what the history holds while the store is away. */
+function storeHealth(store: Store, history: HistoryStore): MetricSources["store"] {
+  return {
+    get reachable() {
+      return store.reachable;
+    },
+    get bufferedTurns() {
+      return history.bufferedTurns;
+    },
+    get errors() {
+      return history.storeErrors;
+    },
+  };
+}
+
+/** The commands as Discord registers them, to tell whether a reload changed any. */
+function registration(commands: readonly Command[]): string {
+  return JSON.stringify(commands.map((command) => command.data.toJSON()));
 }
 
 function modelOptions(
@@ -100,5 +176,6 @@ function modelOptions(
     tasks,
     logger,
     ...(options.onDownloadProgress ? { onDownloadProgress: options.onDownloadProgress } : {}),
+    ...(options.metrics ? { onPass: options.metrics.observePass } : {}),
   };
 }

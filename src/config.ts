@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { parseEnv } from "node:util";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
 import type { GpuSetting } from "./llm/model.js";
 import { LOG_LEVELS, type LogLevel } from "./logger.js";
+import { DEFAULT_PROMPTS_DIR } from "./prompts.js";
 import { type EmojiMap, parseMoodEmojis } from "./sentimentLabels.js";
 
 /** Discord's own REST base; discord.js appends the API version. */
@@ -15,7 +15,7 @@ export const DEFAULT_DISCORD_API_URL = "https://discord.com/api";
 export const DEFAULT_MODEL_URI = "hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf";
 export const DEFAULT_STORE_URL = "sqlite://data/bot.sqlite";
 /** prompts/tasks beside src/: the task files that ship with the bot. */
-export const DEFAULT_TASKS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "prompts", "tasks");
+export const DEFAULT_TASKS_DIR = join(DEFAULT_PROMPTS_DIR, "tasks");
 export const DEFAULT_MOOD_EMOJIS = "positive=😄,negative=😢,neutral=😐";
 
 const GPU_SETTINGS = ["auto", "cuda", "vulkan", "metal", "off"] as const satisfies readonly GpuSetting[];
@@ -92,8 +92,21 @@ export interface Config {
     /** The shards this process runs; undefined means all of them. */
     readonly ids: readonly number[] | undefined;
   };
+  /** The folder of the prompt files (prompts/ by default). */
+  readonly promptsDir: string;
   /** The folder of prompt-defined task files. */
   readonly tasksDir: string;
+  /** How prompts are reloaded while the bot runs: always on SIGHUP, and on file changes when `watch` is on. */
+  readonly reload: {
+    readonly watch: boolean;
+    /** Register changed commands globally on a reload even without DISCORD_GUILD_ID. */
+    readonly registerGlobally: boolean;
+  };
+  /** The health and metrics HTTP server; off when `port` is undefined. */
+  readonly metrics: {
+    readonly port: number | undefined;
+    readonly host: string;
+  };
   /** `npm run console`'s settings file (the /settings keys as JSON), if any. */
   readonly consoleSettingsFile: string | undefined;
   readonly storeUrl: string;
@@ -103,7 +116,7 @@ export interface Config {
 }
 
 /** Which parts of the config a caller needs: the console and deploy-commands need no Discord token or no model. */
-export type ConfigPurpose = "bot" | "console" | "deploy";
+export type ConfigPurpose = "bot" | "console" | "deploy" | "model";
 
 const TOKEN_HELP =
   "Create an application at https://discord.com/developers/applications, open Bot → Reset Token, and put the token in a .env file as DISCORD_TOKEN=… (copy .env.example to start). To try the bot without Discord, run `npm run console`.";
@@ -235,7 +248,20 @@ const envSchema = z.object({
   SHARD_IDS: shardList,
   // Set by discord.js's ShardingManager for each child process (a number or a JSON array); SHARD_IDS wins.
   SHARDS: shardList,
+  PROMPTS_DIR: optionalText,
   TASKS_DIR: optionalText,
+  PROMPTS_WATCH: boolean,
+  RELOAD_REGISTER_COMMANDS: boolean,
+  METRICS_PORT: optionalText.transform((raw, ctx) => {
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1 || value > 65_535) {
+      ctx.addIssue({ code: "custom", message: `must be a TCP port from 1 to 65535 (got "${raw}")` });
+      return z.NEVER;
+    }
+    return value;
+  }),
+  METRICS_HOST: optionalText,
   CONSOLE_SETTINGS: optionalText,
   STORE_URL: optionalText,
   MOOD_EMOJIS: z.string().optional(),
@@ -292,6 +318,11 @@ const FIXES: Record<string, string> = {
   SHARD_COUNT: "Use auto, a number such as 2, or remove it to run one connection without sharding.",
   SHARD_IDS: "List the shards this process runs, such as 0,1; each must be below SHARD_COUNT.",
   SHARDS: "This is set by npm run start:sharded; use SHARD_IDS to choose shards yourself.",
+  METRICS_PORT:
+    "Use a free port such as 9464 to serve /healthz, /readyz and /metrics, or remove it to turn them off.",
+  PROMPTS_WATCH: "Use true to reload the prompts when a file in PROMPTS_DIR changes, or remove it.",
+  RELOAD_REGISTER_COMMANDS:
+    "Use true to register changed commands globally on a reload, or remove it to register them only in DISCORD_GUILD_ID.",
   CHANNEL_ALLOWLIST:
     "List channel ids (right-click → Copy Channel ID), e.g. 123456789012345678,223456789012345678.",
   CHANNEL_DENYLIST:
@@ -367,7 +398,11 @@ export function loadConfig(
       channelDenylist: e.CHANNEL_DENYLIST,
     },
     sharding,
-    tasksDir: e.TASKS_DIR ?? DEFAULT_TASKS_DIR,
+    promptsDir: e.PROMPTS_DIR ?? DEFAULT_PROMPTS_DIR,
+    // A prompts folder of one's own brings its tasks along.
+    tasksDir: e.TASKS_DIR ?? (e.PROMPTS_DIR === undefined ? DEFAULT_TASKS_DIR : join(e.PROMPTS_DIR, "tasks")),
+    reload: { watch: e.PROMPTS_WATCH, registerGlobally: e.RELOAD_REGISTER_COMMANDS },
+    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST ?? "127.0.0.1" },
     consoleSettingsFile: e.CONSOLE_SETTINGS,
     storeUrl: e.STORE_URL ?? DEFAULT_STORE_URL,
     moodEmojis,
@@ -387,7 +422,7 @@ function parseEnvironment(env: Record<string, string | undefined>): Env {
 
 /** The bot needs its token; deploy-commands also needs the application id. The console needs neither. */
 function requireDiscordIds(e: Env, purpose: ConfigPurpose): void {
-  if (purpose !== "console" && e.DISCORD_TOKEN === undefined) {
+  if ((purpose === "bot" || purpose === "deploy") && e.DISCORD_TOKEN === undefined) {
     throw new ConfigError("DISCORD_TOKEN", "is not set", TOKEN_HELP);
   }
   if (purpose === "deploy" && e.DISCORD_CLIENT_ID === undefined) {

@@ -3,6 +3,8 @@ import { configSecrets } from "./config.js";
 import type { Bot } from "./discord/createBot.js";
 import { ConfigError, DiscordSetupError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
+import type { HealthServer, Readiness } from "./observability/healthServer.js";
+import type { PromptReloader } from "./reload.js";
 import { missingRuntimeFlags } from "./runtimeFlags.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 
@@ -20,23 +22,49 @@ async function main(): Promise<void> {
   logProcessFaults(logger);
   warnOnMissingRuntimeFlags(logger);
   let app: App | undefined;
+  let bot: Bot | undefined;
+  let health: HealthServer | undefined;
+  let reloader: PromptReloader | undefined;
+  reloadOnSighup(() => reloader, logger);
   try {
     // The heavy modules (node-llama-cpp, discord.js) load only once the config is known to be good, so a config
     // error is reported at once.
-    const [{ assemble }, { createBot }, { resolveShardPlan }] = await Promise.all([
-      import("./app.js"),
-      import("./discord/createBot.js"),
-      import("./discord/shards.js"),
-    ]);
-    app = await assemble(config, logger);
+    const [{ assemble }, { createBot }, { resolveShardPlan }, { Metrics }, { startHealthServer }, reload] =
+      await Promise.all([
+        import("./app.js"),
+        import("./discord/createBot.js"),
+        import("./discord/shards.js"),
+        import("./observability/metrics.js"),
+        import("./observability/healthServer.js"),
+        import("./reload.js"),
+      ]);
+    const metrics = new Metrics();
+    // Up before the model loads: a supervisor sees the process alive (/healthz) and not yet ready (/readyz).
+    if (config.metrics.port !== undefined) {
+      health = await startHealthServer({
+        ...config.metrics,
+        port: config.metrics.port,
+        metrics,
+        readiness: (): Readiness => ({
+          modelLoaded: app !== undefined,
+          gatewayConnected: bot?.connected ?? false,
+          store: app && { reachable: app.store.reachable, bufferedTurns: app.history.bufferedTurns },
+        }),
+        logger,
+      });
+    }
+    app = await assemble(config, logger, { metrics });
     const shards = await resolveShardPlan(config);
-    const bot = createBot({ ...app, config, shards, logger: logger.child({ shards: shards.ids }) });
+    bot = createBot({ ...app, metrics, config, shards, logger: logger.child({ shards: shards.ids }) });
     logger.info({ shards: shards.ids, shardCount: shards.count, store: app.store.kind }, "starting");
-    shutDownOnSignals(app, bot, logger);
+    reloader = new reload.PromptReloader({ app, bot, config, logger: logger.child({ component: "reload" }) });
+    const stopWatching = config.reload.watch ? reload.watchPrompts(reloader, config, logger) : undefined;
+    shutDownOnSignals({ app, bot, health, stopWatching }, logger);
     await login(bot);
   } catch (error) {
     logger.debug({ err: error }, "startup failed");
     reportStartupError(error);
+    await health?.close();
     await app?.close().catch((closeError: unknown) => {
       logger.debug({ err: closeError }, "cleanup after a failed start failed");
     });
@@ -64,7 +92,11 @@ function warnOnMissingRuntimeFlags(logger: Logger): void {
  * SIGINT and SIGTERM stop model work first, so every handler finishes at once and keeps what it was interrupted
  * in; the model and the store close only after the handlers are done with them.
  */
-function shutDownOnSignals(app: App, bot: Bot, logger: Logger): void {
+function shutDownOnSignals(
+  parts: { app: App; bot: Bot; health: HealthServer | undefined; stopWatching: (() => void) | undefined },
+  logger: Logger,
+): void {
+  const { app, bot, health, stopWatching } = parts;
   let shuttingDown = false;
   const shutdown = async (signal: NodeJS.Signals) => {
     if (shuttingDown) return;
@@ -76,9 +108,11 @@ function shutDownOnSignals(app: App, bot: Bot, logger: Logger): void {
     }, SHUTDOWN_DEADLINE_MS);
     deadline.unref();
     try {
+      stopWatching?.();
       app.llm.interrupt();
       await bot.stop();
       await app.close();
+      await health?.close();
       logger.info("bye");
       logger.flush();
       process.exit(0);
@@ -90,6 +124,18 @@ function shutDownOnSignals(app: App, bot: Bot, logger: Logger): void {
   };
   process.on("SIGINT", (signal) => void shutdown(signal));
   process.on("SIGTERM", (signal) => void shutdown(signal));
+}
+
+/**
+ * SIGHUP reloads the prompts in place (npm does not pass it on: send it to the node process itself). Until the
+ * bot is up there is nothing to reload, and the signal must not end the process, which is its default.
+ */
+function reloadOnSighup(reloader: () => PromptReloader | undefined, logger: Logger): void {
+  process.on("SIGHUP", () => {
+    const current = reloader();
+    if (current) void current.reload("SIGHUP");
+    else logger.warn("SIGHUP ignored: the bot is still starting, and loads the current prompts anyway");
+  });
 }
 
 /**

@@ -46,6 +46,8 @@ export interface ConversationOutcome {
   readonly reply: string;
   /** False when the model said nothing usable and `reply` is the bot's own short notice. */
   readonly fromModel: boolean;
+  /** Tokens the model generated for it (0 when it was not asked). */
+  readonly generatedTokens: number;
 }
 
 /** A user's message is cut to this share of the context, so history and the reply always have room. */
@@ -58,7 +60,16 @@ const PROMPT_MARGIN_TOKENS = 32;
  * memory. The Discord listeners and the terminal console both call this.
  */
 export class Pipeline {
-  constructor(private readonly deps: PipelineDeps) {}
+  private prompts: Prompts;
+
+  constructor(private readonly deps: PipelineDeps) {
+    this.prompts = deps.prompts;
+  }
+
+  /** The chat prompt from now on (a prompt reload); the model's own prompts are reloaded through the model. */
+  usePrompts(prompts: Prompts): void {
+    this.prompts = prompts;
+  }
 
   async analyzeMood(
     text: string,
@@ -93,7 +104,7 @@ export class Pipeline {
     const { llm, history } = this.deps;
     const text = normaliseInput(input.text);
     const wording = WORDING[input.language ?? "en"];
-    if (text === "") return { reply: wording.emptyMention, fromModel: false };
+    if (text === "") return { reply: wording.emptyMention, fromModel: false, generatedTokens: 0 };
 
     const message = llm.truncateToTokens(text, Math.floor(llm.contextSize * INPUT_SHARE_OF_CONTEXT));
     const { turns, historyTurns } = await this.chatPrompt(input, message);
@@ -106,6 +117,7 @@ export class Pipeline {
         historyTurns,
         customPersona: input.persona !== undefined,
         generatedTokens: completion.generatedTokens,
+        evaluatedPromptTokens: completion.evaluatedPromptTokens,
         stopReason: completion.stopReason,
         replyChars: reply.length,
       },
@@ -113,10 +125,10 @@ export class Pipeline {
     );
     if (reply === "") {
       await history.append(input.channelId, [userTurn]);
-      return { reply: wording.emptyReply, fromModel: false };
+      return { reply: wording.emptyReply, fromModel: false, generatedTokens: completion.generatedTokens };
     }
     await history.append(input.channelId, [userTurn, { role: "assistant", text: reply, at: Date.now() }]);
-    return { reply, fromModel: true };
+    return { reply, fromModel: true, generatedTokens: completion.generatedTokens };
   }
 
   /**
@@ -124,7 +136,8 @@ export class Pipeline {
    * context once the reply has its room.
    */
   private async chatPrompt(input: ConversationInput, message: string) {
-    const { llm, history, prompts, config } = this.deps;
+    const { llm, history, config } = this.deps;
+    const { prompts } = this;
     const past = (await history.get(input.channelId)).map(toChatTurn);
     const personaPrompts = input.persona === undefined ? prompts : { ...prompts, chatSystem: input.persona };
     const [persona, newTurn] = renderChatTurns(personaPrompts, {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { errorMessage, MoodbotError } from "./errors.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "./sentimentLabels.js";
 
 /**
@@ -31,16 +32,46 @@ export const DEFAULT_PROMPTS_DIR = join(dirname(fileURLToPath(import.meta.url)),
 /** Where the message goes in the sentiment user turn. */
 const MESSAGE_SLOT = "{{message}}";
 
+/** A prompt file is missing or invalid; the message names the file and the problem. */
+export class PromptFileError extends MoodbotError {
+  override readonly name = "PromptFileError";
+  constructor(
+    readonly file: string,
+    problem: string,
+    options?: ErrorOptions,
+  ) {
+    super(`The prompt file ${file} ${problem}. Fix the file and load the prompts again.`, options);
+  }
+}
+
+/** Reads and checks the prompt files in `directory`; throws PromptFileError naming the first bad one. */
 export function loadPrompts(directory = DEFAULT_PROMPTS_DIR): Prompts {
-  const read = (name: string) => readFileSync(join(directory, name), "utf8").replace(/\r\n/g, "\n").trim();
+  const shown = (name: string) => relative(process.cwd(), join(directory, name)) || name;
+  const read = (name: string) => {
+    let text: string;
+    try {
+      text = readFileSync(join(directory, name), "utf8").replace(/\r\n/g, "\n").trim();
+    } catch (error) {
+      throw new PromptFileError(shown(name), `cannot be read (${errorMessage(error)})`, { cause: error });
+    }
+    if (text === "") throw new PromptFileError(shown(name), "is empty");
+    return text;
+  };
   const sentimentUser = read("sentiment-user.txt");
-  if (!sentimentUser.includes(MESSAGE_SLOT)) {
-    throw new Error(`prompts/sentiment-user.txt must contain ${MESSAGE_SLOT} exactly once`);
+  if (sentimentUser.split(MESSAGE_SLOT).length !== 2) {
+    throw new PromptFileError(shown("sentiment-user.txt"), `must contain ${MESSAGE_SLOT} exactly once`);
+  }
+  let sentimentExamples: SentimentExample[];
+  try {
+    sentimentExamples = parseSentimentExamples(read("sentiment-examples.txt"));
+  } catch (error) {
+    if (error instanceof PromptFileError) throw error;
+    throw new PromptFileError(shown("sentiment-examples.txt"), `is invalid: ${errorMessage(error)}`);
   }
   return {
     sentimentSystem: read("sentiment-system.txt"),
     sentimentUser,
-    sentimentExamples: parseSentimentExamples(read("sentiment-examples.txt")),
+    sentimentExamples,
     chatSystem: read("chat-system.txt"),
   };
 }

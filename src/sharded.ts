@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     assertSharedStore(config, plan);
     const manager = await shardingManager(config, plan, logger);
     stopOnSignals(manager, logger);
+    forwardSighup(manager, logger);
     logger.info({ shardCount: plan.count, shards: plan.ids }, "spawning shard processes");
     await manager.spawn({ amount: plan.count, timeout: SPAWN_TIMEOUT_MS });
   } catch (error) {
@@ -53,16 +54,27 @@ function assertSharedStore(config: Config, plan: ShardPlan): void {
 async function shardingManager(config: Config, plan: ShardPlan, logger: Logger): Promise<ShardingManager> {
   // discord.js loads only once the config is known to be good.
   const { ShardingManager } = await import("discord.js");
-  const manager = new ShardingManager(fileURLToPath(new URL("./index.ts", import.meta.url)), {
+  // From the TypeScript sources (npm run start:sharded) the children run through tsx; from the compiled build
+  // (the container) they run the compiled entry point with no compiler at all.
+  const fromSource = import.meta.url.endsWith(".ts");
+  const entry = fileURLToPath(new URL(fromSource ? "./index.ts" : "./index.js", import.meta.url));
+  const manager = new ShardingManager(entry, {
     token: config.discord.token,
     totalShards: plan.count,
     shardList: [...plan.ids],
     mode: "process",
     respawn: true,
-    // Each child runs exactly as npm start does: the same Node.js flags, TypeScript through tsx.
-    execArgv: [...NODE_RUNTIME_FLAGS, "--import", import.meta.resolve("tsx")],
+    // Each child runs exactly as npm start does: the same Node.js flags.
+    execArgv: fromSource
+      ? [...NODE_RUNTIME_FLAGS, "--import", import.meta.resolve("tsx")]
+      : [...NODE_RUNTIME_FLAGS],
   });
   manager.on("shardCreate", (shard) => {
+    // One metrics server per process: the first child on METRICS_PORT, the next on METRICS_PORT + 1, and so on.
+    const metricsPort = config.metrics.port;
+    if (metricsPort !== undefined) {
+      (shard.env as Record<string, string>).METRICS_PORT = String(metricsPort + plan.ids.indexOf(shard.id));
+    }
     logger.info({ shardId: shard.id }, "shard process started");
     shard.on("death", () => logger.warn({ shardId: shard.id }, "shard process exited"));
   });
@@ -90,6 +102,18 @@ function stopOnSignals(manager: ShardingManager, logger: Logger): void {
   };
   process.on("SIGINT", (signal) => void stop(signal));
   process.on("SIGTERM", (signal) => void stop(signal));
+}
+
+/** SIGHUP reloads the prompts in every child, each of which reloads its own model's prefixes. */
+function forwardSighup(manager: ShardingManager, logger: Logger): void {
+  process.on("SIGHUP", () => {
+    const children = [...manager.shards.values()].filter((shard) => shard.process?.exitCode === null);
+    logger.info(
+      { children: children.length },
+      "forwarding SIGHUP: reloading the prompts in every shard process",
+    );
+    for (const shard of children) shard.process?.kill("SIGHUP");
+  });
 }
 
 await main();

@@ -112,6 +112,8 @@ export class FakeDiscord {
   private readonly sessions = new Map<string, GatewaySession>();
   /** The close code IDENTIFY gets instead of READY: 4004 for a bad token, 4014 for disallowed intents. */
   closeOnIdentify: number | undefined;
+  /** While set, READY waits for this promise: a gateway that is slow to let the bot in. */
+  readyGate: Promise<void> | undefined;
   /** How long after INTERACTION_CREATE the first response may come (Discord: 3 s). */
   interactionDeadlineMs = 3_000;
   /** How long an interaction token works for follow-ups and edits (Discord: 15 minutes). */
@@ -581,6 +583,17 @@ export class FakeDiscord {
       ws.close(this.closeOnIdentify, CLOSE_REASONS[this.closeOnIdentify] ?? "closed by the fake Discord");
       return;
     }
+    const gate = this.readyGate;
+    if (gate) {
+      void gate.then(() => {
+        if (ws.readyState === ws.OPEN) this.startSession(ws, data);
+      });
+      return;
+    }
+    this.startSession(ws, data);
+  }
+
+  private startSession(ws: WebSocket, data: unknown): void {
     const identify = data as { intents?: number; shard?: [number, number] };
     const session: GatewaySession = {
       id: `session-${this.snowflake()}`,

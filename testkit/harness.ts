@@ -7,6 +7,7 @@ import { type Config, configSecrets, loadConfig } from "../src/config.js";
 import { type Bot, createBot } from "../src/discord/createBot.js";
 import type { Llm } from "../src/llm/llm.js";
 import { createLogger, type Logger } from "../src/logger.js";
+import { Metrics } from "../src/observability/metrics.js";
 import type { Store } from "../src/store/openStore.js";
 import { FakeDiscord } from "./fakeDiscord.js";
 import type { TinyModelOptions } from "./gguf.js";
@@ -37,6 +38,7 @@ export interface BotHarness {
   readonly bot: Bot;
   readonly llm: Llm;
   readonly app: App;
+  readonly metrics: Metrics;
   readonly store: Store;
   readonly config: Config;
   readonly logs: LogCapture;
@@ -96,15 +98,17 @@ export async function startBotHarness(
   });
   const logs = new LogCapture();
   const logger = createLogger({ level: "trace", destination: logs.stream, secrets: configSecrets(config) });
-  const app = await assemble(config, logger, { withTasks: options.withTasks === true });
+  const metrics = new Metrics();
+  const app = await assemble(config, logger, { withTasks: options.withTasks === true, metrics });
   const { llm, store } = app;
-  const bot = createBot({ ...app, logger, config });
+  const bot = createBot({ ...app, metrics, logger, config });
   await bot.start();
   return {
     discord,
     bot,
     llm,
     app,
+    metrics,
     store,
     config,
     logs,

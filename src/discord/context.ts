@@ -6,6 +6,7 @@ import type {
 import type { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { Pipeline } from "../pipeline.js";
 import type { MoodTally } from "../store/moodTally.js";
 import type { SettingsStore } from "../store/settings.js";
@@ -41,6 +42,8 @@ export interface BotContext {
   readonly moods: MoodTally;
   /** Per-guild and per-channel settings from /settings, read for every message. */
   readonly settings: SettingsStore;
+  /** Counts what happens to messages and replies, for /metrics. */
+  readonly metrics: Metrics;
   /** Every command the bot serves, for /help. */
   readonly commands: readonly Command[];
 }

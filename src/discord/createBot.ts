@@ -1,7 +1,8 @@
-import { Client, Events, GatewayIntentBits, Partials } from "discord.js";
+import { Client, Events, GatewayIntentBits, Partials, RESTEvents } from "discord.js";
 import { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { Pipeline } from "../pipeline.js";
 import type { MoodTally } from "../store/moodTally.js";
 import type { SettingsStore } from "../store/settings.js";
@@ -19,6 +20,7 @@ export interface BotDeps {
   readonly settings: SettingsStore;
   readonly moods: MoodTally;
   readonly commands: readonly Command[];
+  readonly metrics: Metrics;
   readonly logger: Logger;
   readonly config: Config;
   /** The gateway shards this process runs; one unsharded connection when absent. */
@@ -30,15 +32,21 @@ export interface Bot {
   start(): Promise<void>;
   /** Stops taking events, waits for handlers in flight to finish, and closes the gateway connection. */
   stop(): Promise<void>;
+  /** True while every shard of this process has a live gateway session. */
+  readonly connected: boolean;
+  /** Serves these commands from the next interaction on (after a prompt reload). */
+  useCommands(commands: readonly Command[]): void;
 }
 
 /** Wires the bot together without connecting to anything: only `start()` does that. */
 export function createBot(deps: BotDeps): Bot {
-  const { config, logger } = deps;
-  const context = botContext(deps);
+  const { config, logger, metrics } = deps;
+  let served = deps.commands;
+  const context = botContext(deps, () => served);
   const client = discordClient(config, deps.shards);
   const listeners = new Listeners(logger);
-  const commands = new Map(context.commands.map((command) => [command.data.name, command]));
+  const commands = new Map(served.map((command) => [command.data.name, command]));
+  const gateway = watchGateway(client, deps.shards?.ids ?? [0], metrics, logger);
 
   client.once(
     Events.ClientReady,
@@ -56,10 +64,9 @@ export function createBot(deps: BotDeps): Bot {
   );
   client.on(Events.Error, (error) => logger.error({ err: error }, "discord client error"));
   client.on(Events.Warn, (message) => logger.warn({ discord: message }, "discord client warning"));
-  client.on(Events.ShardDisconnect, (event, shardId) =>
-    logger.warn({ shardId, code: event.code }, "gateway disconnected"),
-  );
-  client.on(Events.ShardResume, (shardId) => logger.info({ shardId }, "gateway resumed"));
+  client.rest.on(RESTEvents.Response, (_request, response) => {
+    if (response.status === 429) metrics.restRateLimitHit();
+  });
 
   return {
     async start() {
@@ -71,11 +78,42 @@ export function createBot(deps: BotDeps): Bot {
       await listeners.stop();
       await client.destroy();
     },
+    get connected() {
+      return gateway.connected();
+    },
+    useCommands(next) {
+      served = next;
+      commands.clear();
+      for (const command of next) commands.set(command.data.name, command);
+    },
   };
 }
 
+/**
+ * Which shards have a live session, from the client's shard events; reconnects and resumes are logged and
+ * counted.
+ */
+function watchGateway(client: Client, shardIds: readonly number[], metrics: Metrics, logger: Logger) {
+  const live = new Set<number>();
+  client.on(Events.ShardReady, (shardId) => live.add(shardId));
+  client.on(Events.ShardResume, (shardId) => {
+    live.add(shardId);
+    metrics.gatewayResumed();
+    logger.info({ shardId }, "gateway resumed");
+  });
+  client.on(Events.ShardDisconnect, (event, shardId) => {
+    live.delete(shardId);
+    logger.warn({ shardId, code: event.code }, "gateway disconnected");
+  });
+  client.on(Events.ShardReconnecting, (shardId) => {
+    live.delete(shardId);
+    metrics.gatewayReconnected();
+  });
+  return { connected: () => shardIds.every((id) => live.has(id)) };
+}
+
 /** The app's parts plus the Discord layer's own per-process state. */
-function botContext(deps: BotDeps): BotContext {
+function botContext(deps: BotDeps, commands: () => readonly Command[]): BotContext {
   const { config } = deps;
   return {
     pipeline: deps.pipeline,
@@ -90,7 +128,10 @@ function botContext(deps: BotDeps): BotContext {
     arrivals: new ArrivalOrder(),
     moods: deps.moods,
     settings: deps.settings,
-    commands: deps.commands,
+    metrics: deps.metrics,
+    get commands() {
+      return commands();
+    },
   };
 }
 

@@ -115,6 +115,9 @@ export function planMessage(message: Message, inputs: PlanInputs): MessagePlan {
 }
 
 export async function onMessage(message: Message, context: BotContext): Promise<void> {
+  const receivedAt = performance.now();
+  const { metrics } = context;
+  metrics.messageSeen();
   const botId = message.client.user.id;
   const log = context.logger.child({
     shardId: message.guild?.shardId ?? 0,
@@ -125,21 +128,26 @@ export async function onMessage(message: Message, context: BotContext): Promise<
   // Bots, webhooks and system messages are dropped before any settings are read: most traffic never needs them.
   const ignored = ignoredSender(message, botId);
   if (ignored !== undefined) {
+    metrics.messageSkipped(ignored);
     log.debug({ reason: ignored }, "message skipped");
     return;
   }
   // Decided in arrival order per channel: mentions take their place in the channel's line in the order sent.
   const decided = await context.arrivals.run(message.channelId, () => decide(message, botId, context));
   if (!decided.plan.act) {
+    metrics.messageSkipped(decided.plan.reason);
     log.debug({ reason: decided.plan.reason }, "message skipped");
     return;
   }
   const { plan, settings, admission } = decided;
   log.debug({ react: plan.react, reply: plan.reply }, "message planned");
-  if (!plan.react) log.debug({ reason: plan.noReactionReason }, "no mood reaction");
+  if (!plan.react) {
+    metrics.messageSkipped(plan.noReactionReason ?? "no reaction");
+    log.debug({ reason: plan.noReactionReason }, "no mood reaction");
+  }
   await Promise.all([
-    plan.react ? reactWithMood(message, plan.text, plan.emojis, context, log) : undefined,
-    admission ? replyToMessage(message, plan.text, settings, admission, context, log) : undefined,
+    plan.react ? reactWithMood(message, plan.text, plan.emojis, context, log, receivedAt) : undefined,
+    admission ? replyToMessage(message, plan.text, settings, admission, context, log, receivedAt) : undefined,
   ]);
 }
 
@@ -164,7 +172,9 @@ async function reactWithMood(
   emojis: EmojiMap,
   context: BotContext,
   log: Logger,
+  receivedAt: number,
 ) {
+  const { metrics } = context;
   try {
     const outcome = await context.pipeline.analyzeMood(text, {
       priority: "background",
@@ -173,6 +183,7 @@ async function reactWithMood(
       group: message.guildId ?? "direct-messages",
     });
     if (outcome.kind === "skipped") {
+      metrics.messageSkipped(outcome.reason);
       log.debug({ reason: outcome.reason }, "no mood reaction");
       return;
     }
@@ -182,13 +193,16 @@ async function reactWithMood(
       log.debug({ err: errorMessage(error) }, "mood tally not recorded");
     });
     if (outcome.emoji === undefined) {
+      metrics.messageSkipped("no emoji for this label");
       log.debug({ label, confidence }, "no emoji for this label");
       return;
     }
     await message.react(outcome.emoji);
+    metrics.reacted(label, (performance.now() - receivedAt) / 1000);
     log.debug({ label, confidence, emoji: outcome.emoji, cached: outcome.result.cached === true }, "reacted");
   } catch (error) {
     if (error instanceof JobCancelledError) {
+      metrics.reactionShed(error.reason);
       log.debug({ reason: error.reason }, "mood reaction dropped");
     } else if (isForbidden(error)) {
       if (context.channelFaults.recordReactionForbidden(message.channelId)) {
@@ -211,6 +225,7 @@ async function replyToMessage(
   admission: Admission,
   context: BotContext,
   log: Logger,
+  receivedAt: number,
 ) {
   const language = replyLanguage(settings.language);
   const wording = WORDING[language];
@@ -235,17 +250,22 @@ async function replyToMessage(
       onFirstText: () => stopTyping(),
     });
     stream = reply;
+    const timing = replyTiming(receivedAt);
     const outcome = await context.pipeline.converse({
       channelId: message.channelId,
       authorName: message.member?.displayName ?? message.author.displayName,
       botName: message.guild?.members.me?.displayName ?? message.client.user.username,
       text,
-      onText: (soFar) => reply.update(soFar),
+      onText: (soFar) => {
+        timing.text();
+        reply.update(soFar);
+      },
       logger: log,
       ...(settings.persona === undefined ? {} : { persona: settings.persona }),
       language,
     });
     const sent = await reply.finish(outcome.reply);
+    context.metrics.chatReplied(timing.done(outcome.generatedTokens));
     log.info({ chars: outcome.reply.length, messages: sent.length, fromModel: outcome.fromModel }, "replied");
   } catch (error) {
     // A reply that was already showing stays, marked as cut short; the turn is kept in history (the pipeline).
@@ -266,6 +286,24 @@ async function replyToMessage(
     typing?.stop();
     admission.release();
   }
+}
+
+/** When a reply's first words came, and how fast the rest followed, for the chat metrics. */
+function replyTiming(receivedAt: number) {
+  let firstAt: number | undefined;
+  return {
+    text() {
+      firstAt ??= performance.now();
+    },
+    done(generatedTokens: number): { firstTokenSeconds?: number; tokensPerSecond?: number } {
+      if (firstAt === undefined) return {};
+      const seconds = (performance.now() - firstAt) / 1000;
+      return {
+        firstTokenSeconds: (firstAt - receivedAt) / 1000,
+        ...(generatedTokens > 1 && seconds > 0 ? { tokensPerSecond: (generatedTokens - 1) / seconds } : {}),
+      };
+    },
+  };
 }
 
 /** Marks a reply that stopped midway, in one last edit; a failure to do so is logged, never thrown. */

@@ -1,9 +1,11 @@
 import type { Llama, LlamaContext, LlamaModel } from "node-llama-cpp";
-import type { ChatTurn } from "../prompts.js";
+import type { ChatTurn, Prompts } from "../prompts.js";
 import type { SentimentLabel } from "../sentimentLabels.js";
+import type { Task } from "../tasks.js";
 import type { ChatPool } from "./chatPool.js";
 import type { ClassifierPool } from "./classifierLane.js";
-import type { ChatCompletion, LabelMethod, LabelResult } from "./llm.js";
+import { buildClassifiers, type ClassifierSequences, type Classifiers } from "./classifierSet.js";
+import type { ChatCompletion, LabelMethod, LabelResult, PromptReload } from "./llm.js";
 import type { ClassifierLane, GenerationLease, GenerationOptions, PassRuntime } from "./passModel.js";
 import type { SamplerCollector } from "./samplerCollector.js";
 
@@ -12,15 +14,19 @@ export interface LlamaRuntimeParts {
   readonly model: LlamaModel;
   readonly context: LlamaContext;
   readonly modelName: string;
-  readonly sentiment: ClassifierPool<SentimentLabel>;
-  readonly tasks: ReadonlyMap<string, ClassifierPool<string>>;
+  readonly sequences: ClassifierSequences;
+  readonly classifiers: Classifiers;
   readonly chat: ChatPool;
   readonly samplers: SamplerCollector;
 }
 
 /** llama.cpp through node-llama-cpp: one context whose sequences are the sentiment, task and chat lanes. */
 export class LlamaRuntime implements PassRuntime {
-  constructor(private readonly parts: LlamaRuntimeParts) {}
+  private classifiers: Classifiers;
+
+  constructor(private readonly parts: LlamaRuntimeParts) {
+    this.classifiers = parts.classifiers;
+  }
 
   get modelName(): string {
     return this.parts.modelName;
@@ -40,15 +46,15 @@ export class LlamaRuntime implements PassRuntime {
   }
 
   get sentiment(): ClassifierPool<SentimentLabel> {
-    return this.parts.sentiment;
+    return this.classifiers.sentiment;
   }
 
   get sentimentMethod(): LabelMethod {
-    return this.parts.sentiment.template.method;
+    return this.sentiment.template.method;
   }
 
   get resultIdentity(): readonly (string | number)[] {
-    return [this.parts.modelName, ...this.parts.sentiment.template.promptTokens];
+    return [this.parts.modelName, ...this.sentiment.template.promptTokens];
   }
 
   /** The chat wrapper node-llama-cpp chose for the model (it renders every prompt). */
@@ -58,11 +64,24 @@ export class LlamaRuntime implements PassRuntime {
 
   /** Tokens of the sentiment prompt that every classification reuses from the cache. */
   get sentimentPrefixTokens(): number {
-    return this.parts.sentiment.template.prefixTokenCount;
+    return this.sentiment.template.prefixTokenCount;
   }
 
   taskLane(name: string): ClassifierLane<LabelResult<string>> | undefined {
-    return this.parts.tasks.get(name);
+    return this.classifiers.tasks.get(name);
+  }
+
+  /**
+   * Evaluates the new prompts' prefixes into the same sequences; called only with no pass in flight. The chat
+   * sequences are left alone: a warm conversation whose tokens still match the new prompt is reused as it is.
+   */
+  async reload(prompts: Prompts, tasks: readonly Task[]): Promise<PromptReload> {
+    this.classifiers = await buildClassifiers(this.parts.sequences, prompts, tasks);
+    return {
+      sentimentPrefixTokens: this.sentimentPrefixTokens,
+      labelTasks: [...this.classifiers.tasks.keys()],
+      withoutSequence: this.classifiers.withoutSequence,
+    };
   }
 
   leaseGeneration(

@@ -1,4 +1,4 @@
-import type { ChatTurn } from "../prompts.js";
+import type { ChatTurn, Prompts } from "../prompts.js";
 import type { SentimentLabel } from "../sentimentLabels.js";
 import type { Task } from "../tasks.js";
 
@@ -73,6 +73,34 @@ export interface SchedulerStats {
   sharedPasses: number;
 }
 
+/** What a prompt reload loaded. */
+export interface PromptReload {
+  readonly sentimentPrefixTokens: number;
+  /** The label tasks with a classifier lane now. */
+  readonly labelTasks: readonly string[];
+  /** Label tasks added since the model was loaded, beyond the sequences it has: they need a restart. */
+  readonly withoutSequence: readonly string[];
+}
+
+/** Jobs waiting for the model, by kind. */
+export interface QueueDepth {
+  /** Classifications someone is waiting for (commands). */
+  readonly interactive: number;
+  /** Mood reactions. */
+  readonly background: number;
+  /** Replies and text tasks waiting for a sequence or their first pass. */
+  readonly chat: number;
+}
+
+/** One forward pass, once it returned. */
+export interface PassReport {
+  readonly durationMs: number;
+  /** Classifications it carried, by lane ("sentiment", "task:intent"). */
+  readonly classifications: Readonly<Record<string, number>>;
+  /** Generation prompts and steps it carried. */
+  readonly generationSteps: number;
+}
+
 export interface SharedCacheStats {
   hits: number;
   misses: number;
@@ -94,11 +122,17 @@ export interface Llm {
   readonly backend: string;
   readonly contextSize: number;
   readonly schedulerStats: Readonly<SchedulerStats>;
+  readonly queueDepth: QueueDepth;
   readonly cacheStats: CacheStats;
   classifySentiment(text: string, options?: ClassifyOptions): Promise<SentimentResult>;
   generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion>;
   /** Runs a prompt-defined task on an input, as interactive work. */
   runTask(task: Task, input: string, options?: { signal?: AbortSignal }): Promise<TaskOutcome>;
+  /**
+   * Switches to new prompts and tasks between two passes: the classifiers' prefixes are evaluated anew, cached
+   * results of the old prompt are dropped, and warm chat sequences stay.
+   */
+  reload(prompts: Prompts, tasks: readonly Task[]): Promise<PromptReload>;
   countTokens(text: string): number;
   /** Cuts text to at most `maxTokens` tokens, at a token boundary. */
   truncateToTokens(text: string, maxTokens: number): string;

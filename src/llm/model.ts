@@ -11,16 +11,14 @@ import {
 import { errorMessage, ModelLoadError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Prompts } from "../prompts.js";
-import { isLabelTask, renderTaskTurns, type Task } from "../tasks.js";
+import { isLabelTask, type Task } from "../tasks.js";
 import { ChatRunner } from "./chat.js";
 import { ChatPool } from "./chatPool.js";
-import { ClassifierPool } from "./classifierLane.js";
-import { LabelClassifier } from "./labelClassifier.js";
+import { buildClassifiers, type ClassifierSequences } from "./classifierSet.js";
 import { LlamaRuntime } from "./llamaRuntime.js";
 import { resolveModel } from "./modelFile.js";
 import { fullCollection, SamplerCollector } from "./samplerCollector.js";
 import { ScheduledLlm, type SchedulingOptions } from "./scheduledLlm.js";
-import { createSentimentClassifier } from "./sentiment.js";
 
 /** How often a model download reports its progress in the log. */
 const DOWNLOAD_REPORT_MS = 5_000;
@@ -140,7 +138,7 @@ async function openBackend(setting: GpuSetting, logger: Logger): Promise<Llama> 
   }
 }
 
-/** The sentiment lane, one lane per label task, and the chat sequences, all on one context. */
+/** The chat sequences, then the sentiment lane and one lane per label task, all on one context. */
 async function buildLanes(
   llama: Llama,
   model: LlamaModel,
@@ -151,34 +149,15 @@ async function buildLanes(
   // The chat sequences come first: their wrapper renders every classifier's prompt.
   const runners = Array.from({ length: options.chatSequences }, () => new ChatRunner(context.getSequence()));
   const chat = new ChatPool(runners);
-  const chatWrapper = chat.any.chatWrapper;
-  const sentimentSequences = Array.from({ length: options.sentimentSequences }, () => context.getSequence());
-  const [firstSequence, ...otherSequences] = sentimentSequences;
-  if (!firstSequence) throw new Error("at least one sentiment sequence is needed");
-  const first = await createSentimentClassifier({
+  const sequences: ClassifierSequences = {
     llama,
     model,
-    sequence: firstSequence,
-    chatWrapper,
-    prompts: options.prompts,
-  });
-  const sentiment = new ClassifierPool("sentiment", [first, ...(await first.replicate(otherSequences))]);
-  const tasks = new Map<string, ClassifierPool<string>>();
-  for (const task of labelTasks) {
-    if (task.output.kind !== "labels") continue;
-    const labels = task.output.labels;
-    const classifier = await LabelClassifier.create({
-      llama,
-      model,
-      sequence: context.getSequence(),
-      chatWrapper,
-      labels,
-      tieBreak: labels[0] ?? "",
-      renderTurns: (input) => renderTaskTurns(task, input),
-    });
-    tasks.set(task.name, new ClassifierPool(`task:${task.name}`, [classifier]));
-  }
-  return { chat, sentiment, tasks };
+    chatWrapper: chat.any.chatWrapper,
+    sentiment: Array.from({ length: options.sentimentSequences }, () => context.getSequence()),
+    tasks: labelTasks.map(() => context.getSequence()),
+  };
+  const classifiers = await buildClassifiers(sequences, options.prompts, labelTasks);
+  return { chat, sequences, classifiers };
 }
 
 function resolveModelPath(options: LoadModelOptions): Promise<string> {

@@ -1,5 +1,6 @@
-import type { ChatTurn } from "../prompts.js";
-import type { ChatCompletion, LabelMethod, LabelResult, SentimentResult } from "./llm.js";
+import type { ChatTurn, Prompts } from "../prompts.js";
+import type { Task } from "../tasks.js";
+import type { ChatCompletion, LabelMethod, LabelResult, PromptReload, SentimentResult } from "./llm.js";
 
 /**
  * The model at the level of forward passes: the seam between the scheduler, which decides what each pass carries,
@@ -91,6 +92,8 @@ export interface PassRuntime {
   countTokens(text: string): number;
   /** Cuts text to at most `maxTokens` tokens, at a token boundary. */
   truncateToTokens(text: string, maxTokens: number): string;
+  /** Re-evaluates the classifiers' prompt prefixes for new prompts and tasks; called with no pass in flight. */
+  reload(prompts: Prompts, tasks: readonly Task[]): Promise<PromptReload>;
   /** Called once per finished evaluation, for what the runtime has to do between them. */
   evaluated(): void;
   /** Frees the model; called once no pass is in flight. */

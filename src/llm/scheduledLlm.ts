@@ -1,5 +1,5 @@
 import type { Logger } from "../logger.js";
-import type { ChatTurn } from "../prompts.js";
+import type { ChatTurn, Prompts } from "../prompts.js";
 import { renderTaskTurns, type Task } from "../tasks.js";
 import type {
   CacheStats,
@@ -7,8 +7,12 @@ import type {
   ClassifyOptions,
   GenerateChatOptions,
   Llm,
+  PassReport,
+  PromptReload,
+  QueueDepth,
   SchedulerStats,
   SentimentResult,
+  SharedCacheStats,
   TaskOutcome,
 } from "./llm.js";
 import type { GenerationOptions, PassRuntime } from "./passModel.js";
@@ -32,6 +36,8 @@ export interface SchedulingOptions {
   };
   /** A result cache shared with other processes, and how long a lookup in it may take. */
   readonly sharedCache?: { readonly store: SharedResultStore; readonly budgetMs: number };
+  /** Told about every forward pass (for metrics). */
+  readonly onPass?: (pass: PassReport) => void;
 }
 
 /**
@@ -40,11 +46,17 @@ export interface SchedulingOptions {
  */
 export class ScheduledLlm implements Llm {
   private readonly scheduler: Scheduler;
-  private readonly cache: LayeredSentimentCache;
+  private cache: LayeredSentimentCache;
+  /** Counts of the caches a reload replaced, so that the totals never go down. */
+  private retired: { hits: number; misses: number; shared: SharedCacheStats } = {
+    hits: 0,
+    misses: 0,
+    shared: { hits: 0, misses: 0, timeouts: 0, errors: 0 },
+  };
 
   constructor(
     private readonly runtime: PassRuntime,
-    options: SchedulingOptions,
+    private readonly options: SchedulingOptions,
   ) {
     const { logger } = options;
     this.scheduler = new Scheduler({
@@ -53,14 +65,21 @@ export class ScheduledLlm implements Llm {
       maxBackgroundAgeMs: options.sentiment.maxWaitMs,
       chatSpeedFloor: options.chatSpeedFloor,
       maxPassTokens: runtime.maxPassTokens,
+      ...(options.onPass ? { onPass: options.onPass } : {}),
     });
-    this.cache = new LayeredSentimentCache({
+    this.cache = this.resultCache();
+  }
+
+  /** The result caches for the runtime's current sentiment prompt: results of another prompt are never reused. */
+  private resultCache(): LayeredSentimentCache {
+    const { options, runtime } = this;
+    return new LayeredSentimentCache({
       local: new SentimentCache(options.sentiment.cacheSize),
       shared: options.sharedCache?.store,
       budgetMs: options.sharedCache?.budgetMs ?? 0,
       namespace: cacheNamespace(runtime.resultIdentity),
       method: runtime.sentimentMethod,
-      logger: logger.child({ component: "result-cache" }),
+      logger: options.logger.child({ component: "result-cache" }),
     });
   }
 
@@ -80,9 +99,24 @@ export class ScheduledLlm implements Llm {
     return this.scheduler.stats;
   }
 
+  get queueDepth(): QueueDepth {
+    return this.scheduler.queueDepth;
+  }
+
   get cacheStats(): CacheStats {
     const { local, shared } = this.cache;
-    return { hits: local.hits, misses: local.misses, size: local.size, shared };
+    const { retired } = this;
+    return {
+      hits: retired.hits + local.hits,
+      misses: retired.misses + local.misses,
+      size: local.size,
+      shared: {
+        hits: retired.shared.hits + shared.hits,
+        misses: retired.shared.misses + shared.misses,
+        timeouts: retired.shared.timeouts + shared.timeouts,
+        errors: retired.shared.errors + shared.errors,
+      },
+    };
   }
 
   async classifySentiment(text: string, options: ClassifyOptions = {}): Promise<SentimentResult> {
@@ -132,6 +166,14 @@ export class ScheduledLlm implements Llm {
     });
     this.runtime.evaluated();
     return { kind: "text", text: completion.text, generatedTokens: completion.generatedTokens };
+  }
+
+  async reload(prompts: Prompts, tasks: readonly Task[]): Promise<PromptReload> {
+    const reloaded = await this.scheduler.exclusive(() => this.runtime.reload(prompts, tasks));
+    const { hits, misses, shared } = this.cacheStats;
+    this.retired = { hits, misses, shared: { ...shared } };
+    this.cache = this.resultCache();
+    return reloaded;
   }
 
   countTokens(text: string): number {

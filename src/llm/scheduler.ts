@@ -1,6 +1,6 @@
 import { JobCancelledError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { JobPriority, SchedulerStats } from "./llm.js";
+import type { JobPriority, PassReport, QueueDepth, SchedulerStats } from "./llm.js";
 import type { Classification, ClassifierLane, GenerationLease, GenerationStep } from "./passModel.js";
 
 export interface SchedulerOptions {
@@ -16,6 +16,8 @@ export interface SchedulerOptions {
   readonly chatSpeedFloor: number;
   /** Background tokens one pass may carry (the runtime's batch size); its first classification always fits. */
   readonly maxPassTokens: number;
+  /** Told about every pass once it returned: what it carried and how long it took (for metrics). */
+  readonly onPass?: (pass: PassReport) => void;
   readonly now?: () => number;
 }
 
@@ -58,6 +60,13 @@ interface GenerateJob<R = unknown> extends Waiting {
   reject(error: unknown): void;
 }
 
+/** Work that needs the model to itself, such as evaluating a new prompt prefix: it runs between passes. */
+interface ExclusiveJob {
+  run(): Promise<unknown>;
+  resolve(result: unknown): void;
+  reject(error: unknown): void;
+}
+
 interface ActiveGeneration {
   readonly job: GenerateJob;
   readonly lease: GenerationLease<unknown>;
@@ -67,6 +76,8 @@ interface ActiveGeneration {
 interface PassItem {
   readonly kind: "prompt" | "step" | "classify";
   readonly tokens: number;
+  /** The classifier lane of a classification. */
+  readonly lane?: string;
   issue(): Promise<unknown>;
   settle(outcome: PromiseSettledResult<unknown>): Promise<void>;
 }
@@ -106,6 +117,7 @@ export class Scheduler {
   private readonly background = new Map<string, ClassifyJob[]>();
   private backgroundCount = 0;
   private readonly active: ActiveGeneration[] = [];
+  private readonly exclusives: ExclusiveJob[] = [];
   private running: Promise<void> | undefined;
   private closedReason: string | undefined;
   private readonly now: () => number;
@@ -131,6 +143,28 @@ export class Scheduler {
 
   get closed(): boolean {
     return this.closedReason !== undefined;
+  }
+
+  /** Jobs waiting, by kind: what the queue-depth metric reports. */
+  get queueDepth(): QueueDepth {
+    return {
+      interactive: this.interactive.length,
+      background: this.backgroundCount,
+      chat: this.pendingGenerations.length,
+    };
+  }
+
+  /**
+   * Runs `work` with the model to itself: after the pass in flight and before the next one, while queued work
+   * waits. Generations that are running keep their sequences and go on afterwards.
+   */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const refused = this.refusal("exclusive", undefined);
+    if (refused) return Promise.reject(refused);
+    return new Promise<T>((resolve, reject) => {
+      this.exclusives.push({ run: work, resolve: resolve as (result: unknown) => void, reject });
+      this.pump();
+    });
   }
 
   /** Queues one classification; it runs in some pass on one of its lane's sequences. */
@@ -182,6 +216,7 @@ export class Scheduler {
   close(reason = "the model is shutting down"): void {
     if (this.closed) return;
     this.closedReason = reason;
+    for (const job of this.exclusives.splice(0)) job.reject(new JobCancelledError("exclusive", reason));
     const queued: Waiting[] = [
       ...this.pendingGenerations.splice(0),
       ...this.interactive.splice(0),
@@ -278,17 +313,27 @@ export class Scheduler {
 
   private pump(): void {
     if (this.running || this.closed) return;
+    const exclusive = this.exclusives.shift();
+    if (exclusive) {
+      this.running = exclusive
+        .run()
+        .then(exclusive.resolve, exclusive.reject)
+        .finally(() => this.afterRun());
+      return;
+    }
     const closing = this.active.filter((generation) => generation.job.signal?.aborted);
     const items = this.compose(closing);
     if (items.length === 0 && closing.length === 0) return;
-    this.running = this.runPass(items, closing).finally(() => {
-      this.running = undefined;
-      if (this.closedReason !== undefined) {
-        this.running = this.stopGenerations(this.closedReason).finally(() => (this.running = undefined));
-      } else {
-        this.pump();
-      }
-    });
+    this.running = this.runPass(items, closing).finally(() => this.afterRun());
+  }
+
+  private afterRun(): void {
+    this.running = undefined;
+    if (this.closedReason !== undefined) {
+      this.running = this.stopGenerations(this.closedReason).finally(() => (this.running = undefined));
+    } else {
+      this.pump();
+    }
   }
 
   private compose(closing: readonly ActiveGeneration[]): PassItem[] {
@@ -463,6 +508,7 @@ export class Scheduler {
     return {
       kind: "classify",
       tokens: job.tokens,
+      lane: job.kind,
       issue: () => classification.run(),
       settle: async (outcome) => {
         if (outcome.status === "fulfilled") {
@@ -482,7 +528,9 @@ export class Scheduler {
     const started = this.now();
     // Issued in one synchronous loop, so the runtime sees them all before it dispatches the next decode.
     const outcomes = await Promise.allSettled(items.map((item) => item.issue()));
-    this.account(items, this.now() - started);
+    const elapsedMs = this.now() - started;
+    this.account(items, elapsedMs);
+    this.options.onPass?.(passReport(items, elapsedMs));
     for (const [index, item] of items.entries()) {
       const outcome = outcomes[index];
       if (outcome) await item.settle(outcome);
@@ -544,6 +592,16 @@ export class Scheduler {
       await this.endGeneration(generation, new JobCancelledError(generation.job.kind, reason));
     }
   }
+}
+
+function passReport(items: readonly PassItem[], durationMs: number): PassReport {
+  const classifications: Record<string, number> = {};
+  let generationSteps = 0;
+  for (const item of items) {
+    if (item.lane !== undefined) classifications[item.lane] = (classifications[item.lane] ?? 0) + 1;
+    else generationSteps++;
+  }
+  return { durationMs, classifications, generationSteps };
 }
 
 function smooth(before: number | undefined, measured: number): number {

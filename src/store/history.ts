@@ -54,6 +54,7 @@ export class HistoryStore {
   private flushing: Promise<void> | undefined;
   private unreachableSince: number | undefined;
   private dropped = 0;
+  private failures = 0;
 
   constructor(
     private readonly turns: TurnLog,
@@ -67,6 +68,11 @@ export class HistoryStore {
       retryMs: 500,
       ...options,
     };
+  }
+
+  /** Reads and writes of the store that failed, since the start. */
+  get storeErrors(): number {
+    return this.failures;
   }
 
   /** Turns waiting for the store. */
@@ -214,6 +220,7 @@ export class HistoryStore {
   }
 
   private unreachable(error: unknown, operation: "read" | "write"): void {
+    this.failures++;
     if (this.unreachableSince !== undefined) return;
     this.unreachableSince = Date.now();
     this.logger.warn(

@@ -19,6 +19,8 @@ export interface Store {
   readonly moods: MoodTally;
   /** The sentiment result cache that every process on this store shares; SQLite is one process's, so none. */
   readonly resultCache: SharedResultStore | undefined;
+  /** Whether the store is connected now: Redis can go away and come back; a SQLite file is always there. */
+  readonly reachable: boolean;
   close(): Promise<void>;
 }
 
@@ -107,6 +109,7 @@ async function connectSqlite(url: string, logger: Logger): Promise<Store> {
     turns: new KeyvTurnLog(keyv),
     moods: new KeyvMoodTally(keyv),
     resultCache: undefined,
+    reachable: true,
     close: () => keyv.disconnect(),
   };
 }
@@ -153,6 +156,9 @@ async function connectRedis(url: string, logger: Logger, options: OpenStoreOptio
       options.resultCache && options.resultCache.slots > 0
         ? new RedisResultCache(client, { prefix: `${NAMESPACE}:sentiment-cache:`, ...options.resultCache })
         : undefined,
+    get reachable() {
+      return client.isReady;
+    },
     close: async () => {
       // A graceful QUIT needs a live connection; while Redis is away, drop the socket instead of waiting.
       if (client.isReady) await client.quit();

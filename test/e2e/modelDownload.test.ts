@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -143,5 +143,81 @@ describe("downloading the model on first start", () => {
     const resumed = ranges.filter((range) => range.phase === "second start").map((range) => range.start);
     expect(resumed.length).toBeGreaterThan(0);
     expect(Math.min(...resumed)).toBe(lastChunk);
+  });
+});
+
+describe("npm run model", () => {
+  const modelCommand = async (args: string[], env: Record<string, string>) => {
+    const run = await runEntryPoint(
+      "src/modelCli.ts",
+      { LLM_THREADS: "1", LLM_GPU: "off", ...env },
+      { args },
+    );
+    return { run, exit: await run.exited };
+  };
+
+  it("pull downloads a URL into MODELS_DIR with progress, and a second pull finds it there", async () => {
+    const model = await readFile(await tinyModel());
+    const uri = await hub(serving(model, () => model.length));
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-models-"));
+    const first = await modelCommand(["pull", uri], { MODELS_DIR: dir, MODEL_DOWNLOAD_TIMEOUT_S: "5" });
+    expect(first.exit.code).toBe(0);
+    expect(first.run.stdout()).toMatch(/downloading .+: 100% of \d+ MB/);
+    expect(first.run.stdout()).toContain(`model ready: ${join(dir, "model.gguf")}`);
+    expect((await readFile(join(dir, "model.gguf"))).equals(model)).toBe(true);
+    const again = await modelCommand(["pull", uri], { MODELS_DIR: dir });
+    expect(again.exit.code).toBe(0);
+    expect(again.run.stdout()).not.toContain("downloading");
+  });
+
+  it("pull gives up on a hub that never answers, with one paragraph", async () => {
+    const uri = await hub(() => undefined);
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-models-"));
+    const { run, exit } = await modelCommand(["pull", uri], {
+      MODELS_DIR: dir,
+      MODEL_DOWNLOAD_TIMEOUT_S: "1",
+    });
+    expect(exit.code).toBe(1);
+    expect(run.stderr()).toContain(`Could not download the model ${uri}`);
+    expect(run.stderr()).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+  });
+
+  it("list shows each file's size, quantisation, context and whether the labels take one pass", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-models-"));
+    await copyFile(await tinyModel(), join(dir, "a-distinct.gguf"));
+    await copyFile(await tinyModel({ collidingLabels: true }), join(dir, "b-colliding.gguf"));
+    const { run, exit } = await modelCommand(["list"], { MODELS_DIR: dir });
+    expect(exit.code).toBe(0);
+    const [header, distinct, colliding] = run.stdout().trim().split("\n");
+    expect(header).toMatch(/^file\s+size\s+quantisation\s+parameters\s+context\s+sentiment labels$/);
+    expect(distinct).toMatch(
+      /^a-distinct\.gguf\s+\d+ MB\s+\S+\s+[\d.]+B\s+\d+\s+one pass \(unique first tokens\)$/,
+    );
+    expect(colliding).toMatch(/^b-colliding\.gguf\s.+constrained decoding \(shared first token\)$/);
+  });
+
+  it("verify loads a model and reads the labels in one pass, and fails plainly otherwise", async () => {
+    const good = await modelCommand(["verify"], { MODEL_PATH: await tinyModel() });
+    expect(good.exit.code).toBe(0);
+    expect(good.run.stdout()).toMatch(
+      /loads on cpu and classified a message as (positive|negative|neutral) \(logits/,
+    );
+    expect(good.run.stdout()).toContain("one forward pass per message");
+
+    const colliding = await modelCommand(["verify", await tinyModel({ collidingLabels: true })], {});
+    expect(colliding.exit.code).toBe(1);
+    expect(colliding.run.stdout()).toContain("falls back to constrained decoding");
+
+    const notGguf = join(await mkdtemp(join(tmpdir(), "moodbot-models-")), "notes.gguf");
+    await writeFile(notGguf, "not a model");
+    const broken = await modelCommand(["verify", notGguf], {});
+    expect(broken.exit.code).toBe(1);
+    expect(broken.run.stderr()).toContain("is not a GGUF file");
+    expect(broken.run.stderr()).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+
+    const unknown = await modelCommand(["fetch"], {});
+    expect(unknown.exit.code).toBe(1);
+    expect(unknown.run.stderr()).toContain("unknown command fetch");
+    expect(unknown.run.stderr()).toContain("pull [uri]");
   });
 });

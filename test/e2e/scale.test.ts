@@ -6,6 +6,8 @@ import { type RunningProcess, runEntryPoint } from "../../testkit/botProcess.js"
 import { FakeDiscord, type FakeGuild } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness, testEnv } from "../../testkit/harness.js";
 import { tinyModel } from "../../testkit/models.js";
+import { freeConsecutivePorts } from "../../testkit/ports.js";
+import { scrape } from "../../testkit/prometheus.js";
 import { RedisServer } from "../../testkit/redis.js";
 import { waitUntil } from "../../testkit/waitUntil.js";
 
@@ -123,16 +125,18 @@ describe("two shard processes sharing Redis", () => {
 });
 
 describe("npm run start:sharded", () => {
-  it("runs one child process per shard, each with its own model, and stops them all on SIGTERM", async () => {
+  it("runs one child process per shard, each with its own model and metrics port, forwards SIGHUP, and stops them all on SIGTERM", async () => {
     const guilds = [guildOnShard(0, 2, "A"), guildOnShard(1, 2, "B")];
     const discord = await new FakeDiscord({ guilds }).start();
     const redis = await RedisServer.start();
     try {
       const dataDir = await mkdtemp(join(tmpdir(), "moodbot-sharded-"));
+      const metricsPort = await freeConsecutivePorts();
       const manager = await runEntryPoint("src/sharded.ts", {
         ...testEnv(discord, await tinyModel({ favouredToken: "negative" }), dataDir),
         STORE_URL: redis.url,
         SHARD_COUNT: "2",
+        METRICS_PORT: String(metricsPort),
       });
       const deadline = Date.now() + 90_000;
       while (
@@ -156,6 +160,18 @@ describe("npm run start:sharded", () => {
         });
         await discord.waitForRequests("PUT", reactionOn(id));
       }
+      // One metrics server per child: METRICS_PORT and METRICS_PORT + 1, each serving its own process.
+      const served = await Promise.all(
+        [metricsPort, metricsPort + 1].map(async (port) =>
+          (await scrape(`http://127.0.0.1:${port}`)).value("moodbot_messages_reacted_total"),
+        ),
+      );
+      expect(served).toEqual([1, 1]);
+      manager.child.kill("SIGHUP");
+      await waitUntil(() => manager.logs().filter((l) => l.msg === "prompts reloaded").length === 2, {
+        timeoutMs: 30_000,
+        failure: () => "SIGHUP did not reload the prompts in both shard processes",
+      });
       manager.child.kill("SIGTERM");
       expect((await manager.exited).code).toBe(0);
       expect(manager.logs().filter((l) => l.msg === "bye").length).toBeGreaterThanOrEqual(3);

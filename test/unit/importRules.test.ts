@@ -16,10 +16,13 @@ const ENTRY_POINTS = [
   "src/index.ts",
   "src/sharded.ts",
   "src/console.ts",
+  "src/modelCli.ts",
   "deploy-commands.ts",
   "bench/run.ts",
   "bench/soak.ts",
+  "bench/modelCost.ts",
   "eval/run.ts",
+  "testkit/loopbackDiscordServer.ts",
 ];
 
 /** Each file (relative to the root) with what it imports: project files as paths, packages by name. */
@@ -59,6 +62,12 @@ const RULES: readonly Rule[] = [
     name: "the pipeline never imports discord.js or the Discord layer",
     appliesTo: (file) => file === "src/pipeline.ts",
     forbids: isDiscordCode,
+    transitive: true,
+  },
+  {
+    name: "the health and metrics layer never imports Discord code, the store layer or the config module",
+    appliesTo: (file) => file.startsWith("src/observability/"),
+    forbids: (target) => isDiscordCode(target) || isStoreOrConfig(target),
     transitive: true,
   },
   {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { JobCancelledError } from "../../src/errors.js";
+import type { PassReport } from "../../src/llm/llm.js";
 import type {
   Classification,
   ClassifierLane,
@@ -163,7 +164,14 @@ class FakeSlots {
 }
 
 function setup(
-  options: { slots?: number; chatSlots?: number; maxQueue?: number; maxAgeMs?: number; floor?: number } = {},
+  options: {
+    slots?: number;
+    chatSlots?: number;
+    maxQueue?: number;
+    maxAgeMs?: number;
+    floor?: number;
+    onPass?: (pass: PassReport) => void;
+  } = {},
 ) {
   const runtime = new FakeRuntime();
   const scheduler = new Scheduler({
@@ -173,6 +181,7 @@ function setup(
     chatSpeedFloor: options.floor ?? 0.35,
     maxPassTokens: 128,
     now: runtime.now,
+    ...(options.onPass ? { onPass: options.onPass } : {}),
   });
   const lane = new FakeLane(runtime, options.slots ?? 4);
   const slots = new FakeSlots(options.chatSlots ?? 2);
@@ -374,5 +383,59 @@ describe("Scheduler: failures and shutdown", () => {
     await scheduler.whenIdle();
     expect(reply.generation.closed).toBe(true);
     await expect(classify("late")).rejects.toBeInstanceOf(JobCancelledError);
+  });
+});
+
+describe("Scheduler: work that needs the model to itself", () => {
+  it("runs exclusive work between two passes: the pass in flight finishes first, the queue waits for it", async () => {
+    const { runtime, scheduler, generate, classify } = setup({ slots: 2 });
+    const reply = generate("alice", 10, 6);
+    const first = classify("a");
+    await new Promise((resolve) => setImmediate(resolve));
+    const passesBefore = runtime.passes.length;
+    let sawPassesDuring: number[] = [];
+    const exclusive = scheduler.exclusive(async () => {
+      // Nothing of the queue runs while this holds the model, however long it takes.
+      const at = runtime.passes.length;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      sawPassesDuring = [at, runtime.passes.length];
+      return "reloaded";
+    });
+    const queuedAfter = classify("b");
+    expect(await exclusive).toBe("reloaded");
+    expect(sawPassesDuring[0]).toBe(sawPassesDuring[1]);
+    expect(sawPassesDuring[0]).toBeGreaterThanOrEqual(passesBefore);
+    // The running reply and the queued work go on afterwards.
+    await Promise.all([reply.done, first, queuedAfter]);
+    expect((await reply.done).tokens).toBe(6);
+  });
+
+  it("rejects exclusive work that waits when the scheduler closes, and refuses it afterwards", async () => {
+    const { scheduler, classify } = setup();
+    const running = classify("a");
+    const waiting = scheduler.exclusive(async () => "never");
+    scheduler.close();
+    await expect(waiting).rejects.toBeInstanceOf(JobCancelledError);
+    // The pass in flight when it closed still returns its result.
+    expect(await running).toBe("a");
+    await expect(scheduler.exclusive(async () => "late")).rejects.toBeInstanceOf(JobCancelledError);
+  });
+
+  it("reports each pass's classifications by lane and its steps, and the queue depth by kind", async () => {
+    const reports: PassReport[] = [];
+    const { scheduler, generate, classify } = setup({ slots: 4, onPass: (pass) => reports.push(pass) });
+    const reactions = ["a", "b", "c"].map((text) => classify(text));
+    // The first went straight into a pass; the other two wait for the next.
+    expect(scheduler.queueDepth).toEqual({ interactive: 0, background: 2, chat: 0 });
+    const reply = generate("alice", 10, 2);
+    expect(scheduler.queueDepth.chat).toBe(1);
+    await Promise.all([...reactions, reply.done]);
+    expect(scheduler.queueDepth).toEqual({ interactive: 0, background: 0, chat: 0 });
+    const classified = reports.reduce((sum, pass) => sum + (pass.classifications.sentiment ?? 0), 0);
+    const steps = reports.reduce((sum, pass) => sum + pass.generationSteps, 0);
+    expect(classified).toBe(3);
+    expect(steps).toBe(2);
+    expect(reports).toHaveLength(scheduler.stats.passes);
+    expect(reports.every((pass) => pass.durationMs > 0)).toBe(true);
   });
 });

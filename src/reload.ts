@@ -1,0 +1,132 @@
+import { type FSWatcher, watch } from "node:fs";
+import { relative } from "node:path";
+import type { App } from "./app.js";
+import type { Config } from "./config.js";
+import type { Bot } from "./discord/createBot.js";
+import { deployCommands } from "./discord/deployCommands.js";
+import { errorMessage } from "./errors.js";
+import type { Logger } from "./logger.js";
+import { PromptFileError } from "./prompts.js";
+import { TaskFileError } from "./tasks.js";
+
+/** File changes closer together than this make one reload: an editor saves a file in several writes. */
+const WATCH_DEBOUNCE_MS = 300;
+
+export type ReloadTrigger = "SIGHUP" | "file change" | "request";
+
+/**
+ * Reloads prompts/ and prompts/tasks/ into the running bot: the model's cached prefixes are evaluated anew between
+ * two passes, the bot serves the new commands, and Discord is told of changed commands where that is safe. The
+ * gateway connection and the warm chat sequences stay. A bad file refuses the whole reload with one error that
+ * names the file, and the bot goes on with the prompts it had. Reloads never overlap: one asked for while
+ * another runs happens once it is done.
+ */
+export class PromptReloader {
+  private running: Promise<boolean> | undefined;
+  private queued: Promise<boolean> | undefined;
+
+  constructor(private readonly deps: { app: App; bot: Bot; config: Config; logger: Logger }) {}
+
+  /** Resolves true when the new prompts are in force, false when the reload was refused. */
+  reload(trigger: ReloadTrigger): Promise<boolean> {
+    if (!this.running) {
+      this.running = this.run(trigger).finally(() => (this.running = undefined));
+      return this.running;
+    }
+    this.queued ??= this.running.then(() => {
+      this.queued = undefined;
+      return this.reload(trigger);
+    });
+    return this.queued;
+  }
+
+  private async run(trigger: ReloadTrigger): Promise<boolean> {
+    const { app, bot, logger } = this.deps;
+    const started = performance.now();
+    let reloaded: Awaited<ReturnType<App["reload"]>>;
+    try {
+      reloaded = await app.reload();
+    } catch (error) {
+      const file =
+        error instanceof PromptFileError || error instanceof TaskFileError ? error.file : undefined;
+      logger.error(
+        { trigger, file, err: errorMessage(error) },
+        "prompt reload refused: still serving the previous prompts",
+      );
+      return false;
+    }
+    bot.useCommands(reloaded.commands);
+    const registered = reloaded.commandsChanged ? await this.register(reloaded.commands) : "unchanged";
+    logger.info(
+      {
+        trigger,
+        tasks: reloaded.tasks,
+        sentimentPrefixTokens: reloaded.sentimentPrefixTokens,
+        commands: registered,
+        ms: Math.round(performance.now() - started),
+      },
+      "prompts reloaded",
+    );
+    if (reloaded.needRestart.length > 0) {
+      logger.warn(
+        { tasks: reloaded.needRestart },
+        "new label tasks need a restart: the model has one sequence per label task it was started with; restart the bot to serve them",
+      );
+    }
+    return true;
+  }
+
+  /** Tells Discord of changed commands: in DISCORD_GUILD_ID at once, globally only when asked to. */
+  private async register(commands: App["commands"]): Promise<string> {
+    const { config, logger } = this.deps;
+    const { discord } = config;
+    const clientId = discord.clientId;
+    if (clientId === undefined || (discord.guildId === undefined && !config.reload.registerGlobally)) {
+      logger.warn(
+        "the commands changed: run npm run deploy-commands (or set DISCORD_GUILD_ID or RELOAD_REGISTER_COMMANDS=true) so Discord shows them",
+      );
+      return "changed, not registered";
+    }
+    try {
+      await deployCommands({ ...discord, clientId }, commands);
+      return discord.guildId === undefined ? "registered globally" : "registered in the guild";
+    } catch (error) {
+      logger.error({ err: errorMessage(error) }, "registering the changed commands failed");
+      return "changed, registration failed";
+    }
+  }
+}
+
+/**
+ * PROMPTS_WATCH=true: a reload after files in the prompts and tasks folders change, debounced. Returns the
+ * function that stops watching.
+ */
+export function watchPrompts(reloader: PromptReloader, config: Config, logger: Logger): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const changed = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => void reloader.reload("file change"), WATCH_DEBOUNCE_MS);
+  };
+  const folders = [config.promptsDir];
+  if (relative(config.promptsDir, config.tasksDir).startsWith("..")) folders.push(config.tasksDir);
+  const watchers: FSWatcher[] = [];
+  for (const folder of folders) {
+    try {
+      const watcher = watch(folder, { recursive: true }, changed);
+      watcher.on("error", (error) =>
+        logger.warn({ folder, err: errorMessage(error) }, "prompt watcher failed"),
+      );
+      watchers.push(watcher);
+    } catch (error) {
+      logger.warn(
+        { folder, err: errorMessage(error) },
+        "cannot watch the prompts folder; SIGHUP still reloads",
+      );
+    }
+  }
+  logger.info({ folders }, "watching the prompts for changes");
+  return () => {
+    clearTimeout(timer);
+    for (const watcher of watchers) watcher.close();
+  };
+}
