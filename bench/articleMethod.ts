@@ -12,6 +12,8 @@ export const ARTICLE_PROMPT =
 export interface ArticleResult {
   readonly label: SentimentLabel;
   readonly output: string;
+  /** The answer held neither 正面 nor 负面, so the label is the article's neutral fallback (the vote: most runs). */
+  readonly neither: boolean;
   readonly evaluatedTokens: number;
   /** For the vote: the share of the three samples that agree with the label. */
   readonly agreement?: number;
@@ -80,6 +82,7 @@ export class ArticleClassifier {
     return {
       label: parseArticleOutput(output),
       output,
+      neither: !/正面|负面/.test(output),
       evaluatedTokens: input.length + generated.length - 1,
     };
   }
@@ -96,6 +99,7 @@ export class ArticleClassifier {
       label,
       agreement: (counts.get(label) ?? 0) / runs.length,
       output: runs.map((run) => run.output).join(" | "),
+      neither: runs.filter((run) => run.neither).length >= 2,
       evaluatedTokens: runs.reduce((sum, run) => sum + run.evaluatedTokens, 0),
     };
   }

@@ -4,6 +4,8 @@ import { SENTIMENT_LABELS } from "../src/sentimentLabels.js";
 
 const exampleSchema = z.object({
   id: z.number().int().positive(),
+  /** Lines that translate or paraphrase each other share a pair id, and always the same split. */
+  pair: z.string().regex(/^p\d+$/),
   lang: z.enum(["en", "zh"]),
   split: z.enum(["dev", "holdout"]),
   label: z.enum(SENTIMENT_LABELS),

@@ -14,6 +14,7 @@ import { applyNeutralThreshold } from "../src/llm/neutralThreshold.js";
 import { createSentimentClassifier } from "../src/llm/sentiment.js";
 import { loadPrompts } from "../src/prompts.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../src/sentimentLabels.js";
+import { normaliseInput } from "../src/text/normaliseInput.js";
 import { percent } from "../src/wording.js";
 import type { EvalExample } from "./dataset.js";
 import {
@@ -45,6 +46,8 @@ export const METHOD_TITLES: Record<MethodName, string> = {
 
 interface Classified {
   readonly prediction: Prediction;
+  /** The article's methods: the answer held neither 正面 nor 负面, so the method's rule made it neutral. */
+  readonly neither?: boolean;
   readonly confidence?: number;
   readonly evaluatedTokens: number;
   readonly ms: number;
@@ -56,6 +59,8 @@ export interface MethodScores {
   readonly byLanguage: Record<"en" | "zh", { accuracy: number; macroF1: number; count: number }>;
   readonly confusion: Confusion;
   readonly outOfSetRate: number;
+  /** The article's methods: how often the generated answer held neither word (then read as neutral). */
+  readonly neitherRate: number | null;
   readonly latencyP50Ms: number;
   readonly latencyP95Ms: number;
   readonly meanEvaluatedTokens: number;
@@ -75,10 +80,15 @@ export interface EvalResults {
   readonly split: string;
   readonly examples: number;
   readonly date: string;
+  /** SENTIMENT_NEUTRAL_THRESHOLD as the bot applies it: the bot method is scored with it. */
+  readonly neutralThreshold: number;
   readonly methods: Partial<Record<MethodName, MethodScores>>;
-  /** The bot method with each neutral threshold, on the same predictions. */
+  /** The bot method's raw results with each neutral threshold, always on the dev split. */
   readonly thresholdSweep: readonly ThresholdPoint[];
+  /** The threshold with the best macro-F1 on dev: chosen there, never on the split being reported. */
   readonly bestThreshold: ThresholdPoint | null;
+  /** That threshold applied to the evaluated split: the figure to report. */
+  readonly bestThresholdOnSplit: ThresholdPoint | null;
 }
 
 export interface EvalOptions {
@@ -86,6 +96,10 @@ export interface EvalOptions {
   readonly methods: readonly MethodName[];
   readonly examples: readonly EvalExample[];
   readonly split: string;
+  /** The dev split, where the neutral threshold is chosen (the same as `examples` when the split is dev). */
+  readonly devExamples: readonly EvalExample[];
+  /** The bot's SENTIMENT_NEUTRAL_THRESHOLD, applied to the bot method as the bot applies it. */
+  readonly neutralThreshold: number;
   readonly threads: number;
   readonly log?: (line: string) => void;
 }
@@ -117,6 +131,9 @@ function score(
     byLanguage,
     confusion,
     outOfSetRate: predicted.filter((p) => p === OUT_OF_SET).length / Math.max(1, predicted.length),
+    neitherRate: results.some((result) => result.neither !== undefined)
+      ? results.filter((result) => result.neither).length / Math.max(1, results.length)
+      : null,
     latencyP50Ms: percentile(
       results.map((r) => r.ms),
       50,
@@ -134,6 +151,14 @@ function score(
 export function lexiconLabel(analyzer: Sentiment, text: string): SentimentLabel {
   const { score: total } = analyzer.analyze(text);
   return total > 0 ? "positive" : total < 0 ? "negative" : "neutral";
+}
+
+/**
+ * The text each method classifies: exactly what the bot would (see normaliseInput); a message that normalises to
+ * nothing gets no reaction from the bot, which the eval counts as neutral.
+ */
+export function botInput(text: string): string {
+  return normaliseInput(text);
 }
 
 export function sweepThresholds(
@@ -169,29 +194,58 @@ export async function runEval(options: EvalOptions): Promise<EvalResults> {
   }
   const methods: Partial<Record<MethodName, MethodScores>> = {};
   if (options.methods.includes("lexicon")) methods.lexicon = score(examples, runLexicon(examples), false);
-  let botResults: SentimentResult[] = [];
+  let threshold: Pick<EvalResults, "thresholdSweep" | "bestThreshold" | "bestThresholdOnSplit"> = {
+    thresholdSweep: [],
+    bestThreshold: null,
+    bestThresholdOnSplit: null,
+  };
   if (modelMethods.length > 0 && options.modelPath !== undefined) {
     const scored = await runModelMethods(options.modelPath, modelMethods, options);
     Object.assign(methods, scored.methods);
-    botResults = scored.botResults;
+    if (scored.botRaw) {
+      threshold = thresholdChosenOnDev(
+        { examples: options.devExamples, raw: scored.botRaw.dev },
+        { examples: options.examples, raw: scored.botRaw.split },
+      );
+    }
   }
-  const thresholdSweep = botResults.length > 0 ? sweepThresholds(examples, botResults) : [];
   return {
     model: options.modelPath === undefined ? "none" : basename(options.modelPath),
     split: options.split,
     examples: examples.length,
     date: new Date().toISOString().slice(0, 10),
+    neutralThreshold: options.neutralThreshold,
     methods,
-    thresholdSweep,
-    bestThreshold: bestOf(thresholdSweep),
+    ...threshold,
   };
+}
+
+interface Classifications {
+  readonly examples: readonly EvalExample[];
+  readonly raw: readonly SentimentResult[];
+}
+
+/** The neutral threshold is chosen on dev and reported on the evaluated split: never chosen where it is scored. */
+export function thresholdChosenOnDev(
+  dev: Classifications,
+  split: Classifications,
+): Pick<EvalResults, "thresholdSweep" | "bestThreshold" | "bestThresholdOnSplit"> {
+  const thresholdSweep = sweepThresholds(dev.examples, dev.raw);
+  const bestThreshold = bestOf(thresholdSweep);
+  const onSplit =
+    bestThreshold === null
+      ? undefined
+      : sweepThresholds(split.examples, split.raw).find(
+          (point) => point.threshold === bestThreshold.threshold,
+        );
+  return { thresholdSweep, bestThreshold, bestThresholdOnSplit: onSplit ?? null };
 }
 
 function runLexicon(examples: readonly EvalExample[]): Classified[] {
   const analyzer = new Sentiment();
   return examples.map((example) => {
     const started = performance.now();
-    const prediction = lexiconLabel(analyzer, example.text);
+    const prediction = lexiconLabel(analyzer, botInput(example.text));
     return { prediction, evaluatedTokens: 0, ms: performance.now() - started };
   });
 }
@@ -201,7 +255,10 @@ async function runModelMethods(
   modelPath: string,
   names: readonly MethodName[],
   options: EvalOptions,
-): Promise<{ methods: Partial<Record<MethodName, MethodScores>>; botResults: SentimentResult[] }> {
+): Promise<{
+  methods: Partial<Record<MethodName, MethodScores>>;
+  botRaw: { split: SentimentResult[]; dev: SentimentResult[] } | undefined;
+}> {
   const log = options.log ?? (() => undefined);
   const { examples } = options;
   const llama = await getLlama({ gpu: false, build: "never" });
@@ -212,22 +269,20 @@ async function runModelMethods(
     // The article's two variants share one sequence: each classification clears it anyway.
     const article = new ArticleClassifier(model, context.getSequence());
     const methods: Partial<Record<MethodName, MethodScores>> = {};
-    let botResults: SentimentResult[] = [];
+    let botRaw: { split: SentimentResult[]; dev: SentimentResult[] } | undefined;
     for (const method of names) {
       log(`${method}…`);
       if (method === "bot" || method === "grammar") {
         const sequence = context.getSequence();
-        const { results, raw } = await runClassifier({
-          llama,
-          model,
-          sequence,
-          chatWrapper,
-          method,
-          examples,
-          log,
-        });
+        const classify = (on: readonly EvalExample[]) =>
+          runClassifier({ llama, model, sequence, chatWrapper, method, examples: on, options, log });
+        const { results, raw } = await classify(examples);
         methods[method] = score(examples, results, true);
-        if (method === "bot") botResults = raw;
+        if (method === "bot") {
+          // The threshold is chosen on dev: the dev split is classified too when another split is evaluated.
+          const dev = options.split === "dev" ? raw : (await classify(options.devExamples)).raw;
+          botRaw = { split: raw, dev };
+        }
       } else if (method === "article" || method === "article-vote") {
         methods[method] = score(
           examples,
@@ -236,7 +291,7 @@ async function runModelMethods(
         );
       }
     }
-    return { methods, botResults };
+    return { methods, botRaw };
   } finally {
     await context.dispose();
     await model.dispose();
@@ -252,6 +307,7 @@ async function runClassifier(options: {
   readonly chatWrapper: ChatWrapper;
   readonly method: "bot" | "grammar";
   readonly examples: readonly EvalExample[];
+  readonly options: EvalOptions;
   readonly log: (line: string) => void;
 }): Promise<{ results: Classified[]; raw: SentimentResult[] }> {
   const { method, examples } = options;
@@ -269,8 +325,17 @@ async function runClassifier(options: {
   const results: Classified[] = [];
   const raw: SentimentResult[] = [];
   for (const example of examples) {
-    const [result, ms] = await timed(() => classifier.classify(example.text));
-    raw.push(result);
+    const text = botInput(example.text);
+    if (text === "") {
+      // The bot skips such a message (no reaction): neutral, with no model work.
+      raw.push(SKIPPED);
+      results.push({ prediction: "neutral", confidence: 1, evaluatedTokens: 0, ms: 0 });
+      continue;
+    }
+    const [measured, ms] = await timed(() => classifier.classify(text));
+    raw.push(measured);
+    // The bot applies SENTIMENT_NEUTRAL_THRESHOLD to what it measured; the eval scores what the bot would show.
+    const result = applyNeutralThreshold(measured, options.options.neutralThreshold);
     results.push({
       prediction: result.label,
       confidence: result.confidence,
@@ -289,14 +354,15 @@ async function runArticle(
 ): Promise<Classified[]> {
   const results: Classified[] = [];
   for (const [index, example] of examples.entries()) {
+    const text = botInput(example.text);
     const [result, ms] = await timed(() =>
-      method === "article" ? article.classify(example.text) : article.classifyByVote(example.text, index * 3),
+      method === "article" ? article.classify(text) : article.classifyByVote(text, index * 3),
     );
-    // The substring search can find neither word: that is "neutral" by the article's rule, but it is also an
-    // answer outside the label set, which we count.
-    const outside = method === "article" && !/正面|负面/.test(result.output);
+    // An answer with neither word is neutral by the article's own rule, and scored as neutral; how often that
+    // happens is reported beside the scores.
     results.push({
-      prediction: outside ? OUT_OF_SET : result.label,
+      prediction: result.label,
+      neither: result.neither,
       ...(method === "article-vote" ? { confidence: result.agreement } : {}),
       evaluatedTokens: result.evaluatedTokens,
       ms,
@@ -304,6 +370,16 @@ async function runArticle(
   }
   return results;
 }
+
+/** What the bot records for a message that normalises to nothing: no model work, and no reaction. */
+const SKIPPED: SentimentResult = {
+  label: "neutral",
+  confidence: 1,
+  probabilities: { positive: 0, negative: 0, neutral: 1 },
+  method: "logits",
+  evaluatedTokens: 0,
+  truncated: false,
+};
 
 function bestOf(sweep: readonly ThresholdPoint[]): ThresholdPoint | null {
   return sweep.reduce<ThresholdPoint | null>(
@@ -318,14 +394,14 @@ export function renderEvalTable(results: EvalResults): string {
   const lines = [
     `Model \`${results.model}\`, split \`${results.split}\` (${results.examples} messages), ${results.date}.`,
     "",
-    "| Method | Accuracy | Macro-F1 | EN macro-F1 | ZH macro-F1 | Outside label set | p50 / p95 | Tokens / msg | ECE |",
+    "| Method | Accuracy | Macro-F1 | EN macro-F1 | ZH macro-F1 | Answer held neither word | p50 / p95 | Tokens / msg | ECE |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const method of METHODS) {
     const s = results.methods[method];
     if (!s) continue;
     lines.push(
-      `| ${METHOD_TITLES[method]} | ${pct(s.accuracy)} | ${s.macroF1.toFixed(3)} | ${s.byLanguage.en.macroF1.toFixed(3)} | ${s.byLanguage.zh.macroF1.toFixed(3)} | ${pct(s.outOfSetRate)} | ${s.latencyP50Ms.toFixed(1)} / ${s.latencyP95Ms.toFixed(1)} ms | ${s.meanEvaluatedTokens.toFixed(1)} | ${s.ece === null ? "–" : s.ece.toFixed(3)} |`,
+      `| ${METHOD_TITLES[method]} | ${pct(s.accuracy)} | ${s.macroF1.toFixed(3)} | ${s.byLanguage.en.macroF1.toFixed(3)} | ${s.byLanguage.zh.macroF1.toFixed(3)} | ${s.neitherRate === null ? "–" : pct(s.neitherRate)} | ${s.latencyP50Ms.toFixed(1)} / ${s.latencyP95Ms.toFixed(1)} ms | ${s.meanEvaluatedTokens.toFixed(1)} | ${s.ece === null ? "–" : s.ece.toFixed(3)} |`,
     );
   }
   for (const method of METHODS) {
@@ -339,9 +415,10 @@ export function renderEvalTable(results: EvalResults): string {
     }
   }
   if (results.bestThreshold) {
+    const onSplit = results.bestThresholdOnSplit;
     lines.push(
       "",
-      `Neutral threshold sweep (bot method): best macro-F1 ${results.bestThreshold.macroF1.toFixed(3)} at ${results.bestThreshold.threshold} (0 = off).`,
+      `Neutral threshold (bot method), chosen on dev: ${results.bestThreshold.threshold} (0 = off), dev macro-F1 ${results.bestThreshold.macroF1.toFixed(3)}; on ${results.split}: macro-F1 ${onSplit?.macroF1.toFixed(3) ?? "–"}, accuracy ${onSplit ? pct(onSplit.accuracy) : "–"}. The bot method above is scored with SENTIMENT_NEUTRAL_THRESHOLD=${results.neutralThreshold}.`,
     );
   }
   return `${lines.join("\n")}\n`;

@@ -35,6 +35,8 @@ try {
     methods,
     examples,
     split,
+    devExamples: loadDataset("dev"),
+    neutralThreshold: config.sentiment.neutralThreshold,
     threads: config.model.threads,
     log: (line) => process.stderr.write(`${line}\n`),
   });

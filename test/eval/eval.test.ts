@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDataset } from "../../eval/dataset.js";
+import { runEval } from "../../eval/evaluate.js";
 import { runEntryPoint } from "../../testkit/botProcess.js";
 import { tinyModel } from "../../testkit/models.js";
 
@@ -74,15 +75,64 @@ describe("npm run eval", () => {
       expect(total, method).toBe(results.examples);
       expect(scores.accuracy, method).toBeCloseTo(correct / total, 10);
     }
-    // The sweep's first point, the threshold off, is the bot method as scored.
-    expect(results.thresholdSweep[0]).toMatchObject({
-      threshold: 0,
-      accuracy: results.methods.bot.accuracy,
-      macroF1: results.methods.bot.macroF1,
-    });
+    // The neutral threshold is chosen on dev (the sweep) and reported on the held-out split at that value.
+    expect(results.thresholdSweep).toHaveLength(13);
+    expect(results.bestThresholdOnSplit.threshold).toBe(results.bestThreshold.threshold);
+    expect(table).toContain(`chosen on dev: ${results.bestThreshold.threshold}`);
+    // The article's answers with neither word are its neutral, scored as such and counted beside the scores.
+    for (const method of ["article", "article-vote"]) {
+      const scores = results.methods[method];
+      const other = Object.values(scores.confusion as Record<string, Record<string, number>>).reduce(
+        (sum, row) => sum + (row.other ?? 0),
+        0,
+      );
+      expect(other, method).toBe(0);
+      const neutral = Object.values(scores.confusion as Record<string, Record<string, number>>).reduce(
+        (sum, row) => sum + (row.neutral ?? 0),
+        0,
+      );
+      expect(scores.neitherRate * results.examples, method).toBeLessThanOrEqual(neutral);
+    }
+    expect(results.methods.bot.neitherRate).toBeNull();
     // Measured, not constructed: the bot evaluates only the message over its cached prefix.
     expect(results.methods.bot.meanEvaluatedTokens).toBeLessThan(results.methods.article.meanEvaluatedTokens);
   }, 240_000);
+
+  it("classifies what the bot would: normalised text, with SENTIMENT_NEUTRAL_THRESHOLD applied", async () => {
+    const example = (id: number, text: string) => ({
+      id,
+      pair: `p${id}`,
+      lang: "en" as const,
+      split: "dev" as const,
+      label: "neutral" as const,
+      text,
+      sarcasm: false,
+      tags: [],
+    });
+    const model = await tinyModel();
+    const run = (examples: ReturnType<typeof example>[], neutralThreshold: number) =>
+      runEval({
+        modelPath: model,
+        methods: ["bot"],
+        examples,
+        devExamples: examples,
+        split: "dev",
+        neutralThreshold,
+        threads: 1,
+      });
+    // Zero-width and bidi characters only: the bot normalises this to nothing, never asks the model, and does not
+    // react; the eval counts it as neutral, at no cost.
+    const invisible = await run([example(1, "\u200b\u200d\u202e")], 0);
+    expect(invisible.methods.bot?.meanEvaluatedTokens).toBe(0);
+    expect(invisible.methods.bot?.confusion.neutral.neutral).toBe(1);
+    // A threshold above every confidence the random model gives turns each answer neutral, as the bot would.
+    const texts = ["the raid resets on tuesday", "this is awful", "best day ever"].map((text, i) =>
+      example(i + 2, text),
+    );
+    const strict = await run(texts, 0.99);
+    expect(strict.methods.bot?.confusion.neutral).toMatchObject({ neutral: 3, positive: 0, negative: 0 });
+    expect(strict.neutralThreshold).toBe(0.99);
+  }, 120_000);
 
   it("reproduces the lexicon baseline the README quotes", async () => {
     const out = await mkdtemp(join(tmpdir(), "moodbot-eval-"));

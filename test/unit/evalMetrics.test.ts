@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import type { EvalExample } from "../../eval/dataset.js";
+import { thresholdChosenOnDev } from "../../eval/evaluate.js";
 import {
   accuracy,
   confusionMatrix,
@@ -8,6 +10,7 @@ import {
   type Prediction,
   percentile,
 } from "../../eval/metrics.js";
+import type { SentimentResult } from "../../src/llm/llm.js";
 import type { SentimentLabel } from "../../src/sentimentLabels.js";
 
 // Ten messages, worked by hand:
@@ -83,5 +86,45 @@ describe("eval metrics", () => {
     expect(percentile([5, 1, 4, 2, 3], 50)).toBe(3);
     expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 95)).toBe(10);
     expect(percentile([], 50)).toBeNaN();
+  });
+});
+
+describe("the neutral threshold", () => {
+  const example = (id: number, label: SentimentLabel, split: "dev" | "holdout"): EvalExample => ({
+    id,
+    pair: `p${id}`,
+    lang: "en",
+    split,
+    label,
+    text: `message ${id}`,
+    sarcasm: false,
+    tags: [],
+  });
+  const measured = (label: SentimentLabel, confidence: number): SentimentResult => {
+    const rest = (1 - confidence) / 2;
+    const probabilities = { positive: rest, negative: rest, neutral: rest, [label]: confidence } as Record<
+      SentimentLabel,
+      number
+    >;
+    return { label, confidence, probabilities, method: "logits", evaluatedTokens: 5, truncated: false };
+  };
+
+  it("is chosen on dev and reported on the other split, never chosen where it is scored", () => {
+    // On dev, the unsure "positive" answers are really neutral: a threshold of 0.55 turns them into right answers.
+    const dev = {
+      examples: [example(1, "neutral", "dev"), example(2, "neutral", "dev"), example(3, "positive", "dev")],
+      raw: [measured("positive", 0.5), measured("positive", 0.52), measured("positive", 0.9)],
+    };
+    // On holdout the same unsure answers are right as they are: holdout alone would choose no threshold at all.
+    const holdout = {
+      examples: [example(4, "positive", "holdout"), example(5, "positive", "holdout")],
+      raw: [measured("positive", 0.5), measured("positive", 0.52)],
+    };
+    const chosen = thresholdChosenOnDev(dev, holdout);
+    expect(chosen.bestThreshold?.threshold).toBe(0.55);
+    expect(chosen.bestThreshold?.accuracy).toBe(1);
+    // Reported on holdout at the dev threshold: both answers become neutral there, and both are wrong.
+    expect(chosen.bestThresholdOnSplit).toMatchObject({ threshold: 0.55, accuracy: 0, neutralShare: 1 });
+    expect(chosen.thresholdSweep).toHaveLength(13);
   });
 });
