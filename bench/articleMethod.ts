@@ -9,6 +9,10 @@ import type { SentimentLabel } from "../src/sentimentLabels.js";
 export const ARTICLE_PROMPT =
   "你是一个冷酷的情感分析师，只输出正面或负面，不解释原因。\n用户说：{text}\n你的判断是：";
 
+/** The article's second prompt: the same task behind explicit task markers, in strict mode. */
+export const ARTICLE_PROMPT_V2 =
+  "[TASK_START]\nTASK: SENTIMENT ANALYSIS\nMODE: STRICT\nLABELS: 正面 | 负面\nINPUT: {text}\nOUTPUT (only one word):";
+
 export interface ArticleResult {
   readonly label: SentimentLabel;
   readonly output: string;
@@ -29,6 +33,8 @@ export class ArticleClassifier {
   constructor(
     private readonly model: LlamaModel,
     private readonly sequence: LlamaContextSequence,
+    /** The prompt, with {text} where the message goes: the article's first prompt, or its v2. */
+    private readonly prompt: string = ARTICLE_PROMPT,
   ) {}
 
   /** One classification; `temperature` 0 is the article's greedy method, above 0 a sampled vote. */
@@ -38,7 +44,7 @@ export class ArticleClassifier {
   ): Promise<ArticleResult> {
     await this.sequence.clearHistory();
     const prompt = this.model.tokenize(
-      ARTICLE_PROMPT.replace("{text}", () => text),
+      this.prompt.replace("{text}", () => text),
       false,
     );
     return this.answer(prompt, {
@@ -53,7 +59,7 @@ export class ArticleClassifier {
    * prefix caching gives from what reading the label probabilities in one pass gives.
    */
   async classifyReusingPrefix(text: string): Promise<ArticleResult> {
-    const [head = "", tail = ""] = ARTICLE_PROMPT.split("{text}");
+    const [head = "", tail = ""] = this.prompt.split("{text}");
     const prefix = this.model.tokenize(head, false);
     const { firstDifferentIndex } = this.sequence.compareContextTokens(prefix);
     if (firstDifferentIndex < prefix.length) {

@@ -4,6 +4,7 @@ import { loadModel } from "../src/llm/model.js";
 import { createLogger } from "../src/logger.js";
 import { loadPrompts, renderChatTurns } from "../src/prompts.js";
 import { BENCH_MESSAGES, tenTurnHistory } from "./messages.js";
+import type { ModelCost } from "./models.js";
 import { mean, median, round, timed } from "./stats.js";
 
 /*
@@ -16,29 +17,6 @@ import { mean, median, round, timed } from "./stats.js";
 const LATENCY_MESSAGES = 20;
 const BURST_MESSAGES = 40;
 const CHAT_TOKENS = 32;
-
-export interface ModelCost {
-  readonly file: string;
-  readonly sizeMb: number;
-  readonly threads: number;
-  readonly loadMs: number;
-  readonly rssAfterLoadMb: number;
-  readonly peakRssMb: number;
-  readonly sentiment: {
-    readonly method: string;
-    readonly p50Ms: number;
-    readonly meanTokens: number;
-    readonly burstMessages: number;
-    readonly burstMs: number;
-    readonly perSecond: number;
-  };
-  readonly chat: {
-    readonly coldFirstTokenMs: number;
-    readonly promptTokens: number;
-    readonly generatedTokens: number;
-    readonly tokensPerSecond: number;
-  };
-}
 
 async function measure(path: string): Promise<ModelCost> {
   const config = loadConfig(readEnvironment(), "console");

@@ -5,7 +5,6 @@ import { join } from "node:path";
 import { NODE_RUNTIME_FLAGS } from "../src/runtimeFlags.js";
 import { REPO_ROOT } from "../testkit/botProcess.js";
 import { ensureBenchModel, ensureShapeModel, LARGER_SHAPES } from "./benchModel.js";
-import type { ModelCost } from "./modelCost.js";
 
 /*
  * `npm run bench -- --model <file.gguf>`: what one model costs here, beside the default model's shape.
@@ -14,6 +13,30 @@ import type { ModelCost } from "./modelCost.js";
  */
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** What bench/modelCost.ts measures of one model, in its own process. */
+export interface ModelCost {
+  readonly file: string;
+  readonly sizeMb: number;
+  readonly threads: number;
+  readonly loadMs: number;
+  readonly rssAfterLoadMb: number;
+  readonly peakRssMb: number;
+  readonly sentiment: {
+    readonly method: string;
+    readonly p50Ms: number;
+    readonly meanTokens: number;
+    readonly burstMessages: number;
+    readonly burstMs: number;
+    readonly perSecond: number;
+  };
+  readonly chat: {
+    readonly coldFirstTokenMs: number;
+    readonly promptTokens: number;
+    readonly generatedTokens: number;
+    readonly tokensPerSecond: number;
+  };
+}
 
 export async function benchModels(args: readonly string[]): Promise<void> {
   const modelIndex = args.indexOf("--model");

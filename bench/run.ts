@@ -16,6 +16,7 @@ import { REPO_ROOT, runEntryPoint } from "../testkit/botProcess.js";
 import { FakeDiscord } from "../testkit/fakeDiscord.js";
 import { ArticleClassifier } from "./articleMethod.js";
 import { ensureBenchModel, ensureLongReplyBenchModel, QWEN_05B_SHAPE } from "./benchModel.js";
+import { renderCapacity, renderFindings } from "./findings.js";
 import { measureKvCache } from "./kvCache.js";
 import { BENCH_MESSAGES, realisticStream, tenTurnHistory } from "./messages.js";
 import {
@@ -322,7 +323,8 @@ async function main() {
     process,
     realShape,
   };
-  const table = renderTable(results);
+  // The tables, then the README's reading of them and the capacity plan, all rendered from these results.
+  const table = [renderTable(results), renderFindings(results), renderCapacity(results)].join("\n");
   await writeFile(join(REPO_ROOT, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   await writeFile(join(REPO_ROOT, "bench", "results.md"), table);
   globalThis.process.stdout.write(table);

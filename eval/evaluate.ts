@@ -7,16 +7,17 @@ import {
   type LlamaModel,
 } from "node-llama-cpp";
 import Sentiment from "sentiment";
-import { ArticleClassifier } from "../bench/articleMethod.js";
+import { ARTICLE_PROMPT_V2, ArticleClassifier } from "../bench/articleMethod.js";
 import { ChatRunner } from "../src/llm/chat.js";
 import type { SentimentResult } from "../src/llm/llm.js";
 import { applyNeutralThreshold } from "../src/llm/neutralThreshold.js";
 import { createSentimentClassifier } from "../src/llm/sentiment.js";
-import { loadPrompts } from "../src/prompts.js";
+import { loadPrompts, type Prompts } from "../src/prompts.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../src/sentimentLabels.js";
 import { normaliseInput } from "../src/text/normaliseInput.js";
 import { percent } from "../src/wording.js";
 import type { EvalExample } from "./dataset.js";
+import { afinnLabel, chineseLexiconLabel, vaderLabel } from "./lexicons.js";
 import {
   accuracy,
   type Confusion,
@@ -33,15 +34,38 @@ import {
  * one loaded model and context; the lexicon baseline uses no model at all.
  */
 
-export const METHODS = ["bot", "grammar", "article", "article-vote", "lexicon"] as const;
+export const METHODS = [
+  "bot",
+  "grammar",
+  "article",
+  "article-v2",
+  "article-vote",
+  "lexicon",
+  "vader",
+  "lexicon-zh",
+] as const;
 export type MethodName = (typeof METHODS)[number];
+
+/** The methods that need no model. */
+const NO_MODEL: Record<"lexicon" | "vader" | "lexicon-zh", (text: string) => SentimentLabel> = {
+  lexicon: (() => {
+    const analyzer = new Sentiment();
+    return (text: string) => afinnLabel(analyzer, text);
+  })(),
+  vader: vaderLabel,
+  "lexicon-zh": chineseLexiconLabel,
+};
+const isNoModel = (method: MethodName): method is keyof typeof NO_MODEL => method in NO_MODEL;
 
 export const METHOD_TITLES: Record<MethodName, string> = {
   bot: "bot: one pass, label logits",
   grammar: "grammar-constrained label",
   article: "article: 2 greedy tokens + substring",
+  "article-v2": "article v2: task markers, 2 greedy tokens",
   "article-vote": "article: vote of 3 samples",
   lexicon: "lexicon (AFINN, no model)",
+  vader: "VADER (no model)",
+  "lexicon-zh": "Chinese word list (no model)",
 };
 
 interface Classified {
@@ -89,6 +113,8 @@ export interface EvalResults {
   readonly bestThreshold: ThresholdPoint | null;
   /** That threshold applied to the evaluated split: the figure to report. */
   readonly bestThresholdOnSplit: ThresholdPoint | null;
+  /** The bot method with each prompt folder given by --prompts, by folder. */
+  readonly promptVariants: Readonly<Record<string, MethodScores>>;
 }
 
 export interface EvalOptions {
@@ -101,6 +127,8 @@ export interface EvalOptions {
   /** The bot's SENTIMENT_NEUTRAL_THRESHOLD, applied to the bot method as the bot applies it. */
   readonly neutralThreshold: number;
   readonly threads: number;
+  /** Other prompt folders: the bot method runs with each, scored side by side with the shipped prompts. */
+  readonly promptVariants?: readonly string[];
   readonly log?: (line: string) => void;
 }
 
@@ -147,12 +175,6 @@ function score(
   };
 }
 
-/** The lexicon baseline: AFINN's score sign, neutral at zero (which is every text it has no words for). */
-export function lexiconLabel(analyzer: Sentiment, text: string): SentimentLabel {
-  const { score: total } = analyzer.analyze(text);
-  return total > 0 ? "positive" : total < 0 ? "negative" : "neutral";
-}
-
 /**
  * The text each method classifies: exactly what the bot would (see normaliseInput); a message that normalises to
  * nothing gets no reaction from the bot, which the eval counts as neutral.
@@ -188,20 +210,25 @@ async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
 
 export async function runEval(options: EvalOptions): Promise<EvalResults> {
   const { examples } = options;
-  const modelMethods = options.methods.filter((method) => method !== "lexicon");
-  if (modelMethods.length > 0 && options.modelPath === undefined) {
+  const modelMethods = options.methods.filter((method) => !isNoModel(method));
+  const variants = options.promptVariants ?? [];
+  if ((modelMethods.length > 0 || variants.length > 0) && options.modelPath === undefined) {
     throw new Error("the model methods need a model: pass --model path/to/model.gguf or set MODEL_PATH");
   }
   const methods: Partial<Record<MethodName, MethodScores>> = {};
-  if (options.methods.includes("lexicon")) methods.lexicon = score(examples, runLexicon(examples), false);
+  const promptVariants: Record<string, MethodScores> = {};
+  for (const method of options.methods.filter(isNoModel)) {
+    methods[method] = score(examples, runNoModel(examples, NO_MODEL[method]), false);
+  }
   let threshold: Pick<EvalResults, "thresholdSweep" | "bestThreshold" | "bestThresholdOnSplit"> = {
     thresholdSweep: [],
     bestThreshold: null,
     bestThresholdOnSplit: null,
   };
-  if (modelMethods.length > 0 && options.modelPath !== undefined) {
+  if ((modelMethods.length > 0 || variants.length > 0) && options.modelPath !== undefined) {
     const scored = await runModelMethods(options.modelPath, modelMethods, options);
     Object.assign(methods, scored.methods);
+    Object.assign(promptVariants, scored.promptVariants);
     if (scored.botRaw) {
       threshold = thresholdChosenOnDev(
         { examples: options.devExamples, raw: scored.botRaw.dev },
@@ -217,6 +244,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResults> {
     neutralThreshold: options.neutralThreshold,
     methods,
     ...threshold,
+    promptVariants,
   };
 }
 
@@ -241,11 +269,10 @@ export function thresholdChosenOnDev(
   return { thresholdSweep, bestThreshold, bestThresholdOnSplit: onSplit ?? null };
 }
 
-function runLexicon(examples: readonly EvalExample[]): Classified[] {
-  const analyzer = new Sentiment();
+function runNoModel(examples: readonly EvalExample[], label: (text: string) => SentimentLabel): Classified[] {
   return examples.map((example) => {
     const started = performance.now();
-    const prediction = lexiconLabel(analyzer, botInput(example.text));
+    const prediction = label(botInput(example.text));
     return { prediction, evaluatedTokens: 0, ms: performance.now() - started };
   });
 }
@@ -258,6 +285,7 @@ async function runModelMethods(
 ): Promise<{
   methods: Partial<Record<MethodName, MethodScores>>;
   botRaw: { split: SentimentResult[]; dev: SentimentResult[] } | undefined;
+  promptVariants: Record<string, MethodScores>;
 }> {
   const log = options.log ?? (() => undefined);
   const { examples } = options;
@@ -266,16 +294,22 @@ async function runModelMethods(
   const context = await model.createContext({ contextSize: 2048, sequences: 4, threads: options.threads });
   try {
     const chatWrapper = new ChatRunner(context.getSequence()).chatWrapper;
-    // The article's two variants share one sequence: each classification clears it anyway.
-    const article = new ArticleClassifier(model, context.getSequence());
+    // The article's variants share one sequence: each classification clears it anyway.
+    const articleSequence = context.getSequence();
+    // The bot's classifier, the grammar one and each prompt variant take turns on one sequence: a classifier
+    // evaluates its own prefix again when it finds another there.
+    const classifierSequence = context.getSequence();
+    const article = new ArticleClassifier(model, articleSequence);
+    const articleV2 = new ArticleClassifier(model, articleSequence, ARTICLE_PROMPT_V2);
     const methods: Partial<Record<MethodName, MethodScores>> = {};
+    const prompts = loadPrompts();
     let botRaw: { split: SentimentResult[]; dev: SentimentResult[] } | undefined;
     for (const method of names) {
       log(`${method}…`);
       if (method === "bot" || method === "grammar") {
-        const sequence = context.getSequence();
+        const sequence = classifierSequence;
         const classify = (on: readonly EvalExample[]) =>
-          runClassifier({ llama, model, sequence, chatWrapper, method, examples: on, options, log });
+          runClassifier({ llama, model, sequence, chatWrapper, method, examples: on, prompts, options, log });
         const { results, raw } = await classify(examples);
         methods[method] = score(examples, results, true);
         if (method === "bot") {
@@ -289,9 +323,27 @@ async function runModelMethods(
           await runArticle(article, method, examples),
           method === "article-vote",
         );
+      } else if (method === "article-v2") {
+        methods[method] = score(examples, await runArticle(articleV2, "article", examples), false);
       }
     }
-    return { methods, botRaw };
+    const promptVariants: Record<string, MethodScores> = {};
+    for (const directory of options.promptVariants ?? []) {
+      log(`bot with the prompts in ${directory}…`);
+      const { results } = await runClassifier({
+        llama,
+        model,
+        sequence: classifierSequence,
+        chatWrapper,
+        method: "bot",
+        examples,
+        prompts: loadPrompts(directory),
+        options,
+        log,
+      });
+      promptVariants[directory] = score(examples, results, true);
+    }
+    return { methods, botRaw, promptVariants };
   } finally {
     await context.dispose();
     await model.dispose();
@@ -307,6 +359,7 @@ async function runClassifier(options: {
   readonly chatWrapper: ChatWrapper;
   readonly method: "bot" | "grammar";
   readonly examples: readonly EvalExample[];
+  readonly prompts: Prompts;
   readonly options: EvalOptions;
   readonly log: (line: string) => void;
 }): Promise<{ results: Classified[]; raw: SentimentResult[] }> {
@@ -316,7 +369,7 @@ async function runClassifier(options: {
     model: options.model,
     sequence: options.sequence,
     chatWrapper: options.chatWrapper,
-    prompts: loadPrompts(),
+    prompts: options.prompts,
     ...(method === "grammar" ? { method: "grammar" as const } : {}),
   });
   if (method === "bot" && classifier.method !== "logits") {
@@ -390,6 +443,10 @@ function bestOf(sweep: readonly ThresholdPoint[]): ThresholdPoint | null {
 
 const pct = (value: number) => percent(value, 1);
 
+function scoreRow(title: string, s: MethodScores): string {
+  return `| ${title} | ${pct(s.accuracy)} | ${s.macroF1.toFixed(3)} | ${s.byLanguage.en.macroF1.toFixed(3)} | ${s.byLanguage.zh.macroF1.toFixed(3)} | ${s.neitherRate === null ? "–" : pct(s.neitherRate)} | ${s.latencyP50Ms.toFixed(1)} / ${s.latencyP95Ms.toFixed(1)} ms | ${s.meanEvaluatedTokens.toFixed(1)} | ${s.ece === null ? "–" : s.ece.toFixed(3)} |`;
+}
+
 export function renderEvalTable(results: EvalResults): string {
   const lines = [
     `Model \`${results.model}\`, split \`${results.split}\` (${results.examples} messages), ${results.date}.`,
@@ -400,9 +457,10 @@ export function renderEvalTable(results: EvalResults): string {
   for (const method of METHODS) {
     const s = results.methods[method];
     if (!s) continue;
-    lines.push(
-      `| ${METHOD_TITLES[method]} | ${pct(s.accuracy)} | ${s.macroF1.toFixed(3)} | ${s.byLanguage.en.macroF1.toFixed(3)} | ${s.byLanguage.zh.macroF1.toFixed(3)} | ${s.neitherRate === null ? "–" : pct(s.neitherRate)} | ${s.latencyP50Ms.toFixed(1)} / ${s.latencyP95Ms.toFixed(1)} ms | ${s.meanEvaluatedTokens.toFixed(1)} | ${s.ece === null ? "–" : s.ece.toFixed(3)} |`,
-    );
+    lines.push(scoreRow(METHOD_TITLES[method], s));
+  }
+  for (const [directory, s] of Object.entries(results.promptVariants)) {
+    lines.push(scoreRow(`bot with the prompts in \`${directory}\``, s));
   }
   for (const method of METHODS) {
     const s = results.methods[method];
@@ -419,6 +477,40 @@ export function renderEvalTable(results: EvalResults): string {
     lines.push(
       "",
       `Neutral threshold (bot method), chosen on dev: ${results.bestThreshold.threshold} (0 = off), dev macro-F1 ${results.bestThreshold.macroF1.toFixed(3)}; on ${results.split}: macro-F1 ${onSplit?.macroF1.toFixed(3) ?? "–"}, accuracy ${onSplit ? pct(onSplit.accuracy) : "–"}. The bot method above is scored with SENTIMENT_NEUTRAL_THRESHOLD=${results.neutralThreshold}.`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** One table for the README: every method on dev and on the held-out split, from one run of `--split both`. */
+export function renderReadmeTable(results: readonly EvalResults[]): string {
+  const dev = results.find((result) => result.split === "dev");
+  const holdout = results.find((result) => result.split === "holdout");
+  if (!dev || !holdout) throw new Error("the README table needs the dev and the held-out results");
+  const lines = [
+    `README table: model \`${holdout.model}\`, dev ${dev.examples} / held-out ${holdout.examples} messages, ${holdout.date}.`,
+    "",
+    "| Method | Dev accuracy | Dev macro-F1 | Held-out accuracy | Held-out macro-F1 | Held-out EN / ZH macro-F1 | Tokens / msg |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  const row = (title: string, d: MethodScores | undefined, h: MethodScores | undefined) => {
+    if (!d || !h) return;
+    lines.push(
+      `| ${title} | ${pct(d.accuracy)} | ${d.macroF1.toFixed(3)} | ${pct(h.accuracy)} | ${h.macroF1.toFixed(3)} | ${h.byLanguage.en.macroF1.toFixed(3)} / ${h.byLanguage.zh.macroF1.toFixed(3)} | ${h.meanEvaluatedTokens.toFixed(1)} |`,
+    );
+  };
+  for (const method of METHODS) row(METHOD_TITLES[method], dev.methods[method], holdout.methods[method]);
+  for (const directory of Object.keys(holdout.promptVariants)) {
+    row(
+      `bot with the prompts in \`${directory}\``,
+      dev.promptVariants[directory],
+      holdout.promptVariants[directory],
+    );
+  }
+  if (holdout.bestThreshold && holdout.bestThresholdOnSplit) {
+    lines.push(
+      "",
+      `Neutral threshold chosen on dev: ${holdout.bestThreshold.threshold}; held-out macro-F1 at it ${holdout.bestThresholdOnSplit.macroF1.toFixed(3)}.`,
     );
   }
   return `${lines.join("\n")}\n`;

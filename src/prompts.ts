@@ -46,7 +46,11 @@ export class PromptFileError extends MoodbotError {
 
 /** Reads and checks the prompt files in `directory`; throws PromptFileError naming the first bad one. */
 export function loadPrompts(directory = DEFAULT_PROMPTS_DIR): Prompts {
-  const shown = (name: string) => relative(process.cwd(), join(directory, name)) || name;
+  const shown = (name: string) => {
+    const path = join(directory, name);
+    const fromHere = relative(process.cwd(), path);
+    return fromHere.startsWith("..") ? path : fromHere;
+  };
   const read = (name: string) => {
     let text: string;
     try {

@@ -17,13 +17,11 @@ import { ChatPool } from "./chatPool.js";
 import { buildClassifiers, type ClassifierSequences } from "./classifierSet.js";
 import { LlamaRuntime } from "./llamaRuntime.js";
 import { resolveModel } from "./modelFile.js";
-import { fullCollection, SamplerCollector } from "./samplerCollector.js";
+import { EVALUATIONS_PER_COLLECTION, fullCollection, SamplerCollector } from "./samplerCollector.js";
 import { ScheduledLlm, type SchedulingOptions } from "./scheduledLlm.js";
 
 /** How often a model download reports its progress in the log. */
 const DOWNLOAD_REPORT_MS = 5_000;
-/** Evaluations between full collections of their samplers' memory (see samplerCollector.ts). */
-const EVALUATIONS_PER_COLLECTION = 32;
 
 /** Which compute backend to ask node-llama-cpp for; "auto" takes a GPU when one works and the CPU otherwise. */
 export type GpuSetting = "auto" | "cuda" | "vulkan" | "metal" | "off";

@@ -1,3 +1,6 @@
+/** Evaluations between full collections of their samplers' memory. */
+export const EVALUATIONS_PER_COLLECTION = 32;
+
 /**
  * node-llama-cpp gives every evaluation a sampler whose native part holds one entry per vocabulary token (the
  * bench and test/llm/evaluationMemory.test.ts measure how much) until V8 collects the small JavaScript object that owns it, and V8 cannot see that

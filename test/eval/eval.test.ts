@@ -1,24 +1,28 @@
+import { once } from "node:events";
+import { cpSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadDataset } from "../../eval/dataset.js";
 import { runEval } from "../../eval/evaluate.js";
-import { runEntryPoint } from "../../testkit/botProcess.js";
+import { REPO_ROOT, runEntryPoint } from "../../testkit/botProcess.js";
 import { tinyModel } from "../../testkit/models.js";
 
 describe("the labelled set", () => {
   const all = loadDataset("all");
 
-  it("has at least 400 messages, 150 per language, and a held-out split of at least 100", () => {
-    expect(all.length).toBeGreaterThanOrEqual(400);
-    expect(all.filter((e) => e.lang === "en").length).toBeGreaterThanOrEqual(150);
-    expect(all.filter((e) => e.lang === "zh").length).toBeGreaterThanOrEqual(150);
-    expect(loadDataset("holdout").length).toBeGreaterThanOrEqual(100);
+  it("has at least 600 messages, 250 per language, and a held-out split of at least 200", () => {
+    expect(all.length).toBeGreaterThanOrEqual(600);
+    expect(all.filter((e) => e.lang === "en").length).toBeGreaterThanOrEqual(250);
+    expect(all.filter((e) => e.lang === "zh").length).toBeGreaterThanOrEqual(250);
+    expect(loadDataset("holdout").length).toBeGreaterThanOrEqual(200);
     expect(loadDataset("dev").length + loadDataset("holdout").length).toBe(all.length);
   });
 
-  it("has unique ids and texts, every label in both languages, and flagged sarcasm", () => {
+  it("has unique ids and texts, every label in both languages, and what a small model gets wrong, tagged", () => {
     expect(new Set(all.map((e) => e.id)).size).toBe(all.length);
     expect(new Set(all.map((e) => e.text)).size).toBe(all.length);
     for (const lang of ["en", "zh"] as const) {
@@ -26,29 +30,60 @@ describe("the labelled set", () => {
         expect(all.filter((e) => e.lang === lang && e.label === label).length).toBeGreaterThanOrEqual(40);
       }
     }
-    expect(all.filter((e) => e.sarcasm).length).toBeGreaterThanOrEqual(10);
-    for (const tag of ["negation", "mixed", "question", "code", "short", "emoji", "slang"]) {
-      expect(
-        all.some((e) => e.tags.includes(tag)),
-        tag,
-      ).toBe(true);
+    expect(all.filter((e) => e.sarcasm).length).toBeGreaterThanOrEqual(40);
+    // Sarcasm is flagged and tagged alike.
+    expect(all.filter((e) => e.sarcasm !== e.tags.includes("sarcasm"))).toEqual([]);
+    const minimum: Record<string, number> = {
+      negation: 20,
+      mixed: 20,
+      "emoji-only": 10,
+      code: 10,
+      quote: 10,
+      injection: 10,
+      question: 20,
+      short: 20,
+      emoji: 10,
+      slang: 10,
+    };
+    for (const [tag, count] of Object.entries(minimum)) {
+      expect(all.filter((e) => e.tags.includes(tag)).length, tag).toBeGreaterThanOrEqual(count);
     }
+    // Some pasted code carries a feeling and some does not.
+    const code = all.filter((e) => e.tags.includes("code"));
+    expect(new Set(code.map((e) => e.label)).size).toBe(3);
   });
 });
 
 describe("npm run eval", () => {
-  it("runs every method end to end on a GGUF and writes the results", async () => {
+  it("runs every method, and a prompt variant beside the shipped prompts, end to end on a GGUF", async () => {
     const model = await tinyModel();
     const out = await mkdtemp(join(tmpdir(), "moodbot-eval-"));
+    // A prompt variant: the shipped prompts with another instruction.
+    const variant = await mkdtemp(join(tmpdir(), "moodbot-prompt-variant-"));
+    cpSync(join(REPO_ROOT, "prompts"), variant, { recursive: true });
+    writeFileSync(
+      join(variant, "sentiment-system.txt"),
+      "Label the mood of the chat message: positive, negative or neutral. Answer with the label only.",
+    );
     const run = await runEntryPoint(
       "eval/run.ts",
       { LLM_THREADS: "1" },
-      { args: ["--model", model, "--split", "holdout", "--out", out] },
+      { args: ["--model", model, "--split", "holdout", "--prompts", variant, "--out", out] },
     );
     const exit = await run.exited;
     expect(exit.code, run.stderr()).toBe(0);
     const table = run.stdout();
-    for (const title of ["one pass", "grammar-constrained", "2 greedy tokens", "vote of 3", "lexicon"]) {
+    for (const title of [
+      "one pass",
+      "grammar-constrained",
+      "2 greedy tokens",
+      "task markers",
+      "vote of 3",
+      "AFINN",
+      "VADER",
+      "Chinese word list",
+      `bot with the prompts in \`${variant}\``,
+    ]) {
       expect(table).toContain(title);
     }
     const name =
@@ -60,15 +95,22 @@ describe("npm run eval", () => {
     expect(results.examples).toBe(loadDataset("holdout").length);
     expect(Object.keys(results.methods).sort()).toEqual([
       "article",
+      "article-v2",
       "article-vote",
       "bot",
       "grammar",
       "lexicon",
+      "lexicon-zh",
+      "vader",
     ]);
+    expect(Object.keys(results.promptVariants)).toEqual([variant]);
     // The tiny model is random, so the scores are near chance; what must hold is that every figure agrees with
     // the confusion matrix written beside it, which counts every held-out message once.
     type Scores = { accuracy: number; confusion: Record<string, Record<string, number>> };
-    for (const [method, scores] of Object.entries(results.methods) as Array<[string, Scores]>) {
+    const scored = [...Object.entries(results.methods), ...Object.entries(results.promptVariants)] as Array<
+      [string, Scores]
+    >;
+    for (const [method, scores] of scored) {
       const rows = Object.entries(scores.confusion);
       const total = rows.reduce((sum, [, row]) => sum + Object.values(row).reduce((a, b) => a + b, 0), 0);
       const correct = rows.reduce((sum, [label, row]) => sum + (row[label] ?? 0), 0);
@@ -80,7 +122,7 @@ describe("npm run eval", () => {
     expect(results.bestThresholdOnSplit.threshold).toBe(results.bestThreshold.threshold);
     expect(table).toContain(`chosen on dev: ${results.bestThreshold.threshold}`);
     // The article's answers with neither word are its neutral, scored as such and counted beside the scores.
-    for (const method of ["article", "article-vote"]) {
+    for (const method of ["article", "article-v2", "article-vote"]) {
       const scores = results.methods[method];
       const other = Object.values(scores.confusion as Record<string, Record<string, number>>).reduce(
         (sum, row) => sum + (row.other ?? 0),
@@ -134,17 +176,58 @@ describe("npm run eval", () => {
     expect(strict.neutralThreshold).toBe(0.99);
   }, 120_000);
 
-  it("reproduces the lexicon baseline the README quotes", async () => {
+  it("reproduces the no-model baselines the README quotes", async () => {
     const out = await mkdtemp(join(tmpdir(), "moodbot-eval-"));
-    const run = await runEntryPoint("eval/run.ts", {}, { args: ["--methods", "lexicon", "--out", out] });
+    const run = await runEntryPoint(
+      "eval/run.ts",
+      {},
+      { args: ["--methods", "lexicon,vader,lexicon-zh", "--out", out] },
+    );
     expect((await run.exited).code).toBe(0);
-    const readme = await readFile("README.md", "utf8");
-    const row = run
+    const readme = await readFile(join(REPO_ROOT, "README.md"), "utf8");
+    const rows = run
       .stdout()
       .split("\n")
-      .find((line) => line.startsWith("| lexicon"));
-    expect(row).toBeDefined();
-    const [, name, accuracyCell, f1Cell, enCell, zhCell] = (row ?? "").split("|").map((cell) => cell.trim());
-    expect(readme).toContain(`| ${name} | ${accuracyCell} | ${f1Cell} | ${enCell} | ${zhCell} |`);
+      .filter((line) => /^\| (lexicon|VADER|Chinese word list)/.test(line));
+    expect(rows).toHaveLength(3);
+    for (const row of rows) {
+      const [, name, accuracyCell, f1Cell, enCell, zhCell] = row.split("|").map((cell) => cell.trim());
+      expect(readme).toContain(`| ${name} | ${accuracyCell} | ${f1Cell} | ${enCell} | ${zhCell} |`);
+    }
   });
+
+  it("--download fetches MODEL_URI with the bot's download code, then scores both splits and a README table", async () => {
+    const model = await readFile(await tinyModel());
+    const hub = createServer((request, response) => {
+      response.writeHead(200, { "content-type": "application/octet-stream", "content-length": model.length });
+      response.end(request.method === "HEAD" ? undefined : model);
+    });
+    hub.listen(0, "127.0.0.1");
+    await once(hub, "listening");
+    const { port } = hub.address() as AddressInfo;
+    try {
+      const modelsDir = await mkdtemp(join(tmpdir(), "moodbot-eval-models-"));
+      const out = await mkdtemp(join(tmpdir(), "moodbot-eval-"));
+      const run = await runEntryPoint(
+        "eval/run.ts",
+        {
+          LLM_THREADS: "1",
+          MODEL_URI: `http://127.0.0.1:${port}/model.gguf`,
+          MODELS_DIR: modelsDir,
+          MODEL_DOWNLOAD_TIMEOUT_S: "10",
+        },
+        { args: ["--download", "--methods", "bot,lexicon", "--out", out] },
+      );
+      expect((await run.exited).code, run.stderr()).toBe(0);
+      expect((await readFile(join(modelsDir, "model.gguf"))).equals(model)).toBe(true);
+      expect(run.stderr()).toMatch(/downloading http:\/\/127\.0\.0\.1:\d+\/model\.gguf: 100%/);
+      const results = JSON.parse(await readFile(join(out, "model.json"), "utf8")) as Array<{ split: string }>;
+      expect(results.map((result) => result.split)).toEqual(["dev", "holdout"]);
+      const table = await readFile(join(out, "model.md"), "utf8");
+      expect(table).toContain("README table: model `model.gguf`");
+      expect(table).toMatch(/\| bot: one pass, label logits \| [\d.]+% \| [\d.]+ \| [\d.]+% \| [\d.]+ \|/);
+    } finally {
+      hub.close();
+    }
+  }, 120_000);
 });

@@ -33,7 +33,7 @@ describe("memory held by evaluations", () => {
     ).scripts;
     const nodeScripts = Object.entries(scripts).filter(([, line]) => line.startsWith("node "));
     expect(nodeScripts.map(([name]) => name).sort()).toEqual(
-      ["bench", "console", "deploy-commands", "eval", "soak", "start", "start:sharded"].sort(),
+      ["bench", "console", "deploy-commands", "eval", "model", "soak", "start", "start:sharded"].sort(),
     );
     for (const [, line] of nodeScripts) {
       expect(line.startsWith(`node ${NODE_RUNTIME_FLAGS.join(" ")} --import tsx `)).toBe(true);

@@ -65,12 +65,6 @@ const RULES: readonly Rule[] = [
     transitive: true,
   },
   {
-    name: "the health and metrics layer never imports Discord code, the store layer or the config module",
-    appliesTo: (file) => file.startsWith("src/observability/"),
-    forbids: (target) => isDiscordCode(target) || isStoreOrConfig(target),
-    transitive: true,
-  },
-  {
     name: "product code never imports the test kit",
     appliesTo: (file) =>
       file.startsWith("src/") || file.startsWith("commands/") || file === "deploy-commands.ts",
@@ -82,6 +76,12 @@ const RULES: readonly Rule[] = [
     appliesTo: () => true,
     forbids: (target) => ENTRY_POINTS.includes(target),
     transitive: false,
+  },
+  {
+    name: "the health and metrics layer never imports Discord code, the store layer or the config module",
+    appliesTo: (file) => file.startsWith("src/observability/"),
+    forbids: (target) => isDiscordCode(target) || isStoreOrConfig(target),
+    transitive: true,
   },
 ];
 
