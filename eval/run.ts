@@ -79,17 +79,11 @@ try {
 
 /** MODEL_URI into MODELS_DIR with the bot's own download code: the same timeout, resume and progress. */
 async function download(config: Config): Promise<string> {
-  const { resolveModel } = await import("../src/llm/modelFile.js");
-  let lastPercent = -1;
+  const { everyPercent, resolveModel } = await import("../src/llm/modelFile.js");
   return resolveModel({
     uri: config.model.uri,
     directory: config.model.directory,
     stallTimeoutMs: config.model.downloadTimeoutS * 1000,
-    onProgress: ({ downloadedBytes, totalBytes }) => {
-      const percent = Math.floor((100 * downloadedBytes) / Math.max(1, totalBytes));
-      if (percent < lastPercent + 10 && downloadedBytes < totalBytes) return;
-      lastPercent = percent;
-      log(`downloading ${config.model.uri}: ${percent}%`);
-    },
+    onProgress: everyPercent(10, (percent) => log(`downloading ${config.model.uri}: ${percent}%`)),
   });
 }

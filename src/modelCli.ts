@@ -47,18 +47,14 @@ async function pull(config: Config, uri = config.model.uri): Promise<void> {
 
 /** The local file of a model URI, downloaded into MODELS_DIR first when it is not there yet. */
 async function downloaded(config: Config, uri = config.model.uri): Promise<string> {
-  const { resolveModel } = await import("./llm/modelFile.js");
-  let lastPercent = -1;
+  const { everyPercent, resolveModel } = await import("./llm/modelFile.js");
   return resolveModel({
     uri,
     directory: config.model.directory,
     stallTimeoutMs: config.model.downloadTimeoutS * 1000,
-    onProgress: ({ downloadedBytes, totalBytes }) => {
-      const percent = Math.floor((100 * downloadedBytes) / Math.max(1, totalBytes));
-      if (percent < lastPercent + 5 && downloadedBytes < totalBytes) return;
-      lastPercent = percent;
-      console.log(`downloading ${uri}: ${percent}% of ${megabytes(totalBytes)}`);
-    },
+    onProgress: everyPercent(5, (percent, totalBytes) =>
+      console.log(`downloading ${uri}: ${percent}% of ${megabytes(totalBytes)}`),
+    ),
   });
 }
 

@@ -61,6 +61,23 @@ export async function resolveModel(download: ModelDownload): Promise<string> {
   }
 }
 
+/**
+ * A progress callback for `resolveModel` that reports once per `stepPercent` of the file, and when it is whole:
+ * what a terminal or a log wants of a download of hundreds of megabytes.
+ */
+export function everyPercent(
+  stepPercent: number,
+  report: (percent: number, totalBytes: number) => void,
+): NonNullable<ModelDownload["onProgress"]> {
+  let lastPercent = -stepPercent;
+  return ({ downloadedBytes, totalBytes }) => {
+    const percent = Math.floor((100 * downloadedBytes) / Math.max(1, totalBytes));
+    if (percent < lastPercent + stepPercent && downloadedBytes < totalBytes) return;
+    lastPercent = percent;
+    report(percent, totalBytes);
+  };
+}
+
 class DownloadStalledError extends Error {
   override readonly name = "DownloadStalledError";
   constructor(readonly stallTimeoutMs: number) {

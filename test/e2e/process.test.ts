@@ -296,7 +296,7 @@ describe("the bot process against the loopback Discord", () => {
     const env = testEnv(discord, modelPath, dataDir);
     const toGuild = await runEntryPoint("deploy-commands.ts", { ...env, DISCORD_GUILD_ID: discord.guildId });
     expect((await toGuild.exited).code).toBe(0);
-    expect(toGuild.stdout()).toContain(`Registered 8 commands to guild ${discord.guildId}`);
+    expect(toGuild.stdout()).toContain(`Registered 9 commands to guild ${discord.guildId}`);
     const [guildPut] = discord.requestsMatching("PUT", /^\/applications\/\d+\/guilds\/\d+\/commands$/);
     expect(guildPut?.path).toBe(`/applications/${discord.applicationId}/guilds/${discord.guildId}/commands`);
     expect(guildPut?.body).toEqual([
@@ -384,6 +384,6 @@ describe("npm run console", () => {
     expect(lines.some((line) => /^(question|request|complaint|praise|chit-chat) \(\d+%\)$/.test(line))).toBe(
       true,
     );
-    expect(lines).toContain("No task /nope. Tasks: /intent, /summarize.");
+    expect(lines).toContain("No task /nope. Tasks: /intent, /keywords, /summarize.");
   });
 });

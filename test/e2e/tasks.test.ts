@@ -52,3 +52,22 @@ it("/summarize reads the channel's last messages and answers with the model's te
   expect(String(body(edit).content)).toMatch(/lorem/);
   expect(String(body(edit).content).length).toBeLessThanOrEqual(2000);
 });
+
+it("/keywords reads the channel's last messages and answers with the model's list", async () => {
+  for (const text of ["who is bringing the projector?", "the raid moved to friday", "need a healer for it"]) {
+    h.discord.sendMessage({ content: text });
+  }
+  const history = new RegExp(`^/channels/${h.discord.channelId}/messages$`);
+  const fetchedBefore = h.discord.requestsMatching("GET", history).length;
+  const { token } = h.discord.sendSlashCommand({
+    name: "keywords",
+    options: [{ name: "count", type: 4, value: 3 }],
+  });
+  const [callback] = await h.discord.waitForRequests("POST", new RegExp(`/${token}/callback$`));
+  expect(body(callback).type).toBe(5);
+  const fetches = await h.discord.waitForRequests("GET", history, fetchedBefore + 1);
+  expect(fetches.at(-1)?.query.get("limit")).toBe("3");
+  const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token), 1, 30_000);
+  expect(String(body(edit).content)).toMatch(/lorem/);
+  expect(body(edit).allowed_mentions).toEqual({ parse: [] });
+});

@@ -37,14 +37,17 @@ function loadError(files: Record<string, unknown>) {
 }
 
 describe("prompt-defined tasks", () => {
-  it("ships /intent and /summarize", () => {
+  it("ships /intent, /keywords and /summarize", () => {
     const tasks = loadTasks(DEFAULT_TASKS_DIR);
-    expect(tasks.map((task) => task.name)).toEqual(["intent", "summarize"]);
+    expect(tasks.map((task) => task.name)).toEqual(["intent", "keywords", "summarize"]);
     expect(tasks[0]?.output).toEqual({
       kind: "labels",
       labels: ["question", "request", "complaint", "praise", "chit-chat"],
     });
+    // The article's third task: a short comma-separated list, over the channel's last messages.
     expect(tasks[1]).toMatchObject({ output: { kind: "text" }, input: { kind: "channel" } });
+    expect(tasks[1]?.system).toContain("separated by commas, in the language most of the messages use");
+    expect(tasks[2]).toMatchObject({ output: { kind: "text" }, input: { kind: "channel" } });
   });
 
   it("renders instruction, examples and the input as plain text", () => {
