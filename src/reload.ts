@@ -12,7 +12,7 @@ import { TaskFileError } from "./tasks.js";
 /** File changes closer together than this make one reload: an editor saves a file in several writes. */
 const WATCH_DEBOUNCE_MS = 300;
 
-export type ReloadTrigger = "SIGHUP" | "file change" | "request";
+export type ReloadTrigger = "SIGHUP" | "file change";
 
 /**
  * Reloads prompts/ and prompts/tasks/ into the running bot: the model's cached prefixes are evaluated anew between
