@@ -1,4 +1,5 @@
 import { type ChatInputCommandInteraction, type Message, SlashCommandBuilder } from "discord.js";
+import { withAttachments } from "../src/discord/attachments.js";
 import type { BotContext, Command } from "../src/discord/context.js";
 import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
@@ -15,16 +16,16 @@ export function formatLabelAnswer(result: LabelResult<string>, labels: readonly 
   return `**${result.label}** (${percent(result.confidence)})\n-# ${breakdown}`;
 }
 
-/** A channel's messages, oldest first, as the transcript a channel task reads. */
-function channelTranscript(messages: Iterable<Message>): string {
-  return transcript(
-    [...messages]
-      .sort((a, b) => a.createdTimestamp - b.createdTimestamp)
-      .map((message) => ({
-        author: message.member?.displayName ?? message.author.displayName,
-        text: message.content,
-      })),
+/** A channel's messages, oldest first, with their text attachments, as the transcript a channel task reads. */
+async function channelTranscript(messages: Iterable<Message>, context: BotContext): Promise<string> {
+  const ordered = [...messages].sort((a, b) => a.createdTimestamp - b.createdTimestamp);
+  const lines = await Promise.all(
+    ordered.map(async (message) => ({
+      author: message.member?.displayName ?? message.author.displayName,
+      text: await withAttachments(message.content, message, context.attachments),
+    })),
   );
+  return transcript(lines);
 }
 
 /** Turns a prompt-defined task into a slash command: `/name text:<…>`, or `/name [count]` for channel tasks. */
@@ -61,7 +62,7 @@ async function runTask(
 ): Promise<void> {
   await interaction.deferReply();
   const { wording } = await inForceFor(interaction, context);
-  const input = await taskInput(task, interaction);
+  const input = await taskInput(task, interaction, context);
   if (input === "") return answerInteraction(interaction, wording.noText);
   const outcome = await context.pipeline.runTask(task, input);
   if (outcome.kind === "labels") {
@@ -74,11 +75,15 @@ async function runTask(
 }
 
 /** The text a task reads: the command's text option, or the channel's last messages. */
-async function taskInput(task: Task, interaction: ChatInputCommandInteraction): Promise<string> {
+async function taskInput(
+  task: Task,
+  interaction: ChatInputCommandInteraction,
+  context: BotContext,
+): Promise<string> {
   if (task.input.kind === "text") return normaliseInput(interaction.options.getString("text", true));
   const count = interaction.options.getInteger("count") ?? task.input.defaultCount;
   const messages = interaction.channel
     ? await interaction.channel.messages.fetch({ limit: count })
     : undefined;
-  return channelTranscript(messages?.values() ?? []);
+  return channelTranscript(messages?.values() ?? [], context);
 }

@@ -16,6 +16,8 @@ export const DEFAULT_MODEL_URI = "hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5
 export const DEFAULT_STORE_URL = "sqlite://data/bot.sqlite";
 /** prompts/tasks beside src/: the task files that ship with the bot. */
 export const DEFAULT_TASKS_DIR = join(DEFAULT_PROMPTS_DIR, "tasks");
+/** Discord's CDN, where attachments live. */
+export const DEFAULT_ATTACHMENT_HOSTS = "cdn.discordapp.com,media.discordapp.net";
 export const DEFAULT_MOOD_EMOJIS = "positive=😄,negative=😢,neutral=😐";
 
 const GPU_SETTINGS = ["auto", "cuda", "vulkan", "metal", "off"] as const satisfies readonly GpuSetting[];
@@ -101,6 +103,12 @@ export interface Config {
     readonly watch: boolean;
     /** Register changed commands globally on a reload even without DISCORD_GUILD_ID. */
     readonly registerGlobally: boolean;
+  };
+  /** Text attachments read with a mention or a channel task. */
+  readonly attachments: {
+    /** Host names attachments are fetched from: Discord's CDN. */
+    readonly hosts: ReadonlySet<string>;
+    readonly timeoutMs: number;
   };
   /** The health and metrics HTTP server; off when `port` is undefined. */
   readonly metrics: {
@@ -262,6 +270,22 @@ const envSchema = z.object({
     return value;
   }),
   METRICS_HOST: optionalText,
+  ATTACHMENT_HOSTS: optionalText.transform((raw, ctx) => {
+    const hosts = (raw ?? DEFAULT_ATTACHMENT_HOSTS)
+      .split(",")
+      .map((host) => host.trim().toLowerCase())
+      .filter(Boolean);
+    const bad = hosts.find((host) => !/^[a-z0-9.-]+$/.test(host));
+    if (bad !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `must be host names separated by commas ("${bad}" is not one)`,
+      });
+      return z.NEVER;
+    }
+    return new Set(hosts) as ReadonlySet<string>;
+  }),
+  ATTACHMENT_TIMEOUT_MS: positiveInt(5000, 60_000),
   CONSOLE_SETTINGS: optionalText,
   STORE_URL: optionalText,
   MOOD_EMOJIS: z.string().optional(),
@@ -318,6 +342,9 @@ const FIXES: Record<string, string> = {
   SHARD_COUNT: "Use auto, a number such as 2, or remove it to run one connection without sharding.",
   SHARD_IDS: "List the shards this process runs, such as 0,1; each must be below SHARD_COUNT.",
   SHARDS: "This is set by npm run start:sharded; use SHARD_IDS to choose shards yourself.",
+  ATTACHMENT_HOSTS:
+    "List host names such as cdn.discordapp.com,media.discordapp.net, or remove it for Discord's CDN.",
+  ATTACHMENT_TIMEOUT_MS: "Remove it to give each attachment download 5000 ms.",
   METRICS_PORT:
     "Use a free port such as 9464 to serve /healthz, /readyz and /metrics, or remove it to turn them off.",
   PROMPTS_WATCH: "Use true to reload the prompts when a file in PROMPTS_DIR changes, or remove it.",
@@ -403,6 +430,7 @@ export function loadConfig(
     tasksDir: e.TASKS_DIR ?? (e.PROMPTS_DIR === undefined ? DEFAULT_TASKS_DIR : join(e.PROMPTS_DIR, "tasks")),
     reload: { watch: e.PROMPTS_WATCH, registerGlobally: e.RELOAD_REGISTER_COMMANDS },
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST ?? "127.0.0.1" },
+    attachments: { hosts: e.ATTACHMENT_HOSTS, timeoutMs: e.ATTACHMENT_TIMEOUT_MS },
     consoleSettingsFile: e.CONSOLE_SETTINGS,
     storeUrl: e.STORE_URL ?? DEFAULT_STORE_URL,
     moodEmojis,

@@ -54,6 +54,14 @@ export interface FakeResponse {
   readonly headers?: Record<string, string>;
 }
 
+/** A file on the fake CDN. */
+interface FakeFile {
+  readonly body: Buffer;
+  readonly contentType: string;
+  readonly status: number;
+  readonly location?: string;
+}
+
 /** Returns a response to override the default one, or undefined to let the request through. */
 export type RequestOverride = (request: RecordedRequest) => FakeResponse | undefined;
 
@@ -94,6 +102,8 @@ export class FakeDiscord {
   readonly requests: RecordedRequest[] = [];
   /** Every message in each channel, oldest first, as GET /channels/:id/messages returns them. */
   private readonly channelMessages = new Map<string, Array<Record<string, unknown>>>();
+  /** Files its CDN serves, by path: the attachments of the messages a test sends. */
+  private readonly files = new Map<string, FakeFile>();
   /** The id the fake gave each message the bot posted, by the request that posted it. */
   private readonly responses = new Map<RecordedRequest, string>();
   readonly identifies: unknown[] = [];
@@ -158,6 +168,38 @@ export class FakeDiscord {
   get apiUrl(): string {
     return `http://127.0.0.1:${this.port}/api`;
   }
+
+  /**
+   * Puts a file on the fake CDN (this server's /attachments/…, on 127.0.0.1) and returns the attachment object a
+   * message carries, as Discord's gateway sends it. `status` and `location` make the download fail or redirect.
+   */
+  attachFile(
+    name: string,
+    body: string | Buffer,
+    options: { contentType?: string; status?: number; location?: string; declaredSize?: number } = {},
+  ): Record<string, unknown> {
+    const id = this.snowflake();
+    const path = `/attachments/${this.channelId}/${id}/${encodeURIComponent(name)}`;
+    const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
+    this.files.set(path, {
+      body: bytes,
+      contentType: options.contentType ?? "text/plain; charset=utf-8",
+      status: options.status ?? 200,
+      ...(options.location === undefined ? {} : { location: options.location }),
+    });
+    const url = `http://127.0.0.1:${this.port}${path}`;
+    return {
+      id,
+      filename: name,
+      size: options.declaredSize ?? bytes.length,
+      url,
+      proxy_url: url,
+      ...(options.contentType === undefined ? {} : { content_type: options.contentType }),
+    };
+  }
+
+  /** The CDN paths a client downloaded, in order. */
+  readonly fileDownloads: string[] = [];
 
   get gatewayUrl(): string {
     return `ws://127.0.0.1:${this.port}/gateway`;
@@ -648,6 +690,10 @@ export class FakeDiscord {
 
   private async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    if (url.pathname.startsWith("/attachments/")) {
+      this.serveFile(url.pathname, res);
+      return;
+    }
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks);
@@ -675,6 +721,22 @@ export class FakeDiscord {
     this.pendingHeaders.delete(request);
     res.writeHead(response.status, { ...json, ...limits, ...response.headers });
     res.end(response.body === undefined ? undefined : JSON.stringify(response.body));
+  }
+
+  /** The fake CDN: raw bytes, or a redirect, with no rate-limit headers (Discord's CDN sends none). */
+  private serveFile(path: string, res: ServerResponse): void {
+    this.fileDownloads.push(path);
+    const file = this.files.get(path);
+    if (!file) {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
+      return;
+    }
+    const headers: Record<string, string | number> = {
+      "content-type": file.contentType,
+      "content-length": file.body.length,
+    };
+    if (file.location !== undefined) headers.location = file.location;
+    res.writeHead(file.status, headers).end(file.body);
   }
 
   /** What Discord refuses before it does anything: bad message bodies, rate limits, late or repeated responses. */

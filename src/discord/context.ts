@@ -3,6 +3,7 @@ import type {
   MessageContextMenuCommandInteraction,
   RESTPostAPIApplicationCommandsJSONBody,
 } from "discord.js";
+import type { AttachmentReader } from "../attachments.js";
 import type { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -42,6 +43,8 @@ export interface BotContext {
   readonly moods: MoodTally;
   /** Per-guild and per-channel settings from /settings, read for every message. */
   readonly settings: SettingsStore;
+  /** Reads text attachments of a mention or of a channel task's messages. */
+  readonly attachments: AttachmentReader;
   /** Counts what happens to messages and replies, for /metrics. */
   readonly metrics: Metrics;
   /** Every command the bot serves, for /help. */

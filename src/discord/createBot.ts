@@ -1,4 +1,5 @@
 import { Client, Events, GatewayIntentBits, Partials, RESTEvents } from "discord.js";
+import { AttachmentReader } from "../attachments.js";
 import { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -129,6 +130,7 @@ function botContext(deps: BotDeps, commands: () => readonly Command[]): BotConte
     moods: deps.moods,
     settings: deps.settings,
     metrics: deps.metrics,
+    attachments: new AttachmentReader(config.attachments, deps.logger.child({ component: "attachments" })),
     get commands() {
       return commands();
     },

@@ -7,6 +7,7 @@ import type { EmojiMap } from "../sentimentLabels.js";
 import { effectiveEmojis, type Settings } from "../store/settings.js";
 import { stripBotMention } from "../text/stripMentions.js";
 import { replyLanguage, WORDING } from "../wording.js";
+import { withAttachments } from "./attachments.js";
 import { isForbidden } from "./channelFaults.js";
 import type { BotContext } from "./context.js";
 import { replyWithNotice } from "./send.js";
@@ -255,7 +256,7 @@ async function replyToMessage(
       channelId: message.channelId,
       authorName: message.member?.displayName ?? message.author.displayName,
       botName: message.guild?.members.me?.displayName ?? message.client.user.username,
-      text,
+      text: await withAttachments(text, message, context.attachments),
       onText: (soFar) => {
         timing.text();
         reply.update(soFar);

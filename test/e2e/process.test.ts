@@ -315,6 +315,10 @@ describe("the bot process against the loopback Discord", () => {
       expect.objectContaining({ name: "help" }),
       expect.objectContaining({ name: "intent", options: [expect.objectContaining({ name: "text" })] }),
       expect.objectContaining({
+        name: "keywords",
+        options: [expect.objectContaining({ name: "count", type: 4 })],
+      }),
+      expect.objectContaining({
         name: "summarize",
         options: [expect.objectContaining({ name: "count", type: 4 })],
       }),
