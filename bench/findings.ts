@@ -81,11 +81,9 @@ const words = (n: number) => counted[n] ?? String(n);
 export function renderFindings(r: BenchFindingsInput): string {
   const t = r.throughput;
   const perSecond = (key: string) => t[key]?.perSecond ?? Number.NaN;
-  const { bot, article, articlePrefixReuse } = {
-    bot: perSecond("bot"),
-    article: perSecond("article"),
-    articlePrefixReuse: perSecond("articlePrefixReuse"),
-  };
+  const bot = perSecond("bot");
+  const article = perSecond("article");
+  const articlePrefixReuse = perSecond("articlePrefixReuse");
   const [f16, q8] = [
     r.kvCache.find((row) => row.type === "f16"),
     r.kvCache.find((row) => row.type === "q8_0"),

@@ -187,19 +187,28 @@ export function sweepThresholds(
   examples: readonly EvalExample[],
   results: readonly SentimentResult[],
 ): ThresholdPoint[] {
-  const gold = examples.map((example) => example.label);
   const points: ThresholdPoint[] = [];
   for (let step = 0; step <= 12; step++) {
     const threshold = step === 0 ? 0 : Number((0.35 + step * 0.05).toFixed(2));
-    const predicted = results.map((result) => applyNeutralThreshold(result, threshold).label);
-    points.push({
-      threshold,
-      macroF1: macroF1(confusionMatrix(gold, predicted)),
-      accuracy: accuracy(gold, predicted),
-      neutralShare: predicted.filter((label) => label === "neutral").length / Math.max(1, predicted.length),
-    });
+    points.push(thresholdPoint(examples, results, threshold));
   }
   return points;
+}
+
+/** The bot method's scores with one neutral threshold applied to its raw results. */
+function thresholdPoint(
+  examples: readonly EvalExample[],
+  results: readonly SentimentResult[],
+  threshold: number,
+): ThresholdPoint {
+  const gold = examples.map((example) => example.label);
+  const predicted = results.map((result) => applyNeutralThreshold(result, threshold).label);
+  return {
+    threshold,
+    macroF1: macroF1(confusionMatrix(gold, predicted)),
+    accuracy: accuracy(gold, predicted),
+    neutralShare: predicted.filter((label) => label === "neutral").length / Math.max(1, predicted.length),
+  };
 }
 
 async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
@@ -260,13 +269,9 @@ export function thresholdChosenOnDev(
 ): Pick<EvalResults, "thresholdSweep" | "bestThreshold" | "bestThresholdOnSplit"> {
   const thresholdSweep = sweepThresholds(dev.examples, dev.raw);
   const bestThreshold = bestOf(thresholdSweep);
-  const onSplit =
-    bestThreshold === null
-      ? undefined
-      : sweepThresholds(split.examples, split.raw).find(
-          (point) => point.threshold === bestThreshold.threshold,
-        );
-  return { thresholdSweep, bestThreshold, bestThresholdOnSplit: onSplit ?? null };
+  const bestThresholdOnSplit =
+    bestThreshold === null ? null : thresholdPoint(split.examples, split.raw, bestThreshold.threshold);
+  return { thresholdSweep, bestThreshold, bestThresholdOnSplit };
 }
 
 function runNoModel(examples: readonly EvalExample[], label: (text: string) => SentimentLabel): Classified[] {

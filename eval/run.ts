@@ -43,6 +43,7 @@ try {
     throw new Error("--split is dev, holdout, all or both");
   const modelPath = values.download ? await download(config) : (values.model ?? config.model.path);
   const splits: Split[] = split === "both" ? ["dev", "holdout"] : [split as Split];
+  const devExamples = loadDataset("dev");
   const results: EvalResults[] = [];
   for (const one of splits) {
     log(`split ${one}:`);
@@ -52,7 +53,7 @@ try {
         methods,
         examples: loadDataset(one),
         split: one,
-        devExamples: loadDataset("dev"),
+        devExamples,
         neutralThreshold: config.sentiment.neutralThreshold,
         promptVariants: values.prompts ?? [],
         threads: config.model.threads,

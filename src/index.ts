@@ -38,7 +38,7 @@ async function main(): Promise<void> {
         import("./observability/healthServer.js"),
         import("./reload.js"),
       ]);
-    const metrics = new Metrics();
+    const metrics = new Metrics({ processMetrics: config.metrics.port !== undefined });
     // Up before the model loads: a supervisor sees the process alive (/healthz) and not yet ready (/readyz).
     if (config.metrics.port !== undefined) {
       health = await startHealthServer({

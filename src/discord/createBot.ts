@@ -42,11 +42,11 @@ export interface Bot {
 /** Wires the bot together without connecting to anything: only `start()` does that. */
 export function createBot(deps: BotDeps): Bot {
   const { config, logger, metrics } = deps;
-  let served = deps.commands;
-  const context = botContext(deps, () => served);
+  // The commands served, by name; /help lists them in registration order, which a Map keeps.
+  const commands = new Map(deps.commands.map((command) => [command.data.name, command]));
+  const context = botContext(deps, () => [...commands.values()]);
   const client = discordClient(config, deps.shards);
   const listeners = new Listeners(logger);
-  const commands = new Map(served.map((command) => [command.data.name, command]));
   const gateway = watchGateway(client, deps.shards?.ids ?? [0], metrics, logger);
 
   client.once(
@@ -83,7 +83,6 @@ export function createBot(deps: BotDeps): Bot {
       return gateway.connected();
     },
     useCommands(next) {
-      served = next;
       commands.clear();
       for (const command of next) commands.set(command.data.name, command);
     },

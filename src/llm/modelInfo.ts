@@ -1,6 +1,6 @@
 import { readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { GgufFileType, type Llama, readGgufFileInfo } from "node-llama-cpp";
+import { GgufFileType, GgufInsights, type Llama, readGgufFileInfo } from "node-llama-cpp";
 import { errorMessage, ModelLoadError } from "../errors.js";
 import { SENTIMENT_LABELS } from "../sentimentLabels.js";
 import { inspectLabelTokens } from "./labelClassifier.js";
@@ -47,7 +47,6 @@ export async function inspectModelFile(llama: Llama, file: string): Promise<Mode
     });
   }
   const fileType = info.metadata.general?.file_type;
-  const { GgufInsights } = await import("node-llama-cpp");
   const insights = await GgufInsights.from(info, llama);
   const vocabulary = await llama.loadModel({ modelPath: file, vocabOnly: true });
   try {

@@ -111,8 +111,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry });
+  /**
+   * `processMetrics` adds prom-client's process and Node.js metrics (memory, event-loop delay, GC): they sample
+   * all the time, so a process that serves no /metrics goes without them.
+   */
+  constructor(options: { readonly processMetrics?: boolean } = {}) {
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
     const metrics = this;
     const catchUp = totalFollower();
     new Gauge({

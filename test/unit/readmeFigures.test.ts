@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { type BenchFindingsInput, renderCapacity, renderFindings } from "../../bench/findings.js";
+import { loadDataset } from "../../eval/dataset.js";
 import { REPO_ROOT } from "../../testkit/botProcess.js";
 
 /*
@@ -31,4 +32,24 @@ it("the README's capacity plan is rendered from the measured stream in bench/res
 
 it("docs/operations.md carries bench/models.md, as npm run bench -- --shapes wrote it", () => {
   expect(read("docs", "operations.md")).toContain(read("bench", "models.md").trim());
+});
+
+it("the counts of the labelled set in README.md and eval/README.md are the set's own", () => {
+  const all = loadDataset("all");
+  const count = (keep: (line: (typeof all)[number]) => boolean) => all.filter(keep).length;
+  const english = count((line) => line.lang === "en");
+  const chinese = count((line) => line.lang === "zh");
+  const held = all.filter((line) => line.split === "holdout");
+  const flat = (text: string) => text.replace(/\s+/g, " ");
+  expect(flat(readme)).toContain(
+    `a labelled set of ${all.length} Discord-style messages written for this project (${english} English, ${chinese} Chinese), with a held-out split of ${held.length} lines`,
+  );
+  expect(flat(readme)).toContain(`${count((line) => line.sarcasm)} sarcastic lines`);
+  const evalReadme = flat(read("eval", "README.md"));
+  expect(evalReadme).toContain(`holds ${all.length} short messages`);
+  expect(evalReadme).toContain(`${english} in English and ${chinese} in Chinese`);
+  expect(evalReadme).toContain(`| \`id\` | 1 to ${all.length}, stable. |`);
+  expect(evalReadme).toContain(
+    `That is ${held.length} lines, ${held.filter((line) => line.lang === "en").length} English and ${held.filter((line) => line.lang === "zh").length} Chinese.`,
+  );
 });
