@@ -657,11 +657,14 @@ function measureRows(r: Results): Array<[string, string]> {
   ];
 }
 
-// Measuring one model file, or the larger shapes, is a run of its own (bench/models.ts).
+// Measuring one model file, or the larger shapes, is a run of its own (bench/models.ts); so is moderation's cost.
 const args = process.argv.slice(2);
 if (args.includes("--model") || args.includes("--shapes")) {
   const { benchModels } = await import("./models.js");
   await benchModels(args);
+} else if (args.includes("--moderation")) {
+  const { benchModeration } = await import("./moderation.js");
+  await benchModeration();
 } else {
   await main();
 }

@@ -2,7 +2,6 @@ import { AttachmentBuilder, type ChatInputCommandInteraction, SlashCommandBuilde
 import type { BotContext } from "../src/discord/context.js";
 import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
-import { renderMoodChart } from "../src/moodChart.js";
 import { SENTIMENT_LABELS } from "../src/sentimentLabels.js";
 import { emptyCounts, HOUR_MS, type MoodCounts } from "../src/store/moodTally.js";
 
@@ -47,7 +46,10 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
   const summary = SENTIMENT_LABELS.map((label) =>
     `${emojis[label]} ${wording.labels[label]} ${total[label]}`.trim(),
   ).join(" · ");
-  const chart = renderMoodChart(buckets, captions, wording.moodChartTitle(week));
+  const chart = context.charts.render(buckets, captions, {
+    title: wording.moodChartTitle(week),
+    legend: wording.labels,
+  });
   await answerInteraction(interaction, wording.moodSummary(week, summary), {
     files: [new AttachmentBuilder(chart, { name: "mood.png" })],
   });

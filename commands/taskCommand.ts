@@ -16,11 +16,20 @@ export function formatLabelAnswer(result: LabelResult<string>, labels: readonly 
   return `**${result.label}** (${percent(result.confidence)})\n-# ${breakdown}`;
 }
 
-/** A channel's messages, oldest first, with their text attachments, as the transcript a channel task reads. */
+/**
+ * A channel's messages, oldest first, with their text attachments, as the transcript a channel task reads. The
+ * messages of members who opted out are left out (and so is one whose choice cannot be read: it fails closed).
+ */
 async function channelTranscript(messages: Iterable<Message>, context: BotContext): Promise<string> {
   const ordered = [...messages].sort((a, b) => a.createdTimestamp - b.createdTimestamp);
+  const optedOut = await Promise.all(ordered.map((message) => context.privacy.optedOut(message.author.id)));
+  const included = ordered.filter((_, index) => !optedOut[index]);
+  context.logger.debug(
+    { messages: included.length, optedOutLeftOut: ordered.length - included.length },
+    "channel task input",
+  );
   const lines = await Promise.all(
-    ordered.map(async (message) => ({
+    included.map(async (message) => ({
       author: message.member?.displayName ?? message.author.displayName,
       text: await withAttachments(message.content, message, context.attachments),
     })),

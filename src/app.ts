@@ -7,9 +7,14 @@ import type { Logger } from "./logger.js";
 import type { MetricSources, Metrics } from "./observability/metrics.js";
 import { Pipeline } from "./pipeline.js";
 import { loadPrompts, type Prompts } from "./prompts.js";
-import { HistoryStore } from "./store/history.js";
+import { DAY_MS, HistoryStore } from "./store/history.js";
+import { StoreMaintenance } from "./store/maintenance.js";
+import { MemberData } from "./store/memberData.js";
+import { ModerationStore } from "./store/moderation.js";
 import type { MoodTally } from "./store/moodTally.js";
 import { openStore, type Store } from "./store/openStore.js";
+import { PrivacyStore } from "./store/privacy.js";
+import { migrateStore } from "./store/schema.js";
 import { SettingsStore } from "./store/settings.js";
 import { loadTasks, type Task } from "./tasks.js";
 
@@ -27,6 +32,14 @@ export interface App {
   readonly settings: SettingsStore;
   /** Per-channel mood counts for /mood. */
   readonly moods: MoodTally;
+  /** Each member's opt-out, read for every message. */
+  readonly privacy: PrivacyStore;
+  /** Each server's moderation setup, read for every message. */
+  readonly moderation: ModerationStore;
+  /** A member's data to export or delete, a server's to purge, and per-member mood counts. */
+  readonly memberData: MemberData;
+  /** Removes expired turns and runs erasures that had to wait, on a timer of its own. */
+  readonly maintenance: StoreMaintenance;
   /** Every application command: the built-in ones and one per task. */
   readonly commands: readonly Command[];
   /**
@@ -74,13 +87,29 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
     },
   });
   try {
-    const llm = await loadModel(modelOptions(config, store, prompts, tasks, logger, options));
+    const storeLogger = logger.child({ component: "store" });
     const history = new HistoryStore(
-      store.turns,
-      { maxTurns: config.chat.historyTurns },
+      store,
+      { maxTurns: config.chat.historyTurns, retentionMs: config.chat.historyTtlDays * DAY_MS },
       logger.child({ component: "history" }),
     );
-    const pipeline = new Pipeline({ llm, history, prompts, config, logger });
+    await migrateStore(store, config.storeUrl, history, storeLogger);
+    const settings = new SettingsStore(store.keyv, logger.child({ component: "settings" }));
+    const privacy = new PrivacyStore(store.keyv, logger.child({ component: "privacy" }));
+    const moderation = new ModerationStore(store.keyv, logger.child({ component: "moderation" }));
+    const memberData = new MemberData({
+      store,
+      history,
+      privacy,
+      settings,
+      moderation,
+      retentionDays: config.chat.historyTtlDays,
+      logger: storeLogger,
+    });
+    const llm = await loadModel(modelOptions(config, store, prompts, tasks, logger, options));
+    const maintenance = new StoreMaintenance(store, history, storeLogger);
+    maintenance.start();
+    const pipeline = new Pipeline({ llm, history, prompts, tasks, config, logger });
     let commands = commandsWithTasks(tasks);
     options.metrics?.watch(
       { model: llm, store: storeHealth(store, history) },
@@ -97,8 +126,12 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
       },
       pipeline,
       history,
-      settings: new SettingsStore(store.keyv, logger.child({ component: "settings" })),
+      settings,
       moods: store.moods,
+      privacy,
+      moderation,
+      memberData,
+      maintenance,
       get commands() {
         return commands;
       },
@@ -113,7 +146,7 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
         prompts = newPrompts;
         tasks = loaded;
         commands = newCommands;
-        pipeline.usePrompts(newPrompts);
+        pipeline.usePrompts(newPrompts, loaded);
         return {
           commands,
           commandsChanged,
@@ -124,6 +157,7 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
       },
       async close() {
         await llm.close();
+        await maintenance.stop();
         await history.close();
         await store.close();
       },

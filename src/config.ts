@@ -65,6 +65,8 @@ export interface Config {
   };
   readonly chat: {
     readonly historyTurns: number;
+    /** Days each stored turn and per-member mood count is kept from its own time. */
+    readonly historyTtlDays: number;
     readonly maxReplyTokens: number;
     readonly temperature: number;
     /** Chat turns one user may start per minute, across channels. */
@@ -109,6 +111,11 @@ export interface Config {
     /** Host names attachments are fetched from: Discord's CDN. */
     readonly hosts: ReadonlySet<string>;
     readonly timeoutMs: number;
+  };
+  /** Local moderation (set up per server with /settings moderation). */
+  readonly moderation: {
+    /** Alerts posted per covered channel per hour; beyond it they are counted, not posted. */
+    readonly alertsPerHour: number;
   };
   /** The health and metrics HTTP server; off when `port` is undefined. */
   readonly metrics: {
@@ -231,6 +238,8 @@ const envSchema = z.object({
   SENTIMENT_SHARED_CACHE_TTL_S: positiveInt(604_800, 31_536_000),
   SENTIMENT_SHARED_CACHE_BUDGET_MS: positiveInt(20, 1_000),
   CHAT_HISTORY_TURNS: positiveInt(12, 200),
+  CHAT_HISTORY_TTL_DAYS: positiveInt(30, 3650),
+  MODERATION_ALERTS_PER_HOUR: positiveInt(20, 1000),
   CHAT_MAX_TOKENS: positiveInt(400, 4096),
   CHAT_TEMPERATURE: numberVar(0.7, { min: 0, max: 2 }),
   SENTIMENT_NEUTRAL_THRESHOLD: numberVar(0, { min: 0, max: 1, belowMax: true }),
@@ -328,6 +337,10 @@ const FIXES: Record<string, string> = {
   SENTIMENT_NEUTRAL_THRESHOLD:
     "Remove it to turn the threshold off, or run `npm run eval` to choose one for your model.",
   CHAT_HISTORY_TURNS: "Remove it to keep the last 12 turns.",
+  MODERATION_ALERTS_PER_HOUR:
+    "Remove it to post at most 20 moderation alerts per channel per hour, or set another whole number from 1.",
+  CHAT_HISTORY_TTL_DAYS:
+    "Remove it to keep each turn and per-member mood count for 30 days, or set a whole number of days from 1.",
   CHAT_MAX_TOKENS: "Remove it to cap replies at 400 tokens.",
   CHAT_TEMPERATURE: "Remove it to use 0.7.",
   DISCORD_API_URL: "Remove it to use Discord's own API.",
@@ -410,6 +423,7 @@ export function loadConfig(
     },
     chat: {
       historyTurns: e.CHAT_HISTORY_TURNS,
+      historyTtlDays: e.CHAT_HISTORY_TTL_DAYS,
       maxReplyTokens: e.CHAT_MAX_TOKENS,
       temperature: e.CHAT_TEMPERATURE,
       userPerMinute: e.CHAT_USER_PER_MINUTE,
@@ -430,6 +444,7 @@ export function loadConfig(
     tasksDir: e.TASKS_DIR ?? (e.PROMPTS_DIR === undefined ? DEFAULT_TASKS_DIR : join(e.PROMPTS_DIR, "tasks")),
     reload: { watch: e.PROMPTS_WATCH, registerGlobally: e.RELOAD_REGISTER_COMMANDS },
     metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST ?? "127.0.0.1" },
+    moderation: { alertsPerHour: e.MODERATION_ALERTS_PER_HOUR },
     attachments: { hosts: e.ATTACHMENT_HOSTS, timeoutMs: e.ATTACHMENT_TIMEOUT_MS },
     consoleSettingsFile: e.CONSOLE_SETTINGS,
     storeUrl: e.STORE_URL ?? DEFAULT_STORE_URL,

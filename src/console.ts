@@ -93,8 +93,10 @@ async function converse(app: App, lines: Interface, inForce: ConsoleSettings): P
 }
 
 async function runTaskLine(app: App, name: string, argument: string): Promise<string> {
-  const task = app.tasks.find((candidate) => candidate.name === name);
-  if (!task) return `No task /${name}. Tasks: ${app.tasks.map((t) => `/${t.name}`).join(", ") || "none"}.`;
+  // The tasks that are commands in Discord; the bot's own (moderation's) are not typed by anyone.
+  const commands = app.tasks.filter((candidate) => candidate.command);
+  const task = commands.find((candidate) => candidate.name === name);
+  if (!task) return `No task /${name}. Tasks: ${commands.map((t) => `/${t.name}`).join(", ") || "none"}.`;
   // The console's own history stands in for a channel's recent messages.
   const input =
     task.input.kind === "channel"

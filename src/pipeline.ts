@@ -1,6 +1,13 @@
 import type { Config } from "./config.js";
 import { errorMessage } from "./errors.js";
-import type { ChatCompletion, JobPriority, Llm, SentimentResult, TaskOutcome } from "./llm/llm.js";
+import type {
+  ChatCompletion,
+  JobPriority,
+  LabelResult,
+  Llm,
+  SentimentResult,
+  TaskOutcome,
+} from "./llm/llm.js";
 import { applyNeutralThreshold } from "./llm/neutralThreshold.js";
 import type { Logger } from "./logger.js";
 import { type ChatTurn, type Prompts, renderChatTurns, renderUserTurn, trimHistory } from "./prompts.js";
@@ -16,6 +23,8 @@ export interface PipelineDeps {
   readonly llm: Llm;
   readonly history: HistoryStore;
   readonly prompts: Prompts;
+  /** The prompt-defined tasks the model was loaded with; moderation's is the one named `toxicity`. */
+  readonly tasks: readonly Task[];
   readonly config: Config;
   readonly logger: Logger;
 }
@@ -24,9 +33,23 @@ export type MoodOutcome =
   | { readonly kind: "mood"; readonly result: SentimentResult; readonly emoji: string | undefined }
   | { readonly kind: "skipped"; readonly reason: string };
 
+/** The name of the label task moderation runs (prompts/tasks/toxicity.json). */
+export const MODERATION_TASK = "toxicity";
+
+export type ModerationOutcome =
+  | { readonly kind: "checked"; readonly result: LabelResult<string> }
+  | { readonly kind: "skipped"; readonly reason: string };
+
 export interface ConversationInput {
   readonly channelId: string;
+  /** The server the channel is in, or null in a direct message: its data is purged with it. */
+  readonly guildId?: string | null;
   readonly authorName: string;
+  /** The author's id and their message's, stored with the turn so it can be deleted with them. */
+  readonly memberId?: string;
+  readonly messageId?: string;
+  /** False for a member who opted out: they are answered, and nothing of the exchange is stored or buffered. */
+  readonly remember?: boolean;
   readonly botName: string;
   /** The user's text with the bot's mention already stripped. */
   readonly text: string;
@@ -61,14 +84,46 @@ const PROMPT_MARGIN_TOKENS = 32;
  */
 export class Pipeline {
   private prompts: Prompts;
+  private tasks: readonly Task[];
 
   constructor(private readonly deps: PipelineDeps) {
     this.prompts = deps.prompts;
+    this.tasks = deps.tasks;
   }
 
-  /** The chat prompt from now on (a prompt reload); the model's own prompts are reloaded through the model. */
-  usePrompts(prompts: Prompts): void {
+  /** The chat prompt and tasks from now on (a reload); the model's own prompts are reloaded through the model. */
+  usePrompts(prompts: Prompts, tasks: readonly Task[] = this.tasks): void {
     this.prompts = prompts;
+    this.tasks = tasks;
+  }
+
+  /** Whether moderation can run: its label task was loaded with the model. */
+  get canModerate(): boolean {
+    return this.moderationTask() !== undefined;
+  }
+
+  /**
+   * Classifies a message for moderation in one pass on the toxicity task's cached prefix. It is background work
+   * shared round-robin per server, shed only after every reaction when the queue overflows.
+   */
+  async moderate(text: string, options: { group: string; signal?: AbortSignal }): Promise<ModerationOutcome> {
+    const task = this.moderationTask();
+    if (!task) return { kind: "skipped", reason: "no moderation task" };
+    const clean = normaliseInput(text);
+    if (clean === "") return { kind: "skipped", reason: "no text" };
+    const outcome = await this.deps.llm.runTask(task, clean, {
+      priority: "background",
+      group: `moderation:${options.group}`,
+      shedLast: true,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (outcome.kind !== "labels")
+      return { kind: "skipped", reason: "the moderation task is not a label task" };
+    return { kind: "checked", result: outcome.result };
+  }
+
+  private moderationTask(): Task | undefined {
+    return this.tasks.find((task) => task.name === MODERATION_TASK && task.output.kind === "labels");
   }
 
   async analyzeMood(
@@ -101,14 +156,20 @@ export class Pipeline {
 
   /** A conversation turn: the prompt from the channel's history, the reply streamed, and both turns stored. */
   async converse(input: ConversationInput): Promise<ConversationOutcome> {
-    const { llm, history } = this.deps;
+    const { llm } = this.deps;
     const text = normaliseInput(input.text);
     const wording = WORDING[input.language ?? "en"];
     if (text === "") return { reply: wording.emptyMention, fromModel: false, generatedTokens: 0 };
 
     const message = llm.truncateToTokens(text, Math.floor(llm.contextSize * INPUT_SHARE_OF_CONTEXT));
     const { turns, historyTurns } = await this.chatPrompt(input, message);
-    const userTurn: HistoryTurn = { role: "user", text: message, author: input.authorName, at: Date.now() };
+    const userTurn: HistoryTurn = {
+      role: "user",
+      text: message,
+      author: input.authorName,
+      at: Date.now(),
+      ...ids(input),
+    };
     const completion = await this.generateReply(input, turns, userTurn);
     const reply = cleanReply(completion.text);
     (input.logger ?? this.deps.logger).debug(
@@ -124,11 +185,17 @@ export class Pipeline {
       "chat turn done",
     );
     if (reply === "") {
-      await history.append(input.channelId, [userTurn]);
+      await this.store(input, [userTurn]);
       return { reply: wording.emptyReply, fromModel: false, generatedTokens: completion.generatedTokens };
     }
-    await history.append(input.channelId, [userTurn, { role: "assistant", text: reply, at: Date.now() }]);
+    await this.store(input, [userTurn, { role: "assistant", text: reply, at: Date.now(), ...ids(input) }]);
     return { reply, fromModel: true, generatedTokens: completion.generatedTokens };
+  }
+
+  /** Stores an exchange in the channel's history, unless the member opted out. */
+  private async store(input: ConversationInput, turns: readonly HistoryTurn[]): Promise<void> {
+    if (input.remember === false) return;
+    await this.deps.history.append(input.channelId, turns, input.guildId ?? null);
   }
 
   /**
@@ -195,11 +262,13 @@ export class Pipeline {
   ): Promise<void> {
     const partial = cleanReply(partialReply);
     const turns: HistoryTurn[] =
-      partial === "" ? [userTurn] : [userTurn, { role: "assistant", text: partial, at: Date.now() }];
+      partial === ""
+        ? [userTurn]
+        : [userTurn, { role: "assistant", text: partial, at: Date.now(), ...ids(input) }];
     const { channelId } = input;
     const logger = input.logger ?? this.deps.logger;
     try {
-      await this.deps.history.append(channelId, turns);
+      await this.store(input, turns);
       logger.debug(
         { channelId, partialReplyChars: partial.length, reason: errorMessage(cause) },
         "interrupted turn kept",
@@ -208,6 +277,14 @@ export class Pipeline {
       logger.warn({ channelId, err: errorMessage(error) }, "interrupted turn could not be kept");
     }
   }
+}
+
+/** The ids a turn of this exchange carries, both the user's turn and the reply to it. */
+function ids(input: ConversationInput): Pick<HistoryTurn, "memberId" | "messageId"> {
+  return {
+    ...(input.memberId === undefined ? {} : { memberId: input.memberId }),
+    ...(input.messageId === undefined ? {} : { messageId: input.messageId }),
+  };
 }
 
 function toChatTurn(turn: HistoryTurn): ChatTurn {

@@ -7,7 +7,8 @@ import type { ChatTurn } from "./prompts.js";
 /**
  * Tasks defined by prompt files: each JSON file in prompts/tasks/ is a name, a description, an output kind (a label
  * set, classified in one forward pass like sentiment, or free text with a token cap) and a prompt template. Each
- * becomes a slash command, in the bot and in deploy-commands, with no TypeScript written.
+ * becomes a slash command, in the bot and in deploy-commands, with no TypeScript written, unless its file says
+ * `"command": false`.
  */
 
 const INPUT_SLOT = "{{input}}";
@@ -40,6 +41,8 @@ const taskSchema = z
     system: z.string().min(1),
     examples: z.array(z.object({ input: z.string().min(1), output: z.string().min(1) })).default([]),
     template: z.string().includes(INPUT_SLOT, { message: `must contain ${INPUT_SLOT} where the input goes` }),
+    /** False keeps the task off the slash-command list: the bot runs it itself (moderation's toxicity task). */
+    command: z.boolean().default(true),
   })
   .strict();
 

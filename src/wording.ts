@@ -1,5 +1,6 @@
 import type { RefusalReason } from "./chatGate.js";
 import type { SentimentLabel } from "./sentimentLabels.js";
+import type { ErasureOutcome } from "./store/erasure.js";
 import type { SettingKey } from "./store/settings.js";
 
 /**
@@ -38,8 +39,49 @@ export interface Wording {
   readonly analyzeHint: string;
   /** /mood */
   readonly moodSummary: (week: boolean, summary: string) => string;
-  /** Drawn into the chart image, whose font has Latin letters only. */
+  /** Drawn into the chart image (its bundled font has Chinese). */
   readonly moodChartTitle: (week: boolean) => string;
+  /** The "Mood of this member" context menu. */
+  readonly memberMood: {
+    readonly title: (name: string) => string;
+    readonly summary: (name: string, summary: string) => string;
+    readonly denied: string;
+    readonly optedOut: (name: string) => string;
+    readonly guildOnly: string;
+  };
+  /** /privacy */
+  readonly privacy: {
+    readonly show: (facts: PrivacyFacts) => string;
+    readonly optedOut: (retentionDays: number) => string;
+    readonly optedIn: string;
+    readonly exported: (turns: number, servers: number) => string;
+    readonly exportedNothing: string;
+    readonly deleted: (turns: number, erasure: ErasureOutcome) => string;
+    readonly unavailable: string;
+  };
+  /** Moderation alerts and /settings moderation */
+  readonly moderation: {
+    readonly alertTitle: (label: string) => string;
+    readonly author: string;
+    readonly channel: string;
+    readonly label: string;
+    readonly confidence: string;
+    readonly jump: string;
+    readonly dryRun: string;
+    readonly deleteButton: string;
+    readonly timeoutButton: string;
+    readonly dismissButton: string;
+    readonly action: string;
+    readonly deleted: (by: string) => string;
+    readonly timedOut: (by: string) => string;
+    readonly dismissed: (by: string) => string;
+    readonly refusedRoleOrder: string;
+    readonly alreadyGone: string;
+    readonly needs: (permission: string) => string;
+    readonly setup: (setup: ModerationSetupText) => string;
+    readonly unavailable: string;
+    readonly noAlertChannel: string;
+  };
   /** /settings */
   readonly settings: {
     readonly guildOnly: string;
@@ -52,7 +94,32 @@ export interface Wording {
     readonly reset: (key: string, where: string) => string;
     readonly changed: (key: string, value: string, where: string) => string;
     readonly invalid: (key: string, help: string) => string;
+    readonly purgeConfirm: string;
+    readonly purgeButton: string;
+    readonly cancelButton: string;
+    readonly purged: (channels: number) => string;
+    readonly purgeCancelled: string;
   };
+}
+
+/** A server's moderation setup, as /settings moderation shows it. */
+export interface ModerationSetupText {
+  readonly mode: string;
+  readonly alertChannel: string | undefined;
+  readonly channels: readonly string[];
+  readonly threshold: string;
+  readonly bypassRoles: readonly string[];
+}
+
+/** What /privacy show reports about the member who asks. */
+export interface PrivacyFacts {
+  readonly retentionDays: number;
+  readonly optedOut: boolean;
+  /** Their stored turns, and in how many channels. */
+  readonly turns: number;
+  readonly channels: number;
+  /** Days with mood counts of theirs, across servers. */
+  readonly tallyDays: number;
 }
 
 const en: Wording = {
@@ -80,11 +147,79 @@ const en: Wording = {
   helpBody: [
     "• I react to messages with their mood (positive / negative / neutral).",
     "• Mention me to chat; I remember this channel's recent conversation.",
+    "• `/privacy` shows what I store about you, and lets you opt out, export it or delete it.",
+    "• Right-click a member → Apps → **Mood of this member**: their mood counts here over 7 days.",
   ],
   helpCommands: "Commands:",
   analyzeHint: "Right-click a message → Apps → **Analyze mood** to read its mood privately.",
   moodSummary: (week, summary) => `**Mood over the last ${week ? "7 days" : "24 hours"}**: ${summary}`,
   moodChartTitle: (week) => `Mood, last ${week ? "7 days" : "24 hours"} (UTC)`,
+  memberMood: {
+    title: (name) => `Mood of ${name}, last 7 days (UTC)`,
+    summary: (name, summary) => `**${name}'s mood in this server over the last 7 days**: ${summary}`,
+    denied: "Only the member themself, or someone with Manage Messages, can see a member's mood.",
+    optedOut: (name) => `${name} opted out: moodbot keeps no mood counts for them.`,
+    guildOnly: "Mood counts are per server: use this in a server.",
+  },
+  privacy: {
+    show: (f) =>
+      [
+        "**What moodbot stores about you**",
+        `• **Conversation**: when you mention the bot, your message and its reply are kept in that channel's history, with your Discord id, for ${f.retentionDays} days. Now: ${f.turns} of your messages in ${f.channels} channels.`,
+        `• **Mood counts**: per server and per day, how many of your messages read positive, negative or neutral, for ${f.retentionDays} days. Never the text. Now: ${f.tallyDays} days with counts.`,
+        `• **Settings**: your opt-out choice. Now: ${f.optedOut ? "you are opted out" : "you are not opted out"}.`,
+        "Mood reactions read each message as it arrives and keep nothing of it but the counts above. The model runs on the bot's own machine: no message is sent to any other service.",
+        "**Your choices**: `/privacy opt-out` stops all of this for you in every server (the bot still answers your mentions, and stores nothing of them; `/summarize` and `/keywords` leave your messages out). `/privacy export` sends you everything stored about you; `/privacy delete` removes it.",
+        "**Moderation**: where a server turned on moodbot's moderation, your messages in the channels it covers are still checked after you opt out. Moderation is the server's rule, not analytics: moodbot stores nothing of what it checks, and an alert shows the message to the server's moderators.",
+      ].join("\n"),
+    optedOut: (days) =>
+      `Done: you are opted out in every server moodbot is in. From your next message: no mood reactions, no mood counts, and nothing stored when you mention the bot (it still answers). What was stored before leaves within ${days} days, or now with \`/privacy delete\`.`,
+    optedIn:
+      "Done: you are opted in again. Your messages get mood reactions and counts, and your conversations with the bot are remembered.",
+    exported: (turns, servers) =>
+      `Here is everything moodbot stores about you: ${turns} of your messages, and mood counts in ${servers} servers.`,
+    exportedNothing: "moodbot stores nothing about you. The file below is empty of messages and counts.",
+    deleted: (turns, erasure) =>
+      `Deleted: ${turns} turns (your messages and the bot's replies to them) and your mood counts in every server. ${
+        erasure === "erased"
+          ? "They are gone from the store's files too."
+          : "They are gone from Redis now, and leave its append-only file at its next rewrite, within the hour."
+      }`,
+    unavailable: "I can't reach my storage right now, so I can't do that. Please try again in a minute.",
+  },
+  moderation: {
+    alertTitle: (label) => `Possible ${label}`,
+    author: "Author",
+    channel: "Channel",
+    label: "Label",
+    confidence: "Confidence",
+    jump: "Jump to the message",
+    dryRun:
+      "Dry run: no action buttons. Tune the threshold, then switch to live with /settings moderation mode:live.",
+    deleteButton: "Delete message",
+    timeoutButton: "Timeout 10 min",
+    dismissButton: "Dismiss",
+    action: "Action",
+    deleted: (by) => `Message deleted by ${by}.`,
+    timedOut: (by) => `Author timed out for 10 minutes by ${by}.`,
+    dismissed: (by) => `Dismissed by ${by}.`,
+    refusedRoleOrder:
+      "Discord refused: the author's highest role is above moodbot's, or moodbot lacks the permission. Move moodbot's role above theirs in Server Settings → Roles.",
+    alreadyGone: "The message was already deleted.",
+    needs: (permission) => `You need the ${permission} permission to do that.`,
+    setup: (s) =>
+      [
+        `**Moderation: ${s.mode}**`,
+        `• Alerts go to: ${s.alertChannel ?? "(no channel set)"}`,
+        `• Channels checked: ${s.channels.length === 0 ? "(none)" : s.channels.join(", ")}`,
+        `• Threshold: ${s.threshold}`,
+        `• Roles never checked: ${s.bypassRoles.length === 0 ? "(none)" : s.bypassRoles.join(", ")}`,
+        "Moderation runs on this machine's own model. Dry run posts alerts without buttons; live adds Delete, Timeout and Dismiss. Members who opted out with /privacy are still checked: moderation is the server's rule, not analytics.",
+      ].join("\n"),
+    unavailable:
+      "Moderation is unavailable: the bot was started without its toxicity task (prompts/tasks/toxicity.json).",
+    noAlertChannel: "Choose an alert channel first: /settings moderation alert-channel:#channel.",
+  },
   settings: {
     guildOnly: "Settings are per server: use this command in a server channel.",
     denied: "Only members with Manage Server can change the bot's settings.",
@@ -107,6 +242,13 @@ const en: Wording = {
     changed: (key, value, where) =>
       `\`${key}\` is now \`${value}\` for ${where}. It applies from the next message.`,
     invalid: (key, help) => `\`${key}\` cannot take that value: ${help}.`,
+    purgeConfirm:
+      "This deletes everything moodbot stores for this server: every channel's conversation history and mood counts, the members' mood counts here, and all settings. It cannot be undone.",
+    purgeButton: "Delete everything",
+    cancelButton: "Cancel",
+    purged: (channels) =>
+      `Done: everything moodbot stored for this server is deleted (${channels} channels). The settings are back to their defaults.`,
+    purgeCancelled: "Nothing was deleted.",
   },
 };
 
@@ -134,11 +276,76 @@ const zh: Wording = {
   helpBody: [
     "• 我会给消息加上情绪表情（正面 / 负面 / 中性）。",
     "• 提到我就可以聊天；我会记得这个频道最近的对话。",
+    "• `/privacy` 查看我保存了你的哪些数据，也可以退出、导出或删除。",
+    "• 右键点一位成员 → 应用 → **这位成员的情绪**：查看其最近 7 天在这里的情绪计数。",
   ],
   helpCommands: "命令：",
   analyzeHint: "右键点一条消息 → 应用 → **分析情绪**，可以私下查看它的情绪。",
   moodSummary: (week, summary) => `**最近${week ? " 7 天" : " 24 小时"}的情绪**：${summary}`,
-  moodChartTitle: (week) => `Mood, last ${week ? "7 days" : "24 hours"} (UTC)`,
+  moodChartTitle: (week) => `最近${week ? " 7 天" : " 24 小时"}的情绪（UTC）`,
+  memberMood: {
+    title: (name) => `${name} 最近 7 天的情绪（UTC）`,
+    summary: (name, summary) => `**${name} 最近 7 天在这个服务器的情绪**：${summary}`,
+    denied: "只有成员本人或拥有「管理消息」权限的人才能查看成员的情绪。",
+    optedOut: (name) => `${name} 已选择退出：moodbot 不为其保存情绪计数。`,
+    guildOnly: "情绪计数按服务器保存：请在服务器里使用。",
+  },
+  privacy: {
+    show: (f) =>
+      [
+        "**moodbot 保存了你的哪些数据**",
+        `• **对话**：你提到机器人时，你的消息和它的回复会连同你的 Discord ID 保存在该频道的对话记录里，保存 ${f.retentionDays} 天。目前：${f.channels} 个频道里有你的 ${f.turns} 条消息。`,
+        `• **情绪计数**：按服务器、按天统计你的消息中正面、负面、中性各有几条，保存 ${f.retentionDays} 天。从不保存文字。目前：${f.tallyDays} 天有计数。`,
+        `• **设置**：你是否选择退出。目前：${f.optedOut ? "你已退出" : "你没有退出"}。`,
+        "情绪表情是在消息到达时读取的，除了上面的计数什么都不保留。模型运行在机器人自己的机器上，不会把任何消息发给其他服务。",
+        "**你的选择**：`/privacy opt-out` 在所有服务器为你停止以上一切（机器人仍会回答你的提问，但不保存任何内容；`/summarize` 和 `/keywords` 也会跳过你的消息）。`/privacy export` 把保存的关于你的所有数据发给你；`/privacy delete` 把它们删除。",
+        "**审核**：如果某个服务器开启了 moodbot 的审核，你退出后，你在被审核频道里的消息仍会被检查。审核是服务器的规则，不是数据分析：moodbot 不保存检查过的内容，提醒只会把消息展示给服务器的管理员。",
+      ].join("\n"),
+    optedOut: (days) =>
+      `好了：你已在 moodbot 所在的所有服务器退出。从你的下一条消息起：不加情绪表情、不计数，你提到机器人时也不保存任何内容（它仍会回答）。之前保存的内容会在 ${days} 天内过期，或者现在用 \`/privacy delete\` 删除。`,
+    optedIn: "好了：你已重新加入。你的消息会有情绪表情和计数，你和机器人的对话会被记住。",
+    exported: (turns, servers) =>
+      `这是 moodbot 保存的关于你的所有数据：你的 ${turns} 条消息，以及 ${servers} 个服务器里的情绪计数。`,
+    exportedNothing: "moodbot 没有保存任何关于你的数据。下面的文件里没有消息，也没有计数。",
+    deleted: (turns, erasure) =>
+      `已删除：${turns} 条对话（你的消息和机器人对它们的回复），以及你在所有服务器的情绪计数。${
+        erasure === "erased"
+          ? "它们也已从存储文件中抹去。"
+          : "它们已从 Redis 中删除，并会在一小时内的下次重写时离开它的追加日志文件。"
+      }`,
+    unavailable: "我现在连不上存储，没法完成这个操作，请过一分钟再试。",
+  },
+  moderation: {
+    alertTitle: (label) => `疑似${label}`,
+    author: "作者",
+    channel: "频道",
+    label: "类别",
+    confidence: "置信度",
+    jump: "跳转到消息",
+    dryRun: "试运行：没有操作按钮。调好阈值后，用 /settings moderation mode:live 切换到正式模式。",
+    deleteButton: "删除消息",
+    timeoutButton: "禁言 10 分钟",
+    dismissButton: "忽略",
+    action: "处理",
+    deleted: (by) => `消息已由 ${by} 删除。`,
+    timedOut: (by) => `作者已被 ${by} 禁言 10 分钟。`,
+    dismissed: (by) => `已由 ${by} 忽略。`,
+    refusedRoleOrder:
+      "Discord 拒绝了：作者的最高角色在 moodbot 之上，或 moodbot 缺少权限。请在服务器设置 → 角色里把 moodbot 的角色移到他们之上。",
+    alreadyGone: "这条消息已经被删除了。",
+    needs: (permission) => `你需要「${permission}」权限才能这样做。`,
+    setup: (s) =>
+      [
+        `**审核：${s.mode}**`,
+        `• 提醒发到：${s.alertChannel ?? "（未设置频道）"}`,
+        `• 检查的频道：${s.channels.length === 0 ? "（无）" : s.channels.join("、")}`,
+        `• 阈值：${s.threshold}`,
+        `• 不检查的角色：${s.bypassRoles.length === 0 ? "（无）" : s.bypassRoles.join("、")}`,
+        "审核使用本机自己的模型。试运行只发提醒，不带按钮；正式模式加上删除、禁言和忽略按钮。用 /privacy 退出的成员仍会被检查：审核是服务器的规则，不是数据分析。",
+      ].join("\n"),
+    unavailable: "审核不可用：机器人启动时没有加载 toxicity 任务（prompts/tasks/toxicity.json）。",
+    noAlertChannel: "请先选择提醒频道：/settings moderation alert-channel:#频道。",
+  },
   settings: {
     guildOnly: "设置按服务器保存：请在服务器的频道里使用这个命令。",
     denied: "只有拥有「管理服务器」权限的成员才能修改机器人的设置。",
@@ -160,6 +367,13 @@ const zh: Wording = {
     reset: (key, where) => `\`${key}\` 已在${where}恢复默认。`,
     changed: (key, value, where) => `\`${key}\` 在${where}已改为 \`${value}\`，从下一条消息开始生效。`,
     invalid: (key, help) => `\`${key}\` 不能取这个值：${help}。`,
+    purgeConfirm:
+      "这会删除 moodbot 为这个服务器保存的一切：每个频道的对话记录和情绪计数、成员在这里的情绪计数，以及所有设置。删除后无法恢复。",
+    purgeButton: "全部删除",
+    cancelButton: "取消",
+    purged: (channels) =>
+      `好了：moodbot 为这个服务器保存的一切都已删除（${channels} 个频道）。设置已恢复默认。`,
+    purgeCancelled: "没有删除任何内容。",
   },
 };
 

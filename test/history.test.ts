@@ -14,7 +14,9 @@ import { RedisServer } from "../testkit/redis.js";
 import { waitUntil } from "../testkit/waitUntil.js";
 import { STORE_BACKENDS } from "./support/storeBackends.js";
 
-const turn = (role: "user" | "assistant", text: string): HistoryTurn => ({ role, text, at: 0 });
+// One recent time for every turn: retention would remove older ones, and equal turns compare equal.
+const AT = Date.now();
+const turn = (role: "user" | "assistant", text: string): HistoryTurn => ({ role, text, at: AT });
 
 describe.each(STORE_BACKENDS)("HistoryStore on $name", ({ setUp }) => {
   let backend: { url: string; tearDown: () => Promise<void> };
@@ -34,7 +36,7 @@ describe.each(STORE_BACKENDS)("HistoryStore on $name", ({ setUp }) => {
   afterEach(async () => store?.close());
 
   it("keeps channels apart and caps each at maxTurns", async () => {
-    const history = new HistoryStore(store.turns, { maxTurns: 3 }, logger);
+    const history = new HistoryStore(store, { maxTurns: 3 }, logger);
     await history.append(channel, [turn("user", "1"), turn("assistant", "2")]);
     await history.append(channel, [turn("user", "3"), turn("assistant", "4")]);
     await history.append(`${channel}-b`, [turn("user", "x")]);
@@ -44,7 +46,7 @@ describe.each(STORE_BACKENDS)("HistoryStore on $name", ({ setUp }) => {
   });
 
   it("loses nothing when appends to one channel race", async () => {
-    const history = new HistoryStore(store.turns, { maxTurns: 100 }, logger);
+    const history = new HistoryStore(store, { maxTurns: 100 }, logger);
     await Promise.all(
       Array.from({ length: 20 }, (_, i) => history.append(channel, [turn("user", String(i))])),
     );
@@ -54,25 +56,25 @@ describe.each(STORE_BACKENDS)("HistoryStore on $name", ({ setUp }) => {
   });
 
   it("survives closing and reopening", async () => {
-    await new HistoryStore(store.turns, { maxTurns: 10 }, logger).append(channel, [
-      { role: "user", text: "hi", author: "alice", at: 5 },
+    await new HistoryStore(store, { maxTurns: 10 }, logger).append(channel, [
+      { role: "user", text: "hi", author: "alice", at: AT },
     ]);
     await store.close();
     store = await openStore(backend.url, logger);
-    expect(await new HistoryStore(store.turns, { maxTurns: 10 }, logger).get(channel)).toEqual([
-      { role: "user", text: "hi", author: "alice", at: 5 },
+    expect(await new HistoryStore(store, { maxTurns: 10 }, logger).get(channel)).toEqual([
+      { role: "user", text: "hi", author: "alice", at: AT },
     ]);
   });
 
   it("ignores a malformed stored history with a warning instead of crashing", async () => {
-    await store.turns.append(channel, [{ not: "a turn" }], 10);
-    const history = new HistoryStore(store.turns, { maxTurns: 10 }, logger);
+    await store.turns.append(channel, [{ not: "a turn" }], { keep: 10, ttlMs: 60_000 });
+    const history = new HistoryStore(store, { maxTurns: 10 }, logger);
     expect(await history.get(channel)).toEqual([]);
     expect(logs.find("ignoring malformed channel history").length).toBeGreaterThan(0);
   });
 
   it("clears one channel", async () => {
-    const history = new HistoryStore(store.turns, { maxTurns: 10 }, logger);
+    const history = new HistoryStore(store, { maxTurns: 10 }, logger);
     await history.append(channel, [turn("user", "1")]);
     await history.clear(channel);
     expect(await history.get(channel)).toEqual([]);
@@ -90,7 +92,7 @@ describe("Redis history across processes", () => {
     const logger = createLogger({ level: "silent" });
     try {
       const [a, b] = await Promise.all([openStore(redis.url, logger), openStore(redis.url, logger)]);
-      const writers = [a, b].map((store) => new HistoryStore(store.turns, { maxTurns: 1000 }, logger));
+      const writers = [a, b].map((store) => new HistoryStore(store, { maxTurns: 1000 }, logger));
       await Promise.all(
         Array.from({ length: 100 }, (_, i) => writers[i % 2]?.append("shared", [turn("user", `turn ${i}`)])),
       );
@@ -118,7 +120,7 @@ describe("SQLite that cannot be written for a while", () => {
     dir = await mkdtemp(join(tmpdir(), "moodbot-sqlite-faults-"));
     url = `sqlite://${join(dir, "bot.sqlite")}`;
     store = await openStore(url, logger);
-    history = new HistoryStore(store.turns, { maxTurns: 10, retryMs: 50 }, logger);
+    history = new HistoryStore(store, { maxTurns: 10, retryMs: 50 }, logger);
   });
   afterEach(async () => {
     await history.close();
@@ -181,7 +183,7 @@ describe("the buffer for an unwritable store", () => {
     const store = await openStore(url, createLogger({ level: "silent" }));
     const logs = new LogCapture();
     const history = new HistoryStore(
-      store.turns,
+      store,
       { maxTurns: 10, bufferTurns: 3, retryMs: 50 },
       createLogger({ level: "debug", destination: logs.stream }),
     );

@@ -1,9 +1,14 @@
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createCanvas, GlobalFonts } from "@napi-rs/canvas";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bucketCounts } from "../commands/mood.js";
 import { createLogger } from "../src/logger.js";
-import { renderMoodChart } from "../src/moodChart.js";
+import { CHART_FONT_FAMILY, MoodChartRenderer } from "../src/moodChart.js";
 import { HOUR_MS } from "../src/store/moodTally.js";
 import { openStore, type Store } from "../src/store/openStore.js";
+import { WORDING } from "../src/wording.js";
 import { STORE_BACKENDS } from "./support/storeBackends.js";
 
 const logger = createLogger({ level: "silent" });
@@ -55,17 +60,57 @@ describe("the /mood chart", () => {
     ]);
   });
 
-  it("renders a 640×240 PNG", () => {
-    const png = renderMoodChart(
+  it("renders a 640×260 PNG", () => {
+    const png = new MoodChartRenderer().render(
       [
         { positive: 3, negative: 1, neutral: 2 },
         { positive: 0, negative: 0, neutral: 0 },
       ],
       ["0h", "1h"],
-      "Mood",
+      { title: "Mood", legend: WORDING.en.labels },
     );
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
     expect(png.readUInt32BE(16)).toBe(640);
-    expect(png.readUInt32BE(20)).toBe(240);
+    expect(png.readUInt32BE(20)).toBe(260);
+  });
+});
+
+describe("the chart font", () => {
+  /** The pixels of one line of text drawn in the chart's font. */
+  function drawn(text: string): Buffer {
+    const canvas = createCanvas(120, 40);
+    const g = canvas.getContext("2d");
+    g.fillStyle = "#000";
+    g.fillRect(0, 0, 120, 40);
+    g.fillStyle = "#fff";
+    g.font = `24px "${CHART_FONT_FAMILY}"`;
+    g.fillText(text, 4, 30);
+    return Buffer.from(g.getImageData(0, 0, 120, 40).data);
+  }
+
+  it("is bundled and registered, and has Chinese glyphs: 情绪 is drawn, not the missing-glyph box", () => {
+    new MoodChartRenderer();
+    expect(GlobalFonts.has(CHART_FONT_FAMILY)).toBe(true);
+    const missing = drawn("\u{10FFFD}\u{10FFFD}");
+    expect(drawn("情绪").equals(missing)).toBe(false);
+    expect(drawn("情绪").equals(drawn("情感"))).toBe(false);
+  });
+
+  it("draws the chart in both languages, legend included (written to the temp folder to look at)", async () => {
+    const renderer = new MoodChartRenderer();
+    const days = [
+      { positive: 4, negative: 1, neutral: 2 },
+      { positive: 1, negative: 3, neutral: 1 },
+      { positive: 0, negative: 0, neutral: 0 },
+    ];
+    for (const language of ["en", "zh"] as const) {
+      const wording = WORDING[language];
+      const png = renderer.render(days, ["11-28", "11-29", "11-30"], {
+        title: wording.moodChartTitle(true),
+        legend: wording.labels,
+      });
+      await writeFile(join(tmpdir(), `moodbot-chart-${language}.png`), png);
+      expect(png.readUInt32BE(16)).toBe(640);
+    }
   });
 });

@@ -17,6 +17,8 @@ export interface RecordedRequest {
   readonly query: URLSearchParams;
   readonly body: unknown;
   readonly authorization: string | undefined;
+  /** The X-Audit-Log-Reason header, decoded: what Discord's audit log shows for a moderation action. */
+  readonly auditLogReason: string | undefined;
   readonly at: number;
   /** The status the fake answered with, once it has. */
   status?: number;
@@ -137,6 +139,10 @@ export class FakeDiscord {
   rateLimited = 0;
   /** Rate-limit headers a request that passed its bucket check answers with. */
   private readonly pendingHeaders = new Map<RecordedRequest, Record<string, string>>();
+  /** Messages deleted so far: deleting one again is Unknown Message (10008), as on Discord. */
+  private readonly deletedMessages = new Set<string>();
+  /** Members whose highest role is above the bot's: Discord refuses to time them out (50013). */
+  readonly membersAboveBot = new Set<string>();
   /** What GET /gateway/bot recommends. */
   recommendedShards = 1;
   private readonly overrides: RequestOverride[] = [];
@@ -341,6 +347,8 @@ export class FakeDiscord {
     webhookId?: string;
     type?: number;
     attachments?: unknown[];
+    /** The author's roles in the guild. */
+    roles?: string[];
     /** Makes this a reply to an earlier message (the bot's, by default). */
     replyTo?: { id: string; author?: FakeUser };
   }): string {
@@ -356,7 +364,9 @@ export class FakeDiscord {
       ...this.messagePayload(id, channelId, author, options.content),
       // Discord sends the channel's type with every message: 1 for a DM, 0 for a guild text channel.
       channel_type: guildId === null ? 1 : 0,
-      ...(guildId === null ? {} : { guild_id: guildId, member: this.memberPayload() }),
+      ...(guildId === null
+        ? {}
+        : { guild_id: guildId, member: { ...this.memberPayload(), roles: options.roles ?? [] } }),
       mentions,
       attachments: options.attachments ?? [],
       type: options.type ?? 0,
@@ -389,8 +399,40 @@ export class FakeDiscord {
   ): { id: string; token: string } {
     return this.sendInteraction({
       ...options,
-      data: { id: this.snowflake(), name: options.name, type: 1, options: options.options ?? [] },
+      data: {
+        id: this.snowflake(),
+        name: options.name,
+        type: 1,
+        options: options.options ?? [],
+        resolved: this.resolvedOptions(options.options ?? []),
+      },
     });
+  }
+
+  /** Discord sends the channels (type 7) and roles (type 8) that options name, resolved, beside the options. */
+  private resolvedOptions(options: ReadonlyArray<{ type: number; value?: unknown; options?: unknown[] }>) {
+    const channels: Record<string, unknown> = {};
+    const roles: Record<string, unknown> = {};
+    const visit = (list: ReadonlyArray<{ type: number; value?: unknown; options?: unknown[] }>) => {
+      for (const option of list) {
+        const id = String(option.value);
+        if (option.type === 7) {
+          channels[id] = {
+            id,
+            type: 0,
+            name: `channel-${id.slice(-4)}`,
+            permissions: ALL_PERMISSIONS,
+            guild_id: this.guildId,
+          };
+        }
+        if (option.type === 8) {
+          roles[id] = rolePayload(id, `role-${id.slice(-4)}`, "0", 1);
+        }
+        visit((option.options ?? []) as Array<{ type: number; value?: unknown; options?: unknown[] }>);
+      }
+    };
+    visit(options);
+    return { channels, roles };
   }
 
   /** Sends INTERACTION_CREATE for a message context-menu command (right-click a message → Apps). */
@@ -422,7 +464,84 @@ export class FakeDiscord {
     });
   }
 
-  private sendInteraction(options: InteractionContext & { data: Record<string, unknown> }): {
+  /**
+   * Sends INTERACTION_CREATE for a click on a button (type 3, a message component) under one of the bot's
+   * messages, as Discord does: the custom id, and the message the button is on.
+   */
+  sendButtonClick(
+    options: InteractionContext & {
+      customId: string;
+      /** The message the button is on: by default an ephemeral one with no content. */
+      message?: { id: string; content?: string; embeds?: unknown[]; components?: unknown[]; flags?: number };
+    },
+  ): { id: string; token: string } {
+    const channelId = options.channelId ?? this.channelId;
+    const message = options.message ?? { id: this.snowflake(), flags: 64 };
+    return this.sendInteraction({
+      ...options,
+      type: 3,
+      message: {
+        ...this.messagePayload(message.id, channelId, this.botUser, message.content ?? ""),
+        embeds: message.embeds ?? [],
+        components: message.components ?? [],
+        flags: message.flags ?? 0,
+      },
+      data: { custom_id: options.customId, component_type: 2 },
+    });
+  }
+
+  /** Sends INTERACTION_CREATE for a user context-menu command (right-click a member → Apps). */
+  sendUserCommand(options: InteractionContext & { name: string; target: FakeUser }): {
+    id: string;
+    token: string;
+  } {
+    return this.sendInteraction({
+      ...options,
+      data: {
+        id: this.snowflake(),
+        name: options.name,
+        type: 2,
+        target_id: options.target.id,
+        resolved: {
+          users: { [options.target.id]: this.userPayload(options.target) },
+          members: { [options.target.id]: { ...this.memberPayload(), permissions: ALL_PERMISSIONS } },
+        },
+      },
+    });
+  }
+
+  /** A member deleted a message: MESSAGE_DELETE, with only the ids, as Discord sends it. */
+  deleteMessage(messageId: string, channelId = this.channelId): void {
+    this.deletedMessages.add(messageId);
+    this.forgetMessage(channelId, messageId);
+    this.dispatch("MESSAGE_DELETE", { id: messageId, channel_id: channelId, guild_id: this.guildId });
+  }
+
+  /** A moderator purged messages at once: MESSAGE_DELETE_BULK. */
+  bulkDeleteMessages(messageIds: readonly string[], channelId = this.channelId): void {
+    for (const id of messageIds) this.forgetMessage(channelId, id);
+    this.dispatch("MESSAGE_DELETE_BULK", { ids: messageIds, channel_id: channelId, guild_id: this.guildId });
+  }
+
+  /**
+   * GUILD_DELETE: without `unavailable` the bot was removed from the server; with it, the server is in an outage
+   * and its data must stay.
+   */
+  removeGuild(guildId = this.guildId, options: { outage?: boolean } = {}): void {
+    this.dispatch("GUILD_DELETE", { id: guildId, ...(options.outage ? { unavailable: true } : {}) });
+  }
+
+  private forgetMessage(channelId: string, messageId: string): void {
+    const list = this.channelMessages.get(channelId) ?? [];
+    this.channelMessages.set(
+      channelId,
+      list.filter((message) => message.id !== messageId),
+    );
+  }
+
+  private sendInteraction(
+    options: InteractionContext & { data: Record<string, unknown>; type?: number; message?: unknown },
+  ): {
     id: string;
     token: string;
   } {
@@ -434,8 +553,9 @@ export class FakeDiscord {
     this.dispatch("INTERACTION_CREATE", {
       id,
       application_id: this.applicationId,
-      type: 2,
+      type: options.type ?? 2,
       token,
+      ...(options.message === undefined ? {} : { message: options.message }),
       version: 1,
       guild_id: this.guildId,
       channel_id: channelId,
@@ -537,28 +657,8 @@ export class FakeDiscord {
       mfa_level: 0,
       features: [],
       roles: [
-        {
-          id: guild.id,
-          name: "@everyone",
-          permissions: ALL_PERMISSIONS,
-          position: 0,
-          color: 0,
-          hoist: false,
-          managed: false,
-          mentionable: false,
-          flags: 0,
-        },
-        {
-          id: FakeDiscord.HELPER_ROLE_ID,
-          name: "Helpers",
-          permissions: "0",
-          position: 1,
-          color: 0,
-          hoist: false,
-          managed: false,
-          mentionable: false,
-          flags: 0,
-        },
+        rolePayload(guild.id, "@everyone", ALL_PERMISSIONS, 0),
+        rolePayload(FakeDiscord.HELPER_ROLE_ID, "Helpers", "0", 1),
       ],
       emojis: [],
       stickers: [],
@@ -704,6 +804,7 @@ export class FakeDiscord {
       query: url.searchParams,
       body: parseBody(raw, req.headers["content-type"]),
       authorization: req.headers.authorization,
+      auditLogReason: auditLogReasonOf(req.headers["x-audit-log-reason"]),
       at: Date.now(),
     };
     this.requests.push(request);
@@ -883,7 +984,31 @@ export class FakeDiscord {
     match = path.match(/^\/channels\/(\d+)\/messages\/(\d+)$/);
     if (method === "PATCH" && match)
       return { status: 200, body: this.botMessage(match[1] ?? "", body, match[2]) };
-    if (method === "DELETE" && /^\/channels\/\d+\/messages\/\d+$/.test(path)) return { status: 204 };
+    match = path.match(/^\/channels\/(\d+)\/messages\/(\d+)$/);
+    if (method === "DELETE" && match) {
+      const [, channelId = "", messageId = ""] = match;
+      if (this.deletedMessages.has(messageId)) {
+        return { status: 404, body: { message: "Unknown Message", code: 10008 } };
+      }
+      // Discord tells every client, the bot included, that the message is gone.
+      this.deleteMessage(messageId, channelId);
+      return { status: 204 };
+    }
+    match = path.match(/^\/guilds\/(\d+)\/members\/(\d+)$/);
+    if (method === "PATCH" && match) {
+      // Discord refuses to act on a member whose highest role is above the bot's.
+      if (this.membersAboveBot.has(match[2] ?? "")) {
+        return { status: 403, body: { message: "Missing Permissions", code: 50013 } };
+      }
+      return {
+        status: 200,
+        body: {
+          ...this.memberPayload(),
+          user: this.userPayload({ id: match[2] ?? "", username: "member" }),
+          communication_disabled_until: body.communication_disabled_until ?? null,
+        },
+      };
+    }
     match = path.match(/^\/interactions\/(\d+)\/[^/]+\/callback$/);
     if (method === "POST" && match) {
       if (request.query.get("with_response") !== "true") return { status: 204 };
@@ -954,15 +1079,39 @@ export class FakeDiscord {
   }
 }
 
+/** A role as Discord sends it in a guild or in an option's resolved data. */
+function rolePayload(id: string, name: string, permissions: string, position: number) {
+  return {
+    id,
+    name,
+    permissions,
+    position,
+    color: 0,
+    hoist: false,
+    managed: false,
+    mentionable: false,
+    flags: 0,
+  };
+}
+
+function auditLogReasonOf(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value === undefined ? undefined : decodeURIComponent(value);
+}
+
 function parseBody(raw: Buffer, contentType: string | undefined): unknown {
   if (raw.length === 0) return undefined;
   const text = raw.toString("utf8");
   if (contentType?.includes("application/json")) return JSON.parse(text);
   if (contentType?.includes("multipart/form-data")) {
-    // discord.js puts the JSON part under payload_json; files are recorded by name only.
+    // discord.js puts the JSON part under payload_json; files are recorded by name, and their text by name.
     const json = text.match(/name="payload_json"[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n([\s\S]*?)\r\n--/);
+    const parts = [
+      ...text.matchAll(/name="files\[(\d+)\]"; filename="([^"]+)"\r\n(?:[^\r\n]+\r\n)*\r\n([\s\S]*?)\r\n--/g),
+    ];
     const files = [...text.matchAll(/name="files\[(\d+)\]"; filename="([^"]+)"/g)].map((m) => m[2]);
-    return { ...(json?.[1] ? (JSON.parse(json[1]) as object) : {}), files };
+    const fileTexts = Object.fromEntries(parts.map((m) => [m[2], m[3]]));
+    return { ...(json?.[1] ? (JSON.parse(json[1]) as object) : {}), files, fileTexts };
   }
   return text;
 }

@@ -9,7 +9,7 @@ import { openStore } from "../src/store/openStore.js";
  */
 const url = process.argv[2] ?? "";
 const store = await openStore(url, createLogger({ level: "silent" }));
-const history = new HistoryStore(store.turns, { maxTurns: 100_000 }, createLogger({ level: "silent" }));
+const history = new HistoryStore(store, { maxTurns: 100_000 }, createLogger({ level: "silent" }));
 for (let index = 0; ; index++) {
   await history.append("general", [{ role: "user", text: `turn ${index}`, at: Date.now() }]);
   process.stdout.write(`written ${index}\n`);

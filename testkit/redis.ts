@@ -14,7 +14,8 @@ export class RedisServer {
 
   private constructor(
     readonly port: number,
-    private readonly dir: string,
+    /** The server's data folder: its append-only files are here. */
+    readonly dir: string,
     private readonly password: string | undefined,
   ) {}
 

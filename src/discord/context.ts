@@ -1,16 +1,23 @@
 import type {
+  ButtonInteraction,
   ChatInputCommandInteraction,
   MessageContextMenuCommandInteraction,
   RESTPostAPIApplicationCommandsJSONBody,
+  UserContextMenuCommandInteraction,
 } from "discord.js";
 import type { AttachmentReader } from "../attachments.js";
 import type { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
+import type { MoodChartRenderer } from "../moodChart.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Pipeline } from "../pipeline.js";
+import type { MemberData } from "../store/memberData.js";
+import type { ModerationStore } from "../store/moderation.js";
 import type { MoodTally } from "../store/moodTally.js";
+import type { PrivacyStore } from "../store/privacy.js";
 import type { SettingsStore } from "../store/settings.js";
+import type { AlertLimiter } from "./alertLimiter.js";
 import type { ArrivalOrder } from "./arrivalOrder.js";
 import type { ChannelFaults } from "./channelFaults.js";
 
@@ -19,15 +26,34 @@ import type { ChannelFaults } from "./channelFaults.js";
  * commands/ and the listeners both import this file.
  */
 
-export type CommandInteraction = ChatInputCommandInteraction | MessageContextMenuCommandInteraction;
+export type CommandInteraction =
+  | ChatInputCommandInteraction
+  | MessageContextMenuCommandInteraction
+  | UserContextMenuCommandInteraction;
 
 /**
  * One application command: its registration data and what it does. Each lives in its own file in commands/: slash
- * commands take a ChatInputCommandInteraction, message context-menu commands a MessageContextMenuCommandInteraction.
+ * commands take a ChatInputCommandInteraction, context-menu commands a Message- or UserContextMenuCommandInteraction.
  */
 export interface Command {
   readonly data: { readonly name: string; toJSON(): RESTPostAPIApplicationCommandsJSONBody };
   execute(interaction: CommandInteraction, context: BotContext): Promise<void>;
+  /**
+   * Handles a click on a button this command posted. A button's custom id is `<command name>:<action>[:<arg>]`,
+   * so the click reaches the command that made it.
+   */
+  button?(interaction: ButtonInteraction, context: BotContext): Promise<void>;
+}
+
+/** A button's custom id for a command's action; Discord allows 100 characters. */
+export function buttonId(command: string, action: string, arg = ""): string {
+  return [command, action, ...(arg === "" ? [] : [arg])].join(":");
+}
+
+/** The action and argument of a button's custom id, once routed to its command. */
+export function parseButtonId(customId: string): { command: string; action: string; arg: string } {
+  const [command = "", action = "", ...rest] = customId.split(":");
+  return { command, action, arg: rest.join(":") };
 }
 
 /** What every listener and command receives: built once by createBot, never read from module state. */
@@ -43,8 +69,18 @@ export interface BotContext {
   readonly moods: MoodTally;
   /** Per-guild and per-channel settings from /settings, read for every message. */
   readonly settings: SettingsStore;
+  /** Each member's opt-out, read for every message; fails closed. */
+  readonly privacy: PrivacyStore;
+  /** Export, deletion and purges of stored data, and per-member mood counts. */
+  readonly memberData: MemberData;
+  /** Each server's moderation setup from /settings moderation. */
+  readonly moderation: ModerationStore;
+  /** Caps moderation alerts per channel per hour. */
+  readonly alertLimiter: AlertLimiter;
   /** Reads text attachments of a mention or of a channel task's messages. */
   readonly attachments: AttachmentReader;
+  /** Draws the /mood and per-member charts, with the bundled font that has Chinese. */
+  readonly charts: MoodChartRenderer;
   /** Counts what happens to messages and replies, for /metrics. */
   readonly metrics: Metrics;
   /** Every command the bot serves, for /help. */

@@ -3,13 +3,19 @@ import { AttachmentReader } from "../attachments.js";
 import { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
+import { MoodChartRenderer } from "../moodChart.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Pipeline } from "../pipeline.js";
+import type { MemberData } from "../store/memberData.js";
+import type { ModerationStore } from "../store/moderation.js";
 import type { MoodTally } from "../store/moodTally.js";
+import type { PrivacyStore } from "../store/privacy.js";
 import type { SettingsStore } from "../store/settings.js";
+import { AlertLimiter } from "./alertLimiter.js";
 import { ArrivalOrder } from "./arrivalOrder.js";
 import { ChannelFaults } from "./channelFaults.js";
 import type { BotContext, Command } from "./context.js";
+import { onGuildRemoved, onMessagesDeleted } from "./onDataEvents.js";
 import { onInteraction } from "./onInteraction.js";
 import { onMessage } from "./onMessage.js";
 import { NO_MENTIONS } from "./send.js";
@@ -20,6 +26,9 @@ export interface BotDeps {
   readonly pipeline: Pipeline;
   readonly settings: SettingsStore;
   readonly moods: MoodTally;
+  readonly privacy: PrivacyStore;
+  readonly memberData: MemberData;
+  readonly moderation: ModerationStore;
   readonly commands: readonly Command[];
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -62,6 +71,26 @@ export function createBot(deps: BotDeps): Bot {
   client.on(
     Events.InteractionCreate,
     listeners.wrap(Events.InteractionCreate, (interaction) => onInteraction(interaction, commands, context)),
+  );
+  client.on(
+    Events.MessageDelete,
+    listeners.wrap(Events.MessageDelete, (message) =>
+      onMessagesDeleted(message.channelId, [message.id], context),
+    ),
+  );
+  client.on(
+    Events.MessageBulkDelete,
+    listeners.wrap(Events.MessageBulkDelete, (messages, channel) =>
+      onMessagesDeleted(channel.id, [...messages.keys()], context),
+    ),
+  );
+  // discord.js emits GuildDelete only when the bot left or was removed; an outage is GuildUnavailable.
+  client.on(Events.GuildUnavailable, (guild) =>
+    logger.warn({ guildId: guild.id }, "server unavailable (a Discord outage): its data is kept"),
+  );
+  client.on(
+    Events.GuildDelete,
+    listeners.wrap(Events.GuildDelete, (guild) => onGuildRemoved(guild, context)),
   );
   client.on(Events.Error, (error) => logger.error({ err: error }, "discord client error"));
   client.on(Events.Warn, (message) => logger.warn({ discord: message }, "discord client warning"));
@@ -128,7 +157,12 @@ function botContext(deps: BotDeps, commands: () => readonly Command[]): BotConte
     arrivals: new ArrivalOrder(),
     moods: deps.moods,
     settings: deps.settings,
+    privacy: deps.privacy,
+    memberData: deps.memberData,
+    moderation: deps.moderation,
+    alertLimiter: new AlertLimiter(config.moderation.alertsPerHour),
     metrics: deps.metrics,
+    charts: new MoodChartRenderer(),
     attachments: new AttachmentReader(config.attachments, deps.logger.child({ component: "attachments" })),
     get commands() {
       return commands();
@@ -143,9 +177,10 @@ function discordClient(config: Config, shards: ShardPlan | undefined): Client {
     GatewayIntentBits.MessageContent,
   ];
   return new Client({
-    // DM channels are not cached before their first message, so receiving DMs needs the Channel partial.
+    // DM channels are not cached before their first message, so receiving DMs needs the Channel partial. The
+    // Message partial delivers the deletion of a message sent before this process started (and so not cached).
     intents: config.access.allowDms ? [...intents, GatewayIntentBits.DirectMessages] : intents,
-    partials: config.access.allowDms ? [Partials.Channel] : [],
+    partials: config.access.allowDms ? [Partials.Channel, Partials.Message] : [Partials.Message],
     // The one place mentions are turned off: discord.js applies it to every message, edit and interaction reply.
     allowedMentions: NO_MENTIONS,
     failIfNotExists: false,

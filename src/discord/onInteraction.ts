@@ -1,9 +1,10 @@
-import { ApplicationCommandType, type Interaction } from "discord.js";
+import { ApplicationCommandType, type ButtonInteraction, type Interaction } from "discord.js";
 import { errorMessage, JobCancelledError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Wording } from "../wording.js";
-import type { BotContext, Command, CommandInteraction } from "./context.js";
+import { type BotContext, type Command, type CommandInteraction, parseButtonId } from "./context.js";
 import { inForceFor } from "./inForce.js";
+import { MODERATION_BUTTONS, onModerationButton } from "./moderation.js";
 import { answerInteraction } from "./send.js";
 
 export async function onInteraction(
@@ -11,7 +12,8 @@ export async function onInteraction(
   commands: ReadonlyMap<string, Command>,
   context: BotContext,
 ): Promise<void> {
-  if (!interaction.isChatInputCommand() && !interaction.isMessageContextMenuCommand()) return;
+  if (interaction.isButton()) return onButton(interaction, commands, context);
+  if (!interaction.isChatInputCommand() && !interaction.isContextMenuCommand()) return;
   const log = context.logger.child({
     shardId: interaction.guild?.shardId ?? 0,
     guildId: interaction.guildId,
@@ -22,7 +24,9 @@ export async function onInteraction(
   const command = commands.get(interaction.commandName);
   const expectedType = interaction.isChatInputCommand()
     ? ApplicationCommandType.ChatInput
-    : ApplicationCommandType.Message;
+    : interaction.isUserContextMenuCommand()
+      ? ApplicationCommandType.User
+      : ApplicationCommandType.Message;
   if (!command || (command.data.toJSON().type ?? ApplicationCommandType.ChatInput) !== expectedType) {
     log.warn("unknown command: deploy-commands may be out of date");
     await respondWithError(interaction, (wording) => wording.unknownCommand, context, log);
@@ -45,11 +49,44 @@ export async function onInteraction(
 }
 
 /**
+ * A click on a button: routed by the custom id's first part to the command that posted it, or to moderation for
+ * an alert's buttons.
+ */
+async function onButton(
+  interaction: ButtonInteraction,
+  commands: ReadonlyMap<string, Command>,
+  context: BotContext,
+): Promise<void> {
+  const { command: name, action } = parseButtonId(interaction.customId);
+  const log = context.logger.child({
+    shardId: interaction.guild?.shardId ?? 0,
+    guildId: interaction.guildId,
+    channelId: interaction.channelId,
+    interactionId: interaction.id,
+    command: name,
+    button: action,
+  });
+  const handler = name === MODERATION_BUTTONS ? onModerationButton : commands.get(name)?.button;
+  try {
+    if (!handler) {
+      log.warn("button of an unknown command: it was posted before an update");
+      await respondWithError(interaction, (wording) => wording.unknownCommand, context, log);
+      return;
+    }
+    await handler(interaction, { ...context, logger: log });
+    log.debug("button done");
+  } catch (error) {
+    log.error({ err: error }, "button failed");
+    await respondWithError(interaction, (wording) => wording.commandError, context, log);
+  }
+}
+
+/**
  * The one place that tells a user a command failed: a short ephemeral notice, never a stack trace, in the
  * language of the channel (the settings read is cached, and falls back to the defaults when the store is away).
  */
 async function respondWithError(
-  interaction: CommandInteraction,
+  interaction: CommandInteraction | ButtonInteraction,
   notice: (wording: Wording) => string,
   context: BotContext,
   log: Logger,

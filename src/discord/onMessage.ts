@@ -3,13 +3,15 @@ import type { Admission } from "../chatGate.js";
 import type { Config } from "../config.js";
 import { errorMessage, JobCancelledError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { EmojiMap } from "../sentimentLabels.js";
+import type { EmojiMap, SentimentLabel } from "../sentimentLabels.js";
 import { effectiveEmojis, type Settings } from "../store/settings.js";
 import { stripBotMention } from "../text/stripMentions.js";
 import { replyLanguage, WORDING } from "../wording.js";
 import { withAttachments } from "./attachments.js";
 import { isForbidden } from "./channelFaults.js";
 import type { BotContext } from "./context.js";
+import { homeChannelId } from "./homeChannel.js";
+import { moderateMessage } from "./moderation.js";
 import { replyWithNotice } from "./send.js";
 import { StreamingReply } from "./streamingReply.js";
 
@@ -39,6 +41,8 @@ export interface PlanInputs {
   readonly reactionsForbidden: boolean;
   /** The guild's and channel's /settings. */
   readonly settings: Settings;
+  /** The author opted out with /privacy (or their choice could not be read). */
+  readonly optedOut: boolean;
 }
 
 /** A stable 0–99 bucket per message, so a reaction share picks the same messages on every shard. */
@@ -53,11 +57,6 @@ export function ignoredSender(message: Message, botId: string): string | undefin
   if (message.webhookId !== null) return "from a webhook";
   if (message.system) return "system message";
   return undefined;
-}
-
-/** The channel that owns a message's settings and access lists: a thread's parent, else the channel itself. */
-export function homeChannelId(message: Message): string {
-  return message.channel.isThread() ? (message.channel.parentId ?? message.channelId) : message.channelId;
 }
 
 /** Decides what a message deserves, without doing any of it. */
@@ -97,13 +96,15 @@ export function planMessage(message: Message, inputs: PlanInputs): MessagePlan {
   const noReactionReason =
     text === ""
       ? "no text"
-      : !reactionsEnabled
-        ? "reactions are off"
-        : !canReact
-          ? "no permission to react here"
-          : shareBucket(message.id) >= share
-            ? "outside the reaction share"
-            : undefined;
+      : inputs.optedOut
+        ? "member opted out"
+        : !reactionsEnabled
+          ? "reactions are off"
+          : !canReact
+            ? "no permission to react here"
+            : shareBucket(message.id) >= share
+              ? "outside the reaction share"
+              : undefined;
   if (noReactionReason !== undefined && !addressed) return { act: false, reason: noReactionReason };
   return {
     act: true,
@@ -133,22 +134,28 @@ export async function onMessage(message: Message, context: BotContext): Promise<
     log.debug({ reason: ignored }, "message skipped");
     return;
   }
+  // Moderation is the server's rule: it runs beside the mood and the reply, whatever they decide.
+  const moderated = moderateMessage(message, context, log);
   // Decided in arrival order per channel: mentions take their place in the channel's line in the order sent.
   const decided = await context.arrivals.run(message.channelId, () => decide(message, botId, context));
   if (!decided.plan.act) {
     metrics.messageSkipped(decided.plan.reason);
     log.debug({ reason: decided.plan.reason }, "message skipped");
+    await moderated;
     return;
   }
-  const { plan, settings, admission } = decided;
+  const { plan, settings, admission, optedOut } = decided;
   log.debug({ react: plan.react, reply: plan.reply }, "message planned");
   if (!plan.react) {
     metrics.messageSkipped(plan.noReactionReason ?? "no reaction");
     log.debug({ reason: plan.noReactionReason }, "no mood reaction");
   }
   await Promise.all([
+    moderated,
     plan.react ? reactWithMood(message, plan.text, plan.emojis, context, log, receivedAt) : undefined,
-    admission ? replyToMessage(message, plan.text, settings, admission, context, log, receivedAt) : undefined,
+    admission
+      ? replyToMessage(message, { text: plan.text, settings, optedOut }, admission, context, log, receivedAt)
+      : undefined,
   ]);
 }
 
@@ -156,15 +163,17 @@ export async function onMessage(message: Message, context: BotContext): Promise<
 async function decide(message: Message, botId: string, context: BotContext) {
   // Settings set on a channel apply in its threads too.
   const settings = await context.settings.effective(message.guildId, homeChannelId(message));
+  const optedOut = await context.privacy.optedOut(message.author.id);
   const plan = planMessage(message, {
     botId,
     config: context.config,
     reactionsForbidden: context.channelFaults.cannotReact(message.channelId),
     settings,
+    optedOut,
   });
   const admission =
     plan.act && plan.reply ? context.chatGate.admit(message.author.id, message.channelId) : undefined;
-  return { plan, settings, admission };
+  return { plan, settings, admission, optedOut };
 }
 
 async function reactWithMood(
@@ -189,10 +198,7 @@ async function reactWithMood(
       return;
     }
     const { label, confidence } = outcome.result;
-    // The tally counts every measured mood, whether or not its label has an emoji; never the text.
-    context.moods.record(message.channelId, label, message.createdTimestamp).catch((error: unknown) => {
-      log.debug({ err: errorMessage(error) }, "mood tally not recorded");
-    });
+    recordMood(message, label, context, log);
     if (outcome.emoji === undefined) {
       metrics.messageSkipped("no emoji for this label");
       log.debug({ label, confidence }, "no emoji for this label");
@@ -219,10 +225,31 @@ async function reactWithMood(
   }
 }
 
+/**
+ * The tallies count every measured mood, whether or not its label has an emoji; never the text. Neither waits:
+ * a reaction is not held up by the store, and a failed count is only logged.
+ */
+function recordMood(message: Message, label: SentimentLabel, context: BotContext, log: Logger): void {
+  const at = message.createdTimestamp;
+  const failed = (error: unknown) => log.debug({ err: errorMessage(error) }, "mood tally not recorded");
+  context.moods.record(message.channelId, label, at).catch(failed);
+  if (message.guildId !== null) {
+    context.memberData
+      .recordMood({ guildId: message.guildId, memberId: message.author.id }, label, at)
+      .catch(failed);
+  }
+}
+
+/** What a reply works from: the message's text, the settings in force, and whether to remember the exchange. */
+interface ReplyInput {
+  readonly text: string;
+  readonly settings: Settings;
+  readonly optedOut: boolean;
+}
+
 async function replyToMessage(
   message: Message,
-  text: string,
-  settings: Settings,
+  { text, settings, optedOut }: ReplyInput,
   admission: Admission,
   context: BotContext,
   log: Logger,
@@ -254,7 +281,11 @@ async function replyToMessage(
     const timing = replyTiming(receivedAt);
     const outcome = await context.pipeline.converse({
       channelId: message.channelId,
+      guildId: message.guildId,
       authorName: message.member?.displayName ?? message.author.displayName,
+      memberId: message.author.id,
+      messageId: message.id,
+      remember: !optedOut,
       botName: message.guild?.members.me?.displayName ?? message.client.user.username,
       text: await withAttachments(text, message, context.attachments),
       onText: (soFar) => {

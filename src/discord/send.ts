@@ -1,10 +1,11 @@
 import {
+  type APIActionRowComponent,
+  type APIComponentInMessageActionRow,
   type AttachmentBuilder,
-  type ChatInputCommandInteraction,
   type Message,
-  type MessageContextMenuCommandInteraction,
   MessageFlags,
   type MessageMentionOptions,
+  type RepliableInteraction,
 } from "discord.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -22,8 +23,6 @@ import { type ChannelFaults, isForbidden } from "./channelFaults.js";
  * which applies it to every message, edit and interaction response as `allowed_mentions: { parse: [] }`.
  */
 export const NO_MENTIONS: MessageMentionOptions = Object.freeze({ parse: [] });
-
-type AnswerableInteraction = ChatInputCommandInteraction | MessageContextMenuCommandInteraction;
 
 /** Text as it goes out: cleaned of template tokens and mass mentions, capped, and cut into Discord messages. */
 export function outgoingMessages(text: string): string[] {
@@ -51,16 +50,24 @@ export async function replyWithNotice(
  * message continues in follow-ups; `fallback` is sent when the text comes out empty.
  */
 export async function answerInteraction(
-  interaction: AnswerableInteraction,
+  interaction: RepliableInteraction,
   text: string,
-  options: { readonly fallback?: string; readonly files?: readonly AttachmentBuilder[] } = {},
+  options: {
+    readonly fallback?: string;
+    readonly files?: readonly AttachmentBuilder[];
+    /** Buttons under the answer; an empty list removes those it had. */
+    readonly components?: readonly APIActionRowComponent<APIComponentInMessageActionRow>[];
+  } = {},
 ): Promise<void> {
   const [first = options.fallback ?? "", ...rest] = outgoingMessages(text);
-  const files = options.files === undefined ? {} : { files: [...options.files] };
+  const extra = {
+    ...(options.files === undefined ? {} : { files: [...options.files] }),
+    ...(options.components === undefined ? {} : { components: [...options.components] }),
+  };
   if (interaction.deferred || interaction.replied) {
-    await interaction.editReply({ content: first, ...files });
+    await interaction.editReply({ content: first, ...extra });
   } else {
-    await interaction.reply({ content: first, flags: MessageFlags.Ephemeral, ...files });
+    await interaction.reply({ content: first, flags: MessageFlags.Ephemeral, ...extra });
   }
   for (const content of rest) await interaction.followUp({ content });
 }

@@ -33,6 +33,8 @@ export async function buildClassifiers(
   sequences: ClassifierSequences,
   prompts: Prompts,
   tasks: readonly Task[],
+  /** Tasks that held a sequence before (a reload): they are given one first. */
+  served: readonly string[] = [],
 ): Promise<Classifiers> {
   const { llama, model, chatWrapper } = sequences;
   const [firstSequence, ...otherSequences] = sequences.sentiment;
@@ -48,7 +50,9 @@ export async function buildClassifiers(
   const lanes = new Map<string, ClassifierPool<string>>();
   const withoutSequence: string[] = [];
   const free = [...sequences.tasks];
-  for (const task of tasks.filter(isLabelTask)) {
+  const labelTasks = tasks.filter(isLabelTask);
+  const rank = (task: Task) => (served.includes(task.name) ? 0 : 1);
+  for (const task of [...labelTasks].sort((a, b) => rank(a) - rank(b))) {
     const sequence = free.shift();
     if (!sequence) {
       withoutSequence.push(task.name);

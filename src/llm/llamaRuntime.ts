@@ -76,7 +76,9 @@ export class LlamaRuntime implements PassRuntime {
    * sequences are left alone: a warm conversation whose tokens still match the new prompt is reused as it is.
    */
   async reload(prompts: Prompts, tasks: readonly Task[]): Promise<PromptReload> {
-    this.classifiers = await buildClassifiers(this.parts.sequences, prompts, tasks);
+    // The tasks that have a sequence keep it: a new task never takes one from a task already served.
+    const served = [...this.classifiers.tasks.keys()];
+    this.classifiers = await buildClassifiers(this.parts.sequences, prompts, tasks, served);
     return {
       sentimentPrefixTokens: this.sentimentPrefixTokens,
       labelTasks: [...this.classifiers.tasks.keys()],

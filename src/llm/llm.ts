@@ -46,6 +46,8 @@ export interface ClassifyOptions {
   readonly priority?: JobPriority;
   /** Who the work is for (a guild id): background work is shared round-robin between groups. */
   readonly group?: string;
+  /** Under overload, shed this background work only after all the rest (moderation, after reactions). */
+  readonly shedLast?: boolean;
 }
 
 export interface GenerateChatOptions {
@@ -127,7 +129,8 @@ export interface Llm {
   classifySentiment(text: string, options?: ClassifyOptions): Promise<SentimentResult>;
   generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion>;
   /** Runs a prompt-defined task on an input, as interactive work. */
-  runTask(task: Task, input: string, options?: { signal?: AbortSignal }): Promise<TaskOutcome>;
+  /** Runs a task: interactive unless `options.priority` says otherwise (a label task the bot runs itself). */
+  runTask(task: Task, input: string, options?: ClassifyOptions): Promise<TaskOutcome>;
   /**
    * Switches to new prompts and tasks between two passes: the classifiers' prefixes are evaluated anew, cached
    * results of the old prompt are dropped, and warm chat sequences stay.

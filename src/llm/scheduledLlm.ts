@@ -143,11 +143,16 @@ export class ScheduledLlm implements Llm {
     return completion;
   }
 
-  async runTask(task: Task, input: string, options: { signal?: AbortSignal } = {}): Promise<TaskOutcome> {
+  async runTask(task: Task, input: string, options: ClassifyOptions = {}): Promise<TaskOutcome> {
     const signal = options.signal ? { signal: options.signal } : {};
     const lane = this.runtime.taskLane(task.name);
     if (lane) {
-      const result = await this.scheduler.classify(lane, input, { priority: "interactive", ...signal });
+      const result = await this.scheduler.classify(lane, input, {
+        priority: options.priority ?? "interactive",
+        ...(options.group === undefined ? {} : { group: options.group }),
+        ...(options.shedLast ? { shedLast: true } : {}),
+        ...signal,
+      });
       this.runtime.evaluated();
       return { kind: "labels", result };
     }

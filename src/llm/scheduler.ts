@@ -25,6 +25,8 @@ export interface ClassifyRequest {
   readonly priority: JobPriority;
   /** Background fairness group, such as a guild id: groups are served round-robin. */
   readonly group?: string;
+  /** Background work shed only once no other background work is left to shed (moderation, before reactions). */
+  readonly shedLast?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -50,6 +52,7 @@ interface ClassifyJob<R = unknown> extends Waiting {
   /** What it adds to a pass, known when it is queued so that passes can be formed by length. */
   readonly tokens: number;
   readonly group: string;
+  readonly shedLast: boolean;
   resolve(result: R): void;
   reject(error: unknown): void;
 }
@@ -179,6 +182,7 @@ export class Scheduler {
         text,
         tokens: lane.tokensFor(text),
         group: request.group ?? DEFAULT_GROUP,
+        shedLast: request.shedLast === true,
         resolve,
         reject,
       };
@@ -287,11 +291,19 @@ export class Scheduler {
     }
   }
 
-  /** The oldest job of the group with the most waiting: one busy server cannot push out everyone else's work. */
+  /**
+   * The oldest job of the group with the most waiting: one busy server cannot push out everyone else's work. Groups
+   * of shed-last work (moderation) are taken from only when no other group is left.
+   */
   private takeFromBusiestGroup(): ClassifyJob | undefined {
     let busiest: ClassifyJob[] | undefined;
+    const last = (queue: readonly ClassifyJob[]) => queue[0]?.shedLast === true;
     for (const queue of this.background.values()) {
-      if (!busiest || queue.length > busiest.length) busiest = queue;
+      const better =
+        !busiest ||
+        (last(busiest) && !last(queue)) ||
+        (last(busiest) === last(queue) && queue.length > busiest.length);
+      if (better) busiest = queue;
     }
     const job = busiest?.shift();
     if (job) this.afterBackgroundRemoval(job.group);

@@ -58,6 +58,18 @@ export class Metrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
+  private readonly moderationChecks = new Counter({
+    name: "moodbot_moderation_checks_total",
+    help: "Messages moderation classified, by label.",
+    labelNames: ["label"] as const,
+    registers: [this.registry],
+  });
+  private readonly moderationAlerts = new Counter({
+    name: "moodbot_moderation_alerts_total",
+    help: "Moderation alerts, by outcome: posted live or dry-run, or capped (over the channel's hourly limit).",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
   private readonly reactionLatency = new Histogram({
     name: "moodbot_reaction_latency_seconds",
     help: "From the gateway event to the reaction accepted by Discord.",
@@ -226,6 +238,14 @@ export class Metrics {
 
   gatewayResumed(): void {
     this.gatewayResumes.inc();
+  }
+
+  moderationChecked(label: string): void {
+    this.moderationChecks.inc({ label: slug(label) });
+  }
+
+  moderationAlert(outcome: "live" | "dry-run" | "capped"): void {
+    this.moderationAlerts.inc({ outcome });
   }
 
   restRateLimitHit(): void {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { type IdIndex, INDEX } from "./idIndex.js";
 import type { TurnLog } from "./turnLog.js";
 
 export interface HistoryTurn {
@@ -9,15 +10,33 @@ export interface HistoryTurn {
   /** The speaker's display name, for user turns. */
   readonly author?: string;
   readonly at: number;
+  /** The member who wrote a user turn, or whom an assistant turn answered. Turns stored before 2 have none. */
+  readonly memberId?: string;
+  /** The Discord message of a user turn, or the message an assistant turn answered. */
+  readonly messageId?: string;
 }
 
+/** The version of a stored turn's shape, written into each one: 2 added the member and message ids. */
+export const TURN_VERSION = 2;
+
 const turnSchema = z.object({
+  v: z.number().optional(),
   role: z.enum(["user", "assistant"]),
   text: z.string(),
   author: z.string().optional(),
   at: z.number(),
+  memberId: z.string().optional(),
+  messageId: z.string().optional(),
 });
 const historySchema = z.array(turnSchema);
+
+/** Where the history lives: the turn log, and the index that finds a member's or a server's channels. */
+export interface HistoryBackend {
+  readonly turns: TurnLog;
+  readonly index: IdIndex;
+}
+
+export const DAY_MS = 86_400_000;
 
 export interface HistoryOptions {
   /** Turns kept per channel. */
@@ -30,16 +49,25 @@ export interface HistoryOptions {
   readonly readBudgetMs?: number;
   /** How often buffered turns are retried while the store is unreachable. */
   readonly retryMs?: number;
+  /** Each turn is kept this long after its own time (CHAT_HISTORY_TTL_DAYS). */
+  readonly retentionMs?: number;
+  /** The clock retention reads; tests move it instead of waiting. */
+  readonly now?: () => number;
 }
 
 interface Buffered {
   readonly channelId: string;
+  readonly guildId: string | null;
   readonly turns: readonly HistoryTurn[];
 }
 
 /**
  * Per-channel conversation turns, newest last, capped at `maxTurns`, validated on the way out. Appends go through
  * the store's turn log, which never loses a turn another writer appended.
+ *
+ * Every turn knows whose it is (member and message ids) and leaves after `retentionMs` from its own time: reads
+ * never show an expired turn, appends let an idle channel's list expire with its newest turn, and `sweep` removes
+ * expired turns from busy channels. A member's channels are indexed, so their turns are found without a scan.
  *
  * A store outage costs memory, not answers. While the store cannot be read, a channel's history comes from the
  * turns this process last saw; while it cannot be written, turns wait in a bounded buffer and are written in
@@ -56,18 +84,30 @@ export class HistoryStore {
   private dropped = 0;
   private failures = 0;
 
+  private readonly turns: TurnLog;
+  private readonly index: IdIndex;
+
   constructor(
-    private readonly turns: TurnLog,
+    backend: HistoryBackend,
     options: HistoryOptions,
     private readonly logger: Logger,
   ) {
+    this.turns = backend.turns;
+    this.index = backend.index;
     this.options = {
       bufferTurns: 2_000,
       memoryChannels: 1_000,
       readBudgetMs: 2_000,
       retryMs: 500,
+      retentionMs: 30 * DAY_MS,
+      now: Date.now,
       ...options,
     };
+  }
+
+  /** Turns older than this time have expired. */
+  private get cutoff(): number {
+    return this.options.now() - this.options.retentionMs;
   }
 
   /** Reads and writes of the store that failed, since the start. */
@@ -98,30 +138,99 @@ export class HistoryStore {
     return turns;
   }
 
-  /** Appends turns to a channel's history, keeping the newest `maxTurns`. */
-  async append(channelId: string, turns: readonly HistoryTurn[]): Promise<void> {
+  /**
+   * Appends turns to a channel's history, keeping the newest `maxTurns`. `guildId` (null in a direct message)
+   * indexes the channel under its server, so removing the bot from the server finds it.
+   */
+  async append(
+    channelId: string,
+    turns: readonly HistoryTurn[],
+    guildId: string | null = null,
+  ): Promise<void> {
     if (turns.length === 0) return;
     this.remember(channelId, [...this.recall(channelId), ...turns]);
     // Once anything waits, later turns wait behind it: the store receives every channel's turns in order.
     if (this.buffer.length > 0) {
-      this.hold(channelId, turns);
+      this.hold({ channelId, guildId, turns });
       return;
     }
     try {
-      await this.turns.append(channelId, turns, this.options.maxTurns);
+      await this.write({ channelId, guildId, turns });
     } catch (error) {
       this.unreachable(error, "write");
-      this.hold(channelId, turns);
+      this.hold({ channelId, guildId, turns });
     }
   }
 
   /** Forgets a channel here and in the store; unlike reads and writes, this fails when the store does. */
   async clear(channelId: string): Promise<void> {
     await this.turns.clear(channelId);
-    this.memory.delete(channelId);
-    for (let index = this.buffer.length - 1; index >= 0; index--) {
-      if (this.buffer[index]?.channelId === channelId) this.buffer.splice(index, 1);
+    this.forgetHere(channelId, () => true);
+  }
+
+  /**
+   * Removes the turns of these messages (deleted in Discord) and the bot's replies to them. Fails when the store
+   * does: the caller logs it, and retention removes the turns in the end.
+   */
+  async forgetMessages(channelId: string, messageIds: readonly string[]): Promise<number> {
+    const ids = new Set(messageIds);
+    const drop = (turn: unknown) => ids.has(String((turn as { messageId?: unknown })?.messageId));
+    this.forgetHere(channelId, drop);
+    return this.turns.remove(channelId, drop);
+  }
+
+  /** Removes every turn a member wrote and every reply to them, in every channel, through the member's index. */
+  async forgetMember(memberId: string): Promise<number> {
+    const drop = (turn: unknown) => (turn as { memberId?: unknown })?.memberId === memberId;
+    // What this process holds goes first, in every channel: a turn waiting for the store is not indexed yet.
+    const held = new Set([...this.memory.keys(), ...this.buffer.map((entry) => entry.channelId)]);
+    for (const channelId of held) this.forgetHere(channelId, drop);
+    let removed = 0;
+    for (const channelId of await this.index.get(INDEX.memberChannels(memberId))) {
+      removed += await this.turns.remove(channelId, drop);
     }
+    await this.index.delete(INDEX.memberChannels(memberId));
+    return removed;
+  }
+
+  /** The turns a member wrote that are still kept, by channel, oldest first. */
+  async memberTurns(memberId: string): Promise<Record<string, HistoryTurn[]>> {
+    const byChannel: Record<string, HistoryTurn[]> = {};
+    for (const channelId of await this.index.get(INDEX.memberChannels(memberId))) {
+      const theirs = this.parse(channelId, await this.turns.read(channelId), Number.POSITIVE_INFINITY).filter(
+        (turn) => turn.role === "user" && turn.memberId === memberId,
+      );
+      if (theirs.length > 0) byChannel[channelId] = theirs;
+    }
+    return byChannel;
+  }
+
+  /** Every channel of a server that has stored turns, through the server's index. */
+  guildChannels(guildId: string): Promise<string[]> {
+    return this.index.get(INDEX.guildChannels(guildId));
+  }
+
+  /**
+   * Removes every expired turn from the store. With `setExpiry`, each channel's list is also set to expire with
+   * its newest turn: lists written before retention existed have no expiry of their own.
+   */
+  async sweep(options: { setExpiry?: boolean } = {}): Promise<{ channels: number; removed: number }> {
+    const cutoff = this.cutoff;
+    const expired = (turn: unknown) => {
+      const at = (turn as { at?: unknown })?.at;
+      return typeof at !== "number" || at < cutoff;
+    };
+    let channels = 0;
+    let removed = 0;
+    for await (const channelId of this.turns.channels()) {
+      channels++;
+      removed += await this.turns.remove(channelId, expired);
+      if (options.setExpiry) {
+        const newest = Math.max(...this.parse(channelId, await this.turns.read(channelId)).map((t) => t.at));
+        if (Number.isFinite(newest)) await this.turns.expireAt(channelId, newest + this.options.retentionMs);
+      }
+    }
+    return { channels, removed };
   }
 
   /** Tries once more to write what waits, then stops retrying; what could not be written is counted in the log. */
@@ -134,10 +243,49 @@ export class HistoryStore {
     }
   }
 
-  private parse(channelId: string, raw: unknown[] | undefined): HistoryTurn[] {
+  /** Writes turns, indexing them first: a turn the index does not lead to could never be deleted. */
+  private async write(entry: Buffered): Promise<void> {
+    const { channelId, guildId, turns } = entry;
+    const members = [
+      ...new Set(turns.flatMap((turn) => (turn.memberId === undefined ? [] : [turn.memberId]))),
+    ];
+    for (const memberId of members) await this.index.add(INDEX.memberChannels(memberId), [channelId]);
+    if (guildId !== null) await this.index.add(INDEX.guildChannels(guildId), [channelId]);
+    await this.turns.append(
+      channelId,
+      turns.map((turn) => ({ v: TURN_VERSION, ...turn })),
+      { keep: this.options.maxTurns, ttlMs: this.options.retentionMs },
+    );
+  }
+
+  /** Drops turns from what this process remembers and what waits for the store. */
+  private forgetHere(channelId: string, drop: (turn: HistoryTurn) => boolean): void {
+    const remembered = this.memory.get(channelId);
+    if (remembered)
+      this.memory.set(
+        channelId,
+        remembered.filter((turn) => !drop(turn)),
+      );
+    for (let index = this.buffer.length - 1; index >= 0; index--) {
+      const entry = this.buffer[index];
+      if (entry?.channelId !== channelId) continue;
+      const kept = entry.turns.filter((turn) => !drop(turn));
+      if (kept.length === 0) this.buffer.splice(index, 1);
+      else this.buffer[index] = { ...entry, turns: kept };
+    }
+  }
+
+  /** Valid, unexpired turns, newest `limit`. */
+  private parse(channelId: string, raw: unknown[] | undefined, limit = this.options.maxTurns): HistoryTurn[] {
     if (raw === undefined) return [];
     const parsed = historySchema.safeParse(raw);
-    if (parsed.success) return parsed.data.map(withoutUndefined).slice(-this.options.maxTurns);
+    const cutoff = this.cutoff;
+    if (parsed.success) {
+      return parsed.data
+        .filter((turn) => turn.at >= cutoff)
+        .map(withoutUndefined)
+        .slice(-limit);
+    }
     this.logger.warn({ channelId, issues: parsed.error.issues.length }, "ignoring malformed channel history");
     return [];
   }
@@ -159,7 +307,8 @@ export class HistoryStore {
   }
 
   private recall(channelId: string): HistoryTurn[] {
-    return [...(this.memory.get(channelId) ?? [])];
+    const cutoff = this.cutoff;
+    return (this.memory.get(channelId) ?? []).filter((turn) => turn.at >= cutoff);
   }
 
   private remember(channelId: string, turns: readonly HistoryTurn[]): void {
@@ -171,8 +320,8 @@ export class HistoryStore {
     }
   }
 
-  private hold(channelId: string, turns: readonly HistoryTurn[]): void {
-    this.buffer.push({ channelId, turns });
+  private hold(entry: Buffered): void {
+    this.buffer.push(entry);
     let overflow = this.bufferedTurns - this.options.bufferTurns;
     while (overflow > 0 && this.buffer.length > 0) {
       const oldest = this.buffer.shift();
@@ -205,7 +354,7 @@ export class HistoryStore {
         for (;;) {
           const next = this.buffer[0];
           if (!next) break;
-          await this.turns.append(next.channelId, next.turns, this.options.maxTurns);
+          await this.write(next);
           this.buffer.shift();
           written += next.turns.length;
         }
@@ -239,8 +388,15 @@ export class HistoryStore {
   }
 }
 
+/** A stored turn as the app sees it: no version, and no key at all for a missing optional field. */
 function withoutUndefined(turn: z.infer<typeof turnSchema>): HistoryTurn {
-  return turn.author === undefined
-    ? { role: turn.role, text: turn.text, at: turn.at }
-    : { role: turn.role, text: turn.text, author: turn.author, at: turn.at };
+  const { role, text, at, author, memberId, messageId } = turn;
+  return {
+    role,
+    text,
+    at,
+    ...(author === undefined ? {} : { author }),
+    ...(memberId === undefined ? {} : { memberId }),
+    ...(messageId === undefined ? {} : { messageId }),
+  };
 }

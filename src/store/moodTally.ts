@@ -6,8 +6,9 @@ import type { RedisClient } from "./redisClient.js";
 export type MoodCounts = Record<SentimentLabel, number>;
 
 export const HOUR_MS = 3_600_000;
+export const DAY_MS = 24 * HOUR_MS;
 /** Tallies older than this are never asked for (/mood covers at most 7 days) and expire. */
-const KEEP_HOURS = 8 * 24;
+export const KEEP_HOURS = 8 * 24;
 
 export const emptyCounts = (): MoodCounts => ({ positive: 0, negative: 0, neutral: 0 });
 
@@ -19,9 +20,32 @@ export interface MoodTally {
   record(channelId: string, label: SentimentLabel, at: number): Promise<void>;
   /** Hourly counts from `fromHour` to `toHour` inclusive (hour numbers since the epoch), oldest first. */
   hours(channelId: string, fromHour: number, toHour: number): Promise<MoodCounts[]>;
+  /** Counts one member's message in one server, per UTC day, kept for `keepDays`. */
+  recordMember(member: MemberRef, label: SentimentLabel, at: number, keepDays: number): Promise<void>;
+  /** A member's daily counts in a server from `fromDay` to `toDay` inclusive (days since the epoch). */
+  memberDays(member: MemberRef, fromDay: number, toDay: number): Promise<MoodCounts[]>;
+  /** Deletes a member's daily counts in a server over these days. */
+  forgetMember(member: MemberRef, fromDay: number, toDay: number): Promise<void>;
+  /** Deletes a channel's hourly counts over these hours. */
+  forgetChannel(channelId: string, fromHour: number, toHour: number): Promise<void>;
 }
 
-const hourOf = (at: number) => Math.floor(at / HOUR_MS);
+/** One member in one server: per-member tallies are per server. */
+export interface MemberRef {
+  readonly guildId: string;
+  readonly memberId: string;
+}
+
+export const hourOf = (at: number) => Math.floor(at / HOUR_MS);
+export const dayOf = (at: number) => Math.floor(at / DAY_MS);
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, index) => from + index);
+}
+
+const channelKey = (channelId: string, hour: number) => `mood:${channelId}:${hour}`;
+const memberKey = (member: MemberRef, day: number) =>
+  `member-mood:${member.guildId}:${member.memberId}:${day}`;
 
 function parseCounts(value: unknown): MoodCounts {
   const counts = emptyCounts();
@@ -38,16 +62,19 @@ export class KeyvMoodTally implements MoodTally {
 
   constructor(private readonly keyv: Keyv<unknown>) {}
 
-  private key(channelId: string, hour: number): string {
-    return `mood:${channelId}:${hour}`;
+  record(channelId: string, label: SentimentLabel, at: number): Promise<void> {
+    return this.increment(channelKey(channelId, hourOf(at)), label, KEEP_HOURS * HOUR_MS);
   }
 
-  record(channelId: string, label: SentimentLabel, at: number): Promise<void> {
-    const key = this.key(channelId, hourOf(at));
+  recordMember(member: MemberRef, label: SentimentLabel, at: number, keepDays: number): Promise<void> {
+    return this.increment(memberKey(member, dayOf(at)), label, keepDays * DAY_MS);
+  }
+
+  private increment(key: string, label: SentimentLabel, ttlMs: number): Promise<void> {
     const work = async () => {
       const counts = parseCounts(await this.keyv.get(key));
       counts[label]++;
-      await this.keyv.set(key, counts, KEEP_HOURS * HOUR_MS);
+      await this.keyv.set(key, counts, ttlMs);
     };
     // Increments are rare next to model work, so one chain for all of them is simplest and cannot lose one. The
     // chain only orders them: each caller still receives its own failure through `next`.
@@ -59,11 +86,28 @@ export class KeyvMoodTally implements MoodTally {
     return next;
   }
 
-  async hours(channelId: string, fromHour: number, toHour: number): Promise<MoodCounts[]> {
-    // Reactions record their mood without waiting; /mood still counts every one recorded before it asked.
+  hours(channelId: string, fromHour: number, toHour: number): Promise<MoodCounts[]> {
+    return this.read(range(fromHour, toHour).map((hour) => channelKey(channelId, hour)));
+  }
+
+  memberDays(member: MemberRef, fromDay: number, toDay: number): Promise<MoodCounts[]> {
+    return this.read(range(fromDay, toDay).map((day) => memberKey(member, day)));
+  }
+
+  async forgetMember(member: MemberRef, fromDay: number, toDay: number): Promise<void> {
     await this.chain;
-    const keys = [];
-    for (let hour = fromHour; hour <= toHour; hour++) keys.push(this.key(channelId, hour));
+    await this.keyv.deleteMany(range(fromDay, toDay).map((day) => memberKey(member, day)));
+  }
+
+  async forgetChannel(channelId: string, fromHour: number, toHour: number): Promise<void> {
+    await this.chain;
+    await this.keyv.deleteMany(range(fromHour, toHour).map((hour) => channelKey(channelId, hour)));
+  }
+
+  private async read(keys: string[]): Promise<MoodCounts[]> {
+    // Reactions record their mood without waiting; a reader still counts every one recorded before it asked.
+    await this.chain;
+    if (keys.length === 0) return [];
     const values = await this.keyv.getMany(keys);
     return values.map(parseCounts);
   }
@@ -75,18 +119,42 @@ export class RedisMoodTally implements MoodTally {
     private readonly prefix: string,
   ) {}
 
-  async record(channelId: string, label: SentimentLabel, at: number): Promise<void> {
-    const key = `${this.prefix}${channelId}:${hourOf(at)}`;
+  record(channelId: string, label: SentimentLabel, at: number): Promise<void> {
+    return this.increment(channelKey(channelId, hourOf(at)), label, KEEP_HOURS * 3600);
+  }
+
+  recordMember(member: MemberRef, label: SentimentLabel, at: number, keepDays: number): Promise<void> {
+    return this.increment(memberKey(member, dayOf(at)), label, keepDays * 86_400);
+  }
+
+  hours(channelId: string, fromHour: number, toHour: number): Promise<MoodCounts[]> {
+    return this.read(range(fromHour, toHour).map((hour) => channelKey(channelId, hour)));
+  }
+
+  memberDays(member: MemberRef, fromDay: number, toDay: number): Promise<MoodCounts[]> {
+    return this.read(range(fromDay, toDay).map((day) => memberKey(member, day)));
+  }
+
+  async forgetMember(member: MemberRef, fromDay: number, toDay: number): Promise<void> {
+    await this.client.del(range(fromDay, toDay).map((day) => this.prefix + memberKey(member, day)));
+  }
+
+  async forgetChannel(channelId: string, fromHour: number, toHour: number): Promise<void> {
+    await this.client.del(range(fromHour, toHour).map((hour) => this.prefix + channelKey(channelId, hour)));
+  }
+
+  private async increment(key: string, label: SentimentLabel, ttlSeconds: number): Promise<void> {
     await this.client
       .multi()
-      .hIncrBy(key, label, 1)
-      .expire(key, KEEP_HOURS * 3600)
+      .hIncrBy(this.prefix + key, label, 1)
+      .expire(this.prefix + key, ttlSeconds)
       .exec();
   }
 
-  async hours(channelId: string, fromHour: number, toHour: number): Promise<MoodCounts[]> {
+  private async read(keys: string[]): Promise<MoodCounts[]> {
+    if (keys.length === 0) return [];
     const multi = this.client.multi();
-    for (let hour = fromHour; hour <= toHour; hour++) multi.hGetAll(`${this.prefix}${channelId}:${hour}`);
+    for (const key of keys) multi.hGetAll(this.prefix + key);
     const replies = (await multi.exec()) as unknown[];
     return replies.map(parseCounts);
   }

@@ -6,6 +6,8 @@ import Keyv from "keyv";
 import { errorMessage, StoreError } from "../errors.js";
 import type { SharedResultStore } from "../llm/sharedResultCache.js";
 import type { Logger } from "../logger.js";
+import { AofRewriter, type ErasureOutcome } from "./erasure.js";
+import { type IdIndex, KeyvIdIndex, RedisIdIndex } from "./idIndex.js";
 import { KeyvMoodTally, type MoodTally, RedisMoodTally } from "./moodTally.js";
 import { createRedisClient } from "./redisClient.js";
 import { RedisResultCache } from "./redisResultCache.js";
@@ -17,6 +19,15 @@ export interface Store {
   readonly keyv: Keyv<unknown>;
   readonly turns: TurnLog;
   readonly moods: MoodTally;
+  /** Finds a member's or a server's data without a scan. */
+  readonly index: IdIndex;
+  /**
+   * Makes what was just deleted unrecoverable from the store's files, or schedules it: SQLite zeroes freed pages
+   * and truncates its write-ahead log at once; Redis rewrites its append-only file at most once an hour.
+   */
+  eraseDeleted(): Promise<ErasureOutcome>;
+  /** Runs an erasure that was due but had to wait (Redis's hourly window); undefined when none is due. */
+  eraseDue(): Promise<ErasureOutcome | undefined>;
   /** The sentiment result cache that every process on this store shares; SQLite is one process's, so none. */
   readonly resultCache: SharedResultStore | undefined;
   /** Whether the store is connected now: Redis can go away and come back; a SQLite file is always there. */
@@ -83,15 +94,17 @@ async function connectSqlite(url: string, logger: Logger): Promise<Store> {
       );
     });
   }
-  const sqlite = new KeyvSqlite({ uri: url, busyTimeout: 5_000 });
+  const sqlite = new KeyvSqlite({ uri: url, busyTimeout: 5_000, table: SQLITE_TABLE });
   const keyv = new Keyv<unknown>({ store: sqlite, namespace: NAMESPACE, throwOnErrors: true });
   // Every caller handles and logs a failed read or write itself (history buffers it); this only traces them.
   keyv.on("error", (error: unknown) => logger.debug({ err: errorMessage(error) }, "store error"));
   if (file !== ":memory:") {
     // Write-ahead logging: a write that returned survives the process being killed, and a writer holding the
-    // file (a backup, a second process) does not block reads.
+    // file (a backup, a second process) does not block reads. secure_delete zeroes what a deletion frees, so a
+    // member's deleted words do not linger in free pages.
     try {
       await sqlite.query("PRAGMA journal_mode=WAL");
+      await sqlite.query("PRAGMA secure_delete=ON");
     } catch (error) {
       await keyv.disconnect().catch((closeError: unknown) => {
         logger.debug({ err: errorMessage(closeError) }, "closing the failed store also failed");
@@ -103,15 +116,36 @@ async function connectSqlite(url: string, logger: Logger): Promise<Store> {
       );
     }
   }
+  const keysWithPrefix = async (prefix: string): Promise<string[]> => {
+    const rows = (await sqlite.query(
+      `SELECT key FROM ${SQLITE_TABLE} WHERE key LIKE ? ESCAPE '\\'`,
+      `${escapeLike(`${NAMESPACE}:${prefix}`)}%`,
+    )) as Array<{ key: string }>;
+    return rows.map((row) => row.key.slice(NAMESPACE.length + 1));
+  };
+  const eraseDeleted = async (): Promise<ErasureOutcome> => {
+    // The log holds page images from before the deletion until it is checkpointed into the file and truncated.
+    if (file !== ":memory:") await sqlite.query("PRAGMA wal_checkpoint(TRUNCATE)");
+    return "erased";
+  };
   return {
     kind: "sqlite",
     keyv,
-    turns: new KeyvTurnLog(keyv),
+    turns: new KeyvTurnLog(keyv, keysWithPrefix),
     moods: new KeyvMoodTally(keyv),
+    index: new KeyvIdIndex(keyv),
+    eraseDeleted,
+    eraseDue: async () => undefined,
     resultCache: undefined,
     reachable: true,
     close: () => keyv.disconnect(),
   };
+}
+
+const SQLITE_TABLE = "keyv";
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (char) => `\\${char}`);
 }
 
 /** Redis, which every shard process can share: history, mood tallies and the result cache. */
@@ -147,11 +181,15 @@ async function connectRedis(url: string, logger: Logger, options: OpenStoreOptio
     throwOnErrors: true,
   });
   keyv.on("error", (error: unknown) => logger.debug({ err: errorMessage(error) }, "store error"));
+  const aof = new AofRewriter(client, `${NAMESPACE}:`, logger.child({ component: "store" }));
   return {
     kind: "redis",
     keyv,
     turns: new RedisTurnLog(client, `${NAMESPACE}:turns:`),
-    moods: new RedisMoodTally(client, `${NAMESPACE}:mood:`),
+    moods: new RedisMoodTally(client, `${NAMESPACE}:`),
+    index: new RedisIdIndex(client, `${NAMESPACE}:index:`),
+    eraseDeleted: () => aof.afterDeletion(),
+    eraseDue: () => aof.due(),
     resultCache:
       options.resultCache && options.resultCache.slots > 0
         ? new RedisResultCache(client, { prefix: `${NAMESPACE}:sentiment-cache:`, ...options.resultCache })
@@ -168,6 +206,6 @@ async function connectRedis(url: string, logger: Logger, options: OpenStoreOptio
 }
 
 /** Connection strings can carry a password: never print it. */
-function redact(url: string): string {
+export function redact(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, "//[redacted]@");
 }

@@ -137,6 +137,13 @@ export class SettingsStore {
     await this.write(scope, id, rest);
   }
 
+  /** Removes every setting of a guild or channel (when the server's data is purged). */
+  async delete(scope: Scope, id: string): Promise<void> {
+    const key = this.key(scope, id);
+    await this.keyv.delete(key);
+    this.cache.delete(key);
+  }
+
   private async write(scope: Scope, id: string, value: Settings): Promise<void> {
     const key = this.key(scope, id);
     await this.keyv.set(key, value);

@@ -125,7 +125,7 @@ describe("/forget", () => {
     await h.store.turns.append(
       h.discord.channelId,
       [{ role: "user", text: "remember me", author: "alice", at: 1 }],
-      10,
+      { keep: 10, ttlMs: 60_000 },
     );
   };
 

@@ -296,7 +296,7 @@ describe("the bot process against the loopback Discord", () => {
     const env = testEnv(discord, modelPath, dataDir);
     const toGuild = await runEntryPoint("deploy-commands.ts", { ...env, DISCORD_GUILD_ID: discord.guildId });
     expect((await toGuild.exited).code).toBe(0);
-    expect(toGuild.stdout()).toContain(`Registered 9 commands to guild ${discord.guildId}`);
+    expect(toGuild.stdout()).toContain(`Registered 11 commands to guild ${discord.guildId}`);
     const [guildPut] = discord.requestsMatching("PUT", /^\/applications\/\d+\/guilds\/\d+\/commands$/);
     expect(guildPut?.path).toBe(`/applications/${discord.applicationId}/guilds/${discord.guildId}/commands`);
     expect(guildPut?.body).toEqual([
@@ -309,9 +309,11 @@ describe("the bot process against the loopback Discord", () => {
         ],
       }),
       expect.objectContaining({ name: "Analyze mood", type: 3, name_localizations: { "zh-CN": "分析情绪" } }),
+      expect.objectContaining({ name: "Mood of this member", type: 2, contexts: [0] }),
       expect.objectContaining({ name: "mood" }),
       expect.objectContaining({ name: "forget", default_member_permissions: "8192" }),
       expect.objectContaining({ name: "settings", default_member_permissions: "32" }),
+      expect.objectContaining({ name: "privacy" }),
       expect.objectContaining({ name: "help" }),
       expect.objectContaining({ name: "intent", options: [expect.objectContaining({ name: "text" })] }),
       expect.objectContaining({

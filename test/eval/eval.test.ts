@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadDataset } from "../../eval/dataset.js";
+import { loadDataset, loadToxicityDataset } from "../../eval/dataset.js";
 import { runEval } from "../../eval/evaluate.js";
 import { REPO_ROOT, runEntryPoint } from "../../testkit/botProcess.js";
 import { tinyModel } from "../../testkit/models.js";
@@ -54,7 +54,68 @@ describe("the labelled set", () => {
   });
 });
 
+describe("moderation's labelled set", () => {
+  const all = loadToxicityDataset("all");
+  const labels = ["ok", "insult", "threat", "harassment", "spam"] as const;
+
+  it("has at least 200 lines written for the project, half in each language, every label in both", () => {
+    expect(all.length).toBeGreaterThanOrEqual(200);
+    for (const lang of ["en", "zh"] as const) {
+      expect(all.filter((e) => e.lang === lang).length).toBeGreaterThanOrEqual(100);
+      for (const label of labels) {
+        expect(
+          all.filter((e) => e.lang === lang && e.label === label).length,
+          `${lang} ${label}`,
+        ).toBeGreaterThanOrEqual(15);
+      }
+    }
+    expect(new Set(all.map((e) => e.id)).size).toBe(all.length);
+    expect(new Set(all.map((e) => e.text)).size).toBe(all.length);
+    expect(loadToxicityDataset("holdout").length).toBeGreaterThanOrEqual(60);
+    // Translations share a pair id and a split: a held-out line's translation is never in dev.
+    const splitOf = new Map<string, string>();
+    for (const e of all) {
+      expect(splitOf.get(e.pair) ?? e.split, e.pair).toBe(e.split);
+      splitOf.set(e.pair, e.split);
+    }
+    // What a small model gets wrong is there on purpose: harsh words about things, game talk, quoted insults.
+    for (const tag of ["profanity-at-thing", "violent-words", "quote", "banter", "injection", "link"]) {
+      expect(all.filter((e) => e.label === "ok" && e.tags.includes(tag)).length, tag).toBeGreaterThanOrEqual(
+        2,
+      );
+    }
+  });
+});
+
 describe("npm run eval", () => {
+  it("scores moderation's toxicity task, with the alert threshold chosen on dev", async () => {
+    const model = await tinyModel({ extraWords: ["ok", "insult", "threat", "harassment", "spam"] });
+    const out = await mkdtemp(join(tmpdir(), "moodbot-eval-toxicity-"));
+    const run = await runEntryPoint(
+      "eval/run.ts",
+      { LLM_THREADS: "1" },
+      { args: ["--task", "toxicity", "--model", model, "--split", "holdout", "--out", out] },
+    );
+    const exit = await run.exited;
+    expect(exit.code, run.stderr()).toBe(0);
+    expect(run.stdout()).toContain("### Moderation (toxicity task)");
+    const name =
+      model
+        .split("/")
+        .at(-1)
+        ?.replace(/\.gguf$/, "") ?? "";
+    const [results] = JSON.parse(await readFile(join(out, `${name}.toxicity.json`), "utf8"));
+    expect(results.examples).toBe(loadToxicityDataset("holdout").length);
+    expect(results.thresholdSweep).toHaveLength(10);
+    expect(results.onSplit.threshold).toBe(results.chosenOnDev.threshold);
+    const best = Math.max(...results.thresholdSweep.map((point: { f1: number }) => point.f1));
+    expect(results.chosenOnDev.f1).toBe(best);
+    expect(results.majorityAccuracy).toBeCloseTo(
+      loadToxicityDataset("holdout").filter((e) => e.label === "ok").length / results.examples,
+      10,
+    );
+  });
+
   it("runs every method, and a prompt variant beside the shipped prompts, end to end on a GGUF", async () => {
     const model = await tinyModel();
     const out = await mkdtemp(join(tmpdir(), "moodbot-eval-"));

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { jaccard, normaliseForComparison, overlap, promptExamples } from "../../eval/contamination.js";
-import { loadDataset } from "../../eval/dataset.js";
+import { loadDataset, loadToxicityDataset } from "../../eval/dataset.js";
 import { REPO_ROOT } from "../../testkit/botProcess.js";
 
 /*
@@ -9,7 +9,11 @@ import { REPO_ROOT } from "../../testkit/botProcess.js";
  * translation of a held-out line is in dev.
  */
 
-const all = loadDataset("all");
+// Both labelled sets: sentiment's and moderation's.
+const all = [
+  ...loadDataset("all"),
+  ...loadToxicityDataset("all").map((line) => ({ ...line, id: -line.id, pair: `t${line.pair}` })),
+];
 
 describe("the eval set against the prompts", () => {
   it("has no line equal to, containing, inside, or nearly equal to a few-shot example in prompts/", () => {

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { type BenchFindingsInput, renderCapacity, renderFindings } from "../../bench/findings.js";
-import { loadDataset } from "../../eval/dataset.js";
+import { loadDataset, loadToxicityDataset } from "../../eval/dataset.js";
 import { REPO_ROOT } from "../../testkit/botProcess.js";
 
 /*
@@ -30,6 +30,10 @@ it("the README's capacity plan is rendered from the measured stream in bench/res
   expect(readme).toContain(capacity);
 });
 
+it("the README's moderation cost is bench/moderation.md, as npm run bench -- --moderation wrote it", () => {
+  expect(readme).toContain(read("bench", "moderation.md").trim());
+});
+
 it("docs/operations.md carries bench/models.md, as npm run bench -- --shapes wrote it", () => {
   expect(read("docs", "operations.md")).toContain(read("bench", "models.md").trim());
 });
@@ -51,5 +55,15 @@ it("the counts of the labelled set in README.md and eval/README.md are the set's
   expect(evalReadme).toContain(`| \`id\` | 1 to ${all.length}, stable. |`);
   expect(evalReadme).toContain(
     `That is ${held.length} lines, ${held.filter((line) => line.lang === "en").length} English and ${held.filter((line) => line.lang === "zh").length} Chinese.`,
+  );
+});
+
+it("the counts of moderation's labelled set in README.md are the set's own", () => {
+  const all = loadToxicityDataset("all");
+  const english = all.filter((line) => line.lang === "en").length;
+  const chinese = all.filter((line) => line.lang === "zh").length;
+  const held = all.filter((line) => line.split === "holdout").length;
+  expect(readme.replace(/\s+/g, " ")).toContain(
+    `\`eval/toxicity.jsonl\` is a labelled set of ${all.length} messages written for this project (${english} English, ${chinese} Chinese, translations of one another), for the toxicity task's five labels, with a held-out split of ${held} lines`,
   );
 });

@@ -335,6 +335,30 @@ describe("Scheduler: fairness and shedding", () => {
     expect(scheduler.stats.shedFull).toBe(1);
   });
 
+  it("sheds moderation only after every reaction: a busier moderation queue still keeps its jobs", async () => {
+    const { scheduler, lane, classify } = setup({ slots: 1, maxQueue: 4 });
+    const moderate = (text: string) =>
+      scheduler.classify(lane, text, { priority: "background", group: "moderation:g", shedLast: true });
+    const running = classify("first", "g");
+    const checks = ["m1", "m2", "m3"].map(moderate);
+    const reaction = classify("r1", "g");
+    // Full: the queue's busiest group is moderation's, but the reaction goes first.
+    const overflow = moderate("m4");
+    await expect(reaction).rejects.toThrow(/queue is full/);
+    await expect(Promise.all([running, ...checks, overflow])).resolves.toEqual([
+      "first",
+      "m1",
+      "m2",
+      "m3",
+      "m4",
+    ]);
+    // With no reaction left to shed, moderation's own oldest goes.
+    const more = ["m5", "m6", "m7", "m8", "m9", "m10"].map(moderate);
+    const settled = await Promise.allSettled(more);
+    expect(settled.filter((outcome) => outcome.status === "rejected")).toHaveLength(1);
+    expect(scheduler.stats.shedFull).toBe(2);
+  });
+
   it("sheds a reaction that waited too long, when its turn comes", async () => {
     const { scheduler, generate, classify } = setup({ slots: 1, maxAgeMs: 1_000 });
     // A 500-token prompt holds the pass for 3 s of fake time, and the reaction queued with it waits that long.

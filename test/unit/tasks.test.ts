@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BUILT_IN_COMMAND_NAMES } from "../../commands/index.js";
+import { BUILT_IN_COMMAND_NAMES, commandsWithTasks } from "../../commands/index.js";
 import { DEFAULT_TASKS_DIR } from "../../src/config.js";
 import { loadTasks, renderTaskTurns, TaskFileError } from "../../src/tasks.js";
 
@@ -37,9 +37,16 @@ function loadError(files: Record<string, unknown>) {
 }
 
 describe("prompt-defined tasks", () => {
-  it("ships /intent, /keywords and /summarize", () => {
+  it("ships /intent, /keywords and /summarize, and moderation's toxicity task, which is no command", () => {
     const tasks = loadTasks(DEFAULT_TASKS_DIR);
-    expect(tasks.map((task) => task.name)).toEqual(["intent", "keywords", "summarize"]);
+    expect(tasks.map((task) => task.name)).toEqual(["intent", "keywords", "summarize", "toxicity"]);
+    expect(tasks[3]).toMatchObject({
+      command: false,
+      output: { kind: "labels", labels: ["ok", "insult", "threat", "harassment", "spam"] },
+    });
+    const commandNames = commandsWithTasks(tasks).map((command) => command.data.name);
+    expect(commandNames).toEqual(expect.arrayContaining(["intent", "keywords", "summarize"]));
+    expect(commandNames).not.toContain("toxicity");
     expect(tasks[0]?.output).toEqual({
       kind: "labels",
       labels: ["question", "request", "complaint", "praise", "chit-chat"],

@@ -1,0 +1,114 @@
+import {
+  AttachmentBuilder,
+  type ChatInputCommandInteraction,
+  MessageFlags,
+  SlashCommandBuilder,
+} from "discord.js";
+import type { BotContext } from "../src/discord/context.js";
+import { inForceFor } from "../src/discord/inForce.js";
+import { answerInteraction } from "../src/discord/send.js";
+import { errorMessage } from "../src/errors.js";
+import type { Wording } from "../src/wording.js";
+
+export const data = new SlashCommandBuilder()
+  .setName("privacy")
+  .setDescription("What moodbot stores about you; opt out, export or delete it")
+  .setDescriptionLocalizations({ "zh-CN": "moodbot 保存了你的哪些数据；退出、导出或删除" })
+  .addSubcommand((sub) =>
+    sub
+      .setName("show")
+      .setDescription("What is stored about you, for how long, and how to opt out")
+      .setDescriptionLocalizations({ "zh-CN": "保存了你的哪些数据、保存多久、如何退出" }),
+  )
+  .addSubcommand((sub) =>
+    sub
+      .setName("opt-out")
+      .setDescription("No reactions, counts or stored conversation for you, in every server")
+      .setDescriptionLocalizations({ "zh-CN": "在所有服务器不再为你加表情、计数或保存对话" }),
+  )
+  .addSubcommand((sub) =>
+    sub
+      .setName("opt-in")
+      .setDescription("Undo an opt-out")
+      .setDescriptionLocalizations({ "zh-CN": "取消退出" }),
+  )
+  .addSubcommand((sub) =>
+    sub
+      .setName("export")
+      .setDescription("Everything stored about you, as a JSON file")
+      .setDescriptionLocalizations({ "zh-CN": "以 JSON 文件导出保存的关于你的所有数据" }),
+  )
+  .addSubcommand((sub) =>
+    sub
+      .setName("delete")
+      .setDescription("Delete your stored messages, the bot's replies to them and your mood counts")
+      .setDescriptionLocalizations({ "zh-CN": "删除保存的你的消息、机器人对它们的回复和你的情绪计数" }),
+  );
+
+/**
+ * Every answer is private and reads or writes the store, so it defers first. A store that cannot be reached gets a
+ * plain "try again" rather than the generic error: a member asking about their data deserves to know why.
+ */
+export async function execute(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void> {
+  await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+  const { wording } = await inForceFor(interaction, context);
+  const memberId = interaction.user.id;
+  const sub = interaction.options.getSubcommand();
+  try {
+    await SUBCOMMANDS[sub]?.(interaction, memberId, context, wording);
+  } catch (error) {
+    context.logger.warn({ err: errorMessage(error), sub }, "privacy request failed");
+    await answerInteraction(interaction, wording.privacy.unavailable);
+  }
+}
+
+type Subcommand = (
+  interaction: ChatInputCommandInteraction,
+  memberId: string,
+  context: BotContext,
+  wording: Wording,
+) => Promise<void>;
+
+const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
+  async show(interaction, memberId, context, wording) {
+    const stored = await context.memberData.export(memberId);
+    const turns = Object.values(stored.history);
+    await answerInteraction(
+      interaction,
+      wording.privacy.show({
+        retentionDays: context.config.chat.historyTtlDays,
+        optedOut: stored.settings.optedOut,
+        turns: turns.reduce((sum, list) => sum + list.length, 0),
+        channels: turns.length,
+        tallyDays: Object.values(stored.moodTallies).reduce((sum, days) => sum + Object.keys(days).length, 0),
+      }),
+    );
+  },
+  async "opt-out"(interaction, memberId, context, wording) {
+    await context.privacy.set(memberId, true);
+    context.logger.info("member opted out");
+    await answerInteraction(interaction, wording.privacy.optedOut(context.config.chat.historyTtlDays));
+  },
+  async "opt-in"(interaction, memberId, context, wording) {
+    await context.privacy.set(memberId, false);
+    context.logger.info("member opted in");
+    await answerInteraction(interaction, wording.privacy.optedIn);
+  },
+  async export(interaction, memberId, context, wording) {
+    const stored = await context.memberData.export(memberId);
+    const turns = Object.values(stored.history).reduce((sum, list) => sum + list.length, 0);
+    const servers = Object.keys(stored.moodTallies).length;
+    const file = new AttachmentBuilder(Buffer.from(JSON.stringify(stored, null, 2)), {
+      name: `moodbot-data-${memberId}.json`,
+    });
+    const text =
+      turns === 0 && servers === 0
+        ? wording.privacy.exportedNothing
+        : wording.privacy.exported(turns, servers);
+    await answerInteraction(interaction, text, { files: [file] });
+  },
+  async delete(interaction, memberId, context, wording) {
+    const report = await context.memberData.delete(memberId);
+    await answerInteraction(interaction, wording.privacy.deleted(report.turns, report.erasure));
+  },
+};
