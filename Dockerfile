@@ -24,9 +24,11 @@ WORKDIR /build
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
     && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
-# The image is CPU only: node-llama-cpp's CUDA and Vulkan binaries (over 600 MB) are left out.
+# The image is CPU only: node-llama-cpp's CUDA and Vulkan binaries (over 600 MB) are left out. The charts draw
+# with one weight of Noto Sans SC; the package's eight others (85 MB) are left out too.
 RUN npm install --omit=dev --no-audit --no-fund \
-    && rm -rf node_modules/@node-llama-cpp/*-cuda* node_modules/@node-llama-cpp/*-vulkan*
+    && rm -rf node_modules/@node-llama-cpp/*-cuda* node_modules/@node-llama-cpp/*-vulkan* \
+    && find node_modules/@expo-google-fonts/noto-sans-sc -name '*.ttf' ! -name 'NotoSansSC_400Regular.ttf' -delete
 
 # --- runtime ----------------------------------------------------------------------------------------------------
 FROM node:20-slim
