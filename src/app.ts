@@ -95,7 +95,11 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
     );
     await migrateStore(store, config.storeUrl, history, storeLogger);
     const settings = new SettingsStore(store.keyv, logger.child({ component: "settings" }));
-    const privacy = new PrivacyStore(store.keyv, logger.child({ component: "privacy" }));
+    // Shards share Redis: each reads the choice for every message, so an opt-out holds from the very next message
+    // on every shard. A SQLite store has one owning process, whose cache every change goes through.
+    const privacy = new PrivacyStore(store.keyv, logger.child({ component: "privacy" }), {
+      cacheMs: store.kind === "redis" ? 0 : 10_000,
+    });
     const moderation = new ModerationStore(store.keyv, logger.child({ component: "moderation" }));
     const memberData = new MemberData({
       store,

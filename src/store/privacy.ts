@@ -21,11 +21,12 @@ export interface PrivacyOptions {
 }
 
 /**
- * Each member's opt-out, across the whole bot: stored in Keyv so every shard shares it, and cached in memory so
- * that reading it for every message costs no store round trip. A change made here is in force from this process's
- * next message, and from the others' within `cacheMs`.
+ * Each member's opt-out, across the whole bot: stored in Keyv so every shard shares it, and kept in memory. A change
+ * made here is in force from this process's next message, and from the others' within `cacheMs` (0 reads the store
+ * for every message).
  *
- * It fails closed: when the choice cannot be read and none is remembered, the member counts as opted out.
+ * It fails closed: when the choice cannot be read, the member's remembered choice holds, and a member with none
+ * remembered counts as opted out.
  */
 export class PrivacyStore {
   private readonly cache = new Map<string, { choice: PrivacyChoice; until: number }>();

@@ -6,7 +6,7 @@ import { dayOf } from "../../src/store/moodTally.js";
 import { WORDING } from "../../src/wording.js";
 import type { FakeUser, RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
-import { RedisServer } from "../../testkit/redis.js";
+import { RedisServer, sharedRedis } from "../../testkit/redis.js";
 import { waitUntil } from "../../testkit/waitUntil.js";
 import { STORE_BACKENDS } from "../support/storeBackends.js";
 
@@ -308,6 +308,29 @@ describe.each(STORE_BACKENDS)("removal from a server on $name", ({ setUp }) => {
       await backend.tearDown();
     }
   });
+});
+
+it("on Redis, an opt-out made through one shard process holds in another from its very next message", async () => {
+  const redis = await sharedRedis();
+  const [one, other] = [
+    await startBotHarness({ env: { STORE_URL: redis.url } }),
+    await startBotHarness({ env: { STORE_URL: redis.url } }),
+  ];
+  try {
+    const member: FakeUser = { id: other.discord.snowflake(), username: "ivy" };
+    // The other process has read the member's choice (opted in) just before.
+    const before = other.discord.sendMessage({ content: "what a day", author: member });
+    await other.discord.waitForRequests("PUT", reactionPath(before));
+    expect(String((await privacy(one, "opt-out", member)).content)).toContain("you are opted out");
+    const after = other.discord.sendMessage({ content: "what a day again", author: member });
+    expect(await other.waitForOutcome(after, "message skipped")).toMatchObject({
+      reason: "member opted out",
+    });
+  } finally {
+    await one.close();
+    await other.close();
+    await redis.release();
+  }
 });
 
 describe("deleted means gone from disk", () => {
