@@ -55,7 +55,9 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
   const memberId = interaction.user.id;
   const sub = interaction.options.getSubcommand();
   try {
-    await SUBCOMMANDS[sub]?.(interaction, memberId, context, wording);
+    const run = SUBCOMMANDS[sub];
+    if (run) await run(interaction, memberId, context, wording);
+    else await answerInteraction(interaction, wording.unknownCommand);
   } catch (error) {
     context.logger.warn({ err: errorMessage(error), sub }, "privacy request failed");
     await answerInteraction(interaction, wording.privacy.unavailable);

@@ -159,7 +159,10 @@ export async function onModerationButton(interaction: ButtonInteraction, context
   const { action, arg } = parseButtonId(interaction.customId);
   const settings = await context.settings.effective(interaction.guildId, interaction.channelId);
   const wording = WORDING[replyLanguage(settings.language, interaction.locale)];
-  if (!(action in NEEDS) || !interaction.inGuild()) return;
+  if (!(action in NEEDS) || !interaction.inGuild()) {
+    await interaction.reply({ content: wording.unknownCommand, flags: MessageFlags.Ephemeral });
+    return;
+  }
   const need = NEEDS[action as keyof typeof NEEDS];
   if (interaction.memberPermissions?.has(need.flag) !== true) {
     await interaction.reply({ content: wording.moderation.needs(need.name), flags: MessageFlags.Ephemeral });
