@@ -219,6 +219,12 @@ it("live: Dismiss records who dismissed the alert and removes the buttons", asyn
   expect(body(edit).components).toEqual([]);
 });
 
+it("answers a button it does not know with a private notice, never a silent failure", async () => {
+  const click = h.discord.sendButtonClick({ customId: "moderation:ban:1", channelId: alertChannel });
+  const [reply] = await h.discord.waitForRequests("POST", new RegExp(`/${click.token}/callback$`));
+  expect(body(reply)).toMatchObject({ type: 4, data: { content: WORDING.en.unknownCommand, flags: 64 } });
+});
+
 it("posts at most MODERATION_ALERTS_PER_HOUR alerts per channel per hour, and counts the rest", async () => {
   const capped = await startBotHarness({
     model: { favouredToken: "insult", extraWords: ["ok", "insult", "threat", "harassment", "spam"] },
