@@ -10,9 +10,8 @@ import {
 import type { BotContext } from "../src/discord/context.js";
 import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
-import { SENTIMENT_LABELS } from "../src/sentimentLabels.js";
-import { DAY_MS, dayOf, emptyCounts } from "../src/store/moodTally.js";
-import { bucketCounts } from "./mood.js";
+import { DAY_MS, dayOf } from "../src/store/moodTally.js";
+import { countsLine } from "./mood.js";
 
 const DAYS = 7;
 
@@ -49,10 +48,7 @@ export async function execute(
     { guildId: interaction.guildId, memberId: target.id },
     DAYS,
   );
-  const total = bucketCounts(days, days.length)[0] ?? emptyCounts();
-  const summary = SENTIMENT_LABELS.map((label) =>
-    `${emojis[label]} ${wording.labels[label]} ${total[label]}`.trim(),
-  ).join(" · ");
+  const summary = countsLine(days, emojis, wording);
   const firstDay = dayOf(Date.now()) - DAYS + 1;
   const captions = days.map((_, index) => new Date((firstDay + index) * DAY_MS).toISOString().slice(5, 10));
   const chart = context.charts.render(days, captions, {

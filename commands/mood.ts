@@ -2,8 +2,9 @@ import { AttachmentBuilder, type ChatInputCommandInteraction, SlashCommandBuilde
 import type { BotContext } from "../src/discord/context.js";
 import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
-import { SENTIMENT_LABELS } from "../src/sentimentLabels.js";
+import { type EmojiMap, SENTIMENT_LABELS } from "../src/sentimentLabels.js";
 import { emptyCounts, HOUR_MS, type MoodCounts } from "../src/store/moodTally.js";
+import type { Wording } from "../src/wording.js";
 
 export const data = new SlashCommandBuilder()
   .setName("mood")
@@ -29,6 +30,14 @@ export function bucketCounts(hours: readonly MoodCounts[], size: number): MoodCo
   return buckets;
 }
 
+/** The counts over a period, summed, as one line: each label's emoji, name and count. */
+export function countsLine(counts: readonly MoodCounts[], emojis: EmojiMap, wording: Wording): string {
+  const total = bucketCounts(counts, counts.length)[0] ?? emptyCounts();
+  return SENTIMENT_LABELS.map((label) =>
+    `${emojis[label]} ${wording.labels[label]} ${total[label]}`.trim(),
+  ).join(" · ");
+}
+
 export async function execute(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void> {
   await interaction.deferReply();
   const { wording, emojis } = await inForceFor(interaction, context);
@@ -42,10 +51,7 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
     const start = new Date((toHour - hours + 1 + index * (week ? 24 : 1)) * HOUR_MS);
     return week ? start.toISOString().slice(5, 10) : `${start.getUTCHours()}h`;
   });
-  const total = bucketCounts(hourly, hourly.length)[0] ?? emptyCounts();
-  const summary = SENTIMENT_LABELS.map((label) =>
-    `${emojis[label]} ${wording.labels[label]} ${total[label]}`.trim(),
-  ).join(" · ");
+  const summary = countsLine(hourly, emojis, wording);
   const chart = context.charts.render(buckets, captions, {
     title: wording.moodChartTitle(week),
     legend: wording.labels,
