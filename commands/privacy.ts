@@ -7,7 +7,7 @@ import {
 import type { BotContext } from "../src/discord/context.js";
 import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
-import { errorMessage } from "../src/errors.js";
+
 import type { Wording } from "../src/wording.js";
 
 export const data = new SlashCommandBuilder()
@@ -59,7 +59,7 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
     if (run) await run(interaction, memberId, context, wording);
     else await answerInteraction(interaction, wording.unknownCommand);
   } catch (error) {
-    context.logger.warn({ err: errorMessage(error), sub }, "privacy request failed");
+    context.logger.warn({ err: error, sub }, "privacy request failed");
     await answerInteraction(interaction, wording.privacy.unavailable);
   }
 }

@@ -5,6 +5,7 @@ import type { Llm } from "./llm/llm.js";
 import { loadModel } from "./llm/model.js";
 import type { Logger } from "./logger.js";
 import type { MetricSources, Metrics } from "./observability/metrics.js";
+import { Outcomes } from "./outcomes.js";
 import { Pipeline } from "./pipeline.js";
 import { loadPrompts, type Prompts } from "./prompts.js";
 import { DAY_MS, HistoryStore } from "./store/history.js";
@@ -42,6 +43,8 @@ export interface App {
   readonly maintenance: StoreMaintenance;
   /** Every application command: the built-in ones and one per task. */
   readonly commands: readonly Command[];
+  /** What became of each message, reply and stored turn, for whoever subscribes (tests, a parent process). */
+  readonly outcomes: Outcomes;
   /**
    * Reads PROMPTS_DIR and TASKS_DIR again and switches the model and the pipeline to them, between two passes.
    * A bad file throws (PromptFileError, TaskFileError) and changes nothing.
@@ -69,6 +72,8 @@ export interface AssembleOptions {
   readonly onDownloadProgress?: (percent: number) => void;
   /** The process's metrics: told about every forward pass, and given the model and the store to read. */
   readonly metrics?: Metrics;
+  /** The outcome hook to tell; a new one, with no listener, when absent. */
+  readonly outcomes?: Outcomes;
 }
 
 /**
@@ -113,7 +118,9 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
     const llm = await loadModel(modelOptions(config, store, prompts, tasks, logger, options));
     const maintenance = new StoreMaintenance(store, history, storeLogger);
     maintenance.start();
-    const pipeline = new Pipeline({ llm, history, prompts, tasks, config, logger });
+    const outcomes =
+      options.outcomes ?? new Outcomes((error) => logger.error({ err: error }, "an outcome listener failed"));
+    const pipeline = new Pipeline({ llm, history, prompts, tasks, config, logger, outcomes });
     let commands = commandsWithTasks(tasks);
     options.metrics?.watch(
       { model: llm, store: storeHealth(store, history) },
@@ -136,6 +143,7 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
       moderation,
       memberData,
       maintenance,
+      outcomes,
       get commands() {
         return commands;
       },

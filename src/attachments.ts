@@ -1,4 +1,3 @@
-import { errorMessage } from "./errors.js";
 import type { Logger } from "./logger.js";
 
 /*
@@ -72,7 +71,7 @@ export class AttachmentReader {
     try {
       return await this.download(attachment.url);
     } catch (error) {
-      this.logger.debug({ file: attachment.name, err: errorMessage(error) }, "attachment not downloaded");
+      this.logger.debug({ file: attachment.name, err: error }, "attachment not downloaded");
       return { skipped: "the download failed" };
     }
   }

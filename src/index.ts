@@ -4,9 +4,23 @@ import type { Bot } from "./discord/createBot.js";
 import { ConfigError, DiscordSetupError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
 import type { HealthServer, Readiness } from "./observability/healthServer.js";
+import { type OutcomeEnvelope, portable } from "./outcomes.js";
 import type { PromptReloader } from "./reload.js";
 import { missingRuntimeFlags } from "./runtimeFlags.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
+
+/**
+ * A process started with an IPC channel (a shard child of `npm run start:sharded`, a test) tells its parent what
+ * became of each message; a process without one sends nothing.
+ */
+function forwardOutcomesToParent(app: App): void {
+  const send = process.send?.bind(process);
+  if (!send) return;
+  app.outcomes.subscribe((outcome) => {
+    const envelope: OutcomeEnvelope = { moodbotOutcome: portable(outcome) };
+    if (process.connected) send(envelope);
+  });
+}
 
 /** Longest a graceful shutdown may take before the process gives up on it. */
 const SHUTDOWN_DEADLINE_MS = 9_000;
@@ -55,6 +69,7 @@ async function main(): Promise<void> {
     }
     app = await assemble(config, logger, { metrics });
     const shards = await resolveShardPlan(config);
+    forwardOutcomesToParent(app);
     bot = createBot({ ...app, metrics, config, shards, logger: logger.child({ shards: shards.ids }) });
     logger.info({ shards: shards.ids, shardCount: shards.count, store: app.store.kind }, "starting");
     reloader = new reload.PromptReloader({ app, bot, config, logger: logger.child({ component: "reload" }) });

@@ -48,14 +48,32 @@ export function scrubSecrets(text: string, secrets: readonly string[] = []): str
 }
 
 /**
- * pino's error serializer, without what a failed request carries that has no place in a log: its body (a
- * message's content, an uploaded file). The request's URL stays, with its token scrubbed from the line.
+ * What an error may carry into a log line. Everything else an error object holds is left out: a failed request's
+ * body (a message's content, an uploaded file), a response that echoes a member's text, a library's own fields.
+ * The message and stack stay, with tokens scrubbed from the line, and so does the cause chain.
  */
+const LOGGED_ERROR_FIELDS = [
+  "type",
+  "message",
+  "stack",
+  "code",
+  "status",
+  "method",
+  "url",
+  "errno",
+  "syscall",
+];
+
+/** pino's error serializer, narrowed to the fields above, through the whole `cause` chain. */
 export function serializeError(error: unknown): unknown {
   if (!(error instanceof Error)) return error;
-  const serialized = pino.stdSerializers.err(error) as unknown as Record<string, unknown>;
-  delete serialized.requestBody;
+  const full = pino.stdSerializers.err(error) as unknown as Record<string, unknown>;
+  const serialized: Record<string, unknown> = {};
+  for (const field of LOGGED_ERROR_FIELDS) {
+    if (full[field] !== undefined) serialized[field] = full[field];
+  }
   if (error.cause !== undefined) serialized.cause = serializeError(error.cause);
+  if (error instanceof AggregateError) serialized.errors = error.errors.map(serializeError);
   return serialized;
 }
 

@@ -1,5 +1,5 @@
 import type { Config } from "./config.js";
-import { errorMessage } from "./errors.js";
+
 import type {
   ChatCompletion,
   JobPriority,
@@ -10,6 +10,7 @@ import type {
 } from "./llm/llm.js";
 import { applyNeutralThreshold } from "./llm/neutralThreshold.js";
 import type { Logger } from "./logger.js";
+import type { Outcomes } from "./outcomes.js";
 import { type ChatTurn, type Prompts, renderChatTurns, renderUserTurn, trimHistory } from "./prompts.js";
 import { type EmojiMap, emojiForLabel } from "./sentimentLabels.js";
 import type { HistoryStore, HistoryTurn } from "./store/history.js";
@@ -27,6 +28,8 @@ export interface PipelineDeps {
   readonly tasks: readonly Task[];
   readonly config: Config;
   readonly logger: Logger;
+  /** Told when a conversation's turns reach the channel's history. */
+  readonly outcomes: Outcomes;
 }
 
 export type MoodOutcome =
@@ -193,9 +196,20 @@ export class Pipeline {
   }
 
   /** Stores an exchange in the channel's history, unless the member opted out. */
-  private async store(input: ConversationInput, turns: readonly HistoryTurn[]): Promise<void> {
+  private async store(
+    input: ConversationInput,
+    turns: readonly HistoryTurn[],
+    interrupted = false,
+  ): Promise<void> {
     if (input.remember === false) return;
     await this.deps.history.append(input.channelId, turns, input.guildId ?? null);
+    this.deps.outcomes.emit({
+      kind: "stored",
+      channelId: input.channelId,
+      messageId: input.messageId ?? null,
+      turns: turns.length,
+      interrupted,
+    });
   }
 
   /**
@@ -268,13 +282,10 @@ export class Pipeline {
     const { channelId } = input;
     const logger = input.logger ?? this.deps.logger;
     try {
-      await this.store(input, turns);
-      logger.debug(
-        { channelId, partialReplyChars: partial.length, reason: errorMessage(cause) },
-        "interrupted turn kept",
-      );
+      await this.store(input, turns, true);
+      logger.debug({ channelId, partialReplyChars: partial.length, err: cause }, "interrupted turn kept");
     } catch (error) {
-      logger.warn({ channelId, err: errorMessage(error) }, "interrupted turn could not be kept");
+      logger.warn({ channelId, err: error }, "interrupted turn could not be kept");
     }
   }
 }

@@ -4,7 +4,7 @@ import type { App } from "./app.js";
 import type { Config } from "./config.js";
 import type { Bot } from "./discord/createBot.js";
 import { deployCommands } from "./discord/deployCommands.js";
-import { errorMessage } from "./errors.js";
+
 import type { Logger } from "./logger.js";
 import { PromptFileError } from "./prompts.js";
 import { TaskFileError } from "./tasks.js";
@@ -50,7 +50,7 @@ export class PromptReloader {
       const file =
         error instanceof PromptFileError || error instanceof TaskFileError ? error.file : undefined;
       logger.error(
-        { trigger, file, err: errorMessage(error) },
+        { trigger, file, err: error },
         "prompt reload refused: still serving the previous prompts",
       );
       return false;
@@ -91,7 +91,7 @@ export class PromptReloader {
       await deployCommands({ ...discord, clientId }, commands);
       return discord.guildId === undefined ? "registered globally" : "registered in the guild";
     } catch (error) {
-      logger.error({ err: errorMessage(error) }, "registering the changed commands failed");
+      logger.error({ err: error }, "registering the changed commands failed");
       return "changed, registration failed";
     }
   }
@@ -113,15 +113,10 @@ export function watchPrompts(reloader: PromptReloader, config: Config, logger: L
   for (const folder of folders) {
     try {
       const watcher = watch(folder, { recursive: true }, changed);
-      watcher.on("error", (error) =>
-        logger.warn({ folder, err: errorMessage(error) }, "prompt watcher failed"),
-      );
+      watcher.on("error", (error) => logger.warn({ folder, err: error }, "prompt watcher failed"));
       watchers.push(watcher);
     } catch (error) {
-      logger.warn(
-        { folder, err: errorMessage(error) },
-        "cannot watch the prompts folder; SIGHUP still reloads",
-      );
+      logger.warn({ folder, err: error }, "cannot watch the prompts folder; SIGHUP still reloads");
     }
   }
   logger.info({ folders }, "watching the prompts for changes");

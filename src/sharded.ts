@@ -5,6 +5,7 @@ import { type Config, configSecrets } from "./config.js";
 import type { ShardPlan } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
+import { isOutcomeEnvelope } from "./outcomes.js";
 import { NODE_RUNTIME_FLAGS } from "./runtimeFlags.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 
@@ -77,6 +78,10 @@ async function shardingManager(config: Config, plan: ShardPlan, logger: Logger):
     }
     logger.info({ shardId: shard.id }, "shard process started");
     shard.on("death", () => logger.warn({ shardId: shard.id }, "shard process exited"));
+    // The shards' outcomes go on to this process's own parent, where there is one (a test, a supervisor).
+    shard.on("message", (message: unknown) => {
+      if (isOutcomeEnvelope(message) && process.connected) process.send?.(message);
+    });
   });
   return manager;
 }

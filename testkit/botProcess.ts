@@ -4,6 +4,8 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { isOutcomeEnvelope } from "../src/outcomes.js";
+import { OutcomeLog } from "./outcomeLog.js";
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -38,6 +40,8 @@ export interface RunningProcess {
   /** stdout's JSON log lines. */
   readonly logs: () => Array<Record<string, unknown>>;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  /** What became of each message, as the process (or its shard children) told it over IPC. */
+  readonly outcomes: OutcomeLog;
   waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
@@ -64,7 +68,12 @@ export async function runEntryPoint(
   const child = spawn(node, [...args, ...(options.args ?? [])], {
     cwd,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? cwd, ...env },
-    stdio: ["pipe", "pipe", "pipe"],
+    // The IPC channel carries the bot's outcomes (src/outcomes.ts); nothing else is sent over it.
+    stdio: ["pipe", "pipe", "pipe", "ipc"],
+  });
+  const outcomes = new OutcomeLog();
+  child.on("message", (message: unknown) => {
+    if (isOutcomeEnvelope(message)) outcomes.record(message.moodbotOutcome);
   });
   let stdout = "";
   let stderr = "";
@@ -91,6 +100,7 @@ export async function runEntryPoint(
     stderr: () => stderr,
     logs,
     exited,
+    outcomes,
     async waitForLog(msg, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {

@@ -8,10 +8,12 @@ import { type Bot, createBot } from "../src/discord/createBot.js";
 import type { Llm } from "../src/llm/llm.js";
 import { createLogger, type Logger } from "../src/logger.js";
 import { Metrics } from "../src/observability/metrics.js";
+import { portable } from "../src/outcomes.js";
 import type { Store } from "../src/store/openStore.js";
 import { FakeDiscord } from "./fakeDiscord.js";
 import type { TinyModelOptions } from "./gguf.js";
 import { tinyModel } from "./models.js";
+import { OutcomeLog } from "./outcomeLog.js";
 import { waitUntil } from "./waitUntil.js";
 
 /** Log lines a test can read: the real pino logger, writing JSON into memory. */
@@ -42,6 +44,8 @@ export interface BotHarness {
   readonly store: Store;
   readonly config: Config;
   readonly logs: LogCapture;
+  /** What became of each message, reply, stored turn and deletion, told by the bot where the work was done. */
+  readonly outcomes: OutcomeLog;
   readonly logger: Logger;
   readonly dataDir: string;
   /** Waits, for at most `timeoutMs`, until `count` log lines with this message exist; returns them. */
@@ -101,6 +105,8 @@ export async function startBotHarness(
   const metrics = new Metrics();
   const app = await assemble(config, logger, { withTasks: options.withTasks === true, metrics });
   const { llm, store } = app;
+  const outcomes = new OutcomeLog();
+  app.outcomes.subscribe((outcome) => outcomes.record(portable(outcome)));
   const bot = createBot({ ...app, metrics, logger, config });
   await bot.start();
   return {
@@ -112,6 +118,7 @@ export async function startBotHarness(
     store,
     config,
     logs,
+    outcomes,
     logger,
     dataDir,
     async waitForLog(msg, count = 1, timeoutMs = 20_000) {

@@ -11,6 +11,7 @@ import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { MoodChartRenderer } from "../moodChart.js";
 import type { Metrics } from "../observability/metrics.js";
+import type { Outcomes } from "../outcomes.js";
 import type { Pipeline } from "../pipeline.js";
 import type { MemberData } from "../store/memberData.js";
 import type { ModerationStore } from "../store/moderation.js";
@@ -83,6 +84,8 @@ export interface BotContext {
   readonly charts: MoodChartRenderer;
   /** Counts what happens to messages and replies, for /metrics. */
   readonly metrics: Metrics;
+  /** Told what became of each message, reply, stored turn and deletion, where the work is done. */
+  readonly outcomes: Outcomes;
   /** Every command the bot serves, for /help. */
   readonly commands: readonly Command[];
 }

@@ -5,6 +5,7 @@ import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import { MoodChartRenderer } from "../moodChart.js";
 import type { Metrics } from "../observability/metrics.js";
+import type { Outcomes } from "../outcomes.js";
 import type { Pipeline } from "../pipeline.js";
 import type { MemberData } from "../store/memberData.js";
 import type { ModerationStore } from "../store/moderation.js";
@@ -31,6 +32,8 @@ export interface BotDeps {
   readonly moderation: ModerationStore;
   readonly commands: readonly Command[];
   readonly metrics: Metrics;
+  /** Told what became of each message: reacted, skipped, replied, shed, … */
+  readonly outcomes: Outcomes;
   readonly logger: Logger;
   readonly config: Config;
   /** The gateway shards this process runs; one unsharded connection when absent. */
@@ -162,6 +165,7 @@ function botContext(deps: BotDeps, commands: () => readonly Command[]): BotConte
     moderation: deps.moderation,
     alertLimiter: new AlertLimiter(config.moderation.alertsPerHour),
     metrics: deps.metrics,
+    outcomes: deps.outcomes,
     charts: new MoodChartRenderer(),
     attachments: new AttachmentReader(config.attachments, deps.logger.child({ component: "attachments" })),
     get commands() {

@@ -11,9 +11,10 @@ import {
   PermissionFlagsBits,
   Routes,
 } from "discord.js";
-import { errorMessage, JobCancelledError } from "../errors.js";
+import { JobCancelledError } from "../errors.js";
 import type { LabelResult } from "../llm/llm.js";
 import type { Logger } from "../logger.js";
+import type { TellOutcome } from "../outcomes.js";
 import type { ModerationSettings } from "../store/moderation.js";
 import { percent, replyLanguage, WORDING, type Wording } from "../wording.js";
 import { type BotContext, buttonId, parseButtonId } from "./context.js";
@@ -33,42 +34,51 @@ const UNKNOWN_MESSAGE = 10008;
  * reaction settings or the member's privacy choice, and posts an alert when a label other than ok reaches the
  * server's threshold. Failures are logged; a message is never held up by them.
  */
-export async function moderateMessage(message: Message, context: BotContext, log: Logger): Promise<void> {
+export async function moderateMessage(
+  message: Message,
+  context: BotContext,
+  log: Logger,
+  told: TellOutcome,
+): Promise<void> {
   if (!message.inGuild()) return;
   const setup = await context.moderation.get(message.guildId);
   if (setup.mode === "off" || setup.alertChannelId === undefined) return;
-  if (!setup.channelIds.includes(homeChannelId(message))) {
-    log.debug("moderation skipped: channel not covered");
-    return;
-  }
+  const skipped = (reason: string) => {
+    log.debug(`moderation skipped: ${reason}`);
+    told({ kind: "skipped", job: "moderation", reason });
+  };
+  if (!setup.channelIds.includes(homeChannelId(message))) return skipped("channel not covered");
   if (message.member?.roles.cache.some((role) => setup.bypassRoleIds.includes(role.id))) {
-    log.debug("moderation skipped: a bypass role");
-    return;
+    return skipped("a bypass role");
   }
   try {
     const outcome = await context.pipeline.moderate(message.content, { group: message.guildId });
-    if (outcome.kind === "skipped") {
-      log.debug({ reason: outcome.reason }, "moderation skipped");
-      return;
-    }
+    if (outcome.kind === "skipped") return skipped(outcome.reason);
     const { label, confidence } = outcome.result;
     context.metrics.moderationChecked(label);
     log.debug({ label, confidence }, "moderation checked");
-    if (label === "ok" || confidence < setup.threshold) return;
+    if (label === "ok" || confidence < setup.threshold) {
+      told({ kind: "moderated", label, confidence, alerted: false });
+      return;
+    }
     if (!context.alertLimiter.take(message.channelId)) {
       context.metrics.moderationAlert("capped");
       log.info({ label }, "moderation alert not posted: this channel's hourly cap is reached");
+      told({ kind: "moderated", label, confidence, alerted: false, notAlertedReason: "hourly cap" });
       return;
     }
     await postAlert(message, setup, outcome.result, context);
     context.metrics.moderationAlert(setup.mode === "live" ? "live" : "dry-run");
     log.info({ label, confidence, mode: setup.mode }, "moderation alert posted");
+    told({ kind: "moderated", label, confidence, alerted: true });
   } catch (error) {
     if (error instanceof JobCancelledError) {
       context.metrics.reactionShed(error.reason);
       log.debug({ reason: error.reason }, "moderation check dropped");
+      told({ kind: "shed", job: "moderation", reason: error.reason });
     } else {
-      log.warn({ err: errorMessage(error) }, "moderation check failed");
+      log.warn({ err: error }, "moderation check failed");
+      told({ kind: "failed", job: "moderation", cutShort: false, error });
     }
   }
 }

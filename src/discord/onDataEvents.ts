@@ -18,9 +18,11 @@ export async function onMessagesDeleted(
       "deleted messages forgotten",
     );
   }
+  for (const id of messageIds) context.outcomes.emit({ kind: "deleted", scope: "messages", id });
 }
 
 export async function onGuildRemoved(guild: Guild, context: BotContext): Promise<void> {
   context.logger.info({ guildId: guild.id }, "removed from the server: purging its data");
   await context.memberData.purgeGuild(guild.id, [...guild.channels.cache.keys()]);
+  context.outcomes.emit({ kind: "deleted", scope: "guild", id: guild.id });
 }

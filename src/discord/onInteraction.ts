@@ -1,5 +1,5 @@
 import { ApplicationCommandType, type ButtonInteraction, type Interaction } from "discord.js";
-import { errorMessage, JobCancelledError } from "../errors.js";
+import { JobCancelledError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Wording } from "../wording.js";
 import { type BotContext, type Command, type CommandInteraction, parseButtonId } from "./context.js";
@@ -96,6 +96,6 @@ async function respondWithError(
     await answerInteraction(interaction, notice(wording));
   } catch (error) {
     // Typically the interaction token expired (15 minutes) or the interaction was already answered.
-    log.warn({ err: errorMessage(error) }, "could not send the error notice");
+    log.warn({ err: error }, "could not send the error notice");
   }
 }

@@ -1,8 +1,9 @@
 import { type Message, PermissionFlagsBits } from "discord.js";
 import type { Admission } from "../chatGate.js";
 import type { Config } from "../config.js";
-import { errorMessage, JobCancelledError } from "../errors.js";
+import { JobCancelledError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import type { MessageRef, TellOutcome } from "../outcomes.js";
 import type { EmojiMap, SentimentLabel } from "../sentimentLabels.js";
 import { effectiveEmojis, type Settings } from "../store/settings.js";
 import { stripBotMention } from "../text/stripMentions.js";
@@ -121,26 +122,30 @@ export async function onMessage(message: Message, context: BotContext): Promise<
   const { metrics } = context;
   metrics.messageSeen();
   const botId = message.client.user.id;
-  const log = context.logger.child({
+  const ref: MessageRef = {
     shardId: message.guild?.shardId ?? 0,
     guildId: message.guildId,
     channelId: message.channelId,
     messageId: message.id,
-  });
+  };
+  const log = context.logger.child(ref);
+  const told = context.outcomes.about(ref);
   // Bots, webhooks and system messages are dropped before any settings are read: most traffic never needs them.
   const ignored = ignoredSender(message, botId);
   if (ignored !== undefined) {
     metrics.messageSkipped(ignored);
     log.debug({ reason: ignored }, "message skipped");
+    told({ kind: "skipped", job: "message", reason: ignored });
     return;
   }
   // Moderation is the server's rule: it runs beside the mood and the reply, whatever they decide.
-  const moderated = moderateMessage(message, context, log);
+  const moderated = moderateMessage(message, context, log, told);
   // Decided in arrival order per channel: mentions take their place in the channel's line in the order sent.
   const decided = await context.arrivals.run(message.channelId, () => decide(message, botId, context));
   if (!decided.plan.act) {
     metrics.messageSkipped(decided.plan.reason);
     log.debug({ reason: decided.plan.reason }, "message skipped");
+    told({ kind: "skipped", job: "message", reason: decided.plan.reason });
     await moderated;
     return;
   }
@@ -149,12 +154,22 @@ export async function onMessage(message: Message, context: BotContext): Promise<
   if (!plan.react) {
     metrics.messageSkipped(plan.noReactionReason ?? "no reaction");
     log.debug({ reason: plan.noReactionReason }, "no mood reaction");
+    told({ kind: "skipped", job: "reaction", reason: plan.noReactionReason ?? "no reaction" });
   }
   await Promise.all([
     moderated,
-    plan.react ? reactWithMood(message, plan.text, plan.emojis, context, log, receivedAt) : undefined,
+    plan.react
+      ? reactWithMood(message, plan.text, plan.emojis, context, { log, told }, receivedAt)
+      : undefined,
     admission
-      ? replyToMessage(message, { text: plan.text, settings, optedOut }, admission, context, log, receivedAt)
+      ? replyToMessage(
+          message,
+          { text: plan.text, settings, optedOut },
+          admission,
+          context,
+          { log, told },
+          receivedAt,
+        )
       : undefined,
   ]);
 }
@@ -176,12 +191,18 @@ async function decide(message: Message, botId: string, context: BotContext) {
   return { plan, settings, admission, optedOut };
 }
 
+/** Where a message's jobs report: its child logger and its outcome teller. */
+interface Report {
+  readonly log: Logger;
+  readonly told: TellOutcome;
+}
+
 async function reactWithMood(
   message: Message,
   text: string,
   emojis: EmojiMap,
   context: BotContext,
-  log: Logger,
+  { log, told }: Report,
   receivedAt: number,
 ) {
   const { metrics } = context;
@@ -195,6 +216,7 @@ async function reactWithMood(
     if (outcome.kind === "skipped") {
       metrics.messageSkipped(outcome.reason);
       log.debug({ reason: outcome.reason }, "no mood reaction");
+      told({ kind: "skipped", job: "reaction", reason: outcome.reason });
       return;
     }
     const { label, confidence } = outcome.result;
@@ -202,25 +224,28 @@ async function reactWithMood(
     if (outcome.emoji === undefined) {
       metrics.messageSkipped("no emoji for this label");
       log.debug({ label, confidence }, "no emoji for this label");
+      told({ kind: "skipped", job: "reaction", reason: "no emoji for this label", label });
       return;
     }
     await message.react(outcome.emoji);
     metrics.reacted(label, (performance.now() - receivedAt) / 1000);
-    log.debug({ label, confidence, emoji: outcome.emoji, cached: outcome.result.cached === true }, "reacted");
+    const cached = outcome.result.cached === true;
+    log.debug({ label, confidence, emoji: outcome.emoji, cached }, "reacted");
+    told({ kind: "reacted", label, confidence, emoji: outcome.emoji, cached });
   } catch (error) {
     if (error instanceof JobCancelledError) {
       metrics.reactionShed(error.reason);
       log.debug({ reason: error.reason }, "mood reaction dropped");
+      told({ kind: "shed", job: "reaction", reason: error.reason });
     } else if (isForbidden(error)) {
       if (context.channelFaults.recordReactionForbidden(message.channelId)) {
-        log.warn(
-          { err: errorMessage(error) },
-          "missing permission to react in this channel; pausing reactions here",
-        );
+        log.warn({ err: error }, "missing permission to react in this channel; pausing reactions here");
       }
       log.debug("mood reaction forbidden");
+      told({ kind: "failed", job: "reaction", cutShort: false, error });
     } else {
       log.warn({ err: error }, "mood reaction failed");
+      told({ kind: "failed", job: "reaction", cutShort: false, error });
     }
   }
 }
@@ -231,7 +256,7 @@ async function reactWithMood(
  */
 function recordMood(message: Message, label: SentimentLabel, context: BotContext, log: Logger): void {
   const at = message.createdTimestamp;
-  const failed = (error: unknown) => log.debug({ err: errorMessage(error) }, "mood tally not recorded");
+  const failed = (error: unknown) => log.debug({ err: error }, "mood tally not recorded");
   context.moods.record(message.channelId, label, at).catch(failed);
   if (message.guildId !== null) {
     context.memberData
@@ -252,7 +277,7 @@ async function replyToMessage(
   { text, settings, optedOut }: ReplyInput,
   admission: Admission,
   context: BotContext,
-  log: Logger,
+  { log, told }: Report,
   receivedAt: number,
 ) {
   const language = replyLanguage(settings.language);
@@ -262,9 +287,13 @@ async function replyToMessage(
     if (admission.notify) {
       await replyWithNotice(message, wording.refusal[admission.reason], context.channelFaults, log);
     }
+    told({ kind: "refused", reason: admission.reason, notified: admission.notify });
     return;
   }
-  if (admission.position > 0) log.info({ position: admission.position }, "chat queued");
+  if (admission.position > 0) {
+    log.info({ position: admission.position }, "chat queued");
+    told({ kind: "queued", position: admission.position });
+  }
   let typing: { stop: () => void } | undefined;
   let stream: StreamingReply | undefined;
   try {
@@ -299,21 +328,25 @@ async function replyToMessage(
     const sent = await reply.finish(outcome.reply);
     context.metrics.chatReplied(timing.done(outcome.generatedTokens));
     log.info({ chars: outcome.reply.length, messages: sent.length, fromModel: outcome.fromModel }, "replied");
+    told({ kind: "replied", reply: outcome.reply, messages: sent.length, fromModel: outcome.fromModel });
   } catch (error) {
     // A reply that was already showing stays, marked as cut short; the turn is kept in history (the pipeline).
     const markedCutShort = await markCutShort(stream, wording.cutShort, log);
     if (error instanceof JobCancelledError) {
       log.debug({ reason: error.reason, cutShort: markedCutShort }, "chat reply dropped");
+      told({ kind: "shed", job: "reply", reason: error.reason });
       return;
     }
     if (isForbidden(error)) {
       if (context.channelFaults.recordSendForbidden(message.channelId)) {
-        log.warn({ err: errorMessage(error) }, "missing permission to send in this channel");
+        log.warn({ err: error }, "missing permission to send in this channel");
       }
+      told({ kind: "failed", job: "reply", cutShort: markedCutShort, error });
       return;
     }
     log.error({ err: error, cutShort: markedCutShort }, "chat reply failed");
     if (!markedCutShort) await replyWithNotice(message, wording.chatError, context.channelFaults, log);
+    told({ kind: "failed", job: "reply", cutShort: markedCutShort, error });
   } finally {
     typing?.stop();
     admission.release();
@@ -348,7 +381,7 @@ async function markCutShort(
   try {
     return await stream.cutShort(marker);
   } catch (error) {
-    log.warn({ err: errorMessage(error) }, "could not mark the reply as cut short");
+    log.warn({ err: error }, "could not mark the reply as cut short");
     return false;
   }
 }
@@ -360,7 +393,7 @@ async function startTyping(message: Message, log: Logger): Promise<{ stop: () =>
   const send = () =>
     channel.sendTyping().catch((error: unknown) => {
       // The indicator is cosmetic: a failure must not cost the user their reply.
-      log.debug({ err: errorMessage(error) }, "typing indicator failed");
+      log.debug({ err: error }, "typing indicator failed");
     });
   await send();
   const timer = setInterval(send, TYPING_REFRESH_MS);

@@ -7,7 +7,7 @@ import {
   type MessageMentionOptions,
   type RepliableInteraction,
 } from "discord.js";
-import { errorMessage } from "../errors.js";
+
 import type { Logger } from "../logger.js";
 import { cleanReply } from "../text/sanitizeReply.js";
 import { splitMessage } from "../text/splitMessage.js";
@@ -41,7 +41,7 @@ export async function replyWithNotice(
     await message.reply({ content });
   } catch (error) {
     if (isForbidden(error)) faults.recordSendForbidden(message.channelId);
-    log.warn({ err: errorMessage(error) }, "could not send a notice");
+    log.warn({ err: error }, "could not send a notice");
   }
 }
 

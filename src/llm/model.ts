@@ -129,7 +129,7 @@ async function openBackend(setting: GpuSetting, logger: Logger): Promise<Llama> 
     return await open(gpuOption(setting));
   } catch (error) {
     logger.warn(
-      { gpu: setting, err: errorMessage(error) },
+      { gpu: setting, err: error },
       `LLM_GPU=${setting} is not available on this machine; running on the CPU. Set LLM_GPU=auto or off to silence this.`,
     );
     return open(false);

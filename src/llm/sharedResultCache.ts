@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { errorMessage } from "../errors.js";
+
 import type { Logger } from "../logger.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../sentimentLabels.js";
 import type { LabelMethod, SentimentResult, SharedCacheStats } from "./llm.js";
@@ -70,7 +70,7 @@ export class LayeredSentimentCache {
       .set(this.key(text), { label: result.label, probabilities: result.probabilities })
       .catch((error: unknown) => {
         this.shared.errors++;
-        this.options.logger.debug({ err: errorMessage(error) }, "shared result cache write failed");
+        this.options.logger.debug({ err: error }, "shared result cache write failed");
       });
   }
 
@@ -99,7 +99,7 @@ export class LayeredSentimentCache {
         (error: unknown) => {
           clearTimeout(timer);
           this.shared.errors++;
-          this.options.logger.debug({ err: errorMessage(error) }, "shared result cache lookup failed");
+          this.options.logger.debug({ err: error }, "shared result cache lookup failed");
           resolve(undefined);
         },
       );

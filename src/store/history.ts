@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { errorMessage } from "../errors.js";
+
 import type { Logger } from "../logger.js";
 import { type IdIndex, INDEX } from "./idIndex.js";
 import type { TurnLog } from "./turnLog.js";
@@ -373,7 +373,7 @@ export class HistoryStore {
     if (this.unreachableSince !== undefined) return;
     this.unreachableSince = Date.now();
     this.logger.warn(
-      { err: errorMessage(error), operation },
+      { err: error, operation },
       "store unreachable: answering from the history this process holds, and buffering new turns",
     );
   }

@@ -1,4 +1,3 @@
-import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { HistoryStore } from "./history.js";
 import type { Store } from "./openStore.js";
@@ -72,7 +71,7 @@ export class StoreMaintenance {
       const erasure = await this.store.eraseDue();
       if (erasure !== undefined) this.logger.debug({ erasure }, "due erasure");
     } catch (error) {
-      this.logger.warn({ err: errorMessage(error) }, "store maintenance failed; retrying on the next round");
+      this.logger.warn({ err: error }, "store maintenance failed; retrying on the next round");
     }
   }
 }

@@ -1,6 +1,6 @@
 import type Keyv from "keyv";
 import { z } from "zod";
-import { errorMessage } from "../errors.js";
+
 import type { Logger } from "../logger.js";
 
 export const MODERATION_MODES = ["off", "dry-run", "live"] as const;
@@ -85,10 +85,7 @@ export class ModerationStore {
       this.remember(guildId, value);
       return value;
     } catch (error) {
-      this.logger.warn(
-        { err: errorMessage(error), guildId },
-        "moderation setup unreadable; keeping the last one",
-      );
+      this.logger.warn({ err: error, guildId }, "moderation setup unreadable; keeping the last one");
       return cached?.value ?? MODERATION_OFF;
     }
   }

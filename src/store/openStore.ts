@@ -97,7 +97,7 @@ async function connectSqlite(url: string, logger: Logger): Promise<Store> {
   const sqlite = new KeyvSqlite({ uri: url, busyTimeout: 5_000, table: SQLITE_TABLE });
   const keyv = new Keyv<unknown>({ store: sqlite, namespace: NAMESPACE, throwOnErrors: true });
   // Every caller handles and logs a failed read or write itself (history buffers it); this only traces them.
-  keyv.on("error", (error: unknown) => logger.debug({ err: errorMessage(error) }, "store error"));
+  keyv.on("error", (error: unknown) => logger.debug({ err: error }, "store error"));
   if (file !== ":memory:") {
     // Write-ahead logging: a write that returned survives the process being killed, and a writer holding the
     // file (a backup, a second process) does not block reads. secure_delete zeroes what a deletion frees, so a
@@ -107,7 +107,7 @@ async function connectSqlite(url: string, logger: Logger): Promise<Store> {
       await sqlite.query("PRAGMA secure_delete=ON");
     } catch (error) {
       await keyv.disconnect().catch((closeError: unknown) => {
-        logger.debug({ err: errorMessage(closeError) }, "closing the failed store also failed");
+        logger.debug({ err: closeError }, "closing the failed store also failed");
       });
       throw new StoreError(
         redact(url),
@@ -180,7 +180,7 @@ async function connectRedis(url: string, logger: Logger, options: OpenStoreOptio
     namespace: NAMESPACE,
     throwOnErrors: true,
   });
-  keyv.on("error", (error: unknown) => logger.debug({ err: errorMessage(error) }, "store error"));
+  keyv.on("error", (error: unknown) => logger.debug({ err: error }, "store error"));
   const aof = new AofRewriter(client, `${NAMESPACE}:`, logger.child({ component: "store" }));
   return {
     kind: "redis",

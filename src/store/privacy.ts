@@ -1,6 +1,6 @@
 import type Keyv from "keyv";
 import { z } from "zod";
-import { errorMessage } from "../errors.js";
+
 import type { Logger } from "../logger.js";
 
 /** A member's privacy choice as stored; only an opt-out is stored at all. */
@@ -58,7 +58,7 @@ export class PrivacyStore {
       // A stale choice is still the member's own; with none at all, the bot assumes the stricter one.
       const fallback = cached?.choice.optedOut ?? true;
       this.logger.warn(
-        { err: errorMessage(error), optedOut: fallback, remembered: cached !== undefined },
+        { err: error, optedOut: fallback, remembered: cached !== undefined },
         "privacy choice unreadable: failing closed",
       );
       return fallback;
