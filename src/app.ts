@@ -74,6 +74,8 @@ export interface AssembleOptions {
   readonly metrics?: Metrics;
   /** The outcome hook to tell; a new one, with no listener, when absent. */
   readonly outcomes?: Outcomes;
+  /** Wraps the loaded model before anything uses it (a test's recorder); the model as loaded when absent. */
+  readonly decorateLlm?: (llm: Llm) => Llm;
 }
 
 /**
@@ -115,7 +117,8 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
       retentionDays: config.chat.historyTtlDays,
       logger: storeLogger,
     });
-    const llm = await loadModel(modelOptions(config, store, prompts, tasks, logger, options));
+    const loaded = await loadModel(modelOptions(config, store, prompts, tasks, logger, options));
+    const llm = options.decorateLlm ? options.decorateLlm(loaded) : loaded;
     const maintenance = new StoreMaintenance(store, history, storeLogger);
     maintenance.start();
     const outcomes =

@@ -14,6 +14,7 @@ import { FakeDiscord } from "./fakeDiscord.js";
 import type { TinyModelOptions } from "./gguf.js";
 import { tinyModel } from "./models.js";
 import { OutcomeLog } from "./outcomeLog.js";
+import { RecordingLlm } from "./recordingLlm.js";
 import { waitUntil } from "./waitUntil.js";
 
 /** Log lines a test can read: the real pino logger, writing JSON into memory. */
@@ -39,6 +40,8 @@ export interface BotHarness {
   readonly discord: FakeDiscord;
   readonly bot: Bot;
   readonly llm: Llm;
+  /** The model's seam as the bot used it: every call, with the input the model received. */
+  readonly model: RecordingLlm;
   readonly app: App;
   readonly metrics: Metrics;
   readonly store: Store;
@@ -103,7 +106,16 @@ export async function startBotHarness(
   const logs = new LogCapture();
   const logger = createLogger({ level: "trace", destination: logs.stream, secrets: configSecrets(config) });
   const metrics = new Metrics();
-  const app = await assemble(config, logger, { withTasks: options.withTasks === true, metrics });
+  let model: RecordingLlm | undefined;
+  const app = await assemble(config, logger, {
+    withTasks: options.withTasks === true,
+    metrics,
+    decorateLlm: (loaded) => {
+      model = new RecordingLlm(loaded);
+      return model;
+    },
+  });
+  if (!model) throw new Error("assemble did not load a model");
   const { llm, store } = app;
   const outcomes = new OutcomeLog();
   app.outcomes.subscribe((outcome) => outcomes.record(portable(outcome)));
@@ -113,6 +125,7 @@ export async function startBotHarness(
     discord,
     bot,
     llm,
+    model,
     app,
     metrics,
     store,

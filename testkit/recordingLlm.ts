@@ -1,0 +1,72 @@
+import type { Llm } from "../src/llm/llm.js";
+import type { ChatTurn, Prompts } from "../src/prompts.js";
+import type { Task } from "../src/tasks.js";
+
+/** One call the bot made at the model's seam, with exactly the input it handed over. */
+export type ModelCall =
+  | { readonly kind: "sentiment"; readonly text: string }
+  | { readonly kind: "chat"; readonly turns: readonly ChatTurn[] }
+  | { readonly kind: "task"; readonly task: string; readonly input: string };
+
+/**
+ * The real model behind a recorder: every call goes through to it unchanged, and its input is kept, so that a test
+ * asserts what the model received rather than a log field computed beside the call. Handed to `assemble` as its
+ * `decorateLlm` option; no module of the bot is replaced.
+ */
+export class RecordingLlm implements Llm {
+  readonly calls: ModelCall[] = [];
+
+  constructor(private readonly inner: Llm) {}
+
+  get modelName() {
+    return this.inner.modelName;
+  }
+  get backend() {
+    return this.inner.backend;
+  }
+  get contextSize() {
+    return this.inner.contextSize;
+  }
+  get schedulerStats() {
+    return this.inner.schedulerStats;
+  }
+  get queueDepth() {
+    return this.inner.queueDepth;
+  }
+  get cacheStats() {
+    return this.inner.cacheStats;
+  }
+
+  classifySentiment(...args: Parameters<Llm["classifySentiment"]>) {
+    this.calls.push({ kind: "sentiment", text: args[0] });
+    return this.inner.classifySentiment(...args);
+  }
+  generateChat(...args: Parameters<Llm["generateChat"]>) {
+    this.calls.push({ kind: "chat", turns: args[0] });
+    return this.inner.generateChat(...args);
+  }
+  runTask(...args: Parameters<Llm["runTask"]>) {
+    this.calls.push({ kind: "task", task: args[0].name, input: args[1] });
+    return this.inner.runTask(...args);
+  }
+  reload(prompts: Prompts, tasks: readonly Task[]) {
+    return this.inner.reload(prompts, tasks);
+  }
+  countTokens(text: string) {
+    return this.inner.countTokens(text);
+  }
+  truncateToTokens(text: string, maxTokens: number) {
+    return this.inner.truncateToTokens(text, maxTokens);
+  }
+  interrupt() {
+    this.inner.interrupt();
+  }
+  close() {
+    return this.inner.close();
+  }
+
+  /** The calls of one kind, in order. */
+  callsOf<K extends ModelCall["kind"]>(kind: K): Array<Extract<ModelCall, { kind: K }>> {
+    return this.calls.filter((call): call is Extract<ModelCall, { kind: K }> => call.kind === kind);
+  }
+}
