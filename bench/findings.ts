@@ -10,6 +10,10 @@ import { percent } from "../src/wording.js";
 /** The part of bench/results.json this reads. */
 export interface BenchFindingsInput {
   readonly machine: {
+    /** The CPU's model name, its core count and the backend the model ran on, as the run found them. */
+    readonly cpu: string;
+    readonly cores: number;
+    readonly backend: string;
     readonly chatSpeedFloor: number;
     readonly chatSequences: number;
     readonly sentimentSequences: number;
@@ -61,6 +65,8 @@ export interface BenchFindingsInput {
     readonly dropped: number;
     readonly wallToLastReactionMs: number;
     readonly startupToModelLoadedMs: number;
+    /** The backend the bot process loaded the model on. */
+    readonly backend: string;
   };
   readonly realShape: { readonly peakRssMb: number };
 }
@@ -78,6 +84,17 @@ const seconds = (ms: number) => (ms / 1000).toFixed(1);
 const counted = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight"];
 const words = (n: number) => counted[n] ?? String(n);
 
+/** What computed the passes in this run: the CPU's cores, or the GPU backend the model was on. */
+function computedOn(m: BenchFindingsInput["machine"]): string {
+  return m.backend === "cpu"
+    ? `${words(m.cores)} cores (${m.cpu}, no GPU)`
+    : `the ${m.backend} backend (host: ${words(m.cores)} cores, ${m.cpu})`;
+}
+
+/** The backend a process loaded the model on, in words. */
+const backendInWords = (backend: string) =>
+  backend === "cpu" ? "the CPU (no GPU backend in use)" : `the ${backend} GPU backend`;
+
 export function renderFindings(r: BenchFindingsInput): string {
   const t = r.throughput;
   const perSecond = (key: string) => t[key]?.perSecond ?? Number.NaN;
@@ -94,6 +111,13 @@ export function renderFindings(r: BenchFindingsInput): string {
       : `the hit rate was ${percent(r.sharedCache.shared)} against ${percent(r.sharedCache.separate)} with a cache each`;
   const sequences = r.machine.sentimentSequences + r.machine.chatSequences + 1;
   const samplerMb = (r.model.vocabularySize * 12) / 1e6;
+  // At the bot's tokens per message, which part of a pass's cost is larger: the fixed one or the per-token one.
+  const tokens = r.latency.bot.meanEvaluatedTokens;
+  const perTokenPart = tokens * r.passCost.perTokenMs;
+  const dominant =
+    perTokenPart >= r.passCost.fixedMs
+      ? `per-token compute dominates at the bot's ${tokens} tokens a message`
+      : `the fixed cost of a pass dominates at the bot's ${tokens} tokens a message`;
   return [
     "What the numbers say (from the run above; timings on this machine vary from run to run, so compare ratios):",
     "",
@@ -102,8 +126,9 @@ export function renderFindings(r: BenchFindingsInput): string {
     `  message, ${r.process.dropped === 0 ? "none" : r.process.dropped} dropped). The reply kept ${percent(r.burst.chatShareDuring)} of its speed alone while the reactions were`,
     `  queued and ${percent(r.burst.chatShareAfter)} after, and the mention's first token came in ${r.burst.firstTokenOverAlone}× its time with nothing else queued.`,
     `- **Throughput against the article's method: ${r.burst.ratioToArticle}×${r.burst.ratioToArticle >= BURST_TARGET ? `, meeting the ${BURST_TARGET}× target` : `, short of the ${BURST_TARGET}× target`}.** The pass-cost model`,
-    `  is ${r.passCost.fixedMs} ms per pass plus ${r.passCost.perTokenMs} ms per token (fitted over passes of 1 to 64 tokens, R² ${r.passCost.r2}):`,
-    `  per-token compute dominates on two cores, and a reply kept at ${percent(r.machine.chatSpeedFloor)} of its speed takes its share of every second.`,
+    `  is ${r.passCost.fixedMs} ms per pass plus ${r.passCost.perTokenMs} ms per token (fitted over passes of 1 to 64 tokens, R² ${r.passCost.r2})`,
+    `  on ${computedOn(r.machine)}: ${dominant}, and a reply kept at ${percent(r.machine.chatSpeedFloor)} of its speed`,
+    "  takes its share of every second.",
     "  Under the rule this runtime follows (one fixed cost per input length in a pass), the least time the model allows",
     `  for this burst is ${seconds(r.burst.ceilingByLengthMs)} s, a ratio of ${r.burst.ceilingByLengthRatio}×, and the bot reached ${percent(r.burst.shareOfCeilingByLength)} of it. Even with one`,
     `  fixed cost per pass (a unified KV cache, which node-llama-cpp does not offer) the ceiling would be ${r.burst.ceilingRatio}×.`,
@@ -133,13 +158,14 @@ export function renderFindings(r: BenchFindingsInput): string {
     "    `--expose-gc`: when evaluations share passes their wrappers outlive young-generation collections, so the model's",
     `    owner runs a full collection every ${EVALUATIONS_PER_COLLECTION} evaluations (\`src/llm/samplerCollector.ts\`).`,
     "    `test/llm/evaluationMemory.test.ts` measures both, with and without the flags.",
-    `- **Startup** to the model loaded took ${seconds(r.process.startupToModelLoadedMs)} s, with \`LLM_GPU=auto\` finding no GPU.`,
+    `- **Startup** to the model loaded took ${seconds(r.process.startupToModelLoadedMs)} s, with the model on ${backendInWords(r.process.backend)}.`,
     "",
   ].join("\n");
 }
 
-/** How many 2-core processes a sustained message rate needs, from the realistic stream's measured rate. */
+/** How many processes like the bench's a sustained message rate needs, from the realistic stream's measured rate. */
 export function renderCapacity(r: BenchFindingsInput): string {
+  const processKind = `${r.machine.cores}-core${r.machine.backend === "cpu" ? "" : ` ${r.machine.backend}`}`;
   const stream = r.throughput.streamCacheOn;
   const measured = stream?.perSecond ?? Number.NaN;
   const plannable = measured * (1 - MENTION_SHARE);
@@ -148,11 +174,11 @@ export function renderCapacity(r: BenchFindingsInput): string {
   const twoProcesses = Math.floor(2 * plannable);
   return [
     "**Capacity.** Each process keeps its own scheduler, so capacity adds up per process. The benchmark pushed its",
-    `realistic stream (${stream?.messages} messages, ${percent(stream?.hitRate ?? 0)} answered by the result cache) through one 2-core process's sentiment`,
+    `realistic stream (${stream?.messages} messages, ${percent(stream?.hitRate ?? 0)} answered by the result cache) through one ${processKind} process's sentiment`,
     `path at ${measured} messages a second with the model busy all the time. Planning on ${MENTION_SHARE === 0.2 ? "a fifth" : percent(MENTION_SHARE)} of the time for`,
     `mentions leaves about ${plannable.toFixed(1)} messages a second:`,
     "",
-    "| Sustained human messages per second | 2-core processes (one per shard) |",
+    `| Sustained human messages per second | ${processKind} processes (one per shard) |`,
     "| --- | --- |",
     `| up to ${oneProcess} | 1 |`,
     `| ${oneProcess + 1} to ${twoProcesses} | 2 |`,

@@ -11,9 +11,9 @@ import { loadModel } from "../src/llm/model.js";
 import { createSentimentClassifier, type SentimentClassifier } from "../src/llm/sentiment.js";
 import { createLogger } from "../src/logger.js";
 import { type ChatTurn, loadPrompts, renderChatTurns } from "../src/prompts.js";
-import { percent } from "../src/wording.js";
 import { REPO_ROOT, runEntryPoint } from "../testkit/botProcess.js";
 import { FakeDiscord } from "../testkit/fakeDiscord.js";
+import { waitUntil } from "../testkit/waitUntil.js";
 import { ArticleClassifier } from "./articleMethod.js";
 import { ensureBenchModel, ensureLongReplyBenchModel, QWEN_05B_SHAPE } from "./benchModel.js";
 import { renderCapacity, renderFindings } from "./findings.js";
@@ -29,6 +29,7 @@ import {
   replyAlone,
   sharingByLength,
 } from "./passes.js";
+import { renderTable } from "./resultsTable.js";
 import { sharedCacheHitRate } from "./sharedCache.js";
 import { mean, percentile, round, timed } from "./stats.js";
 import { botBatched, oneAtATime, streamThroughBot } from "./throughput.js";
@@ -215,9 +216,10 @@ async function burstThroughTheBot(modelPath: string) {
       SENTIMENT_CACHE_SIZE: "0",
       LOG_LEVEL: "debug",
     });
-    const loaded = await bot.waitForLog("model loaded", 300_000);
-    const connected = await bot.waitForLog("connected to Discord", 60_000);
-    const pid = Number(loaded.pid);
+    // Ready when the loopback gateway has sent READY; the bot's own log says when its model had loaded.
+    const [ready] = await bot.whileRunning(discord.waitForReadies(1, 360_000), "the gateway's READY");
+    const loaded = bot.logs().find((line) => line.msg === "model loaded") ?? {};
+    const pid = bot.child.pid ?? Number.NaN;
     const channels = discord.guilds[0]?.channelIds ?? [];
     const texts = BENCH_MESSAGES.filter((text) => text.length > 3);
     const sentAt = new Map<string, number>();
@@ -237,30 +239,38 @@ async function burstThroughTheBot(modelPath: string) {
     });
     const spreadMs = mentionAt - started;
     const [reply] = await discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 1, 120_000);
-    // Every message of the burst ends reacted or dropped.
-    const outcomeOf = (msg: string) =>
-      bot.logs().filter((line) => line.msg === msg && sentAt.has(String(line.messageId)));
-    const deadline = Date.now() + 300_000;
-    while (outcomeOf("reacted").length + outcomeOf("mood reaction dropped").length < BURST_MESSAGES) {
-      if (Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    const reactedAt = outcomeOf("reacted").map(
-      (line) => Number(line.time) - (sentAt.get(String(line.messageId)) ?? 0),
+    // Every message of the burst ends reacted or dropped; a reaction's time is when Discord received its PUT.
+    const ofBurst = (outcome: { messageId: string }) => sentAt.has(outcome.messageId);
+    await bot.whileRunning(
+      waitUntil(
+        () =>
+          bot.outcomes.all("reacted", ofBurst).length + bot.outcomes.all("shed", ofBurst).length >=
+          BURST_MESSAGES,
+        {
+          timeoutMs: 300_000,
+          failure: () => "the burst's messages were neither all reacted nor dropped in 300 s",
+        },
+      ),
+      "the burst's outcomes",
     );
-    await bot.waitForLog("replied", 600_000);
+    const reactionPuts = discord
+      .acceptedMatching("PUT", /^\/channels\/\d+\/messages\/\d+\/reactions\//)
+      .map((put) => ({ id: put.path.split("/")[4] ?? "", at: put.at }))
+      .filter((put) => sentAt.has(put.id));
+    const reactedAt = reactionPuts.map((put) => put.at - (sentAt.get(put.id) ?? 0));
+    await bot.whileRunning(bot.outcomes.next("replied", {}, 600_000), "the mention's reply");
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const peakRssMb = Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? Number.NaN) / 1024;
     bot.child.kill("SIGTERM");
     const exit = await bot.exited;
-    const lastReactionAt = Math.max(...outcomeOf("reacted").map((line) => Number(line.time)));
+    const lastReactionAt = Math.max(...reactionPuts.map((put) => put.at));
     return {
       backend: String(loaded.backend),
       startupToModelLoadedMs: Number(loaded.time) - spawnedAt,
-      startupToConnectedMs: Number(connected.time) - spawnedAt,
+      startupToConnectedMs: (ready?.at ?? Number.NaN) - spawnedAt,
       burstSpreadMs: spreadMs,
       reactedWithin60s: reactedAt.filter((ms) => ms <= 60_000).length,
-      dropped: outcomeOf("mood reaction dropped").length,
+      dropped: bot.outcomes.all("shed", ofBurst).length,
       wallToLastReactionMs: lastReactionAt - started,
       mentionReplyStartedMs: (reply?.at ?? Number.NaN) - mentionAt,
       peakRssMb: round(peakRssMb, 0),
@@ -525,139 +535,8 @@ type Results = {
   realShape: Awaited<ReturnType<typeof burstThroughTheBot>>;
 };
 
-function renderTable(r: Results): string {
-  const m = r.machine;
-  const header = `Measured ${m.date} on ${m.cpu}, ${m.cores} cores, backend ${m.backend}, LLM_THREADS=${m.threads}, LLM_BATCH_SIZE=${m.batchSize}, LLM_SENTIMENT_SEQUENCES=${m.sentimentSequences}, LLM_CHAT_SEQUENCES=${m.chatSequences}, CHAT_SPEED_FLOOR=${m.chatSpeedFloor}, Node ${m.node}; random-weight Qwen2.5-0.5B-shape Q8_0 models.\n\n`;
-  return [
-    header,
-    "| Target | Result | Goal | |",
-    "| --- | --- | --- | --- |",
-    ...targetRows(r).map((row) => `| ${row.join(" | ")} |`),
-    "",
-    "| Measure | Result |",
-    "| --- | --- |",
-    ...measureRows(r).map((row) => `| ${row.join(" | ")} |`),
-    "",
-  ].join("\n");
-}
-
-/** The issue's targets: result, goal, and whether it was met. */
-function targetRows(r: Results): Array<[string, string, string, string]> {
-  const check = (ok: boolean) => (ok ? "✅" : "❌");
-  const b = r.burst;
-  return [
-    [
-      `Burst: reacted within 60 s, ${REPLY_TOKENS}-token reply running (bot process)`,
-      `${r.process.reactedWithin60s} of ${BURST_MESSAGES} (${r.process.dropped} dropped; last at ${r.process.wallToLastReactionMs} ms)`,
-      `${BURST_MESSAGES} of ${BURST_MESSAGES}`,
-      check(r.process.reactedWithin60s === BURST_MESSAGES),
-    ],
-    [
-      "Burst throughput vs the article's method (p50 × 40 / bot's wall time)",
-      `${b.ratioToArticle}× (${b.articleBurstMs} / ${b.wallMs} ms)`,
-      "≥ 2.5×",
-      check(b.ratioToArticle >= 2.5),
-    ],
-    [
-      "… as a share of the ceiling the measured passes allow (one fixed cost per input length in a pass)",
-      `${percent(b.shareOfCeilingByLength)} (ceiling ${b.ceilingByLengthRatio}×, ${b.ceilingByLengthMs} ms)`,
-      "≥ 85%",
-      check(b.shareOfCeilingByLength >= 0.85),
-    ],
-    [
-      "… and of the ideal ceiling (one fixed cost per pass, which this runtime does not allow)",
-      `${percent(b.shareOfCeiling)} (ceiling ${b.ceilingRatio}×, ${b.ceilingMs} ms)`,
-      "",
-      "",
-    ],
-    [
-      "Chat token rate during the burst / after it, vs the reply alone",
-      `${percent(b.chatShareDuring)} / ${percent(b.chatShareAfter)} (${b.tokensPerSecondDuring} / ${b.tokensPerSecondAfter} vs ${r.alone.tokensPerSecond} tokens/s)`,
-      "≥ 30%, then full",
-      check(b.chatShareDuring >= 0.3 && b.chatShareAfter >= 0.9),
-    ],
-    [
-      "Mention's first token during the burst vs alone",
-      `${b.mentionFirstTokenMs} vs ${r.alone.firstTokenMs} ms (${b.firstTokenOverAlone}×)`,
-      "≤ 2×",
-      check(b.firstTokenOverAlone <= 2),
-    ],
-    [
-      "Single-message sentiment vs the pass floor for its token count (median)",
-      `${r.latency.botOverFloor}× (p50 ${r.latency.bot.p50Ms} ms; floor at the mean ${r.latency.bot.meanEvaluatedTokens} tokens: ${r.latency.botFloorMs} ms)`,
-      "≤ 1.2× the floor",
-      check(r.latency.botOverFloor <= 1.2),
-    ],
-    [
-      "Peak RSS of the bot process (model of the real shape; the same burst)",
-      `${r.realShape.peakRssMb} MB (${r.process.peakRssMb} MB with the long-reply model's extra output matrix)`,
-      "≤ 1 GB",
-      check(r.realShape.peakRssMb <= 1024),
-    ],
-  ];
-}
-
-/** Everything else the bench measured, as figures. */
-function measureRows(r: Results): Array<[string, string]> {
-  const t = r.throughput;
-  const perSecond = (key: string) => `${t[key]?.perSecond ?? Number.NaN}/s`;
-  const shared =
-    typeof r.sharedCache === "string"
-      ? r.sharedCache
-      : `${percent(r.sharedCache.shared)} shared / ${percent(r.sharedCache.separate)} separate`;
-  return [
-    [
-      "Pass cost (fit over 1–64-token passes)",
-      `${r.passCost.fixedMs} ms + ${r.passCost.perTokenMs} ms × tokens (R² ${r.passCost.r2}); ${r.passCost.samples.map((s) => `${s.tokens}: ${s.medianMs}`).join(", ")} ms`,
-    ],
-    [
-      "4 classifications on 4 sequences: together / one after another",
-      `lengths ${r.sharing.equal.lengths.join(", ")}: ${r.sharing.equal.togetherMs} / ${r.sharing.equal.oneByOneMs} ms; lengths ${r.sharing.unequal.lengths.join(", ")}: ${r.sharing.unequal.togetherMs} / ${r.sharing.unequal.oneByOneMs} ms`,
-    ],
-    [
-      "KV cache of the bot's context: f16 / q8_0 (experimental)",
-      r.kvCache
-        .map((row) => `${row.type}: ${row.contextRssMb} MB resident, ${row.pass13Ms} ms per 13-token pass`)
-        .join("; "),
-    ],
-    [
-      "Sentiment p50 / p95, bot / article",
-      `${r.latency.bot.p50Ms} / ${r.latency.bot.p95Ms} ms; ${r.latency.article.p50Ms} / ${r.latency.article.p95Ms} ms (${r.latency.speedupP50}×)`,
-    ],
-    [
-      "Tokens per message, bot / article",
-      `${r.latency.bot.meanEvaluatedTokens} / ${r.latency.article.meanEvaluatedTokens} (bot prefix ${r.latency.bot.prefixTokens}, evaluated once)`,
-    ],
-    [
-      `Throughput, ${BURST_MESSAGES} messages at full load`,
-      `bot batched ${perSecond("batched")}, bot one at a time ${perSecond("bot")}, article ${perSecond("article")}, article + prefix reuse ${perSecond("articlePrefixReuse")}`,
-    ],
-    [
-      `Realistic stream of ${STREAM_LENGTH}: bot cache off / on / article`,
-      `${perSecond("streamCacheOff")} / ${perSecond("streamCacheOn")} (hit rate ${percent(t.streamCacheOn?.hitRate ?? 0)}) / ${perSecond("articleStream")}`,
-    ],
-    ["Shared result cache, two processes, stream of 600", shared],
-    [
-      "Chat first token, 10-turn history (cold / warm)",
-      `${r.chat.coldFirstTokenMs} / ${r.chat.warmFirstTokenMs} ms (${r.chat.coldPromptTokens} / ${r.chat.warmPromptTokens} prompt tokens)`,
-    ],
-    ["8 mentions at once in 8 channels: first tokens", `${r.eightMentionsFirstTokenMs.join(", ")} ms`],
-    [
-      "Bot process: reply starts during the burst / burst spread",
-      `${r.process.mentionReplyStartedMs} ms / ${r.process.burstSpreadMs} ms`,
-    ],
-    [
-      "Startup: model loaded / connected",
-      `${r.process.startupToModelLoadedMs} / ${r.process.startupToConnectedMs} ms`,
-    ],
-    [
-      "Tokenizer: bench texts, tokens, differences from HF",
-      `${r.tokenizer.messages} texts, ${r.tokenizer.tokens} tokens, ${r.tokenizer.differencesFromHuggingFaceTokenizer} differences, ${r.tokenizer.roundTripFailures} round-trip failures`,
-    ],
-  ];
-}
-
-// Measuring one model file, or the larger shapes, is a run of its own (bench/models.ts); so is moderation's cost.
+// Measuring one model file, or the larger shapes, is a run of its own (bench/models.ts); so are moderation's cost
+// and what a reaction costs beyond its pass (bench/overhead.ts).
 const args = process.argv.slice(2);
 if (args.includes("--model") || args.includes("--shapes")) {
   const { benchModels } = await import("./models.js");
@@ -665,6 +544,9 @@ if (args.includes("--model") || args.includes("--shapes")) {
 } else if (args.includes("--moderation")) {
   const { benchModeration } = await import("./moderation.js");
   await benchModeration();
+} else if (args.includes("--overhead")) {
+  const { benchOverhead } = await import("./overhead.js");
+  await benchOverhead();
 } else {
   await main();
 }

@@ -7,6 +7,7 @@ import {
 import type { BotContext } from "../src/discord/context.js";
 import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
+import type { DeletionReport } from "../src/store/memberData.js";
 
 import type { Wording } from "../src/wording.js";
 
@@ -103,14 +104,32 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
     const file = new AttachmentBuilder(Buffer.from(JSON.stringify(stored, null, 2)), {
       name: `moodbot-data-${memberId}.json`,
     });
-    const text =
-      turns === 0 && servers === 0
-        ? wording.privacy.exportedNothing
-        : wording.privacy.exported(turns, servers);
+    const { channels, servers: counted, listedInServers } = stored.index;
+    const nothing =
+      turns === 0 &&
+      servers === 0 &&
+      Object.keys(stored.replies).length === 0 &&
+      channels.length + counted.length + listedInServers.length === 0;
+    const text = nothing ? wording.privacy.exportedNothing : wording.privacy.exported(turns, servers);
     await answerInteraction(interaction, text, { files: [file] });
   },
+  /**
+   * "Deleted" only once the store has deleted it all. A store that fails midway gets "not deleted yet": the index
+   * entries go last, so running it again finds whatever is left.
+   */
   async delete(interaction, memberId, context, wording) {
-    const report = await context.memberData.delete(memberId);
+    let report: DeletionReport;
+    try {
+      report = await context.memberData.delete(memberId);
+    } catch (error) {
+      context.logger.warn(
+        { err: error },
+        "member data not deleted: the store failed; the member was told so",
+      );
+      await answerInteraction(interaction, wording.privacy.notDeleted);
+      return;
+    }
+    context.outcomes.emit({ kind: "deleted", scope: "member", id: memberId });
     await answerInteraction(interaction, wording.privacy.deleted(report.turns, report.erasure));
   },
 };

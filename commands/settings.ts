@@ -6,6 +6,7 @@ import {
   ChannelType,
   type ChatInputCommandInteraction,
   ComponentType,
+  InteractionContextType,
   MessageFlags,
   PermissionFlagsBits,
   SlashCommandBuilder,
@@ -42,7 +43,7 @@ export const data = new SlashCommandBuilder()
   .setDescription("Show or change how the bot behaves on this server or in this channel")
   .setDescriptionLocalizations({ "zh-CN": "查看或修改机器人在本服务器或本频道的设置" })
   .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
-  .setDMPermission(false)
+  .setContexts(InteractionContextType.Guild)
   .addSubcommand((sub) => sub.setName("show").setDescription("Show the settings in force in this channel"))
   .addSubcommand((sub) =>
     sub
@@ -206,6 +207,7 @@ export async function button(interaction: ButtonInteraction, context: BotContext
   if (action !== "purge" || arg !== interaction.guildId) return answer(wording.settings.purgeCancelled);
   const channels = [...(interaction.guild?.channels.cache.keys() ?? [])];
   const { channels: purged } = await context.memberData.purgeGuild(interaction.guildId, channels);
+  context.outcomes.emit({ kind: "deleted", scope: "guild", id: interaction.guildId });
   context.logger.info({ channels: purged }, "server data purged by an admin");
   return answer(wording.settings.purged(purged));
 }

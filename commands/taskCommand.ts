@@ -1,8 +1,10 @@
 import { type ChatInputCommandInteraction, type Message, SlashCommandBuilder } from "discord.js";
-import { withAttachments } from "../src/discord/attachments.js";
+import { joinFiles, type Layout } from "../src/attachments.js";
+import { attachmentRefs } from "../src/discord/attachments.js";
 import type { BotContext, Command } from "../src/discord/context.js";
 import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
+import type { ReadingBudget } from "../src/inputBudget.js";
 import type { LabelResult } from "../src/llm/llm.js";
 import type { Task } from "../src/tasks.js";
 import { normaliseInput } from "../src/text/normaliseInput.js";
@@ -17,24 +19,37 @@ export function formatLabelAnswer(result: LabelResult<string>, labels: readonly 
 }
 
 /**
- * A channel's messages, oldest first, with their text attachments, as the transcript a channel task reads. The
- * messages of members who opted out are left out (and so is one whose choice cannot be read: it fails closed).
+ * A channel's messages, oldest first, with their text attachments, as the transcript a channel task reads: the
+ * messages' texts and their files share one budget, the task's input room. The messages of members who opted out
+ * are left out (and so is one whose choice cannot be read: it fails closed), and so are their files.
  */
-async function channelTranscript(messages: Iterable<Message>, context: BotContext): Promise<string> {
-  const ordered = [...messages].sort((a, b) => a.createdTimestamp - b.createdTimestamp);
+async function channelTranscript(
+  messages: Iterable<Message>,
+  context: BotContext,
+  budget: ReadingBudget,
+): Promise<string> {
+  // By id, not timestamp: two messages of the same millisecond keep their order (a snowflake counts within it).
+  const ordered = [...messages].sort((a, b) => compareSnowflakes(a.id, b.id));
   const optedOut = await Promise.all(ordered.map((message) => context.privacy.optedOut(message.author.id)));
   const included = ordered.filter((_, index) => !optedOut[index]);
   context.logger.debug(
     { messages: included.length, optedOutLeftOut: ordered.length - included.length },
     "channel task input",
   );
-  const lines = await Promise.all(
-    included.map(async (message) => ({
-      author: message.member?.displayName ?? message.author.displayName,
-      text: await withAttachments(message.content, message, context.attachments),
-    })),
+  const authors = included.map((message) => message.member?.displayName ?? message.author.displayName);
+  const lines: Layout = (read) =>
+    transcript(read.map((message, index) => ({ author: authors[index] ?? "", text: joinFiles(message) })));
+  return context.attachments.readWithin(
+    included.map((message) => ({ text: message.content, files: attachmentRefs(message) })),
+    lines,
+    budget,
   );
-  return transcript(lines);
+}
+
+function compareSnowflakes(a: string, b: string): number {
+  const [x, y] = [BigInt(a), BigInt(b)];
+  if (x === y) return 0;
+  return x < y ? -1 : 1;
 }
 
 /** Turns a prompt-defined task into a slash command: `/name text:<…>`, or `/name [count]` for channel tasks. */
@@ -94,5 +109,5 @@ async function taskInput(
   const messages = interaction.channel
     ? await interaction.channel.messages.fetch({ limit: count })
     : undefined;
-  return channelTranscript(messages?.values() ?? [], context);
+  return channelTranscript(messages?.values() ?? [], context, context.pipeline.taskInputBudget(task));
 }

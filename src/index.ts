@@ -4,23 +4,10 @@ import type { Bot } from "./discord/createBot.js";
 import { ConfigError, DiscordSetupError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
 import type { HealthServer, Readiness } from "./observability/healthServer.js";
-import { type OutcomeEnvelope, portable } from "./outcomes.js";
+import { ParentLink } from "./parentLink.js";
 import type { PromptReloader } from "./reload.js";
 import { missingRuntimeFlags } from "./runtimeFlags.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
-
-/**
- * A process started with an IPC channel (a shard child of `npm run start:sharded`, a test) tells its parent what
- * became of each message; a process without one sends nothing.
- */
-function forwardOutcomesToParent(app: App): void {
-  const send = process.send?.bind(process);
-  if (!send) return;
-  app.outcomes.subscribe((outcome) => {
-    const envelope: OutcomeEnvelope = { moodbotOutcome: portable(outcome) };
-    if (process.connected) send(envelope);
-  });
-}
 
 /** Longest a graceful shutdown may take before the process gives up on it. */
 const SHUTDOWN_DEADLINE_MS = 9_000;
@@ -69,12 +56,15 @@ async function main(): Promise<void> {
     }
     app = await assemble(config, logger, { metrics });
     const shards = await resolveShardPlan(config);
-    forwardOutcomesToParent(app);
+    // A process started with an IPC channel (a shard child of npm run start:sharded, a test) tells its parent
+    // what became of each message; a process without one sends nothing.
+    const parent = new ParentLink(process);
+    app.outcomes.subscribe((outcome) => parent.sendOutcome(outcome));
     bot = createBot({ ...app, metrics, config, shards, logger: logger.child({ shards: shards.ids }) });
     logger.info({ shards: shards.ids, shardCount: shards.count, store: app.store.kind }, "starting");
     reloader = new reload.PromptReloader({ app, bot, config, logger: logger.child({ component: "reload" }) });
     const stopWatching = config.reload.watch ? reload.watchPrompts(reloader, config, logger) : undefined;
-    shutDownOnSignals({ app, bot, health, stopWatching }, logger);
+    shutDownOnSignals({ app, bot, health, stopWatching, parent }, logger);
     await login(bot);
   } catch (error) {
     logger.debug({ err: error }, "startup failed");
@@ -108,10 +98,16 @@ function warnOnMissingRuntimeFlags(logger: Logger): void {
  * in; the model and the store close only after the handlers are done with them.
  */
 function shutDownOnSignals(
-  parts: { app: App; bot: Bot; health: HealthServer | undefined; stopWatching: (() => void) | undefined },
+  parts: {
+    app: App;
+    bot: Bot;
+    health: HealthServer | undefined;
+    stopWatching: (() => void) | undefined;
+    parent: ParentLink;
+  },
   logger: Logger,
 ): void {
-  const { app, bot, health, stopWatching } = parts;
+  const { app, bot, health, stopWatching, parent } = parts;
   let shuttingDown = false;
   const shutdown = async (signal: NodeJS.Signals) => {
     if (shuttingDown) return;
@@ -128,6 +124,8 @@ function shutDownOnSignals(
       await bot.stop();
       await app.close();
       await health?.close();
+      // The outcomes of the work the shutdown interrupted reach the parent before the process is gone.
+      await parent.sent();
       logger.info("bye");
       logger.flush();
       process.exit(0);

@@ -43,12 +43,16 @@ export type Outcome =
   | (MessageRef & { readonly kind: "refused"; readonly reason: string; readonly notified: boolean })
   /** A mention waits behind others in its channel. */
   | (MessageRef & { readonly kind: "queued"; readonly position: number })
-  /** A reply is posted in full: `messages` Discord messages hold `reply`. */
+  /**
+   * A reply is posted in full: `messages` Discord messages hold `reply`. `historyTurns` is how many of the
+   * channel's earlier turns the model's prompt held (0 when the model was not asked).
+   */
   | (MessageRef & {
       readonly kind: "replied";
       readonly reply: string;
       readonly messages: number;
       readonly fromModel: boolean;
+      readonly historyTurns: number;
     })
   /** A job failed; for a reply, `cutShort` says the words so far stayed, marked as cut short. */
   | (MessageRef & {
@@ -68,7 +72,7 @@ export type Outcome =
     })
   /**
    * Turns of a conversation reached the channel's history: written to the store, or buffered in memory while the
-   * store is away (`buffered`). `interrupted` for a reply that stopped midway.
+   * store is away. `interrupted` for a reply that stopped midway.
    */
   | {
       readonly kind: "stored";
@@ -82,6 +86,26 @@ export type Outcome =
       readonly kind: "deleted";
       readonly scope: "member" | "messages" | "channel" | "guild";
       readonly id: string;
+    }
+  /** A server's data was kept on purpose: it went unavailable in a Discord outage, which is no removal. */
+  | { readonly kind: "kept"; readonly scope: "guild"; readonly id: string; readonly reason: "outage" }
+  /**
+   * A prompt reload is in force: the model holds the new prefixes (`sentimentPrefixTokens` long) and the bot
+   * serves `tasks`. `commands` says what Discord was told; `needRestart` names label tasks left for a restart.
+   */
+  | {
+      readonly kind: "reloaded";
+      readonly trigger: "SIGHUP" | "file change";
+      readonly tasks: readonly string[];
+      readonly sentimentPrefixTokens: number;
+      readonly commands: string;
+      readonly needRestart: readonly string[];
+    }
+  /** A prompt reload was refused (a bad file, named when known): the previous prompts stay in force. */
+  | {
+      readonly kind: "reloadRefused";
+      readonly trigger: "SIGHUP" | "file change";
+      readonly file?: string;
     };
 
 export type OutcomeKind = Outcome["kind"];

@@ -1,5 +1,6 @@
 import type { Config } from "./config.js";
-
+import { messageBudgetTokens, type ReadingBudget, textTaskInputTokens } from "./inputBudget.js";
+import { DEFAULT_MESSAGE_TOKENS } from "./llm/labelClassifier.js";
 import type {
   ChatCompletion,
   JobPriority,
@@ -74,10 +75,10 @@ export interface ConversationOutcome {
   readonly fromModel: boolean;
   /** Tokens the model generated for it (0 when it was not asked). */
   readonly generatedTokens: number;
+  /** The channel's earlier turns the model's prompt held (0 when it was not asked). */
+  readonly historyTurns: number;
 }
 
-/** A user's message is cut to this share of the context, so history and the reply always have room. */
-const INPUT_SHARE_OF_CONTEXT = 0.25;
 /** Room for the chat template's own tokens around the system prompt and the new turn. */
 const PROMPT_MARGIN_TOKENS = 32;
 
@@ -120,9 +121,10 @@ export class Pipeline {
       shedLast: true,
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    if (outcome.kind !== "labels")
-      return { kind: "skipped", reason: "the moderation task is not a label task" };
-    return { kind: "checked", result: outcome.result };
+    // moderationTask() is a label task, which runTask answers with labels or not at all (it throws): only the
+    // declared type is wider.
+    const { result } = outcome as Extract<TaskOutcome, { kind: "labels" }>;
+    return { kind: "checked", result };
   }
 
   private moderationTask(): Task | undefined {
@@ -157,14 +159,32 @@ export class Pipeline {
     return this.deps.history.clear(channelId);
   }
 
+  /** The room a mention's message and its files have in the chat prompt, so history and the reply keep theirs. */
+  messageBudget(): ReadingBudget {
+    const { llm } = this.deps;
+    return { tokens: messageBudgetTokens(llm.contextSize), meter: llm };
+  }
+
+  /** The room a task's input has: a text task's beside its answer, a label task's what its classifier reads. */
+  taskInputBudget(task: Task): ReadingBudget {
+    const { llm } = this.deps;
+    const tokens =
+      task.output.kind === "text"
+        ? textTaskInputTokens(llm.contextSize, task.output.maxTokens)
+        : DEFAULT_MESSAGE_TOKENS;
+    return { tokens, meter: llm };
+  }
+
   /** A conversation turn: the prompt from the channel's history, the reply streamed, and both turns stored. */
   async converse(input: ConversationInput): Promise<ConversationOutcome> {
     const { llm } = this.deps;
     const text = normaliseInput(input.text);
     const wording = WORDING[input.language ?? "en"];
-    if (text === "") return { reply: wording.emptyMention, fromModel: false, generatedTokens: 0 };
+    if (text === "")
+      return { reply: wording.emptyMention, fromModel: false, generatedTokens: 0, historyTurns: 0 };
 
-    const message = llm.truncateToTokens(text, Math.floor(llm.contextSize * INPUT_SHARE_OF_CONTEXT));
+    // The files were read within this budget already (messageBudget); this cut holds it for any other caller.
+    const message = llm.truncateToTokens(text, messageBudgetTokens(llm.contextSize));
     const { turns, historyTurns } = await this.chatPrompt(input, message);
     const userTurn: HistoryTurn = {
       role: "user",
@@ -189,10 +209,15 @@ export class Pipeline {
     );
     if (reply === "") {
       await this.store(input, [userTurn]);
-      return { reply: wording.emptyReply, fromModel: false, generatedTokens: completion.generatedTokens };
+      return {
+        reply: wording.emptyReply,
+        fromModel: false,
+        generatedTokens: completion.generatedTokens,
+        historyTurns,
+      };
     }
     await this.store(input, [userTurn, { role: "assistant", text: reply, at: Date.now(), ...ids(input) }]);
-    return { reply, fromModel: true, generatedTokens: completion.generatedTokens };
+    return { reply, fromModel: true, generatedTokens: completion.generatedTokens, historyTurns };
   }
 
   /** Stores an exchange in the channel's history, unless the member opted out. */

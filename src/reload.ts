@@ -6,13 +6,14 @@ import type { Bot } from "./discord/createBot.js";
 import { deployCommands } from "./discord/deployCommands.js";
 
 import type { Logger } from "./logger.js";
+import type { OutcomeOf } from "./outcomes.js";
 import { PromptFileError } from "./prompts.js";
 import { TaskFileError } from "./tasks.js";
 
 /** File changes closer together than this make one reload: an editor saves a file in several writes. */
 const WATCH_DEBOUNCE_MS = 300;
 
-export type ReloadTrigger = "SIGHUP" | "file change";
+export type ReloadTrigger = OutcomeOf<"reloaded">["trigger"];
 
 /**
  * Reloads prompts/ and prompts/tasks/ into the running bot: the model's cached prefixes are evaluated anew between
@@ -53,6 +54,7 @@ export class PromptReloader {
         { trigger, file, err: error },
         "prompt reload refused: still serving the previous prompts",
       );
+      app.outcomes.emit({ kind: "reloadRefused", trigger, ...(file === undefined ? {} : { file }) });
       return false;
     }
     bot.useCommands(reloaded.commands);
@@ -73,6 +75,14 @@ export class PromptReloader {
         "new label tasks need a restart: the model has one sequence per label task it was started with; restart the bot to serve them",
       );
     }
+    app.outcomes.emit({
+      kind: "reloaded",
+      trigger,
+      tasks: reloaded.tasks,
+      sentimentPrefixTokens: reloaded.sentimentPrefixTokens,
+      commands: registered,
+      needRestart: reloaded.needRestart,
+    });
     return true;
   }
 

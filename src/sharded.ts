@@ -5,7 +5,7 @@ import { type Config, configSecrets } from "./config.js";
 import type { ShardPlan } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
-import { isOutcomeEnvelope } from "./outcomes.js";
+import { ParentLink } from "./parentLink.js";
 import { NODE_RUNTIME_FLAGS } from "./runtimeFlags.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 
@@ -30,8 +30,10 @@ async function main(): Promise<void> {
     const { resolveShardPlan } = await import("./discord/shards.js");
     const plan = await resolveShardPlan(config, "auto");
     assertSharedStore(config, plan);
-    const manager = await shardingManager(config, plan, logger);
-    stopOnSignals(manager, logger);
+    // The shard children's outcomes go on to this process's own parent, where there is one.
+    const parent = new ParentLink(process);
+    const manager = await shardingManager(config, plan, parent, logger);
+    stopOnSignals(manager, parent, logger);
     forwardSighup(manager, logger);
     logger.info({ shardCount: plan.count, shards: plan.ids }, "spawning shard processes");
     await manager.spawn({ amount: plan.count, timeout: SPAWN_TIMEOUT_MS });
@@ -52,7 +54,12 @@ function assertSharedStore(config: Config, plan: ShardPlan): void {
   }
 }
 
-async function shardingManager(config: Config, plan: ShardPlan, logger: Logger): Promise<ShardingManager> {
+async function shardingManager(
+  config: Config,
+  plan: ShardPlan,
+  parent: ParentLink,
+  logger: Logger,
+): Promise<ShardingManager> {
   // discord.js loads only once the config is known to be good.
   const { ShardingManager } = await import("discord.js");
   // From the TypeScript sources (npm run start:sharded) the children run through tsx; from the compiled build
@@ -78,16 +85,16 @@ async function shardingManager(config: Config, plan: ShardPlan, logger: Logger):
     }
     logger.info({ shardId: shard.id }, "shard process started");
     shard.on("death", () => logger.warn({ shardId: shard.id }, "shard process exited"));
-    // The shards' outcomes go on to this process's own parent, where there is one (a test, a supervisor).
-    shard.on("message", (message: unknown) => {
-      if (isOutcomeEnvelope(message) && process.connected) process.send?.(message);
-    });
+    shard.on("message", (message: unknown) => parent.relay(message));
   });
   return manager;
 }
 
-/** SIGINT or SIGTERM stops respawning and sends SIGTERM to every child, which then shuts down gracefully. */
-function stopOnSignals(manager: ShardingManager, logger: Logger): void {
+/**
+ * SIGINT or SIGTERM stops respawning and sends SIGTERM to every child, which then shuts down gracefully. A child
+ * is done once its IPC channel has closed as well: only then has every outcome it sent been read here.
+ */
+function stopOnSignals(manager: ShardingManager, parent: ParentLink, logger: Logger): void {
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -97,11 +104,13 @@ function stopOnSignals(manager: ShardingManager, logger: Logger): void {
     await Promise.all(
       [...manager.shards.values()].map(async (shard) => {
         const child = shard.process;
-        if (!child || child.exitCode !== null) return;
+        if (!child || child.exitCode !== null || child.signalCode !== null) return;
+        const disconnected = child.connected ? once(child, "disconnect") : undefined;
         child.kill("SIGTERM");
-        await once(child, "exit");
+        await Promise.all([once(child, "exit"), disconnected]);
       }),
     );
+    await parent.sent();
     logger.info("bye");
     process.exit(0);
   };

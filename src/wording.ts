@@ -57,6 +57,8 @@ export interface Wording {
     readonly exported: (turns: number, servers: number) => string;
     readonly exportedNothing: string;
     readonly deleted: (turns: number, erasure: ErasureOutcome) => string;
+    /** A deletion the store failed midway: nothing is said to be deleted that may not be. */
+    readonly notDeleted: string;
     readonly unavailable: string;
   };
   /** Moderation alerts and /settings moderation */
@@ -167,9 +169,11 @@ const en: Wording = {
         "**What moodbot stores about you**",
         `• **Conversation**: when you mention the bot, your message and its reply are kept in that channel's history, with your Discord id, for ${f.retentionDays} days. Now: ${f.turns} of your messages in ${f.channels} channels.`,
         `• **Mood counts**: per server and per day, how many of your messages read positive, negative or neutral, for ${f.retentionDays} days. Never the text. Now: ${f.tallyDays} days with counts.`,
-        `• **Settings**: your opt-out choice. Now: ${f.optedOut ? "you are opted out" : "you are not opted out"}.`,
+        "• **Where your data is**: lists of the channels and servers that hold your messages and counts, with your Discord id, so that your data can be found and deleted. Each entry leaves with the data it points to.",
+        `• **Settings**: your opt-out choice. Now: ${f.optedOut ? "you are opted out" : "you are not opted out"}. An opt-out stays after \`/privacy delete\`, so that it goes on holding; \`/privacy opt-in\` removes it.`,
+        `• **After a deletion**: a note that your data was deleted, kept ${f.retentionDays} days so that no other copy of the bot writes it back. It is filed under a keyed hash of your id, never the id.`,
         "Mood reactions read each message as it arrives and keep nothing of it but the counts above. The model runs on the bot's own machine: no message is sent to any other service.",
-        "**Your choices**: `/privacy opt-out` stops all of this for you in every server (the bot still answers your mentions, and stores nothing of them; `/summarize` and `/keywords` leave your messages out). `/privacy export` sends you everything stored about you; `/privacy delete` removes it.",
+        "**Your choices**: `/privacy opt-out` stops all of this for you in every server (the bot still answers your mentions, and stores nothing of them; `/summarize` and `/keywords` leave your messages out). `/privacy export` sends you everything stored about you; `/privacy delete` removes all of it but the opt-out.",
         "**Moderation**: where a server turned on moodbot's moderation, your messages in the channels it covers are still checked after you opt out. Moderation is the server's rule, not analytics: moodbot stores nothing of what it checks, and an alert shows the message to the server's moderators.",
       ].join("\n"),
     optedOut: (days) =>
@@ -178,13 +182,22 @@ const en: Wording = {
       "Done: you are opted in again. Your messages get mood reactions and counts, and your conversations with the bot are remembered.",
     exported: (turns, servers) =>
       `Here is everything moodbot stores about you: ${turns} of your messages, and mood counts in ${servers} servers.`,
-    exportedNothing: "moodbot stores nothing about you. The file below is empty of messages and counts.",
+    exportedNothing:
+      "moodbot stores none of your messages or mood counts. The file below lists what it does keep: your opt-out if you made one, and the note of a deletion if you asked for one.",
     deleted: (turns, erasure) =>
-      `Deleted: ${turns} turns (your messages and the bot's replies to them) and your mood counts in every server. ${
-        erasure === "erased"
-          ? "They are gone from the store's files too."
-          : "They are gone from Redis now, and leave its append-only file at its next rewrite, within the hour."
-      }`,
+      `Deleted: ${turns} turns (your messages and the bot's replies to them), your mood counts in every server and the lists that held your id. ${
+        {
+          erased: "They are gone from the store's files too.",
+          rewriting:
+            "They are gone from Redis now, and leave its append-only file at its next rewrite, within the hour.",
+          pending:
+            "They are gone from Redis now, and leave its append-only file at its next rewrite, within the hour.",
+          refused:
+            "They are gone from the store now; copies stay in the store server's own files until the bot's operator rewrites them. The operator has been told.",
+        }[erasure]
+      } An opt-out, if you made one, stays so that it goes on holding: \`/privacy opt-in\` removes it.`,
+    notDeleted:
+      "I can't reach my storage right now, so your stored data is not deleted yet. Please run `/privacy delete` again in a minute.",
     unavailable: "I can't reach my storage right now, so I can't do that. Please try again in a minute.",
   },
   moderation: {
@@ -235,7 +248,8 @@ const en: Wording = {
       "emoji-neutral": "emoji for neutral (unicode, <:name:id>, or none)",
       persona: "the bot's persona for chat (its system prompt)",
       "chat-channel": "answer every message here without a mention: on or off",
-      "reply-chain": "a reply to the bot's message counts as a mention: on or off",
+      "reply-chain":
+        "a reply to the bot's message counts as a mention even with its ping off (a pinged reply always does): on or off",
       language: "the bot's own language here: en or zh",
     },
     reset: (key, where) => `\`${key}\` is back to its default for ${where}.`,
@@ -296,9 +310,11 @@ const zh: Wording = {
         "**moodbot 保存了你的哪些数据**",
         `• **对话**：你提到机器人时，你的消息和它的回复会连同你的 Discord ID 保存在该频道的对话记录里，保存 ${f.retentionDays} 天。目前：${f.channels} 个频道里有你的 ${f.turns} 条消息。`,
         `• **情绪计数**：按服务器、按天统计你的消息中正面、负面、中性各有几条，保存 ${f.retentionDays} 天。从不保存文字。目前：${f.tallyDays} 天有计数。`,
-        `• **设置**：你是否选择退出。目前：${f.optedOut ? "你已退出" : "你没有退出"}。`,
+        "• **数据所在位置**：列出保存着你的消息和计数的频道与服务器，附有你的 Discord ID，以便找到并删除你的数据。每一项都随它指向的数据一起过期。",
+        `• **设置**：你是否选择退出。目前：${f.optedOut ? "你已退出" : "你没有退出"}。退出选择在 \`/privacy delete\` 之后仍然保留，以便继续有效；\`/privacy opt-in\` 会删除它。`,
+        `• **删除之后**：一条"你的数据已删除"的记录，保存 ${f.retentionDays} 天，防止机器人的其他副本把数据写回。它以你的 ID 的带密钥哈希存放，从不保存 ID 本身。`,
         "情绪表情是在消息到达时读取的，除了上面的计数什么都不保留。模型运行在机器人自己的机器上，不会把任何消息发给其他服务。",
-        "**你的选择**：`/privacy opt-out` 在所有服务器为你停止以上一切（机器人仍会回答你的提问，但不保存任何内容；`/summarize` 和 `/keywords` 也会跳过你的消息）。`/privacy export` 把保存的关于你的所有数据发给你；`/privacy delete` 把它们删除。",
+        "**你的选择**：`/privacy opt-out` 在所有服务器为你停止以上一切（机器人仍会回答你的提问，但不保存任何内容；`/summarize` 和 `/keywords` 也会跳过你的消息）。`/privacy export` 把保存的关于你的所有数据发给你；`/privacy delete` 删除除退出选择以外的全部数据。",
         "**审核**：如果某个服务器开启了 moodbot 的审核，你退出后，你在被审核频道里的消息仍会被检查。审核是服务器的规则，不是数据分析：moodbot 不保存检查过的内容，提醒只会把消息展示给服务器的管理员。",
       ].join("\n"),
     optedOut: (days) =>
@@ -306,13 +322,19 @@ const zh: Wording = {
     optedIn: "好了：你已重新加入。你的消息会有情绪表情和计数，你和机器人的对话会被记住。",
     exported: (turns, servers) =>
       `这是 moodbot 保存的关于你的所有数据：你的 ${turns} 条消息，以及 ${servers} 个服务器里的情绪计数。`,
-    exportedNothing: "moodbot 没有保存任何关于你的数据。下面的文件里没有消息，也没有计数。",
+    exportedNothing:
+      "moodbot 没有保存你的任何消息或情绪计数。下面的文件列出它保留的内容：你的退出选择（如果你选择过），以及删除记录（如果你要求过删除）。",
     deleted: (turns, erasure) =>
-      `已删除：${turns} 条对话（你的消息和机器人对它们的回复），以及你在所有服务器的情绪计数。${
-        erasure === "erased"
-          ? "它们也已从存储文件中抹去。"
-          : "它们已从 Redis 中删除，并会在一小时内的下次重写时离开它的追加日志文件。"
-      }`,
+      `已删除：${turns} 条对话（你的消息和机器人对它们的回复）、你在所有服务器的情绪计数，以及记有你的 ID 的列表。${
+        {
+          erased: "它们也已从存储文件中抹去。",
+          rewriting: "它们已从 Redis 中删除，并会在一小时内的下次重写时离开它的追加日志文件。",
+          pending: "它们已从 Redis 中删除，并会在一小时内的下次重写时离开它的追加日志文件。",
+          refused:
+            "它们已从存储中删除；在机器人的运营者重写存储服务器自己的文件之前，副本仍留在这些文件里。运营者已收到通知。",
+        }[erasure]
+      }如果你选择过退出，退出选择会保留以继续有效：\`/privacy opt-in\` 会删除它。`,
+    notDeleted: "我现在连不上存储，所以你保存的数据还没有删除。请过一分钟再运行一次 `/privacy delete`。",
     unavailable: "我现在连不上存储，没法完成这个操作，请过一分钟再试。",
   },
   moderation: {
@@ -361,7 +383,7 @@ const zh: Wording = {
       "emoji-neutral": "中性的表情（unicode、<:name:id> 或 none）",
       persona: "聊天时机器人的人设（系统提示词）",
       "chat-channel": "在这里不用提到我也回答每条消息：on 或 off",
-      "reply-chain": "回复机器人的消息算作提到它：on 或 off",
+      "reply-chain": "回复机器人的消息即使关闭了提及也算作提到它（保留提及的回复总是算）：on 或 off",
       language: "机器人在这里使用的语言：en 或 zh",
     },
     reset: (key, where) => `\`${key}\` 已在${where}恢复默认。`,

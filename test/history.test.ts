@@ -80,9 +80,21 @@ describe.each(STORE_BACKENDS)("HistoryStore on $name", ({ setUp }) => {
     expect(await history.get(channel)).toEqual([]);
   });
 
-  it("stores plain values through Keyv", async () => {
-    await store.keyv.set(`value-${channel}`, { a: 1 });
-    expect(await store.keyv.get(`value-${channel}`)).toEqual({ a: 1 });
+  it("forgets a deleted message's turn and the reply to it, in this process and in the store", async () => {
+    const history = new HistoryStore(store, { maxTurns: 10 }, logger);
+    const said = (role: "user" | "assistant", text: string, messageId: string) => ({
+      ...turn(role, text),
+      messageId,
+    });
+    await history.append(channel, [said("user", "kept", "1"), said("assistant", "reply to kept", "1")]);
+    await history.append(channel, [said("user", "deleted", "2"), said("assistant", "reply to deleted", "2")]);
+    const texts = async (from: HistoryStore) => (await from.get(channel)).map((t) => t.text);
+    expect(await texts(history)).toEqual(["kept", "reply to kept", "deleted", "reply to deleted"]);
+
+    expect(await history.forgetMessages(channel, ["2"])).toBe(2);
+    expect(await texts(history)).toEqual(["kept", "reply to kept"]);
+    // Another process, with nothing in memory, reads the store.
+    expect(await texts(new HistoryStore(store, { maxTurns: 10 }, logger))).toEqual(["kept", "reply to kept"]);
   });
 });
 
@@ -217,14 +229,28 @@ describe("SQLite after the process is killed", () => {
     const writer = spawn(
       process.execPath,
       ["--import", import.meta.resolve("tsx"), join(REPO_ROOT, "testkit", "historyWriter.ts"), url],
-      { stdio: ["ignore", "pipe", "inherit"] },
+      { stdio: ["ignore", "pipe", "pipe"] },
     );
     let output = "";
-    const enough = new Promise<void>((resolve) => {
+    let stderr = "";
+    writer.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8");
+    });
+    const writes = () => (output.match(/^written /gm) ?? []).length;
+    // Forty writes, or the writer's own end: a writer that dies fails the test at once, saying how.
+    const enough = new Promise<void>((resolve, reject) => {
       writer.stdout?.on("data", (chunk: Buffer) => {
         output += chunk.toString("utf8");
-        if ((output.match(/^written /gm) ?? []).length >= 40) resolve();
+        if (writes() >= 40) resolve();
       });
+      writer.once("error", reject);
+      writer.once("close", (code, signal) =>
+        reject(
+          new Error(
+            `the history writer ended (exit code ${code}, signal ${signal}) after ${writes()} writes; its stderr:\n${stderr}`,
+          ),
+        ),
+      );
     });
     await enough;
     writer.kill("SIGKILL");

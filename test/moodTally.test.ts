@@ -96,21 +96,30 @@ describe("the chart font", () => {
     expect(drawn("情绪").equals(drawn("情感"))).toBe(false);
   });
 
-  it("draws the chart in both languages, legend included (written to the temp folder to look at)", async () => {
+  it("draws the chart's title and legend in both languages with real glyphs (written to the temp folder to look at)", async () => {
     const renderer = new MoodChartRenderer();
     const days = [
       { positive: 4, negative: 1, neutral: 2 },
       { positive: 1, negative: 3, neutral: 1 },
       { positive: 0, negative: 0, neutral: 0 },
     ];
+    const captions = ["11-28", "11-29", "11-30"];
+    // The same text as missing glyphs: a chart whose font lacks the words draws the very same boxes.
+    const boxes = (text: string) => "\u{10FFFD}".repeat([...text].length);
     for (const language of ["en", "zh"] as const) {
-      const wording = WORDING[language];
-      const png = renderer.render(days, ["11-28", "11-29", "11-30"], {
-        title: wording.moodChartTitle(true),
-        legend: wording.labels,
-      });
+      const { labels, moodChartTitle } = WORDING[language];
+      const title = moodChartTitle(true);
+      const png = renderer.render(days, captions, { title, legend: labels });
       await writeFile(join(tmpdir(), `moodbot-chart-${language}.png`), png);
-      expect(png.readUInt32BE(16)).toBe(640);
+      const boxedLegend = {
+        positive: boxes(labels.positive),
+        negative: boxes(labels.negative),
+        neutral: boxes(labels.neutral),
+      };
+      expect(png.equals(renderer.render(days, captions, { title, legend: boxedLegend }))).toBe(false);
+      expect(png.equals(renderer.render(days, captions, { title: boxes(title), legend: labels }))).toBe(
+        false,
+      );
     }
   });
 });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreError } from "../src/errors.js";
 import { createLogger } from "../src/logger.js";
 import { DAY_MS, HistoryStore } from "../src/store/history.js";
+import { INDEX, INDEX_SLACK_MS } from "../src/store/idIndex.js";
 import { openStore, type Store } from "../src/store/openStore.js";
 import { createRedisClient } from "../src/store/redisClient.js";
 import { migrateStore, STORE_SCHEMA_VERSION } from "../src/store/schema.js";
@@ -22,6 +23,8 @@ interface Backend {
   open(): Promise<{
     url: string;
     writeLegacy: (channelId: string, turns: unknown[]) => Promise<void>;
+    /** An index set as layout 2 wrote it: ids without expiry (a Redis set, a Keyv array). */
+    writeLegacyIndex: (set: string, ids: string[]) => Promise<void>;
     expiryOf: (channelId: string) => Promise<number | undefined>;
     close: () => Promise<void>;
   }>;
@@ -38,6 +41,9 @@ const BACKENDS: Backend[] = [
         url,
         writeLegacy: async (channelId, turns) => {
           await raw.keyv.set(`history:${channelId}`, turns);
+        },
+        writeLegacyIndex: async (set, ids) => {
+          await raw.keyv.set(`index:${set}`, ids);
         },
         expiryOf: async (channelId) => (await raw.keyv.getRaw(`history:${channelId}`))?.expires ?? undefined,
         close: async () => {
@@ -60,6 +66,9 @@ const BACKENDS: Backend[] = [
             `moodbot:turns:${channelId}`,
             turns.map((turn) => JSON.stringify(turn)),
           );
+        },
+        writeLegacyIndex: async (set, ids) => {
+          await client.sAdd(`moodbot:index:${set}`, ids);
         },
         expiryOf: async (channelId) => {
           const at = await client.pExpireTime(`moodbot:turns:${channelId}`);
@@ -105,10 +114,26 @@ describe.each(BACKENDS)("the store's layout on $name", (backend) => {
 
     // Once migrated, starting again changes nothing.
     expect(await migrateStore(store, opened.url, history, logger)).toMatchObject({
-      from: 2,
-      to: 2,
+      from: STORE_SCHEMA_VERSION,
+      to: STORE_SCHEMA_VERSION,
       channels: 0,
     });
+  });
+
+  it("migrates layout 2's index sets: each entry gets the retention from now, and later adds work", async () => {
+    const set = INDEX.memberGuilds("900000000000000009");
+    await opened.writeLegacyIndex(set, ["g1", "g2"]);
+    await store.keyv.set("schema-version", 2);
+    const history = new HistoryStore(store, { maxTurns: 12, retentionMs: 30 * DAY_MS }, logger);
+    const migration = await migrateStore(store, opened.url, history, logger);
+    expect(migration).toMatchObject({ from: 2, to: STORE_SCHEMA_VERSION, indexSets: 1 });
+    expect(await store.index.get(set)).toEqual(["g1", "g2"]);
+    await store.index.add(set, ["g3"], 30 * DAY_MS);
+    expect(await store.index.get(set)).toEqual(["g1", "g2", "g3"]);
+    // Dated now: past the retention, the sweep removes them.
+    expect(await store.index.sweep(Date.now() + 29 * DAY_MS)).toBe(0);
+    expect(await store.index.sweep(Date.now() + 31 * DAY_MS + INDEX_SLACK_MS)).toBeGreaterThanOrEqual(3);
+    expect(await store.index.get(set)).toEqual([]);
   });
 
   it("refuses a store written by a newer moodbot rather than misreading it", async () => {

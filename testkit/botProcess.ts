@@ -42,8 +42,15 @@ export interface RunningProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
   /** What became of each message, as the process (or its shard children) told it over IPC. */
   readonly outcomes: OutcomeLog;
-  waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /**
+   * `waiting`, or a failure with the process's output as soon as the process exits first: a wait on an outcome
+   * of a process that died fails at once, saying why.
+   */
+  whileRunning<T>(waiting: Promise<T>, what: string): Promise<T>;
 }
+
+/** After a process exits, how long its output and its IPC messages may still take to be read. */
+const CLOSE_AFTER_EXIT_MS = 5_000;
 
 /**
  * Runs one of the repo's entry points exactly as its npm script does (Node.js flags, tsx), in an empty working directory so no
@@ -84,9 +91,19 @@ export async function runEntryPoint(
     stderr += chunk.toString("utf8");
   });
   if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+  // Settles once the process has exited and what it wrote and sent has been read: its stdio and IPC channel
+  // closed, or at most CLOSE_AFTER_EXIT_MS after the exit (a child of its own may hold stdout open). `at` is when
+  // it exited.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>(
     (resolve) => {
-      child.on("exit", (code, signal) => resolve({ code, signal, at: Date.now() }));
+      child.on("exit", (code, signal) => {
+        const result = { code, signal, at: Date.now() };
+        const late = setTimeout(() => resolve(result), CLOSE_AFTER_EXIT_MS);
+        child.on("close", () => {
+          clearTimeout(late);
+          resolve(result);
+        });
+      });
     },
   );
   const logs = () =>
@@ -101,16 +118,13 @@ export async function runEntryPoint(
     logs,
     exited,
     outcomes,
-    async waitForLog(msg, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const found = logs().find((line) => line.msg === msg);
-        if (found) return found;
-        if (Date.now() > deadline || child.exitCode !== null) {
-          throw new Error(`no "${msg}" log line; stdout:\n${stdout}\nstderr:\n${stderr}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
+    whileRunning(waiting, what) {
+      const died = exited.then(({ code, signal }) => {
+        throw new Error(
+          `the process exited (code ${code}, signal ${signal}) before ${what}; stdout:\n${stdout}\nstderr:\n${stderr}`,
+        );
+      });
+      return Promise.race([waiting, died]);
     },
   };
 }

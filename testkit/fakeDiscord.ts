@@ -109,6 +109,15 @@ export class FakeDiscord {
   /** The id the fake gave each message the bot posted, by the request that posted it. */
   private readonly responses = new Map<RecordedRequest, string>();
   readonly identifies: unknown[] = [];
+  /**
+   * Every READY the gateway sent, one per session started: from then on the session receives the events a test
+   * sends (discord.js holds them until its guilds are in). A bot process is ready for traffic once its READY is here.
+   */
+  readonly readies: Array<{
+    readonly sessionId: string;
+    readonly shard: readonly [number, number];
+    readonly at: number;
+  }> = [];
   /** RESUME payloads received: a dropped session that discord.js resumed instead of re-identifying. */
   readonly resumes: unknown[] = [];
   /** When true, a RESUME gets Invalid Session (op 9, not resumable), as Discord answers for an expired session. */
@@ -306,6 +315,11 @@ export class FakeDiscord {
     return messages;
   }
 
+  /** The id Discord gave the message a POST created, once it answered; undefined for any other request. */
+  postedMessageId(request: RecordedRequest): string | undefined {
+    return this.responses.get(request);
+  }
+
   requestsMatching(method: string, pathPattern: RegExp): RecordedRequest[] {
     return this.requests.filter((r) => r.method === method && pathPattern.test(r.path));
   }
@@ -315,6 +329,15 @@ export class FakeDiscord {
     return this.requestsMatching(method, pathPattern).filter(
       (r) => (r.status ?? 0) >= 200 && (r.status ?? 0) < 300,
     );
+  }
+
+  /** Waits, for at most `timeoutMs`, until `count` READY events were sent in all; returns them. */
+  async waitForReadies(count: number, timeoutMs = 60_000): Promise<FakeDiscord["readies"]> {
+    await waitUntil(() => this.readies.length >= count, {
+      timeoutMs,
+      failure: () => `only ${this.readies.length} of ${count} gateway sessions got READY in ${timeoutMs} ms`,
+    });
+    return this.readies;
   }
 
   /** Waits, for at most `timeoutMs`, until `count` requests match; returns them. */
@@ -349,7 +372,12 @@ export class FakeDiscord {
     attachments?: unknown[];
     /** The author's roles in the guild. */
     roles?: string[];
-    /** Makes this a reply to an earlier message (the bot's, by default). */
+    /**
+     * Makes this a reply to an earlier message (the bot's, by default). Discord sends the message replied to as
+     * `referenced_message`: the channel's own copy when the fake holds one (a message the bot posted), else a
+     * stand-in by `author`. The ping is not implied: Discord puts the replied-to author in `mentions` only when
+     * the member leaves the reply's ping on, so a pinged reply to the bot is `{ replyTo, mentionBot: true }`.
+     */
     replyTo?: { id: string; author?: FakeUser };
   }): string {
     const author = options.author ?? ALICE;
@@ -374,13 +402,14 @@ export class FakeDiscord {
       ...(options.replyTo
         ? {
             type: 19,
-            message_reference: { message_id: options.replyTo.id, channel_id: channelId, guild_id: guildId },
-            referenced_message: this.messagePayload(
-              options.replyTo.id,
-              channelId,
-              options.replyTo.author ?? this.botUser,
-              "earlier",
-            ),
+            // Type 0 is a reply (1 a forward); a DM's reference has no guild_id.
+            message_reference: {
+              type: 0,
+              message_id: options.replyTo.id,
+              channel_id: channelId,
+              ...(guildId === null ? {} : { guild_id: guildId }),
+            },
+            referenced_message: this.referencedMessage(channelId, options.replyTo),
           }
         : {}),
     };
@@ -786,6 +815,7 @@ export class FakeDiscord {
       private_channels: [],
     });
     for (const guild of this.guildsOf(session)) send("GUILD_CREATE", this.guildPayload(guild));
+    this.readies.push({ sessionId: session.id, shard: session.shard, at: Date.now() });
   }
 
   private async handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -982,8 +1012,12 @@ export class FakeDiscord {
       return { status: 200, body: message };
     }
     match = path.match(/^\/channels\/(\d+)\/messages\/(\d+)$/);
-    if (method === "PATCH" && match)
-      return { status: 200, body: this.botMessage(match[1] ?? "", body, match[2]) };
+    if (method === "PATCH" && match) {
+      // The channel's copy takes the edit, so that a later reply to this message quotes what it now says.
+      const held = this.channelMessages.get(match[1] ?? "")?.find((message) => message.id === match?.[2]);
+      if (held && typeof body.content === "string") held.content = body.content;
+      return { status: 200, body: held ?? this.botMessage(match[1] ?? "", body, match[2]) };
+    }
     match = path.match(/^\/channels\/(\d+)\/messages\/(\d+)$/);
     if (method === "DELETE" && match) {
       const [, channelId = "", messageId = ""] = match;
@@ -1035,6 +1069,19 @@ export class FakeDiscord {
       };
     }
     return { status: 404, body: { message: `Unknown route ${method} ${path}`, code: 0 } };
+  }
+
+  /**
+   * The message a reply points to, as Discord nests it: the fake's copy of it when it has one (one level deep:
+   * that copy's own `referenced_message` is left out), else a stand-in.
+   */
+  private referencedMessage(channelId: string, replyTo: { id: string; author?: FakeUser }) {
+    const held = this.channelMessages.get(channelId)?.find((message) => message.id === replyTo.id);
+    if (held) {
+      const { referenced_message: _nested, ...message } = held;
+      return message;
+    }
+    return this.messagePayload(replyTo.id, channelId, replyTo.author ?? this.botUser, "earlier");
   }
 
   private remember(channelId: string, message: Record<string, unknown>): void {

@@ -1,4 +1,4 @@
-import type { Llm } from "../src/llm/llm.js";
+import type { ChatCompletion, Llm, TaskOutcome } from "../src/llm/llm.js";
 import type { ChatTurn, Prompts } from "../src/prompts.js";
 import type { Task } from "../src/tasks.js";
 
@@ -15,6 +15,21 @@ export type ModelCall =
  */
 export class RecordingLlm implements Llm {
   readonly calls: ModelCall[] = [];
+  /** What each task call answered (the labels and how they were read, or the text), in the order answered. */
+  readonly taskAnswers: Array<{
+    readonly task: string;
+    readonly input: string;
+    readonly outcome: TaskOutcome;
+  }> = [];
+  /**
+   * What each chat call answered, in the order answered: its text, and how much of the prompt it evaluated; `at`
+   * is when the generation ended (Date.now()), before anything the bot does with it.
+   */
+  readonly chatAnswers: Array<{
+    readonly turns: readonly ChatTurn[];
+    readonly completion: ChatCompletion;
+    readonly at: number;
+  }> = [];
 
   constructor(private readonly inner: Llm) {}
 
@@ -41,13 +56,17 @@ export class RecordingLlm implements Llm {
     this.calls.push({ kind: "sentiment", text: args[0] });
     return this.inner.classifySentiment(...args);
   }
-  generateChat(...args: Parameters<Llm["generateChat"]>) {
+  async generateChat(...args: Parameters<Llm["generateChat"]>) {
     this.calls.push({ kind: "chat", turns: args[0] });
-    return this.inner.generateChat(...args);
+    const completion = await this.inner.generateChat(...args);
+    this.chatAnswers.push({ turns: args[0], completion, at: Date.now() });
+    return completion;
   }
-  runTask(...args: Parameters<Llm["runTask"]>) {
+  async runTask(...args: Parameters<Llm["runTask"]>) {
     this.calls.push({ kind: "task", task: args[0].name, input: args[1] });
-    return this.inner.runTask(...args);
+    const outcome = await this.inner.runTask(...args);
+    this.taskAnswers.push({ task: args[0].name, input: args[1], outcome });
+    return outcome;
   }
   reload(prompts: Prompts, tasks: readonly Task[]) {
     return this.inner.reload(prompts, tasks);

@@ -17,6 +17,7 @@ export class RedisServer {
     /** The server's data folder: its append-only files are here. */
     readonly dir: string,
     private readonly password: string | undefined,
+    private readonly extraArgs: readonly string[] = [],
   ) {}
 
   /** The connection string, with the password when the server requires one. */
@@ -29,10 +30,16 @@ export class RedisServer {
    * Starts a server on a free port. Another process can take the port between the probe and redis-server's bind
    * (and `--port 0` turns TCP off in Redis), so a bind failure is retried on a new port.
    */
-  static async start(options: { readonly password?: string } = {}): Promise<RedisServer> {
+  static async start(
+    options: {
+      readonly password?: string;
+      /** More redis-server options, such as a managed Redis's `--rename-command BGREWRITEAOF ""`. */
+      readonly args?: readonly string[];
+    } = {},
+  ): Promise<RedisServer> {
     const dir = await mkdtemp(join(tmpdir(), "moodbot-redis-"));
     for (let attempt = 1; ; attempt++) {
-      const server = new RedisServer(await freePort(), dir, options.password);
+      const server = new RedisServer(await freePort(), dir, options.password, options.args);
       try {
         await server.launch();
         return server;
@@ -59,6 +66,7 @@ export class RedisServer {
         "--appendfsync",
         "always",
         ...(this.password === undefined ? [] : ["--requirepass", this.password]),
+        ...this.extraArgs,
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );

@@ -9,6 +9,7 @@ export class AlertLimiter {
   private readonly hours = new Map<string, { hour: number; count: number }>();
 
   constructor(
+    /** At least 1: MODERATION_ALERTS_PER_HOUR is a positive integer, so a channel's first alert of an hour is posted. */
     private readonly perHour: number,
     private readonly now: () => number = Date.now,
   ) {}
@@ -21,7 +22,7 @@ export class AlertLimiter {
       // Past hours are of no more use: dropping them keeps the map to the channels alerting this hour.
       if (current === undefined && this.hours.size > 10_000) this.hours.clear();
       this.hours.set(channelId, { hour, count: 1 });
-      return this.perHour >= 1;
+      return true;
     }
     if (current.count >= this.perHour) return false;
     current.count++;

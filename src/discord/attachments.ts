@@ -1,5 +1,6 @@
 import type { Message } from "discord.js";
-import type { AttachmentReader, AttachmentRef } from "../attachments.js";
+import { type AttachmentReader, type AttachmentRef, joinFiles, type Layout } from "../attachments.js";
+import type { ReadingBudget } from "../inputBudget.js";
 
 /** A message's attachments as the reader takes them: discord.js gives each one's URL, name, size and type. */
 export function attachmentRefs(message: Message): AttachmentRef[] {
@@ -11,13 +12,19 @@ export function attachmentRefs(message: Message): AttachmentRef[] {
   }));
 }
 
-/** The message's text with its text attachments after it (and the names of those that were not read). */
+const oneMessage: Layout = (messages) => messages.map(joinFiles).join("\n");
+
+/**
+ * The message's text with its text attachments after it, within the message's budget (the files share what the
+ * text leaves), and the names of those that were not read.
+ */
 export async function withAttachments(
   text: string,
   message: Message,
   reader: AttachmentReader,
+  budget: ReadingBudget,
 ): Promise<string> {
-  const files = await reader.read(attachmentRefs(message));
-  if (files === "") return text;
-  return text === "" ? files : `${text}\n${files}`;
+  const files = attachmentRefs(message);
+  if (files.length === 0) return text;
+  return reader.readWithin([{ text, files }], oneMessage, budget);
 }

@@ -88,9 +88,10 @@ export function createBot(deps: BotDeps): Bot {
     ),
   );
   // discord.js emits GuildDelete only when the bot left or was removed; an outage is GuildUnavailable.
-  client.on(Events.GuildUnavailable, (guild) =>
-    logger.warn({ guildId: guild.id }, "server unavailable (a Discord outage): its data is kept"),
-  );
+  client.on(Events.GuildUnavailable, (guild) => {
+    logger.warn({ guildId: guild.id }, "server unavailable (a Discord outage): its data is kept");
+    context.outcomes.emit({ kind: "kept", scope: "guild", id: guild.id, reason: "outage" });
+  });
   client.on(
     Events.GuildDelete,
     listeners.wrap(Events.GuildDelete, (guild) => onGuildRemoved(guild, context)),

@@ -73,7 +73,7 @@ export async function moderateMessage(
     told({ kind: "moderated", label, confidence, alerted: true });
   } catch (error) {
     if (error instanceof JobCancelledError) {
-      context.metrics.reactionShed(error.reason);
+      context.metrics.moderationShed(error.reason);
       log.debug({ reason: error.reason }, "moderation check dropped");
       told({ kind: "shed", job: "moderation", reason: error.reason });
     } else {

@@ -74,38 +74,13 @@ export function planMessage(message: Message, inputs: PlanInputs): MessagePlan {
   const text = stripBotMention(message.content, botId);
   const inDm = !message.inGuild();
   if (inDm && !access.allowDms) return { act: false, reason: "direct messages are off" };
-  const { settings } = inputs;
-  // In a DM every message is addressed to the bot; in a chat channel every message with text is; with reply
-  // chains on, so is a reply to one of the bot's messages.
-  const repliesToBot = message.reference !== null && message.mentions.repliedUser?.id === botId;
-  const addressed = inDm
-    ? text !== ""
-    : message.mentions.users.has(botId) ||
-      (settings["chat-channel"] === "on" && text !== "") ||
-      (settings["reply-chain"] === "on" && repliesToBot && text !== "");
+  const addressed = addressedToBot(message, { botId, text, inDm, settings: inputs.settings });
   if (text === "" && !addressed) return { act: false, reason: "no text" };
 
   // The sentiment pass is skipped whenever its result could not be used.
-  const emojis = effectiveEmojis(config.moodEmojis, settings);
-  const reactionsEnabled =
-    settings.reactions !== "off" && Object.values(emojis).some((emoji) => emoji !== "");
-  const share = Number(settings["reaction-share"] ?? 100);
-  const me = message.inGuild() ? message.guild.members.me : null;
-  const canReact =
-    !inputs.reactionsForbidden &&
-    (me && message.inGuild() ? (message.channel.permissionsFor(me)?.has(REACT_PERMISSIONS) ?? false) : true);
-  const noReactionReason =
-    text === ""
-      ? "no text"
-      : inputs.optedOut
-        ? "member opted out"
-        : !reactionsEnabled
-          ? "reactions are off"
-          : !canReact
-            ? "no permission to react here"
-            : shareBucket(message.id) >= share
-              ? "outside the reaction share"
-              : undefined;
+  const emojis = effectiveEmojis(config.moodEmojis, inputs.settings);
+  const check: ReactionCheck = { message, text, emojis, inputs };
+  const noReactionReason = NO_REACTION.find(({ applies }) => applies(check))?.reason;
   if (noReactionReason !== undefined && !addressed) return { act: false, reason: noReactionReason };
   return {
     act: true,
@@ -115,6 +90,61 @@ export function planMessage(message: Message, inputs: PlanInputs): MessagePlan {
     emojis,
     ...(noReactionReason === undefined ? {} : { noReactionReason }),
   };
+}
+
+/**
+ * Whether a message asks for a reply. In a DM every message with text does; in a guild, a mention does, and so
+ * does every message with text in a chat channel. A reply to the bot's message with its ping left on (Discord's
+ * default) puts the bot in `mentions`, so it is a mention whatever reply-chain says, as Discord shows it as one;
+ * with reply-chain on, a reply with the ping turned off counts too.
+ */
+function addressedToBot(
+  message: Message,
+  { botId, text, inDm, settings }: { botId: string; text: string; inDm: boolean; settings: Settings },
+): boolean {
+  if (inDm) return text !== "";
+  if (message.mentions.users.has(botId)) return true;
+  if (text === "") return false;
+  if (settings["chat-channel"] === "on") return true;
+  const repliesToBot = message.reference !== null && message.mentions.repliedUser?.id === botId;
+  return settings["reply-chain"] === "on" && repliesToBot;
+}
+
+/** What the reasons against a reaction are checked on. */
+interface ReactionCheck {
+  readonly message: Message;
+  readonly text: string;
+  readonly emojis: EmojiMap;
+  readonly inputs: PlanInputs;
+}
+
+/** Why a message gets no mood reaction: the first reason that applies, in this order, is the one given. */
+const NO_REACTION: ReadonlyArray<{
+  readonly reason: string;
+  readonly applies: (c: ReactionCheck) => boolean;
+}> = [
+  { reason: "no text", applies: (c) => c.text === "" },
+  { reason: "member opted out", applies: (c) => c.inputs.optedOut },
+  {
+    reason: "reactions are off",
+    applies: (c) =>
+      c.inputs.settings.reactions === "off" || Object.values(c.emojis).every((emoji) => emoji === ""),
+  },
+  { reason: "no permission to react here", applies: (c) => !mayReact(c.message, c.inputs) },
+  {
+    reason: "outside the reaction share",
+    applies: (c) => shareBucket(c.message.id) >= Number(c.inputs.settings["reaction-share"] ?? 100),
+  },
+];
+
+/** Discord would accept a reaction here: no recent 403 in the channel, and the bot's permissions allow one. */
+function mayReact(message: Message, inputs: PlanInputs): boolean {
+  if (inputs.reactionsForbidden) return false;
+  // A DM needs none. Without the bot's member record the permissions are unknown: try, and a 403 pauses them.
+  if (!message.inGuild()) return true;
+  const me = message.guild.members.me;
+  if (!me) return true;
+  return message.channel.permissionsFor(me)?.has(REACT_PERMISSIONS) ?? false;
 }
 
 export async function onMessage(message: Message, context: BotContext): Promise<void> {
@@ -140,8 +170,10 @@ export async function onMessage(message: Message, context: BotContext): Promise<
   }
   // Moderation is the server's rule: it runs beside the mood and the reply, whatever they decide.
   const moderated = moderateMessage(message, context, log, told);
-  // Decided in arrival order per channel: mentions take their place in the channel's line in the order sent.
-  const decided = await context.arrivals.run(message.channelId, () => decide(message, botId, context));
+  // The reads start now, beside every other message's; only the decision waits its turn. Decided in arrival order
+  // per channel: mentions take their place in the channel's line in the order sent.
+  const reads = readPlanInputs(message, context);
+  const decided = await context.arrivals.run(message.channelId, () => decide(message, botId, context, reads));
   if (!decided.plan.act) {
     metrics.messageSkipped(decided.plan.reason);
     log.debug({ reason: decided.plan.reason }, "message skipped");
@@ -174,11 +206,30 @@ export async function onMessage(message: Message, context: BotContext): Promise<
   ]);
 }
 
+/**
+ * The settings in force and the author's opt-out, read at once. Neither read throws: while the store is away each
+ * answers the last value read (for an opt-out never read, opted out).
+ */
+async function readPlanInputs(
+  message: Message,
+  context: BotContext,
+): Promise<{ readonly settings: Settings; readonly optedOut: boolean }> {
+  const [settings, optedOut] = await Promise.all([
+    // Settings set on a channel apply in its threads too.
+    context.settings.effective(message.guildId, homeChannelId(message)),
+    context.privacy.optedOut(message.author.id),
+  ]);
+  return { settings, optedOut };
+}
+
 /** What a message deserves, and for a reply its place in the channel's line. */
-async function decide(message: Message, botId: string, context: BotContext) {
-  // Settings set on a channel apply in its threads too.
-  const settings = await context.settings.effective(message.guildId, homeChannelId(message));
-  const optedOut = await context.privacy.optedOut(message.author.id);
+async function decide(
+  message: Message,
+  botId: string,
+  context: BotContext,
+  reads: ReturnType<typeof readPlanInputs>,
+) {
+  const { settings, optedOut } = await reads;
   const plan = planMessage(message, {
     botId,
     config: context.config,
@@ -316,7 +367,7 @@ async function replyToMessage(
       messageId: message.id,
       remember: !optedOut,
       botName: message.guild?.members.me?.displayName ?? message.client.user.username,
-      text: await withAttachments(text, message, context.attachments),
+      text: await withAttachments(text, message, context.attachments, context.pipeline.messageBudget()),
       onText: (soFar) => {
         timing.text();
         reply.update(soFar);
@@ -328,7 +379,13 @@ async function replyToMessage(
     const sent = await reply.finish(outcome.reply);
     context.metrics.chatReplied(timing.done(outcome.generatedTokens));
     log.info({ chars: outcome.reply.length, messages: sent.length, fromModel: outcome.fromModel }, "replied");
-    told({ kind: "replied", reply: outcome.reply, messages: sent.length, fromModel: outcome.fromModel });
+    told({
+      kind: "replied",
+      reply: outcome.reply,
+      messages: sent.length,
+      fromModel: outcome.fromModel,
+      historyTurns: outcome.historyTurns,
+    });
   } catch (error) {
     // A reply that was already showing stays, marked as cut short; the turn is kept in history (the pipeline).
     const markedCutShort = await markCutShort(stream, wording.cutShort, log);

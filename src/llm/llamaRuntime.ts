@@ -6,7 +6,13 @@ import type { ChatPool } from "./chatPool.js";
 import type { ClassifierPool } from "./classifierLane.js";
 import { buildClassifiers, type ClassifierSequences, type Classifiers } from "./classifierSet.js";
 import type { ChatCompletion, LabelMethod, LabelResult, PromptReload } from "./llm.js";
-import type { ClassifierLane, GenerationLease, GenerationOptions, PassRuntime } from "./passModel.js";
+import type {
+  ClassifierLane,
+  GenerationLease,
+  GenerationOptions,
+  GenerationOwner,
+  PassRuntime,
+} from "./passModel.js";
 import type { SamplerCollector } from "./samplerCollector.js";
 
 export interface LlamaRuntimeParts {
@@ -81,17 +87,16 @@ export class LlamaRuntime implements PassRuntime {
     this.classifiers = await buildClassifiers(this.parts.sequences, prompts, tasks, served);
     return {
       sentimentPrefixTokens: this.sentimentPrefixTokens,
-      labelTasks: [...this.classifiers.tasks.keys()],
       withoutSequence: this.classifiers.withoutSequence,
     };
   }
 
   leaseGeneration(
-    key: string,
+    owner: GenerationOwner,
     turns: readonly ChatTurn[],
     options: GenerationOptions,
   ): GenerationLease<ChatCompletion> | undefined {
-    const lease = this.parts.chat.tryLease(key);
+    const lease = this.parts.chat.tryLease(owner);
     if (!lease) return undefined;
     try {
       const generation = lease.runner.start(turns, options);

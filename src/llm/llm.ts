@@ -78,8 +78,6 @@ export interface SchedulerStats {
 /** What a prompt reload loaded. */
 export interface PromptReload {
   readonly sentimentPrefixTokens: number;
-  /** The label tasks with a classifier lane now. */
-  readonly labelTasks: readonly string[];
   /** Label tasks added since the model was loaded, beyond the sequences it has: they need a restart. */
   readonly withoutSequence: readonly string[];
 }

@@ -55,6 +55,16 @@ export interface GenerationLease<R> {
   release(): void;
 }
 
+/**
+ * Who a generation is for, which decides how it leases a chat sequence: a conversation (a channel's chat) waits
+ * for its own warm sequence, a text task takes any free one (see `ChatPool`).
+ */
+export interface GenerationOwner {
+  readonly kind: "conversation" | "task";
+  /** The channel's key, or the task's name. */
+  readonly key: string;
+}
+
 /** The options of one generation. */
 export interface GenerationOptions {
   readonly maxTokens: number;
@@ -81,11 +91,11 @@ export interface PassRuntime {
   /** The lane of a label task loaded with the model, or undefined for any other task. */
   taskLane(name: string): ClassifierLane<LabelResult<string>> | undefined;
   /**
-   * Leases the sequence that last served `key` (so its evaluated turns are reused) and prepares a generation of
-   * `turns` on it, or returns undefined while that sequence, or every one, is generating.
+   * Leases a sequence for `owner`, the one that last served it when it can (so its evaluated turns are reused),
+   * and prepares a generation of `turns` on it; or returns undefined while the owner must wait for one.
    */
   leaseGeneration(
-    key: string,
+    owner: GenerationOwner,
     turns: readonly ChatTurn[],
     options: GenerationOptions,
   ): GenerationLease<ChatCompletion> | undefined;

@@ -1,3 +1,4 @@
+import { textTaskInputTokens } from "../inputBudget.js";
 import type { Logger } from "../logger.js";
 import type { ChatTurn, Prompts } from "../prompts.js";
 import { renderTaskTurns, type Task } from "../tasks.js";
@@ -22,8 +23,6 @@ import { cacheNamespace, LayeredSentimentCache, type SharedResultStore } from ".
 
 /** Free-text tasks are summaries and the like: a low temperature keeps them factual. */
 const TEXT_TASK_TEMPERATURE = 0.3;
-/** Room left for a text task's instructions and the chat template around its input. */
-const TEXT_TASK_PROMPT_MARGIN = 256;
 
 export interface SchedulingOptions {
   readonly logger: Logger;
@@ -135,7 +134,8 @@ export class ScheduledLlm implements Llm {
 
   async generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion> {
     const completion = await this.scheduler.generate({
-      start: () => this.runtime.leaseGeneration(options.channelKey, turns, options),
+      start: () =>
+        this.runtime.leaseGeneration({ kind: "conversation", key: options.channelKey }, turns, options),
       ...(options.onText ? { onText: options.onText } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
@@ -158,15 +158,14 @@ export class ScheduledLlm implements Llm {
     }
     if (task.output.kind !== "text") throw new Error(`the task ${task.name} was not loaded with the model`);
     const maxTokens = task.output.maxTokens;
-    // Long inputs (a channel's history) are cut so the prompt and the answer fit the context.
-    const text = this.truncateToTokens(
-      input,
-      Math.max(64, this.contextSize - maxTokens - TEXT_TASK_PROMPT_MARGIN),
-    );
+    // A channel's transcript was read within this budget already (Pipeline.taskInputBudget); the cut holds it for
+    // any other input, so the prompt and the answer always fit the context.
+    const text = this.truncateToTokens(input, textTaskInputTokens(this.contextSize, maxTokens));
     const turns = renderTaskTurns(task, text);
     const generation: GenerationOptions = { maxTokens, temperature: TEXT_TASK_TEMPERATURE };
     const completion = await this.scheduler.generate({
-      start: () => this.runtime.leaseGeneration(`task:${task.name}`, turns, generation),
+      // A task takes any free sequence, and never the last one: it never holds a mention back (see ChatPool).
+      start: () => this.runtime.leaseGeneration({ kind: "task", key: task.name }, turns, generation),
       ...signal,
     });
     this.runtime.evaluated();

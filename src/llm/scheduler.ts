@@ -31,7 +31,11 @@ export interface ClassifyRequest {
 }
 
 export interface GenerateRequest<R> {
-  /** Leases a generation sequence and prepares the generation, or returns undefined while none is free. */
+  /**
+   * Leases a generation sequence and prepares the generation, or returns undefined while it must wait for one.
+   * Called again before each pass until it leases; a conversation's later turn must be refused while its
+   * earlier one holds the sequence, which keeps the turns in order.
+   */
   readonly start: () => GenerationLease<R> | undefined;
   readonly onText?: (text: string) => void;
   readonly signal?: AbortSignal;
@@ -104,7 +108,8 @@ const CREDIT_CAP_ALLOWANCES = 8;
  * background classifications picked round-robin across groups. Everything in a pass is issued in the same tick,
  * so the runtime evaluates it in one decode, and the next pass is composed only once the whole pass returned:
  *
- * - A new generation's prompt waits for at most the pass in flight, and its pass carries no background work.
+ * - A new generation's prompt waits for at most the pass in flight once it can lease a sequence, and its pass
+ *   carries no background work. A generation that cannot lease yet holds back no other.
  * - While generations run, a credit in milliseconds keeps their step time, over any stretch of passes, within
  *   1 / chatSpeedFloor of a step alone: every pass with steps earns that allowance and pays what it took.
  *   Background work joins a pass only when the credit covers the pass's predicted cost (the measured cost of the
@@ -354,25 +359,7 @@ export class Scheduler {
       if (!closing.includes(generation)) items.push(this.stepItem(generation, "step"));
     }
     const running = items.length;
-    for (let job = this.pendingGenerations[0]; job; job = this.pendingGenerations[0]) {
-      let lease: GenerationLease<unknown> | undefined;
-      try {
-        lease = job.request.start();
-      } catch (error) {
-        // A prompt that cannot even be rendered fails its own caller, never the pass.
-        this.pendingGenerations.shift();
-        job.detach();
-        this.stats.failed++;
-        job.reject(error);
-        continue;
-      }
-      if (!lease) break;
-      this.pendingGenerations.shift();
-      job.detach();
-      const generation = { job, lease };
-      this.active.push(generation);
-      items.push(this.stepItem(generation, "prompt"));
-    }
+    items.push(...this.startGenerations());
     const carriesPrompt = items.length > running;
     for (const job of [...this.interactive]) {
       const classification = job.lane.prepare(job.text);
@@ -383,6 +370,36 @@ export class Scheduler {
     }
     if (!carriesPrompt) items.push(...this.pickBackground(running));
     return items;
+  }
+
+  /**
+   * The prompt of every waiting generation that can lease a sequence now. Each is tried in the order they came:
+   * one that cannot lease yet (its conversation's sequence is busy, or none is free for it) stays in its place
+   * without holding back those behind it, and is tried first again once a sequence is free. Within one
+   * conversation the order holds, because the runtime refuses a conversation while its sequence generates.
+   */
+  private startGenerations(): PassItem[] {
+    const prompts: PassItem[] = [];
+    for (const job of [...this.pendingGenerations]) {
+      let lease: GenerationLease<unknown> | undefined;
+      try {
+        lease = job.request.start();
+      } catch (error) {
+        // A prompt that cannot even be rendered fails its own caller, never the pass.
+        removeFrom(this.pendingGenerations, job);
+        job.detach();
+        this.stats.failed++;
+        job.reject(error);
+        continue;
+      }
+      if (!lease) continue;
+      removeFrom(this.pendingGenerations, job);
+      job.detach();
+      const generation = { job, lease };
+      this.active.push(generation);
+      prompts.push(this.stepItem(generation, "prompt"));
+    }
+    return prompts;
   }
 
   /**

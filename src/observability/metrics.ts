@@ -64,6 +64,12 @@ export class Metrics {
     labelNames: ["label"] as const,
     registers: [this.registry],
   });
+  private readonly moderationChecksShed = new Counter({
+    name: "moodbot_moderation_checks_shed_total",
+    help: "Moderation checks dropped under load or on shutdown, by reason.",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
   private readonly moderationAlerts = new Counter({
     name: "moodbot_moderation_alerts_total",
     help: "Moderation alerts, by outcome: posted live or dry-run, or capped (over the channel's hourly limit).",
@@ -242,6 +248,11 @@ export class Metrics {
 
   moderationChecked(label: string): void {
     this.moderationChecks.inc({ label: slug(label) });
+  }
+
+  /** A moderation check the scheduler dropped: counted apart from reactions, which are shed first. */
+  moderationShed(reason: string): void {
+    this.moderationChecksShed.inc({ reason: slug(reason.replace(/^shed: /, "")) });
   }
 
   moderationAlert(outcome: "live" | "dry-run" | "capped"): void {

@@ -2,6 +2,7 @@ import { z } from "zod";
 
 import type { Logger } from "../logger.js";
 import { type IdIndex, INDEX } from "./idIndex.js";
+import type { Tombstones } from "./tombstones.js";
 import type { TurnLog } from "./turnLog.js";
 
 export interface HistoryTurn {
@@ -30,10 +31,14 @@ const turnSchema = z.object({
 });
 const historySchema = z.array(turnSchema);
 
-/** Where the history lives: the turn log, and the index that finds a member's or a server's channels. */
+/**
+ * Where the history lives: the turn log, the index that finds a member's or a server's channels, and the notes of
+ * deleted members that keep their turns from being written back.
+ */
 export interface HistoryBackend {
   readonly turns: TurnLog;
   readonly index: IdIndex;
+  readonly tombstones: Tombstones;
 }
 
 export const DAY_MS = 86_400_000;
@@ -86,6 +91,7 @@ export class HistoryStore {
 
   private readonly turns: TurnLog;
   private readonly index: IdIndex;
+  private readonly tombstones: Tombstones;
 
   constructor(
     backend: HistoryBackend,
@@ -94,6 +100,7 @@ export class HistoryStore {
   ) {
     this.turns = backend.turns;
     this.index = backend.index;
+    this.tombstones = backend.tombstones;
     this.options = {
       bufferTurns: 2_000,
       memoryChannels: 1_000,
@@ -103,6 +110,11 @@ export class HistoryStore {
       now: Date.now,
       ...options,
     };
+  }
+
+  /** How long each turn is kept (CHAT_HISTORY_TTL_DAYS). */
+  get retentionMs(): number {
+    return this.options.retentionMs;
   }
 
   /** Turns older than this time have expired. */
@@ -162,10 +174,20 @@ export class HistoryStore {
     }
   }
 
-  /** Forgets a channel here and in the store; unlike reads and writes, this fails when the store does. */
+  /**
+   * Forgets a channel here and in the store, and takes it out of the index of every member whose turns it held.
+   * Unlike reads and writes, this fails when the store does; the index goes last, so a retry still finds them.
+   */
   async clear(channelId: string): Promise<void> {
-    await this.turns.clear(channelId);
     this.forgetHere(channelId, () => true);
+    const members = new Set(
+      ((await this.turns.read(channelId)) ?? []).flatMap((turn) => {
+        const memberId = (turn as { memberId?: unknown })?.memberId;
+        return typeof memberId === "string" ? [memberId] : [];
+      }),
+    );
+    await this.turns.clear(channelId);
+    for (const memberId of members) await this.index.remove(INDEX.memberChannels(memberId), [channelId]);
   }
 
   /**
@@ -179,12 +201,19 @@ export class HistoryStore {
     return this.turns.remove(channelId, drop);
   }
 
-  /** Removes every turn a member wrote and every reply to them, in every channel, through the member's index. */
+  /**
+   * Removes every turn a member wrote and every reply to them, in every channel, through the member's index.
+   *
+   * What this process holds goes first, in every channel: a turn waiting for the store is not indexed yet. Then a
+   * tombstone, before anything is removed from the store: another process's outage buffer, or a reply still being
+   * generated, holds turns from before now, and its write drops them once it finds the tombstone. The index goes
+   * last: when the store fails midway, this throws, and a retry still finds every channel.
+   */
   async forgetMember(memberId: string): Promise<number> {
     const drop = (turn: unknown) => (turn as { memberId?: unknown })?.memberId === memberId;
-    // What this process holds goes first, in every channel: a turn waiting for the store is not indexed yet.
     const held = new Set([...this.memory.keys(), ...this.buffer.map((entry) => entry.channelId)]);
     for (const channelId of held) this.forgetHere(channelId, drop);
+    await this.tombstones.mark(memberId, this.options.now(), this.options.retentionMs);
     let removed = 0;
     for (const channelId of await this.index.get(INDEX.memberChannels(memberId))) {
       removed += await this.turns.remove(channelId, drop);
@@ -193,16 +222,21 @@ export class HistoryStore {
     return removed;
   }
 
-  /** The turns a member wrote that are still kept, by channel, oldest first. */
+  /** The turns still kept that a member wrote or that answered them, by channel, oldest first. */
   async memberTurns(memberId: string): Promise<Record<string, HistoryTurn[]>> {
     const byChannel: Record<string, HistoryTurn[]> = {};
     for (const channelId of await this.index.get(INDEX.memberChannels(memberId))) {
       const theirs = this.parse(channelId, await this.turns.read(channelId), Number.POSITIVE_INFINITY).filter(
-        (turn) => turn.role === "user" && turn.memberId === memberId,
+        (turn) => turn.memberId === memberId,
       );
       if (theirs.length > 0) byChannel[channelId] = theirs;
     }
     return byChannel;
+  }
+
+  /** The channels the index lists for a member: where their turns are (or were, until the entry expires). */
+  memberChannels(memberId: string): Promise<string[]> {
+    return this.index.get(INDEX.memberChannels(memberId));
   }
 
   /** Every channel of a server that has stored turns, through the server's index. */
@@ -243,29 +277,58 @@ export class HistoryStore {
     }
   }
 
-  /** Writes turns, indexing them first: a turn the index does not lead to could never be deleted. */
+  /**
+   * Writes turns, indexing them first: a turn the index does not lead to could never be deleted. A turn of a
+   * member deleted after it was made is never written: the tombstones are read before the write, and again after
+   * it, because the member may have been deleted in between by another process (whose removal then missed it).
+   */
   private async write(entry: Buffered): Promise<void> {
-    const { channelId, guildId, turns } = entry;
-    const members = [
-      ...new Set(turns.flatMap((turn) => (turn.memberId === undefined ? [] : [turn.memberId]))),
-    ];
-    for (const memberId of members) await this.index.add(INDEX.memberChannels(memberId), [channelId]);
-    if (guildId !== null) await this.index.add(INDEX.guildChannels(guildId), [channelId]);
+    const { channelId, guildId } = entry;
+    const turns = withoutDeleted(entry.turns, await this.tombstones.deletedAt(membersOf(entry.turns)));
+    if (turns.length < entry.turns.length) {
+      const dropped = new Set(entry.turns.filter((turn) => !turns.includes(turn)));
+      this.forgetRemembered(channelId, (turn) => dropped.has(turn));
+    }
+    if (turns.length === 0) return;
+    const members = membersOf(turns);
+    const ttlMs = this.options.retentionMs;
+    for (const memberId of members) await this.index.add(INDEX.memberChannels(memberId), [channelId], ttlMs);
+    if (guildId !== null) await this.index.add(INDEX.guildChannels(guildId), [channelId], ttlMs);
     await this.turns.append(
       channelId,
       turns.map((turn) => ({ v: TURN_VERSION, ...turn })),
-      { keep: this.options.maxTurns, ttlMs: this.options.retentionMs },
+      { keep: this.options.maxTurns, ttlMs },
     );
+    // The turns are written: a failure from here on must not send them to the buffer to be written twice.
+    try {
+      const deletedSince = await this.tombstones.deletedAt(members);
+      if (deletedSince.size > 0) await this.unwrite(channelId, deletedSince);
+    } catch (error) {
+      this.logger.warn(
+        { err: error, channelId },
+        "deletions made during this write could not be checked: a turn they missed stays until it expires",
+      );
+    }
+  }
+
+  /** Takes back turns that a deletion made while they were being written had missed, with their index entries. */
+  private async unwrite(channelId: string, deletedAt: ReadonlyMap<string, number>): Promise<void> {
+    const covered = (turn: unknown) => {
+      const { memberId, at } = (turn ?? {}) as { memberId?: unknown; at?: unknown };
+      const deleted = typeof memberId === "string" ? deletedAt.get(memberId) : undefined;
+      return deleted !== undefined && typeof at === "number" && at <= deleted;
+    };
+    if ((await this.turns.remove(channelId, covered)) === 0) return;
+    this.forgetRemembered(channelId, covered);
+    const left = new Set(membersOf(this.parse(channelId, await this.turns.read(channelId))));
+    for (const memberId of deletedAt.keys()) {
+      if (!left.has(memberId)) await this.index.remove(INDEX.memberChannels(memberId), [channelId]);
+    }
   }
 
   /** Drops turns from what this process remembers and what waits for the store. */
   private forgetHere(channelId: string, drop: (turn: HistoryTurn) => boolean): void {
-    const remembered = this.memory.get(channelId);
-    if (remembered)
-      this.memory.set(
-        channelId,
-        remembered.filter((turn) => !drop(turn)),
-      );
+    this.forgetRemembered(channelId, drop);
     for (let index = this.buffer.length - 1; index >= 0; index--) {
       const entry = this.buffer[index];
       if (entry?.channelId !== channelId) continue;
@@ -273,6 +336,16 @@ export class HistoryStore {
       if (kept.length === 0) this.buffer.splice(index, 1);
       else this.buffer[index] = { ...entry, turns: kept };
     }
+  }
+
+  /** Drops turns from what this process remembers (not from what waits: a flush may be writing it now). */
+  private forgetRemembered(channelId: string, drop: (turn: HistoryTurn) => boolean): void {
+    const remembered = this.memory.get(channelId);
+    if (remembered)
+      this.memory.set(
+        channelId,
+        remembered.filter((turn) => !drop(turn)),
+      );
   }
 
   /** Valid, unexpired turns, newest `limit`. */
@@ -386,6 +459,23 @@ export class HistoryStore {
       "store reachable again: buffered history written",
     );
   }
+}
+
+/** The members whose turns these are (or whom they answered). */
+function membersOf(turns: readonly HistoryTurn[]): string[] {
+  return [...new Set(turns.flatMap((turn) => (turn.memberId === undefined ? [] : [turn.memberId])))];
+}
+
+/** The turns that no deletion covers: a member's turn from before their data was deleted is not written. */
+function withoutDeleted(
+  turns: readonly HistoryTurn[],
+  deletedAt: ReadonlyMap<string, number>,
+): HistoryTurn[] {
+  if (deletedAt.size === 0) return [...turns];
+  return turns.filter((turn) => {
+    const deleted = turn.memberId === undefined ? undefined : deletedAt.get(turn.memberId);
+    return deleted === undefined || turn.at > deleted;
+  });
 }
 
 /** A stored turn as the app sees it: no version, and no key at all for a missing optional field. */

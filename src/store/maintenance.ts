@@ -7,12 +7,17 @@ export interface MaintenanceOptions {
   readonly sweepEveryMs?: number;
   /** How often a due erasure (Redis's append-only file rewrite) is looked for. */
   readonly tickMs?: number;
+  /** The clock the store's retention sweep reads; tests move it instead of waiting. */
+  readonly now?: () => number;
 }
 
 /**
- * The store's housekeeping while the bot runs: expired turns leave busy channels (idle ones expire on their own),
- * and a deletion's erasure that had to wait for Redis's hourly window runs once the window has passed. Its timer
- * never keeps the process alive, and a failed round is logged and tried again on the next one.
+ * The store's housekeeping while the bot runs. Every hour, retention: expired turns leave busy channels, and every
+ * record past its expiry leaves the store (mood counts per channel and per member, index entries, tombstones, idle
+ * histories); Redis expires whole keys itself, but @keyv/sqlite deletes an expired row only when it is read, and
+ * nobody reads a count nobody asks for. Every tick, a deletion's erasure that had to wait for Redis's hourly window
+ * runs once the window has passed. Its timer never keeps the process alive, and a failed round is logged and tried
+ * again on the next one.
  */
 export class StoreMaintenance {
   private timer: NodeJS.Timeout | undefined;
@@ -20,6 +25,7 @@ export class StoreMaintenance {
   private running: Promise<void> | undefined;
   private readonly sweepEveryMs: number;
   private readonly tickMs: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly store: Store,
@@ -29,6 +35,7 @@ export class StoreMaintenance {
   ) {
     this.sweepEveryMs = options.sweepEveryMs ?? 3_600_000;
     this.tickMs = options.tickMs ?? 300_000;
+    this.now = options.now ?? Date.now;
   }
 
   start(): void {
@@ -37,7 +44,10 @@ export class StoreMaintenance {
     this.timer.unref();
   }
 
-  /** A round now, sweeping whether or not one is due (an operator's command, a test). */
+  /**
+   * A round now, sweeping whether or not one is due. No command or signal exposes it: tests call it instead of
+   * waiting for the hourly timer. (The first round after a start, one tick in, always sweeps.)
+   */
   runNow(): Promise<void> {
     this.lastSweep = 0;
     return this.tick();
@@ -60,11 +70,12 @@ export class StoreMaintenance {
 
   private async round(): Promise<void> {
     try {
-      if (Date.now() - this.lastSweep >= this.sweepEveryMs) {
-        const swept = await this.history.sweep();
-        this.lastSweep = Date.now();
-        if (swept.removed > 0) {
-          this.logger.info(swept, "expired history turns removed");
+      if (this.now() - this.lastSweep >= this.sweepEveryMs) {
+        const turns = await this.history.sweep();
+        const records = await this.store.sweepExpired(this.now());
+        this.lastSweep = this.now();
+        if (turns.removed + records.records + records.indexEntries > 0) {
+          this.logger.info({ turns: turns.removed, ...records }, "expired data removed from the store");
           await this.store.eraseDeleted();
         }
       }

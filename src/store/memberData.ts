@@ -8,16 +8,42 @@ import type { Store } from "./openStore.js";
 import type { PrivacyChoice, PrivacyStore } from "./privacy.js";
 import type { SettingsStore } from "./settings.js";
 
-/** Everything stored that one member wrote or that is about them: what /privacy export sends. */
+/** One stored turn as the export shows it. */
+export interface ExportedTurn {
+  readonly at: string;
+  readonly messageId?: string;
+  /** The display name stored with a member's own turn. */
+  readonly author?: string;
+  readonly text: string;
+}
+
+/**
+ * Every kind of record the store holds that names one member or is about them: what /privacy export sends. Other
+ * members' turns and the server's settings name no member; the deletion note is keyed by a keyed hash of the id.
+ */
 export interface MemberExport {
   readonly memberId: string;
   readonly exportedAt: string;
   readonly retentionDays: number;
+  /** `privacy:<id>`: the opt-out, the one record that a deletion keeps (an opt-in removes it). */
   readonly settings: { readonly optedOut: boolean; readonly optedOutAt?: string };
   /** Their turns by channel id, oldest first. */
-  readonly history: Record<string, Array<{ at: string; messageId?: string; text: string }>>;
+  readonly history: Record<string, ExportedTurn[]>;
+  /** The bot's replies to them by channel id, oldest first: stored with their id, deleted with their turns. */
+  readonly replies: Record<string, ExportedTurn[]>;
   /** Their mood counts by server id, then by UTC day. */
   readonly moodTallies: Record<string, Record<string, MoodCounts>>;
+  /** The index entries holding their id, which lead a deletion to their data; each expires with that data. */
+  readonly index: {
+    /** The channels whose history holds their turns (`member-channels:<id>`). */
+    readonly channels: string[];
+    /** The servers where their mood is counted (`member-guilds:<id>`). */
+    readonly servers: string[];
+    /** The servers whose member list holds their id (`guild-members:<server>`). */
+    readonly listedInServers: string[];
+  };
+  /** The note that their data was deleted (a tombstone, keyed by a keyed hash of their id, never the id). */
+  readonly deletion?: { readonly at: string; readonly until: string };
 }
 
 export interface DeletionReport {
@@ -48,11 +74,20 @@ export class MemberData {
     this.now = deps.now ?? Date.now;
   }
 
-  /** Records a member's mood in a server's tally (counts only), indexed so that deletion finds it. */
+  private get retentionMs(): number {
+    return this.deps.retentionDays * DAY_MS;
+  }
+
+  /**
+   * Records a member's mood in a server's tally (counts only), indexed so that deletion finds it. A message from
+   * before the member's data was deleted (one still in the queue when they asked) is not counted.
+   */
   async recordMood(member: MemberRef, label: keyof MoodCounts, at: number): Promise<void> {
-    const { index, moods } = this.deps.store;
-    await index.add(INDEX.memberGuilds(member.memberId), [member.guildId]);
-    await index.add(INDEX.guildMembers(member.guildId), [member.memberId]);
+    const { index, moods, tombstones } = this.deps.store;
+    const deletedAt = (await tombstones.deletedAt([member.memberId])).get(member.memberId);
+    if (deletedAt !== undefined && at <= deletedAt) return;
+    await index.add(INDEX.memberGuilds(member.memberId), [member.guildId], this.retentionMs);
+    await index.add(INDEX.guildMembers(member.guildId), [member.memberId], this.retentionMs);
     await moods.recordMember(member, label, at, this.deps.retentionDays);
   }
 
@@ -66,18 +101,13 @@ export class MemberData {
     const { history, privacy, store } = this.deps;
     const choice: PrivacyChoice = await privacy.choice(memberId);
     const turns = await history.memberTurns(memberId);
-    const moodTallies: Record<string, Record<string, MoodCounts>> = {};
-    const days = this.tallyDays();
-    for (const guildId of await store.index.get(INDEX.memberGuilds(memberId))) {
-      const counts = await store.moods.memberDays({ guildId, memberId }, days[0], days[1]);
-      const byDay: Record<string, MoodCounts> = {};
-      counts.forEach((day, offset) => {
-        if (day.positive + day.negative + day.neutral > 0) {
-          byDay[new Date((days[0] + offset) * DAY_MS).toISOString().slice(0, 10)] = day;
-        }
-      });
-      if (Object.keys(byDay).length > 0) moodTallies[guildId] = byDay;
+    const servers = await store.index.get(INDEX.memberGuilds(memberId));
+    const listedInServers: string[] = [];
+    for (const guildId of servers) {
+      if ((await store.index.get(INDEX.guildMembers(guildId))).includes(memberId))
+        listedInServers.push(guildId);
     }
+    const deletedAt = (await store.tombstones.deletedAt([memberId])).get(memberId);
     return {
       memberId,
       exportedAt: new Date(this.now()).toISOString(),
@@ -86,42 +116,60 @@ export class MemberData {
         optedOut: choice.optedOut,
         ...(choice.at === undefined ? {} : { optedOutAt: new Date(choice.at).toISOString() }),
       },
-      history: Object.fromEntries(
-        Object.entries(turns).map(([channelId, list]) => [channelId, list.map(exportedTurn)]),
-      ),
-      moodTallies,
+      history: byChannel(turns, "user"),
+      replies: byChannel(turns, "assistant"),
+      moodTallies: await this.tallies(memberId, servers),
+      index: { channels: await history.memberChannels(memberId), servers, listedInServers },
+      ...(deletedAt === undefined
+        ? {}
+        : {
+            deletion: {
+              at: new Date(deletedAt).toISOString(),
+              until: new Date(deletedAt + this.retentionMs).toISOString(),
+            },
+          }),
     };
   }
 
   /** Removes deleted messages' turns and the replies to them; erases them on disk when any were stored. */
   async forgetMessages(channelId: string, messageIds: readonly string[]): Promise<number> {
     const removed = await this.deps.history.forgetMessages(channelId, messageIds);
-    if (removed > 0) await this.deps.store.eraseDeleted();
+    if (removed > 0) await this.erase();
     return removed;
   }
 
-  /** Deletes a member's turns, the bot's replies to them and their tallies everywhere; then erases them on disk. */
+  /**
+   * Deletes a member's turns, the bot's replies to them, their tallies everywhere and every index entry holding
+   * their id; then erases them on disk. The opt-out stays, so that it goes on holding. Throws when the store fails
+   * before everything is deleted: the index entries go last, so a retry finds all that is left.
+   */
   async delete(memberId: string): Promise<DeletionReport> {
     const { history, store } = this.deps;
     const turns = await history.forgetMember(memberId);
     const guilds = await store.index.get(INDEX.memberGuilds(memberId));
     const [from, to] = this.tallyDays();
-    for (const guildId of guilds) await store.moods.forgetMember({ guildId, memberId }, from, to);
+    for (const guildId of guilds) {
+      await store.moods.forgetMember({ guildId, memberId }, from, to);
+      await store.index.remove(INDEX.guildMembers(guildId), [memberId]);
+    }
     await store.index.delete(INDEX.memberGuilds(memberId));
-    const erasure = await store.eraseDeleted();
+    const erasure = await this.erase();
     this.deps.logger.info({ turns, tallyServers: guilds.length, erasure }, "member data deleted");
     return { turns, tallyServers: guilds.length, erasure };
   }
 
   /**
    * Deletes everything stored for a server: its channels' history and mood counts, its settings (moderation's
-   * too) and its members' tallies there. `channelIds` are the channels Discord knows of; the index adds those that have gone since.
+   * too), its members' tallies there, and its id and channels in its members' index entries. `channelIds` are the
+   * channels Discord knows of; the index adds those that have gone since.
    */
   async purgeGuild(guildId: string, channelIds: readonly string[]): Promise<{ channels: number }> {
     const { history, store, settings, moderation } = this.deps;
     const channels = [...new Set([...channelIds, ...(await history.guildChannels(guildId))])];
+    const members = await store.index.get(INDEX.guildMembers(guildId));
     const toHour = Math.floor(this.now() / HOUR_MS);
     for (const channelId of channels) {
+      // Also takes the channel out of the index of every member whose turns it held.
       await history.clear(channelId);
       await store.moods.forgetChannel(channelId, toHour - KEEP_HOURS, toHour);
       await settings.delete("channel", channelId);
@@ -129,14 +177,52 @@ export class MemberData {
     await settings.delete("guild", guildId);
     await moderation.delete(guildId);
     const [from, to] = this.tallyDays();
-    for (const memberId of await store.index.get(INDEX.guildMembers(guildId))) {
+    for (const memberId of members) {
       await store.moods.forgetMember({ guildId, memberId }, from, to);
+      await store.index.remove(INDEX.memberGuilds(memberId), [guildId]);
+      // A member counted here may have turns that left the history (pushed out) while the index kept the channel.
+      await store.index.remove(INDEX.memberChannels(memberId), channels);
     }
     await store.index.delete(INDEX.guildMembers(guildId));
     await store.index.delete(INDEX.guildChannels(guildId));
-    const erasure = await store.eraseDeleted();
+    const erasure = await this.erase();
     this.deps.logger.info({ guildId, channels: channels.length, erasure }, "server data purged");
     return { channels: channels.length };
+  }
+
+  /**
+   * Makes what was deleted unrecoverable from the store's files. Its failure changes nothing about what was
+   * deleted from the store: it is logged, and told as the rewrite being left to the operator.
+   */
+  private async erase(): Promise<ErasureOutcome> {
+    try {
+      return await this.deps.store.eraseDeleted();
+    } catch (error) {
+      this.deps.logger.warn(
+        { err: error },
+        "deleted data could not be erased from the store's files: copies stay there until they are rewritten",
+      );
+      return "refused";
+    }
+  }
+
+  private async tallies(
+    memberId: string,
+    servers: readonly string[],
+  ): Promise<Record<string, Record<string, MoodCounts>>> {
+    const moodTallies: Record<string, Record<string, MoodCounts>> = {};
+    const days = this.tallyDays();
+    for (const guildId of servers) {
+      const counts = await this.deps.store.moods.memberDays({ guildId, memberId }, days[0], days[1]);
+      const byDay: Record<string, MoodCounts> = {};
+      counts.forEach((day, offset) => {
+        if (day.positive + day.negative + day.neutral > 0) {
+          byDay[new Date((days[0] + offset) * DAY_MS).toISOString().slice(0, 10)] = day;
+        }
+      });
+      if (Object.keys(byDay).length > 0) moodTallies[guildId] = byDay;
+    }
+    return moodTallies;
   }
 
   /** The days a member tally can still exist: retention, and one more for a clock that crossed midnight. */
@@ -146,10 +232,23 @@ export class MemberData {
   }
 }
 
-function exportedTurn(turn: HistoryTurn) {
+function byChannel(
+  turns: Record<string, HistoryTurn[]>,
+  role: HistoryTurn["role"],
+): Record<string, ExportedTurn[]> {
+  const chosen: Record<string, ExportedTurn[]> = {};
+  for (const [channelId, list] of Object.entries(turns)) {
+    const theirs = list.filter((turn) => turn.role === role).map(exportedTurn);
+    if (theirs.length > 0) chosen[channelId] = theirs;
+  }
+  return chosen;
+}
+
+function exportedTurn(turn: HistoryTurn): ExportedTurn {
   return {
     at: new Date(turn.at).toISOString(),
     ...(turn.messageId === undefined ? {} : { messageId: turn.messageId }),
+    ...(turn.role === "user" && turn.author !== undefined ? { author: turn.author } : {}),
     text: turn.text,
   };
 }

@@ -2,6 +2,7 @@ import type Keyv from "keyv";
 import { z } from "zod";
 
 import type { Logger } from "../logger.js";
+import { CachedRecords } from "./cachedRecord.js";
 
 export const MODERATION_MODES = ["off", "dry-run", "live"] as const;
 export type ModerationMode = (typeof MODERATION_MODES)[number];
@@ -55,52 +56,55 @@ function fromStored(stored: z.infer<typeof schema>): ModerationSettings {
 
 /** How long a read is trusted: other processes sharing Redis see a change within this time. */
 const CACHE_MS = 10_000;
+/** Servers whose setup is kept in memory; beyond this the least recently used are dropped. */
+const CACHE_ENTRIES = 10_000;
+
+export interface ModerationOptions {
+  readonly cacheMs?: number;
+  readonly cacheSize?: number;
+  readonly now?: () => number;
+}
 
 /**
  * Each server's moderation setup, in Keyv (shared by every shard) and cached, since it is read for every message.
- * While the store is unreachable the last setup read stays in force, and a server never read counts as off.
+ * While the store is unreachable the last setup read stays in force, and a server never read counts as off
+ * (`CachedRecords`, the policy settings and opt-outs share).
  */
 export class ModerationStore {
-  private readonly cache = new Map<string, { value: ModerationSettings; until: number }>();
+  private readonly records: CachedRecords<ModerationSettings>;
 
-  constructor(
-    private readonly keyv: Keyv<unknown>,
-    private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
-  ) {}
+  constructor(keyv: Keyv<unknown>, logger: Logger, options: ModerationOptions = {}) {
+    this.records = new CachedRecords<ModerationSettings>({
+      keyv,
+      logger,
+      label: "moderation setup",
+      freshMs: options.cacheMs ?? CACHE_MS,
+      maxEntries: options.cacheSize ?? CACHE_ENTRIES,
+      unknown: MODERATION_OFF,
+      parse: (raw, key) => {
+        const parsed = schema.safeParse(raw);
+        if (parsed.success) return fromStored(parsed.data);
+        if (raw !== undefined) logger.warn({ key }, "ignoring malformed moderation setup");
+        return MODERATION_OFF;
+      },
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
+  }
 
   private key(guildId: string): string {
     return `moderation:${guildId}`;
   }
 
-  async get(guildId: string): Promise<ModerationSettings> {
-    const cached = this.cache.get(guildId);
-    if (cached && cached.until > this.now()) return cached.value;
-    try {
-      const raw = await this.keyv.get(this.key(guildId));
-      const parsed = schema.safeParse(raw);
-      if (raw !== undefined && !parsed.success)
-        this.logger.warn({ guildId }, "ignoring malformed moderation setup");
-      const value = parsed.success ? fromStored(parsed.data) : MODERATION_OFF;
-      this.remember(guildId, value);
-      return value;
-    } catch (error) {
-      this.logger.warn({ err: error, guildId }, "moderation setup unreadable; keeping the last one");
-      return cached?.value ?? MODERATION_OFF;
-    }
+  /** The setup in force; never throws (the last one read while the store is away, or off). */
+  get(guildId: string): Promise<ModerationSettings> {
+    return this.records.get(this.key(guildId));
   }
 
   async set(guildId: string, value: ModerationSettings): Promise<void> {
-    await this.keyv.set(this.key(guildId), { v: 2, ...value });
-    this.remember(guildId, value);
+    await this.records.write(this.key(guildId), { v: 2, ...value }, value);
   }
 
   async delete(guildId: string): Promise<void> {
-    await this.keyv.delete(this.key(guildId));
-    this.cache.delete(guildId);
-  }
-
-  private remember(guildId: string, value: ModerationSettings): void {
-    this.cache.set(guildId, { value, until: this.now() + CACHE_MS });
+    await this.records.remove(this.key(guildId), MODERATION_OFF);
   }
 }

@@ -11,6 +11,13 @@ import { type IdIndex, KeyvIdIndex, RedisIdIndex } from "./idIndex.js";
 import { KeyvMoodTally, type MoodTally, RedisMoodTally } from "./moodTally.js";
 import { createRedisClient } from "./redisClient.js";
 import { RedisResultCache } from "./redisResultCache.js";
+import {
+  KeyvTombstones,
+  keyvSecret,
+  redisSecret,
+  TOMBSTONE_SECRET_KEY,
+  type Tombstones,
+} from "./tombstones.js";
 import { KeyvTurnLog, RedisTurnLog, type TurnLog } from "./turnLog.js";
 
 /** The bot's storage: a Keyv for plain values, and the per-channel turn log, atomic where processes share it. */
@@ -21,6 +28,13 @@ export interface Store {
   readonly moods: MoodTally;
   /** Finds a member's or a server's data without a scan. */
   readonly index: IdIndex;
+  /** Notes of deleted members, so that no process writes their data back. */
+  readonly tombstones: Tombstones;
+  /**
+   * Deletes what retention has ended, as of `now`: every record past its expiry (SQLite, whose rows expire only
+   * when read; Redis expires its keys itself) and every index entry past its own.
+   */
+  sweepExpired(now: number): Promise<SweptRecords>;
   /**
    * Makes what was just deleted unrecoverable from the store's files, or schedules it: SQLite zeroes freed pages
    * and truncates its write-ahead log at once; Redis rewrites its append-only file at most once an hour.
@@ -33,6 +47,14 @@ export interface Store {
   /** Whether the store is connected now: Redis can go away and come back; a SQLite file is always there. */
   readonly reachable: boolean;
   close(): Promise<void>;
+}
+
+/** What a retention sweep of the store removed. */
+export interface SweptRecords {
+  /** Whole records: mood counts, index sets, tombstones, idle histories. */
+  readonly records: number;
+  /** Entries of index sets that are still in use. */
+  readonly indexEntries: number;
 }
 
 export interface OpenStoreOptions {
@@ -128,12 +150,25 @@ async function connectSqlite(url: string, logger: Logger): Promise<Store> {
     if (file !== ":memory:") await sqlite.query("PRAGMA wal_checkpoint(TRUNCATE)");
     return "erased";
   };
+  const index = new KeyvIdIndex(keyv, keysWithPrefix);
+  const sweepExpired = async (now: number): Promise<SweptRecords> => {
+    const indexEntries = await index.sweep(now);
+    // Keyv keeps a row's expiry inside its JSON value; a value that is not JSON is no record of ours to judge.
+    const rows = (await sqlite.query(
+      `DELETE FROM ${SQLITE_TABLE} WHERE key LIKE ? ESCAPE '\\' AND (CASE WHEN json_valid(value) THEN json_extract(value, '$.expires') END) <= ? RETURNING key`,
+      `${escapeLike(`${NAMESPACE}:`)}%`,
+      now,
+    )) as unknown[];
+    return { records: rows.length, indexEntries };
+  };
   return {
     kind: "sqlite",
     keyv,
     turns: new KeyvTurnLog(keyv, keysWithPrefix),
     moods: new KeyvMoodTally(keyv),
-    index: new KeyvIdIndex(keyv),
+    index,
+    tombstones: new KeyvTombstones(keyv, keyvSecret(keyv)),
+    sweepExpired,
     eraseDeleted,
     eraseDue: async () => undefined,
     resultCache: undefined,
@@ -155,7 +190,7 @@ async function connectRedis(url: string, logger: Logger, options: OpenStoreOptio
   let lastError = "";
   client.on("error", (error: unknown) => {
     const message = errorMessage(error);
-    if (message !== lastError) logger.error({ err: message }, "redis connection error");
+    if (message !== lastError) logger.error({ err: error }, "redis connection error");
     lastError = message;
   });
   client.on("ready", () => {
@@ -182,12 +217,16 @@ async function connectRedis(url: string, logger: Logger, options: OpenStoreOptio
   });
   keyv.on("error", (error: unknown) => logger.debug({ err: error }, "store error"));
   const aof = new AofRewriter(client, `${NAMESPACE}:`, logger.child({ component: "store" }));
+  const index = new RedisIdIndex(client, `${NAMESPACE}:index:`);
   return {
     kind: "redis",
     keyv,
     turns: new RedisTurnLog(client, `${NAMESPACE}:turns:`),
     moods: new RedisMoodTally(client, `${NAMESPACE}:`),
-    index: new RedisIdIndex(client, `${NAMESPACE}:index:`),
+    index,
+    tombstones: new KeyvTombstones(keyv, redisSecret(client, `${NAMESPACE}:${TOMBSTONE_SECRET_KEY}`)),
+    // Every record with a retention has a TTL that Redis enforces itself; only entries inside index sets are left.
+    sweepExpired: async (now) => ({ records: 0, indexEntries: await index.sweep(now) }),
     eraseDeleted: () => aof.afterDeletion(),
     eraseDue: () => aof.due(),
     resultCache:

@@ -2,6 +2,7 @@ import type Keyv from "keyv";
 import { z } from "zod";
 import type { Logger } from "../logger.js";
 import type { EmojiMap, SentimentLabel } from "../sentimentLabels.js";
+import { CachedRecords } from "./cachedRecord.js";
 
 /**
  * Per-guild and per-channel settings that server admins change with /settings, stored in Keyv (so shared by every
@@ -45,7 +46,8 @@ export const SETTING_VALUES: Record<SettingKey, z.ZodType<string>> = {
 };
 
 export type Settings = Partial<Record<SettingKey, string>>;
-const settingsSchema = z.record(z.enum(SETTING_KEYS), z.string());
+// Partial: zod 4's record over an enum requires every key, and a guild sets only some.
+const settingsSchema = z.partialRecord(z.enum(SETTING_KEYS), z.string());
 
 export type Scope = "guild" | "channel";
 
@@ -83,50 +85,64 @@ export function parseSettingsFile(text: string, file: string): Settings {
 
 /** How long a read is trusted: other processes sharing Redis see a change within this time. */
 const CACHE_MS = 10_000;
+/** Guilds and channels whose settings are kept in memory; beyond this the least recently used are dropped. */
+const CACHE_ENTRIES = 20_000;
 
+export interface SettingsOptions {
+  readonly cacheMs?: number;
+  readonly cacheSize?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Settings are read through one cached-record policy (`CachedRecords`): while the store cannot be read, the last
+ * settings read for a guild or channel stay in force, so a Redis blip turns no reaction back on and no persona or
+ * language off; a guild or channel never read gets the defaults.
+ */
 export class SettingsStore {
-  private readonly cache = new Map<string, { value: Settings; until: number }>();
+  private readonly records: CachedRecords<Settings>;
 
-  constructor(
-    private readonly keyv: Keyv<unknown>,
-    private readonly logger: Logger,
-    private readonly now: () => number = Date.now,
-  ) {}
+  constructor(keyv: Keyv<unknown>, logger: Logger, options: SettingsOptions = {}) {
+    this.records = new CachedRecords<Settings>({
+      keyv,
+      logger,
+      label: "settings",
+      freshMs: options.cacheMs ?? CACHE_MS,
+      maxEntries: options.cacheSize ?? CACHE_ENTRIES,
+      unknown: {},
+      parse: (raw, key) => {
+        if (raw === undefined) return {};
+        const parsed = settingsSchema.safeParse(raw);
+        if (parsed.success) return parsed.data;
+        logger.warn({ key }, "ignoring malformed settings");
+        return {};
+      },
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
+  }
 
   private key(scope: Scope, id: string): string {
     return `settings:${scope}:${id}`;
   }
 
-  async get(scope: Scope, id: string): Promise<Settings> {
-    const key = this.key(scope, id);
-    const cached = this.cache.get(key);
-    if (cached && cached.until > this.now()) return cached.value;
-    const raw = await this.keyv.get(key);
-    const parsed = raw === undefined ? { success: true as const, data: {} } : settingsSchema.safeParse(raw);
-    if (!parsed.success) this.logger.warn({ key }, "ignoring malformed settings");
-    const value = parsed.success ? parsed.data : {};
-    this.cache.set(key, { value, until: this.now() + CACHE_MS });
-    return value;
+  /** A guild's or channel's own settings as stored now (for /settings show); throws when the store cannot be read. */
+  get(scope: Scope, id: string): Promise<Settings> {
+    return this.records.read(this.key(scope, id));
   }
 
   /**
-   * The settings in force in a channel: the channel's own over the guild's. While the store is unreachable the
-   * bot keeps serving with its defaults rather than going silent.
+   * The settings in force in a channel: the channel's own over the guild's, both read at once. Never throws: while
+   * the store is unreachable the last settings read hold, and the defaults where none were.
    */
   async effective(guildId: string | null, channelId: string): Promise<Settings> {
-    try {
-      const guild = guildId === null ? {} : await this.get("guild", guildId);
-      const channel = await this.get("channel", channelId);
-      return { ...guild, ...channel };
-    } catch (error) {
-      this.logger.warn(
-        { err: error instanceof Error ? error.message : String(error) },
-        "settings unavailable; using defaults",
-      );
-      return {};
-    }
+    const [guild, channel] = await Promise.all([
+      guildId === null ? {} : this.records.get(this.key("guild", guildId)),
+      this.records.get(this.key("channel", channelId)),
+    ]);
+    return { ...guild, ...channel };
   }
 
+  /** Changes one setting. Read from the store, not the cache, so that another shard's recent change is kept. */
   async set(scope: Scope, id: string, key: SettingKey, value: string): Promise<void> {
     const current = await this.get(scope, id);
     await this.write(scope, id, { ...current, [key]: value });
@@ -139,14 +155,10 @@ export class SettingsStore {
 
   /** Removes every setting of a guild or channel (when the server's data is purged). */
   async delete(scope: Scope, id: string): Promise<void> {
-    const key = this.key(scope, id);
-    await this.keyv.delete(key);
-    this.cache.delete(key);
+    await this.records.remove(this.key(scope, id), {});
   }
 
   private async write(scope: Scope, id: string, value: Settings): Promise<void> {
-    const key = this.key(scope, id);
-    await this.keyv.set(key, value);
-    this.cache.set(key, { value, until: this.now() + CACHE_MS });
+    await this.records.write(this.key(scope, id), value, value);
   }
 }

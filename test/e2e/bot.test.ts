@@ -8,6 +8,21 @@ const reactionPath = (messageId: string) => new RegExp(`^/channels/\\d+/messages
 const emojiOf = (request: RecordedRequest | undefined) =>
   decodeURIComponent(request?.path.match(/reactions\/([^/]+)\/@me$/)?.[1] ?? "");
 const body = (request: RecordedRequest | undefined) => (request?.body ?? {}) as Record<string, unknown>;
+const referencedId = (reference: unknown) => (reference as { message_id?: string } | undefined)?.message_id;
+
+interface StoredTurn {
+  readonly role: string;
+  readonly text: string;
+  readonly author?: string;
+  readonly messageId?: string;
+}
+
+/** The turns a channel's history holds for one message: its user turn, then the reply. */
+async function storedTurns(h: BotHarness, channelId: string, messageId: string): Promise<StoredTurn[]> {
+  const turns = (await h.store.turns.read(channelId)) as StoredTurn[] | undefined;
+  // A channel with no history reads as nothing stored.
+  return (turns ?? []).filter((turn) => turn.messageId === messageId);
+}
 
 /** Waits until the bot has reacted to a later human message: proof it has processed everything before it. */
 async function settle(h: BotHarness): Promise<void> {
@@ -39,30 +54,52 @@ describe("mood reactions", () => {
     expect(h.discord.acceptedMatching("PUT", reactionPath(id))).toHaveLength(1);
   });
 
-  it("ignores bots, webhooks, itself, system messages, direct messages and empty text", async () => {
-    const ignored = [
-      h.discord.sendMessage({
+  it("ignores bots, webhooks, itself, system messages and empty text, each with its reason", async () => {
+    const ignored = {
+      "from a bot": h.discord.sendMessage({
         content: "beep",
         author: { id: "200000000000000001", username: "otherbot", bot: true },
       }),
-      h.discord.sendMessage({ content: "hook", webhookId: "300000000000000001" }),
-      h.discord.sendMessage({ content: "me", author: h.discord.botUser }),
-      h.discord.sendMessage({ content: "", type: 7 }),
-      h.discord.sendMessage({ content: "dm", guildId: null }),
-      h.discord.sendMessage({ content: "   " }),
-      h.discord.sendMessage({
-        content: "",
-        attachments: [{ id: "1", filename: "a.png", size: 1, url: "x", proxy_url: "x" }],
-      }),
-    ];
-    await settle(h);
-    for (const id of ignored) {
-      expect(h.discord.requests.filter((r) => r.path.includes(id))).toEqual([]);
+      "from a webhook": h.discord.sendMessage({ content: "hook", webhookId: "300000000000000001" }),
+      "own message": h.discord.sendMessage({ content: "me", author: h.discord.botUser }),
+      "system message": h.discord.sendMessage({ content: "", type: 7 }),
+      "no text": h.discord.sendMessage({ content: "   " }),
+    };
+    const attachmentOnly = h.discord.sendMessage({
+      content: "",
+      attachments: [{ id: "1", filename: "a.png", size: 1, url: "x", proxy_url: "x" }],
+    });
+    const cases: Array<[string, string]> = [...Object.entries(ignored), ["no text", attachmentOnly]];
+    for (const [reason, messageId] of cases) {
+      // Skipping the message is its last outcome: nothing else is done for it.
+      expect(await h.outcomes.next("skipped", { messageId }), reason).toMatchObject({
+        job: "message",
+        reason,
+      });
+      expect(h.outcomes.about(messageId)).toHaveLength(1);
+      expect(h.discord.requests.filter((r) => r.path.includes(messageId))).toEqual([]);
     }
   });
 
+  it("is never sent direct messages while ALLOW_DMS is off: it does not ask for them", () => {
+    const DIRECT_MESSAGES = 1 << 12;
+    expect((h.discord.identifies[0] as { intents: number }).intents & DIRECT_MESSAGES).toBe(0);
+  });
+
   it("never sends text for a plain message", async () => {
-    expect(h.discord.requestsMatching("POST", /\/messages$/)).toEqual([]);
+    const since = h.discord.requests.length;
+    const plain = h.discord.sendMessage({ content: "just saying hello to everyone" });
+    await h.outcomes.next("reacted", { messageId: plain });
+    // Mentions are answered one at a time per channel, in the order sent: had the plain message been answered,
+    // its reply would be posted before this one's.
+    const later = h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> hi`, mentionBot: true });
+    await h.outcomes.next("replied", { messageId: later });
+    const posts = h.discord.requests
+      .slice(since)
+      .filter((r) => r.method === "POST" && /\/messages$/.test(r.path));
+    expect(posts.length).toBeGreaterThan(0);
+    for (const post of posts) expect(body(post).message_reference).toMatchObject({ message_id: later });
+    expect(h.outcomes.about(plain).map((outcome) => outcome.kind)).toEqual(["reacted"]);
   });
 });
 
@@ -83,14 +120,16 @@ describe("mood emoji settings", () => {
     expect(emojiOf(put)).toBe("🎉");
   });
 
-  it("does not react when the label's emoji is empty, and says so in the log", async () => {
+  it("does not react when the label's emoji is empty, and says which label it measured", async () => {
     h = await startBotHarness({
       model: { favouredToken: "negative" },
       env: { MOOD_EMOJIS: "positive=😄,negative=,neutral=😐" },
     });
     const id = h.discord.sendMessage({ content: "this is awful" });
-    await h.waitForLog("no emoji for this label");
-    expect(h.logs.find("no emoji for this label")[0]).toMatchObject({ label: "negative", messageId: id });
+    expect(await h.outcomes.next("skipped", { messageId: id, job: "reaction" })).toMatchObject({
+      reason: "no emoji for this label",
+      label: "negative",
+    });
     expect(h.discord.requestsMatching("PUT", reactionPath(id))).toEqual([]);
   });
 });
@@ -117,26 +156,36 @@ describe("skipping sentiment work that could not be used", () => {
       channelId: harness.discord.secondChannelId,
       mentionBot: true,
     });
-    // The reply's own outcome: with reactions and replies sharing passes, the control reaction may come first.
-    await harness.waitForLog("replied");
+    expect(await harness.outcomes.next("skipped", { messageId: id })).toMatchObject({
+      job: "message",
+      reason: "no permission to react here",
+    });
+    expect(await harness.outcomes.next("skipped", { messageId: mentionId })).toMatchObject({
+      job: "reaction",
+      reason: "no permission to react here",
+    });
+    await harness.outcomes.next("replied", { messageId: mentionId });
     await settle(harness);
     expect(harness.discord.requestsMatching("PUT", reactionPath(id))).toEqual([]);
     expect(harness.discord.requestsMatching("PUT", reactionPath(mentionId))).toEqual([]);
-    const skipped = harness.logs.find("message skipped").find((line) => line.messageId === id);
-    expect(skipped).toMatchObject({ reason: "no permission to react here" });
-    // Only the control message in the first channel and the chat reply used the model.
-    expect(harness.llm.schedulerStats.completed).toBe(2);
+    // The model read only the control message in the first channel, and wrote the one reply.
+    expect(harness.model.callsOf("sentiment").map((call) => call.text)).toEqual([
+      "a control message after the others",
+    ]);
+    expect(harness.model.callsOf("chat")).toHaveLength(1);
   });
 
   it("does no sentiment pass when every emoji is empty", async () => {
     h = await startBotHarness({ env: { MOOD_EMOJIS: "positive=,negative=,neutral=" } });
     const id = h.discord.sendMessage({ content: "anything at all" });
-    h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> hi`, mentionBot: true });
-    await h.waitForLog("replied");
-    expect(h.logs.find("message skipped").find((line) => line.messageId === id)).toMatchObject({
+    const mentionId = h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> hi`, mentionBot: true });
+    expect(await h.outcomes.next("skipped", { messageId: id })).toMatchObject({
+      job: "message",
       reason: "reactions are off",
     });
-    expect(h.llm.schedulerStats.completed).toBe(1);
+    await h.outcomes.next("replied", { messageId: mentionId });
+    expect(h.model.callsOf("sentiment")).toEqual([]);
+    expect(h.model.callsOf("chat")).toHaveLength(1);
     expect(h.discord.requestsMatching("PUT", /reactions/)).toEqual([]);
   });
 });
@@ -153,12 +202,15 @@ describe("mention chat", () => {
 
   it("shows typing, then streams the reply: posted early, edited, continued past 2000 characters", async () => {
     const botId = h.discord.botUser.id;
+    const since = h.discord.requests.length;
     const id = h.discord.sendMessage({ content: `<@${botId}> tell me a long story`, mentionBot: true });
     await h.discord.waitForRequests("PUT", reactionPath(id));
-    await h.waitForLog("replied", 1, 60_000);
-    const posts = h.discord.requestsMatching("POST", /^\/channels\/\d+\/messages$/);
-    const edits = h.discord.requestsMatching("PATCH", /^\/channels\/\d+\/messages\/\d+$/);
-    const typing = h.discord.requestsMatching("POST", /^\/channels\/\d+\/typing$/);
+    const replied = await h.outcomes.next("replied", { messageId: id }, 60_000);
+    const sent = (method: string, path: RegExp) =>
+      h.discord.requests.slice(since).filter((r) => r.method === method && path.test(r.path));
+    const posts = sent("POST", /^\/channels\/\d+\/messages$/);
+    const edits = sent("PATCH", /^\/channels\/\d+\/messages\/\d+$/);
+    const typing = sent("POST", /^\/channels\/\d+\/typing$/);
     expect(typing.length).toBeGreaterThanOrEqual(1);
     expect(typing[0]?.at).toBeLessThanOrEqual(posts[0]?.at ?? 0);
     expect(body(posts[0]).message_reference).toMatchObject({ message_id: id });
@@ -179,37 +231,47 @@ describe("mention chat", () => {
     }
     // The final edit of each message holds its part of the full text, which is exactly what the history stored.
     const final = h.discord.finalMessages(h.discord.channelId);
-    const shown = final.map((message) => message.content).join(" ");
+    const first = final.findIndex((message) => referencedId(message.reference) === id);
+    const mine = final.slice(first, first + replied.messages);
+    expect(mine).toHaveLength(posts.length);
+    const shown = mine.map((message) => message.content).join(" ");
     expect(shown.length).toBeGreaterThan(2000);
     expect(shown).toMatch(/^(lorem ?)+$/);
-    const stored = (await h.store.turns.read(h.discord.channelId)) as Array<{ role: string; text: string }>;
+    const stored = await storedTurns(h, h.discord.channelId, id);
+    expect(stored.map((turn) => turn.role)).toEqual(["user", "assistant"]);
     expect(shown.replace(/\s+/g, " ")).toBe(stored[1]?.text.replace(/\s+/g, " "));
   });
 
   it("chats in a thread, with the thread's own history", async () => {
     const threadId = h.discord.threadId;
-    const before = h.logs.find("replied").length;
     const id = h.discord.sendMessage({
       content: `<@${h.discord.botUser.id}> hello from the thread`,
       mentionBot: true,
       channelId: threadId,
     });
-    await h.waitForLog("replied", before + 1, 60_000);
-    const reply = h.discord.finalMessages(threadId)[0];
-    expect(reply?.reference).toMatchObject({ message_id: id });
-    const threadHistory = (await h.store.turns.read(threadId)) as Array<{ text: string }>;
-    expect(threadHistory[0]?.text).toBe("hello from the thread");
-    const parentHistory = (await h.store.turns.read(h.discord.channelId)) as Array<{ text: string }>;
-    expect(parentHistory.map((turn) => turn.text)).not.toContain("hello from the thread");
+    await h.outcomes.next("replied", { messageId: id }, 60_000);
+    const replies = h.discord
+      .finalMessages(threadId)
+      .filter((message) => referencedId(message.reference) === id);
+    expect(replies).toHaveLength(1);
+    const threadTurns = await storedTurns(h, threadId, id);
+    expect(threadTurns[0]).toMatchObject({ role: "user", text: "hello from the thread" });
+    expect(await storedTurns(h, h.discord.channelId, id)).toEqual([]);
   });
 
   it("strips the mention from what the model sees and stores the turn", async () => {
-    const history = (await h.store.turns.read(h.discord.channelId)) as Array<{
-      role: string;
-      text: string;
-    }>;
-    expect(history[0]).toMatchObject({ role: "user", text: "tell me a long story", author: "alice" });
-    expect(history[1]?.role).toBe("assistant");
+    const id = h.discord.sendMessage({
+      content: `<@${h.discord.botUser.id}> what do you   see?`,
+      mentionBot: true,
+    });
+    await h.outcomes.next("replied", { messageId: id }, 60_000);
+    const seen = h.model.callsOf("chat").map((call) => call.turns.at(-1)?.text ?? "");
+    const asked = seen.find((text) => text.includes("what do you see?"));
+    expect(asked).toBeDefined();
+    expect(asked).not.toContain("<@");
+    const stored = await storedTurns(h, h.discord.channelId, id);
+    expect(stored[0]).toMatchObject({ role: "user", text: "what do you see?", author: "alice" });
+    expect(stored[1]?.role).toBe("assistant");
   });
 
   it("answers a bare mention with a hint, without model work", async () => {
@@ -219,6 +281,11 @@ describe("mention chat", () => {
     const reply = replies.at(-1);
     expect(body(reply).content).toBe(WORDING.en.emptyMention);
     expect(body(reply).message_reference).toMatchObject({ message_id: id });
+    expect(await h.outcomes.next("replied", { messageId: id })).toMatchObject({ fromModel: false });
+    expect(await h.outcomes.next("skipped", { messageId: id })).toMatchObject({
+      job: "reaction",
+      reason: "no text",
+    });
     expect(h.discord.requestsMatching("PUT", reactionPath(id))).toEqual([]);
   });
 });
@@ -258,10 +325,13 @@ describe("model output that must not reach Discord as is", () => {
       }
       return undefined;
     });
-    h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> hi`, mentionBot: true });
+    const id = h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> hi`, mentionBot: true });
     const posts = await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 2);
     expect(body(posts[1]).content).toBe(WORDING.en.chatError);
-    expect(h.logs.find("chat reply failed")).toHaveLength(1);
+    expect(await h.outcomes.next("failed", { messageId: id, job: "reply" })).toMatchObject({
+      cutShort: false,
+    });
+    expect(h.outcomes.all("replied", { messageId: id })).toEqual([]);
     await settle(h);
   });
 });

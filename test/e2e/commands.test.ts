@@ -86,7 +86,7 @@ describe("a command that fails", () => {
     );
     try {
       const { token } = sentimentIn(channelId, "en-US");
-      await h.waitForLog("command failed");
+      // Discord refused the answer's edit; the bot tells the asker in a second one.
       const edits = await h.discord.waitForRequests("PATCH", originalOf(token), 2);
       expect(body(edits.at(-1)).content).toBe(WORDING.zh.commandError);
     } finally {
@@ -187,8 +187,10 @@ describe("/help", () => {
 describe("/mood", () => {
   it("counts this channel's moods as reactions happen and attaches a PNG chart", async () => {
     const ids = ["great", "love it", "fantastic"].map((content) => h.discord.sendMessage({ content }));
-    for (const id of ids) await h.discord.waitForRequests("PUT", new RegExp(`/messages/${id}/reactions/`));
-    await h.waitForLog("reacted", 3);
+    for (const id of ids) {
+      await h.outcomes.next("reacted", { messageId: id });
+      expect(h.discord.acceptedMatching("PUT", new RegExp(`/messages/${id}/reactions/`))).toHaveLength(1);
+    }
     const { token } = h.discord.sendSlashCommand({
       name: "mood",
       options: [{ name: "period", type: 3, value: "7d" }],

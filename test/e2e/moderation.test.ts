@@ -22,7 +22,6 @@ let h: BotHarness;
 let covered: string;
 let uncovered: string;
 let alertChannel: string;
-let alertsSeen = 0;
 
 beforeAll(async () => {
   h = await startBotHarness({
@@ -39,6 +38,7 @@ afterAll(async () => h?.close());
 
 /** Runs /settings moderation with options and returns the private answer. */
 async function setUp(options: Record<string, unknown>, permissions?: string): Promise<string> {
+  options = { "alert-channel": alertChannel, ...options };
   const types: Record<string, number> = { mode: 3, threshold: 10, "bypass-role": 8, "unbypass-role": 8 };
   const { token } = h.discord.sendSlashCommand({
     name: "settings",
@@ -55,21 +55,19 @@ async function setUp(options: Record<string, unknown>, permissions?: string): Pr
   return String(body(edit).content);
 }
 
-/** Waits for the next alert posted in the alert channel. */
-async function nextAlert(): Promise<Alert> {
-  alertsSeen += 1;
-  const posts = await h.discord.waitForRequests(
-    "POST",
-    new RegExp(`^/channels/${alertChannel}/messages$`),
-    alertsSeen,
-  );
-  const post = posts[alertsSeen - 1];
-  const index = h.discord.requests.indexOf(post as RecordedRequest);
-  expect(index).toBeGreaterThanOrEqual(0);
-  return {
-    id: h.discord.finalMessages(alertChannel).at(alertsSeen - 1)?.id ?? "",
-    ...(body(post) as object),
-  } as Alert;
+/** Waits until the bot has told of an alert about this message, and returns the alert as Discord received it. */
+async function alertFor(messageId: string): Promise<Alert> {
+  await h.outcomes.next("moderated", { messageId, alerted: true });
+  const jumpsTo = (post: RecordedRequest) =>
+    (body(post) as unknown as Alert).embeds[0]?.fields.some(
+      (field) => field.name === en.jump && field.value.endsWith(`/${messageId}`),
+    ) ?? false;
+  const posts = h.discord
+    .requestsMatching("POST", new RegExp(`^/channels/${alertChannel}/messages$`))
+    .filter(jumpsTo);
+  expect(posts).toHaveLength(1);
+  const [post] = posts as [RecordedRequest];
+  return { id: h.discord.postedMessageId(post) ?? "", ...(body(post) as object) } as Alert;
 }
 
 const member = (): FakeUser => ({ id: h.discord.snowflake(), username: "troll" });
@@ -77,8 +75,8 @@ const member = (): FakeUser => ({ id: h.discord.snowflake(), username: "troll" }
 it("is set up with Manage Server only, and a first setup starts in dry-run", async () => {
   // A server that never set moderation up, whatever the other tests did.
   await h.app.moderation.delete(h.discord.guildId);
-  expect(await setUp({ "alert-channel": alertChannel }, "0")).toBe(WORDING.en.settings.denied);
-  const answer = await setUp({ "alert-channel": alertChannel, cover: covered });
+  expect(await setUp({}, "0")).toBe(WORDING.en.settings.denied);
+  const answer = await setUp({ cover: covered });
   expect(answer).toContain("**Moderation: dry-run**");
   expect(answer).toContain(`<#${covered}>`);
   expect(answer).toContain("still checked");
@@ -87,11 +85,13 @@ it("is set up with Manage Server only, and a first setup starts in dry-run", asy
 it("dry-run: a covered channel's message gets an alert without buttons that pings no one; others are not checked", async () => {
   await setUp({ mode: "dry-run", cover: covered });
   const elsewhere = h.discord.sendMessage({ content: "you absolute clown", channelId: uncovered });
-  await h.waitForOutcome(elsewhere, "moderation skipped: channel not covered");
+  expect(await h.outcomes.next("skipped", { messageId: elsewhere, job: "moderation" })).toMatchObject({
+    reason: "channel not covered",
+  });
 
   const author = member();
   const id = h.discord.sendMessage({ content: "you absolute clown", channelId: covered, author });
-  const alert = await nextAlert();
+  const alert = await alertFor(id);
   expect(alert.embeds[0]?.title).toBe(en.alertTitle("insult"));
   expect(alert.embeds[0]?.footer?.text).toBe(en.dryRun);
   expect(alert.embeds[0]?.fields).toEqual(
@@ -103,7 +103,6 @@ it("dry-run: a covered channel's message gets an alert without buttons that ping
   );
   expect(alert.components).toEqual([]);
   expect(alert.allowed_mentions).toEqual({ parse: [] });
-  expect(await h.waitForOutcome(id, "moderation alert posted")).toMatchObject({ mode: "dry-run" });
 });
 
 it("checks opted-out members and channels with reactions off: moderation is the server's rule", async () => {
@@ -113,9 +112,15 @@ it("checks opted-out members and channels with reactions off: moderation is the 
   await h.app.privacy.set(author.id, true);
   try {
     const id = h.discord.sendMessage({ content: "nobody likes you", channelId: covered, author });
-    expect(await h.waitForOutcome(id, "message skipped")).toMatchObject({ reason: "member opted out" });
-    await h.waitForOutcome(id, "moderation alert posted");
-    await nextAlert();
+    expect(await h.outcomes.next("skipped", { messageId: id, job: "message" })).toMatchObject({
+      reason: "member opted out",
+    });
+    const alert = await alertFor(id);
+    expect(alert.embeds[0]?.fields).toContainEqual({
+      name: en.author,
+      value: `<@${author.id}> (troll)`,
+      inline: true,
+    });
   } finally {
     await h.app.settings.reset("channel", covered, "reactions");
   }
@@ -129,7 +134,9 @@ it("never checks members with a bypass role", async () => {
       channelId: covered,
       roles: [FakeDiscord.HELPER_ROLE_ID],
     });
-    await h.waitForOutcome(id, "moderation skipped: a bypass role");
+    expect(await h.outcomes.next("skipped", { messageId: id, job: "moderation" })).toMatchObject({
+      reason: "a bypass role",
+    });
   } finally {
     await setUp({ "unbypass-role": FakeDiscord.HELPER_ROLE_ID });
   }
@@ -138,7 +145,7 @@ it("never checks members with a bypass role", async () => {
 it("live: Delete acts only for a member with Manage Messages, with an audit-log reason, and the alert records it", async () => {
   await setUp({ mode: "live", cover: covered });
   const id = h.discord.sendMessage({ content: "get lost loser", channelId: covered, author: member() });
-  const alert = await nextAlert();
+  const alert = await alertFor(id);
   const ids = alert.components[0]?.components.map((button) => button.custom_id) ?? [];
   expect(ids).toEqual([
     `moderation:delete:${covered}:${id}`,
@@ -173,8 +180,8 @@ it("live: Delete acts only for a member with Manage Messages, with an audit-log 
 it("live: Timeout sets communication_disabled_until 10 minutes ahead; a member above the bot is refused in plain words", async () => {
   await setUp({ mode: "live", cover: covered });
   const author = member();
-  h.discord.sendMessage({ content: "you are trash", channelId: covered, author });
-  const alert = await nextAlert();
+  const id = h.discord.sendMessage({ content: "you are trash", channelId: covered, author });
+  const alert = await alertFor(id);
   const timeoutId = `moderation:timeout:${author.id}`;
   const message = { id: alert.id, embeds: alert.embeds, components: alert.components };
 
@@ -205,8 +212,8 @@ it("live: Timeout sets communication_disabled_until 10 minutes ahead; a member a
 
 it("live: Dismiss records who dismissed the alert and removes the buttons", async () => {
   await setUp({ mode: "live", cover: covered });
-  h.discord.sendMessage({ content: "ugh you again, idiot", channelId: covered, author: member() });
-  const alert = await nextAlert();
+  const id = h.discord.sendMessage({ content: "ugh you again, idiot", channelId: covered, author: member() });
+  const alert = await alertFor(id);
   const message = { id: alert.id, embeds: alert.embeds, components: alert.components };
   const click = h.discord.sendButtonClick({
     customId: "moderation:dismiss",
@@ -242,9 +249,12 @@ it("posts at most MODERATION_ALERTS_PER_HOUR alerts per channel per hour, and co
       bypassRoleIds: [],
     });
     const first = capped.discord.sendMessage({ content: "you clown", channelId: watched });
-    await capped.waitForOutcome(first, "moderation alert posted");
+    await capped.outcomes.next("moderated", { messageId: first, alerted: true });
     const second = capped.discord.sendMessage({ content: "you clown again", channelId: watched });
-    await capped.waitForOutcome(second, "moderation alert not posted: this channel's hourly cap is reached");
+    expect(await capped.outcomes.next("moderated", { messageId: second })).toMatchObject({
+      alerted: false,
+      notAlertedReason: "hourly cap",
+    });
     expect(
       capped.discord.requestsMatching("POST", new RegExp(`^/channels/${alerts}/messages$`)),
     ).toHaveLength(1);

@@ -73,9 +73,9 @@ describe("health checks", () => {
     const letIn: Array<() => void> = [];
     discord.readyGate = new Promise<void>((resolve) => letIn.push(resolve));
     try {
-      const { base, bot } = await startBot();
-      await bot.waitForLog("model loaded");
-      const waiting = await readyzUntil(base, () => true, "an answer");
+      const { base } = await startBot();
+      // The health server is up before the model loads: /readyz says when the model is in.
+      const waiting = await readyzUntil(base, (answer) => answer.body.model === "loaded", "the model loaded");
       expect(waiting.status).toBe(503);
       expect(waiting.body).toMatchObject({ ready: false, model: "loaded", gateway: "disconnected" });
       expect(waiting.body.store.status).toBe("up");
@@ -185,7 +185,8 @@ describe("/metrics", () => {
 
   it("stops with one clear paragraph when METRICS_PORT is taken", async () => {
     const first = await startBot();
-    await first.bot.waitForLog("health and metrics server listening");
+    // The port is taken once the first bot's health server answers.
+    await readyzUntil(first.base, () => true, "an answer");
     const port = new URL(first.base).port;
     const dataDir = await mkdtemp(join(tmpdir(), "moodbot-ops-"));
     const second = await runEntryPoint("src/index.ts", {

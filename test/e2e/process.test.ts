@@ -7,10 +7,11 @@ import { createLogger } from "../../src/logger.js";
 import { NODE_RUNTIME_FLAGS } from "../../src/runtimeFlags.js";
 import { openStore } from "../../src/store/openStore.js";
 import { WORDING } from "../../src/wording.js";
-import { REPO_ROOT, runEntryPoint } from "../../testkit/botProcess.js";
+import { REPO_ROOT, type RunningProcess, runEntryPoint } from "../../testkit/botProcess.js";
 import { FakeDiscord } from "../../testkit/fakeDiscord.js";
 import { testEnv } from "../../testkit/harness.js";
 import { tinyModel } from "../../testkit/models.js";
+import { waitUntil } from "../../testkit/waitUntil.js";
 
 const noStackTrace = (text: string) => expect(text).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
 
@@ -169,33 +170,45 @@ describe("store faults at startup", () => {
 });
 
 describe("the bot process against the loopback Discord", () => {
+  // One loopback for the block: each test counts only the requests about its own messages, and keeps its history
+  // in a store of its own.
   let discord: FakeDiscord;
   let modelPath: string;
-  let dataDir: string;
 
   beforeAll(async () => {
     discord = await new FakeDiscord().start();
     modelPath = await tinyModel({ favouredToken: " lorem" });
-    dataDir = await mkdtemp(join(tmpdir(), "moodbot-restart-"));
   });
   afterAll(async () => discord?.stop());
 
+  const freshStore = () => mkdtemp(join(tmpdir(), "moodbot-restart-"));
   const mention = (text: string) =>
     discord.sendMessage({ content: `<@${discord.botUser.id}> ${text}`, mentionBot: true });
-  const postsBefore = (at: number) =>
-    discord.requestsMatching("POST", /^\/channels\/\d+\/messages$/).filter((r) => r.at < at).length;
-  const patchesBefore = (at: number) =>
-    discord.requestsMatching("PATCH", /^\/channels\/\d+\/messages\/\d+$/).filter((r) => r.at < at).length;
+  /** npm start, returned once the loopback gateway has let it in: from its READY on, it receives what is sent. */
+  const startBot = async (env: Record<string, string>) => {
+    const readies = discord.readies.length;
+    const bot = await runEntryPoint("src/index.ts", env);
+    await bot.whileRunning(discord.waitForReadies(readies + 1), "the gateway's READY");
+    return bot;
+  };
+  /** What the bot's messages answering `messageId` finally say on Discord, each edit applied. */
+  const answersTo = (messageId: string) =>
+    discord
+      .finalMessages()
+      .filter(
+        (posted) => (posted.reference as { message_id?: string } | undefined)?.message_id === messageId,
+      );
+  const replied = (bot: RunningProcess, messageId: string) =>
+    bot.whileRunning(bot.outcomes.next("replied", { messageId }, 30_000), `the reply to ${messageId}`);
 
   it("keeps channel history across a restart, and shuts down cleanly on SIGTERM and SIGINT", async () => {
-    const env = { ...testEnv(discord, modelPath, dataDir), CHAT_MAX_TOKENS: "8" };
+    const env = { ...testEnv(discord, modelPath, await freshStore()), CHAT_MAX_TOKENS: "8" };
 
-    const first = await runEntryPoint("src/index.ts", env);
-    await first.waitForLog("connected to Discord");
-    mention("remember the word pineapple");
-    await discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 1);
-    const firstTurn = await first.waitForLog("chat turn done");
-    expect(firstTurn.historyTurns).toBe(0);
+    const first = await startBot(env);
+    const remember = mention("remember the word pineapple");
+    const firstReply = await replied(first, remember);
+    expect(firstReply.historyTurns).toBe(0);
+    expect(answersTo(remember).map((posted) => posted.content)).toEqual([firstReply.reply]);
     const sentAt = Date.now();
     first.child.kill("SIGTERM");
     const firstExit = await first.exited;
@@ -203,33 +216,37 @@ describe("the bot process against the loopback Discord", () => {
     expect(firstExit.at - sentAt).toBeLessThan(10_000);
     expect(first.logs().map((line) => line.msg)).toContain("bye");
 
-    const second = await runEntryPoint("src/index.ts", env);
-    await second.waitForLog("connected to Discord");
-    mention("what was the word?");
-    await discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 2);
-    const secondTurn = await second.waitForLog("chat turn done");
-    expect(secondTurn.historyTurns).toBe(2);
+    // A new process reads the exchange back from the file: the model's prompt holds both of its turns.
+    const second = await startBot(env);
+    const recall = mention("what was the word?");
+    const secondReply = await replied(second, recall);
+    expect(secondReply.historyTurns).toBe(2);
+    expect(answersTo(recall).map((posted) => posted.content)).toEqual([secondReply.reply]);
     second.child.kill("SIGINT");
     expect((await second.exited).code).toBe(0);
-  });
+  }, 120_000);
 
   it("aborts a generation in flight and still exits 0 within 10 s", async () => {
     const env = {
-      ...testEnv(discord, modelPath, dataDir),
+      ...testEnv(discord, modelPath, await freshStore()),
       CHAT_MAX_TOKENS: "4000",
       LLM_CONTEXT_SIZE: "8192",
     };
-    const bot = await runEntryPoint("src/index.ts", env);
-    await bot.waitForLog("connected to Discord");
-    const typingBefore = discord.requestsMatching("POST", /\/typing$/).length;
-    mention("write forever");
-    await discord.waitForRequests("POST", /\/typing$/, typingBefore + 1);
+    const bot = await startBot(env);
+    const typing = new RegExp(`^/channels/${discord.channelId}/typing$`);
+    const typingBefore = discord.requestsMatching("POST", typing).length;
+    const asked = mention("write forever");
+    await discord.waitForRequests("POST", typing, typingBefore + 1);
     const sentAt = Date.now();
     bot.child.kill("SIGTERM");
     const exit = await bot.exited;
     expect(exit.code).toBe(0);
     expect(exit.at - sentAt).toBeLessThan(10_000);
-    expect(bot.logs().some((line) => line.msg === "chat reply dropped")).toBe(true);
+    // The reply was dropped by the shutdown, and said so before the process was gone.
+    expect(bot.outcomes.all("shed", { messageId: asked })).toEqual([
+      expect.objectContaining({ job: "reply" }),
+    ]);
+    expect(bot.outcomes.all("replied", { messageId: asked })).toEqual([]);
   });
 
   it.each([
@@ -238,7 +255,7 @@ describe("the bot process against the loopback Discord", () => {
   ])("exits 1 with one clear paragraph when the gateway closes with %i", async (code, paragraph) => {
     discord.closeOnIdentify = code;
     try {
-      const bot = await runEntryPoint("src/index.ts", testEnv(discord, modelPath, dataDir));
+      const bot = await runEntryPoint("src/index.ts", testEnv(discord, modelPath, await freshStore()));
       const exit = await bot.exited;
       expect(exit.code).toBe(1);
       expect(bot.stderr()).toContain(paragraph);
@@ -249,28 +266,35 @@ describe("the bot process against the loopback Discord", () => {
   });
 
   it("on SIGTERM mid-reply, marks the reply cut short, and the next turn after a restart sees both turns", async () => {
-    const storeDir = await mkdtemp(join(tmpdir(), "moodbot-cut-short-"));
+    const storeDir = await freshStore();
     const env = {
       ...testEnv(discord, modelPath, storeDir),
       CHAT_MAX_TOKENS: "4000",
       LLM_CONTEXT_SIZE: "8192",
       CHAT_STREAM_EDIT_MS: "200",
     };
-    const first = await runEntryPoint("src/index.ts", env);
-    await first.waitForLog("connected to Discord");
-    const since = Date.now();
-    mention("tell me a very long story");
-    // The reply is on Discord and still growing: its first message, then an edit.
-    await discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 1 + postsBefore(since));
-    await discord.waitForRequests("PATCH", /^\/channels\/\d+\/messages\/\d+$/, 1 + patchesBefore(since));
+    const first = await startBot(env);
+    const asked = mention("tell me a very long story");
+    // The reply is on Discord and still growing: its first message, then an edit of it.
+    await first.whileRunning(
+      waitUntil(() => answersTo(asked).length > 0, {
+        failure: () => "the reply's first message never reached Discord",
+      }),
+      "the reply's first message",
+    );
+    const replyId = answersTo(asked)[0]?.id;
+    const editsOfReply = new RegExp(`^/channels/\\d+/messages/${replyId}$`);
+    await first.whileRunning(discord.waitForRequests("PATCH", editsOfReply), "an edit of the reply");
     first.child.kill("SIGTERM");
     expect((await first.exited).code).toBe(0);
-    const lastEdit = discord
-      .requestsMatching("PATCH", /^\/channels\/\d+\/messages\/\d+$/)
-      .filter((request) => request.at >= since)
-      .at(-1);
-    const shown = String((lastEdit?.body as { content?: string } | undefined)?.content);
+    const shown = String(
+      (discord.requestsMatching("PATCH", editsOfReply).at(-1)?.body as { content?: string } | undefined)
+        ?.content,
+    );
     expect(shown.endsWith(`\n-# ${WORDING.en.cutShort}`)).toBe(true);
+    expect(first.outcomes.all("stored", { messageId: asked })).toEqual([
+      expect.objectContaining({ turns: 2, interrupted: true }),
+    ]);
 
     const store = await openStore(
       `sqlite://${join(storeDir, "bot.sqlite")}`,
@@ -283,21 +307,25 @@ describe("the bot process against the loopback Discord", () => {
     expect(turns[1]?.text.length).toBeGreaterThan(0);
     expect(shown.startsWith(turns[1]?.text.slice(0, 40) ?? "?")).toBe(true);
 
-    const second = await runEntryPoint("src/index.ts", { ...env, CHAT_MAX_TOKENS: "8" });
-    await second.waitForLog("connected to Discord");
-    mention("and then?");
-    const nextTurn = await second.waitForLog("chat turn done");
-    expect(nextTurn.historyTurns).toBe(2);
+    const second = await startBot({ ...env, CHAT_MAX_TOKENS: "8" });
+    const next = mention("and then?");
+    expect((await replied(second, next)).historyTurns).toBe(2);
     second.child.kill("SIGINT");
     expect((await second.exited).code).toBe(0);
-  });
+  }, 120_000);
 
   it("deploy-commands bulk-overwrites the guild's commands, or the global ones", async () => {
-    const env = testEnv(discord, modelPath, dataDir);
+    const env = testEnv(discord, modelPath, await freshStore());
+    const guildCommands = /^\/applications\/\d+\/guilds\/\d+\/commands$/;
+    const globalCommands = /^\/applications\/\d+\/commands$/;
+    const guildPutsBefore = discord.requestsMatching("PUT", guildCommands).length;
+    const globalPutsBefore = discord.requestsMatching("PUT", globalCommands).length;
     const toGuild = await runEntryPoint("deploy-commands.ts", { ...env, DISCORD_GUILD_ID: discord.guildId });
     expect((await toGuild.exited).code).toBe(0);
     expect(toGuild.stdout()).toContain(`Registered 11 commands to guild ${discord.guildId}`);
-    const [guildPut] = discord.requestsMatching("PUT", /^\/applications\/\d+\/guilds\/\d+\/commands$/);
+    const guildPuts = discord.requestsMatching("PUT", guildCommands).slice(guildPutsBefore);
+    expect(guildPuts).toHaveLength(1);
+    const [guildPut] = guildPuts;
     expect(guildPut?.path).toBe(`/applications/${discord.applicationId}/guilds/${discord.guildId}/commands`);
     expect(guildPut?.body).toEqual([
       expect.objectContaining({
@@ -328,7 +356,7 @@ describe("the bot process against the loopback Discord", () => {
 
     const global = await runEntryPoint("deploy-commands.ts", env);
     expect((await global.exited).code).toBe(0);
-    expect(discord.requestsMatching("PUT", /^\/applications\/\d+\/commands$/)).toHaveLength(1);
+    expect(discord.requestsMatching("PUT", globalCommands)).toHaveLength(globalPutsBefore + 1);
   });
 });
 

@@ -14,6 +14,31 @@ afterEach(async () => {
   h = undefined;
 });
 
+/** Waits until each message has an outcome of one of these kinds. */
+async function untilEachHas(
+  harness: BotHarness,
+  ids: readonly string[],
+  kinds: readonly string[],
+  timeoutMs = 15_000,
+): Promise<void> {
+  const done = (id: string) => harness.outcomes.about(id).some((outcome) => kinds.includes(outcome.kind));
+  await waitUntil(() => ids.every(done), {
+    timeoutMs,
+    failure: () => `no ${kinds.join("/")} outcome for ${ids.filter((id) => !done(id)).join(", ")}`,
+  });
+}
+
+/**
+ * The first log line with this message, once written: for tests whose subject is what the operator reads. A
+ * test that needs to know what became of an event waits on its outcome instead.
+ */
+async function logged(harness: BotHarness, msg: string): Promise<Record<string, unknown>> {
+  await waitUntil(() => harness.logs.find(msg).length > 0, {
+    failure: () => `no "${msg}" log line`,
+  });
+  return harness.logs.find(msg)[0] ?? {};
+}
+
 /** Proof that everything sent before has been processed: a later control message in channel 1 gets its reaction. */
 async function settle(harness: BotHarness) {
   const id = harness.discord.sendMessage({ content: "control message" });
@@ -26,19 +51,24 @@ describe("abuse limits", () => {
     const harness = h;
     const mention = () =>
       harness.discord.sendMessage({ content: `<@${harness.discord.botUser.id}> hi`, mentionBot: true });
-    for (let i = 1; i <= 2; i++) {
-      mention();
-      await harness.waitForLog("replied", i);
-    }
-    mention();
-    const posts = await harness.discord.waitForRequests("POST", messagesPath, 3);
+    for (let i = 1; i <= 2; i++) await harness.outcomes.next("replied", { messageId: mention() });
+    const third = mention();
+    expect(await harness.outcomes.next("refused", { messageId: third })).toMatchObject({
+      reason: "user-rate",
+      notified: true,
+    });
+    const posts = harness.discord.requestsMatching("POST", messagesPath);
+    expect(posts).toHaveLength(3);
     expect(body(posts[2]).content).toBe(WORDING.en.refusal["user-rate"]);
-    mention();
-    await harness.waitForLog("chat refused", 2);
-    await settle(harness);
+    expect(body(posts[2]).message_reference).toMatchObject({ message_id: third });
+    const fourth = mention();
+    expect(await harness.outcomes.next("refused", { messageId: fourth })).toMatchObject({
+      reason: "user-rate",
+      notified: false,
+    });
+    // Told refused after the notice, if any, was sent: the fourth got none.
     expect(harness.discord.requestsMatching("POST", messagesPath)).toHaveLength(3);
-    expect(harness.logs.find("chat turn done")).toHaveLength(2);
-    expect(harness.logs.find("chat refused").map((line) => line.notified)).toEqual([true, false]);
+    expect(harness.model.callsOf("chat")).toHaveLength(2);
   });
 
   it("answers mentions in a busy channel in order, each seeing the reply before it, up to the queue", async () => {
@@ -59,13 +89,29 @@ describe("abuse limits", () => {
         author: people[i % 2] ?? people[0],
       }),
     );
-    await harness.waitForLog("replied", 3);
-    const refused = await harness.waitForLog("chat refused");
-    expect(refused[0]).toMatchObject({ reason: "busy", messageId: mentionIds[3] });
-    expect(harness.logs.find("chat queued").map((line) => line.position)).toEqual([1, 2]);
-    // Each answer in the order asked, and each prompt held the turns before it: 0, then 2, then 4.
-    expect(harness.logs.find("replied").map((line) => line.messageId)).toEqual(mentionIds.slice(0, 3));
-    expect(harness.logs.find("chat turn done").map((line) => line.historyTurns)).toEqual([0, 2, 4]);
+    const replied = await harness.outcomes.waitFor("replied", {}, { count: 3 });
+    expect(await harness.outcomes.next("refused", { messageId: mentionIds[3] ?? "" })).toMatchObject({
+      reason: "busy",
+    });
+    expect(harness.outcomes.all("queued").map((queued) => [queued.messageId, queued.position])).toEqual([
+      [mentionIds[1], 1],
+      [mentionIds[2], 2],
+    ]);
+    // Each answer in the order asked, and each prompt held the exchanges before it, the replies included.
+    expect(replied.map((reply) => reply.messageId)).toEqual(mentionIds.slice(0, 3));
+    const prompts = harness.model.callsOf("chat").map((call) => call.turns);
+    expect(prompts.map((turns) => turns.at(-1)?.text)).toEqual([
+      expect.stringContaining("question 0"),
+      expect.stringContaining("question 1"),
+      expect.stringContaining("question 2"),
+    ]);
+    const assistantTurns = (turns: (typeof prompts)[number]) =>
+      turns.filter((turn) => turn.role === "assistant").map((turn) => turn.text);
+    expect(prompts.map(assistantTurns)).toEqual([
+      [],
+      [replied[0]?.reply],
+      [replied[0]?.reply, replied[1]?.reply],
+    ]);
     const posts = harness.discord.requestsMatching("POST", messagesPath);
     const notice = posts.find((post) => body(post).content === WORDING.en.refusal.busy);
     expect(body(notice).message_reference).toMatchObject({ message_id: mentionIds[3] });
@@ -91,11 +137,14 @@ describe("abuse limits", () => {
       content: "in the denied channel",
       channelId: h.discord.secondChannelId,
     });
-    await settle(h);
-    expect(h.discord.requestsMatching("PUT", reactionPath(denied))).toEqual([]);
-    expect(h.logs.find("message skipped").find((line) => line.messageId === denied)).toMatchObject({
+    // Skipping the message is its last outcome: nothing else is done for it.
+    expect(await h.outcomes.next("skipped", { messageId: denied })).toMatchObject({
+      job: "message",
       reason: "channel is denylisted",
     });
+    expect(h.outcomes.about(denied)).toHaveLength(1);
+    expect(h.discord.requestsMatching("PUT", reactionPath(denied))).toEqual([]);
+    await settle(h);
     await h.close();
 
     h = await startBotHarness({
@@ -106,11 +155,14 @@ describe("abuse limits", () => {
       content: "not allowlisted",
       channelId: h.discord.secondChannelId,
     });
-    await settle(h);
-    expect(h.discord.requestsMatching("PUT", reactionPath(outside))).toEqual([]);
-    expect(h.logs.find("message skipped").find((line) => line.messageId === outside)).toMatchObject({
+    expect(await h.outcomes.next("skipped", { messageId: outside })).toMatchObject({
+      job: "message",
       reason: "channel is not allowlisted",
     });
+    expect(h.outcomes.about(outside)).toHaveLength(1);
+    expect(h.discord.requestsMatching("PUT", reactionPath(outside))).toEqual([]);
+    // The allowed channel is served.
+    await settle(h);
   });
 });
 
@@ -127,26 +179,24 @@ describe("Discord faults", () => {
     const sent = [1, 2, 3].map((i) =>
       harness.discord.sendMessage({ content: `message ${i}`, channelId: forbidden }),
     );
-    // Messages planned before the first 403 came back still try once; wait until each has its outcome.
-    const outcomes = ["mood reaction forbidden", "message skipped"];
-    await waitUntil(
-      () =>
-        sent.every((id) =>
-          harness.logs.lines.some((l) => l.messageId === id && outcomes.includes(String(l.msg))),
-        ),
-      { timeoutMs: 15_000, failure: () => "the forbidden channel's messages never settled" },
-    );
+    // Messages planned before the first 403 came back still try once; wait until each has its outcome: the
+    // reaction failed (403), or the message was skipped.
+    await untilEachHas(harness, sent, ["failed", "skipped"]);
+    const [first] = sent;
+    expect(harness.outcomes.about(first ?? "")).toMatchObject([{ kind: "failed", job: "reaction" }]);
+    // The log's subject: one warning for the channel, however many 403s came back.
     expect(
       harness.logs.find("missing permission to react in this channel; pausing reactions here"),
     ).toHaveLength(1);
     const attempts = harness.discord.requestsTo(forbidden);
     expect(attempts.length).toBeLessThanOrEqual(3);
     const later = harness.discord.sendMessage({ content: "after the 403", channelId: forbidden });
-    await settle(harness);
-    expect(harness.discord.requestsTo(forbidden)).toHaveLength(attempts.length);
-    expect(harness.logs.find("message skipped").find((line) => line.messageId === later)).toMatchObject({
+    expect(await harness.outcomes.next("skipped", { messageId: later })).toMatchObject({
+      job: "message",
       reason: "no permission to react here",
     });
+    await settle(harness);
+    expect(harness.discord.requestsTo(forbidden)).toHaveLength(attempts.length);
   });
 
   it("survives a 429 with retry_after and 500s: discord.js retries, nothing crashes", async () => {
@@ -173,7 +223,7 @@ describe("Discord faults", () => {
     const puts = await h.discord.waitForRequests("PUT", reactionPath(id), 4, 30_000);
     expect(puts).toHaveLength(4);
     // The fourth PUT's response reaches the bot after the fake server has recorded it.
-    await waitUntil(() => h?.logs.find("reacted").some((line) => line.messageId === id) ?? false);
+    await h.outcomes.next("reacted", { messageId: id });
     expect(h.logs.lines.filter((line) => (line.level as number) >= 50)).toEqual([]);
   });
 
@@ -204,10 +254,9 @@ describe("Discord faults", () => {
     await settle(h);
     expect(h.discord.identifies).toHaveLength(1);
     expect(h.discord.acceptedMatching("PUT", reactionPath(missed))).toHaveLength(1);
-    const planned = (id: string) =>
-      h?.logs.lines.filter((line) => line.messageId === id && line.msg === "message planned") ?? [];
-    expect(planned(missed)).toHaveLength(1);
-    expect(planned(seen)).toHaveLength(1);
+    const handled = (id: string) => h?.outcomes.about(id).map((outcome) => outcome.kind);
+    expect(handled(missed)).toEqual(["reacted"]);
+    expect(handled(seen)).toEqual(["reacted"]);
   });
 
   it("reconnects and resumes when Discord asks it to (opcode 7)", async () => {
@@ -222,14 +271,18 @@ describe("Discord faults", () => {
     h = await startBotHarness({ model: { favouredToken: "positive" } });
     // The token expires at once, so the edit after deferring comes too late (Discord: 15 minutes).
     h.discord.interactionTokenLifetimeMs = 0;
-    h.discord.sendSlashCommand({
+    const { token } = h.discord.sendSlashCommand({
       name: "sentiment",
       options: [{ name: "text", type: 3, value: "slow work" }],
     });
-    const failed = await h.waitForLog("could not send the error notice");
-    expect(String(failed[0]?.err)).toContain("Invalid Webhook Token");
-    const patches = h.discord.requestsMatching("PATCH", /@original$/);
-    expect(body(patches.at(-1)).content).toBe(WORDING.en.commandError);
+    const original = new RegExp(`/${token}/messages/@original$`);
+    // The answer's edit is refused, and so is the error notice that follows it.
+    const [answer, notice] = await h.discord.waitForRequests("PATCH", original, 2);
+    expect(answer?.status).toBe(401);
+    expect(body(notice).content).toBe(WORDING.en.commandError);
+    // The log's subject: the operator reads why the member saw nothing.
+    const failed = await logged(h, "could not send the error notice");
+    expect(JSON.stringify(failed.err)).toContain("Invalid Webhook Token");
     await settle(h);
   });
 
@@ -237,9 +290,9 @@ describe("Discord faults", () => {
     h = await startBotHarness({ model: { favouredToken: "positive" } });
     h.discord.interactionDeadlineMs = 0;
     h.discord.sendSlashCommand({ name: "sentiment", options: [{ name: "text", type: 3, value: "late" }] });
-    const [failed] = await h.waitForLog("command failed");
-    expect(JSON.stringify(failed)).toContain("Unknown interaction");
-    await h.waitForLog("could not send the error notice");
+    // The log's subject: the late answer is logged as such, and so is the notice that could not follow it.
+    expect(JSON.stringify(await logged(h, "command failed"))).toContain("Unknown interaction");
+    await logged(h, "could not send the error notice");
     await settle(h);
   });
 
@@ -303,34 +356,26 @@ describe("unusual messages", () => {
       Object.entries(cases).map(([name, content]) => [name, harness.discord.sendMessage({ content })]),
     );
     // Wait for every message's own outcome: a later message's reaction can overtake an earlier one's.
-    const outcomes = ["reacted", "no mood reaction", "mood reaction dropped", "message skipped"];
-    const done = (id: string) =>
-      harness.logs.lines.some((l) => l.messageId === id && outcomes.includes(String(l.msg)));
-    await waitUntil(() => Object.values(ids).every(done), {
-      timeoutMs: 30_000,
-      failure: () => "not every unusual message reached an outcome",
-    });
+    await untilEachHas(harness, Object.values(ids), ["reacted", "skipped", "shed", "failed"], 30_000);
     const reacted = (name: string) =>
       harness.discord.acceptedMatching("PUT", reactionPath(ids[name] ?? "")).length;
     for (const name of Object.keys(cases).filter((n) => n !== "zeroWidthOnly")) {
       expect(reacted(name), name).toBe(1);
     }
     expect(reacted("zeroWidthOnly")).toBe(0);
-    expect(
-      harness.logs.find("no mood reaction").find((line) => line.messageId === ids.zeroWidthOnly),
-    ).toMatchObject({
-      reason: "no text",
-    });
+    expect(harness.outcomes.about(ids.zeroWidthOnly ?? "")).toMatchObject([
+      { kind: "skipped", job: "reaction", reason: "no text" },
+    ]);
     expect(harness.logs.lines.filter((line) => (line.level as number) >= 50)).toEqual([]);
   });
 
   it("answers a huge mention within Discord's limits", async () => {
     h = await startBotHarness({ model: { favouredToken: " lorem" }, env: { CHAT_MAX_TOKENS: "1500" } });
-    h.discord.sendMessage({
+    const id = h.discord.sendMessage({
       content: `<@${h.discord.botUser.id}> ${"read this ".repeat(2_000)}`,
       mentionBot: true,
     });
-    await h.waitForLog("replied", 1, 60_000);
+    await h.outcomes.next("replied", { messageId: id }, 60_000);
     const posts = h.discord.requestsMatching("POST", messagesPath);
     expect(posts.length).toBeGreaterThanOrEqual(1);
     expect(posts.length).toBeLessThanOrEqual(3);
@@ -346,8 +391,8 @@ describe("secrets", () => {
         ? { status: 403, body: { message: "Missing Permissions", code: 50013 } }
         : undefined,
     );
-    h.discord.sendMessage({ content: "trigger a failing request" });
-    await h.waitForLog("missing permission to react in this channel; pausing reactions here");
+    const id = h.discord.sendMessage({ content: "trigger a failing request" });
+    await h.outcomes.next("failed", { messageId: id, job: "reaction" });
     h.logger.info({ token: h.config.discord.token, config: h.config }, "a careless log line");
     const everything = JSON.stringify(h.logs.lines);
     expect(everything).not.toContain(h.config.discord.token);

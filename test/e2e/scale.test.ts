@@ -1,8 +1,8 @@
-import { mkdtemp } from "node:fs/promises";
+import { cp, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type RunningProcess, runEntryPoint } from "../../testkit/botProcess.js";
+import { REPO_ROOT, type RunningProcess, runEntryPoint } from "../../testkit/botProcess.js";
 import { FakeDiscord, type FakeGuild } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness, testEnv } from "../../testkit/harness.js";
 import { tinyModel } from "../../testkit/models.js";
@@ -47,8 +47,10 @@ describe("two shard processes sharing Redis", () => {
     await redis?.stop();
   });
 
+  /** npm start for these shards, returned once the loopback gateway has sent READY to each of them. */
   const start = async (shardIds: string) => {
     const dataDir = await mkdtemp(join(tmpdir(), "moodbot-shard-"));
+    const readies = discord.readies.length;
     const bot = await runEntryPoint("src/index.ts", {
       ...testEnv(discord, modelPath, dataDir),
       STORE_URL: redis.url,
@@ -57,11 +59,14 @@ describe("two shard processes sharing Redis", () => {
       CHAT_MAX_TOKENS: "8",
     });
     running.push(bot);
-    await bot.waitForLog("connected to Discord", 60_000);
+    const shards = shardIds.split(",").length;
+    await bot.whileRunning(discord.waitForReadies(readies + shards, 60_000), `READY for shards ${shardIds}`);
     return bot;
   };
-  const loggedAbout = (bot: RunningProcess, messageId: string) =>
-    bot.logs().filter((l) => l.messageId === messageId);
+  const stop = async (bot: RunningProcess) => {
+    bot.child.kill("SIGTERM");
+    expect((await bot.exited).code).toBe(0);
+  };
   const mention = (guild: FakeGuild, text: string) =>
     discord.sendMessage({
       content: `<@${discord.botUser.id}> ${text}`,
@@ -69,6 +74,12 @@ describe("two shard processes sharing Redis", () => {
       guildId: guild.id,
       channelId: guild.channelIds[0] ?? "",
     });
+  const answersTo = (messageId: string) =>
+    discord
+      .finalMessages()
+      .filter(
+        (posted) => (posted.reference as { message_id?: string } | undefined)?.message_id === messageId,
+      );
 
   it("each process receives only its own guilds' events, and logs carry the shard id", async () => {
     const zero = await start("0");
@@ -87,41 +98,53 @@ describe("two shard processes sharing Redis", () => {
       guildId: guildB.id,
       channelId: guildB.channelIds[0] ?? "",
     });
-    await discord.waitForRequests("PUT", reactionOn(inA));
-    await discord.waitForRequests("PUT", reactionOn(inB));
-    // The reaction is logged just after Discord acknowledges it.
-    await waitUntil(() => loggedAbout(zero, inA).some((l) => l.msg === "reacted" && l.shardId === 0), {
-      timeoutMs: 10_000,
-    });
-    await waitUntil(() => loggedAbout(one, inB).some((l) => l.msg === "reacted" && l.shardId === 1), {
-      timeoutMs: 10_000,
-    });
+    const reactedA = await zero.whileRunning(
+      zero.outcomes.next("reacted", { messageId: inA }),
+      "A's reaction",
+    );
+    const reactedB = await one.whileRunning(one.outcomes.next("reacted", { messageId: inB }), "B's reaction");
+    expect([reactedA.shardId, reactedB.shardId]).toEqual([0, 1]);
+    expect(discord.acceptedMatching("PUT", reactionOn(inA))).toHaveLength(1);
+    expect(discord.acceptedMatching("PUT", reactionOn(inB))).toHaveLength(1);
+    // Once both have stopped, everything each process did and logged is in: neither touched the other's guild.
+    await stop(zero);
+    await stop(one);
+    expect(zero.outcomes.about(inB)).toEqual([]);
+    expect(one.outcomes.about(inA)).toEqual([]);
+    const loggedAbout = (bot: RunningProcess, messageId: string) =>
+      bot.logs().filter((line) => line.messageId === messageId);
+    expect(loggedAbout(zero, inA).length).toBeGreaterThan(0);
+    expect(loggedAbout(zero, inA).every((line) => line.shardId === 0)).toBe(true);
+    expect(loggedAbout(one, inB).length).toBeGreaterThan(0);
+    expect(loggedAbout(one, inB).every((line) => line.shardId === 1)).toBe(true);
     expect(loggedAbout(zero, inB)).toEqual([]);
     expect(loggedAbout(one, inA)).toEqual([]);
-  });
+  }, 120_000);
 
   it("continues a conversation when its guild moves to another process sharing the store", async () => {
     const zero = await start("0");
     const one = await start("1");
-    const before = discord.requestsMatching("POST", /\/messages$/).length;
-    mention(guildA, "remember the word pineapple");
-    await discord.waitForRequests("POST", /\/messages$/, before + 1);
-    await zero.waitForLog("chat turn done");
+    const remember = mention(guildA, "remember the word pineapple");
+    const first = await zero.whileRunning(
+      zero.outcomes.next("replied", { messageId: remember }),
+      "the first reply",
+    );
+    expect(first.historyTurns).toBe(0);
 
     // Shard 0 moves: its process stops, and a new process takes over both shards.
-    zero.child.kill("SIGTERM");
-    expect((await zero.exited).code).toBe(0);
-    one.child.kill("SIGTERM");
-    expect((await one.exited).code).toBe(0);
+    await stop(zero);
+    await stop(one);
     const both = await start("0,1");
-    mention(guildA, "what was the word?");
-    await discord.waitForRequests("POST", /\/messages$/, before + 2);
-    const turn = await both.waitForLog("chat turn done");
-    expect(turn.historyTurns).toBe(2);
-    expect(turn.shardId).toBe(0);
-    both.child.kill("SIGTERM");
-    expect((await both.exited).code).toBe(0);
-  });
+    const recall = mention(guildA, "what was the word?");
+    const second = await both.whileRunning(
+      both.outcomes.next("replied", { messageId: recall }),
+      "the reply after the move",
+    );
+    // The new process read the exchange from Redis: the model's prompt held both of its turns.
+    expect(second).toMatchObject({ shardId: 0, historyTurns: 2 });
+    expect(answersTo(recall).map((posted) => posted.content)).toEqual([second.reply]);
+    await stop(both);
+  }, 120_000);
 });
 
 describe("npm run start:sharded", () => {
@@ -131,56 +154,84 @@ describe("npm run start:sharded", () => {
     const redis = await RedisServer.start();
     try {
       const dataDir = await mkdtemp(join(tmpdir(), "moodbot-sharded-"));
+      // The prompts as shipped, in a folder of the test's own: a task added there is a change SIGHUP picks up.
+      const promptsDir = join(dataDir, "prompts");
+      await cp(join(REPO_ROOT, "prompts"), promptsDir, { recursive: true });
       const metricsPort = await freeConsecutivePorts();
+      const modelPath = await tinyModel({ favouredToken: "negative" });
       const manager = await runEntryPoint("src/sharded.ts", {
-        ...testEnv(discord, await tinyModel({ favouredToken: "negative" }), dataDir),
+        ...testEnv(discord, modelPath, dataDir),
         STORE_URL: redis.url,
         SHARD_COUNT: "2",
         METRICS_PORT: String(metricsPort),
+        PROMPTS_DIR: promptsDir,
+        // A reload that changes the commands registers them here: each child's registration is seen on Discord.
+        DISCORD_GUILD_ID: guilds[0]?.id ?? "",
       });
-      const deadline = Date.now() + 90_000;
-      while (
-        manager.logs().filter((l) => l.msg === "connected to Discord").length < 2 &&
-        Date.now() < deadline
-      ) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      const pids = new Set(
-        manager
-          .logs()
-          .filter((l) => l.msg === "model loaded")
-          .map((l) => l.pid),
-      );
-      expect(pids.size).toBe(2);
-      for (const guild of guilds) {
+      await manager.whileRunning(discord.waitForReadies(2, 120_000), "READY for both shard processes");
+      expect(discord.readies.map((ready) => ready.shard).sort()).toEqual([
+        [0, 2],
+        [1, 2],
+      ]);
+      // Each guild's message is handled by its own shard's process; the outcome comes up through the manager.
+      for (const [shardId, guild] of guilds.entries()) {
         const id = discord.sendMessage({
           content: "hi",
           guildId: guild.id,
           channelId: guild.channelIds[0] ?? "",
         });
-        await discord.waitForRequests("PUT", reactionOn(id));
+        const reacted = await manager.whileRunning(
+          manager.outcomes.next("reacted", { messageId: id }, 30_000),
+          `the reaction in guild ${guild.name}`,
+        );
+        expect(reacted).toMatchObject({ shardId, label: "negative" });
+        expect(discord.acceptedMatching("PUT", reactionOn(id))).toHaveLength(1);
       }
-      // One metrics server per child: METRICS_PORT and METRICS_PORT + 1, each serving its own process.
-      const served = await Promise.all(
-        [metricsPort, metricsPort + 1].map(async (port) =>
-          (await scrape(`http://127.0.0.1:${port}`)).value("moodbot_messages_reacted_total"),
-        ),
+      // One metrics server per child, METRICS_PORT and METRICS_PORT + 1, each serving its own process: each has
+      // loaded the model and reacted once.
+      const ports = [metricsPort, metricsPort + 1];
+      const scrapes = await Promise.all(ports.map((port) => scrape(`http://127.0.0.1:${port}`)));
+      expect(scrapes.map((metrics) => metrics.value("moodbot_messages_reacted_total"))).toEqual([1, 1]);
+      for (const metrics of scrapes) {
+        expect(metrics.labelsOf("moodbot_model_info")).toEqual([
+          expect.objectContaining({ model: basename(modelPath) }),
+        ]);
+      }
+
+      // SIGHUP reaches both children: each reloads, finds the new task, and registers the changed commands.
+      await writeFile(
+        join(promptsDir, "tasks", "recap.json"),
+        JSON.stringify({
+          name: "recap",
+          description: "Recap the last messages of this channel",
+          output: { kind: "text", maxTokens: 16 },
+          input: { kind: "channel", defaultCount: 5, maxCount: 10 },
+          system: "You recap a Discord conversation in one sentence.",
+          template: "Messages, oldest first:\n{{input}}\n\nRecap:",
+        }),
       );
-      expect(served).toEqual([1, 1]);
+      const guildCommands = /^\/applications\/\d+\/guilds\/\d+\/commands$/;
       manager.child.kill("SIGHUP");
-      await waitUntil(() => manager.logs().filter((l) => l.msg === "prompts reloaded").length === 2, {
-        timeoutMs: 30_000,
-        failure: () => "SIGHUP did not reload the prompts in both shard processes",
-      });
+      const registered = await manager.whileRunning(
+        discord.waitForRequests("PUT", guildCommands, 2, 60_000),
+        "both children registering the reloaded commands",
+      );
+      for (const put of registered) {
+        expect((put.body as Array<{ name: string }>).map((command) => command.name)).toContain("recap");
+      }
+
       manager.child.kill("SIGTERM");
       expect((await manager.exited).code).toBe(0);
       expect(manager.logs().filter((l) => l.msg === "bye").length).toBeGreaterThanOrEqual(3);
+      // Every child is gone with the manager: neither metrics port answers.
+      for (const port of ports) {
+        await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+      }
     } finally {
       await discord.stop();
       await redis.stop();
     }
   }, 180_000);
-
   it("refuses a SQLite store for several shard processes, with the fix", async () => {
     const run = await runEntryPoint("src/sharded.ts", {
       DISCORD_TOKEN: "x",
@@ -212,23 +263,35 @@ describe("a Redis outage during a conversation", () => {
       harness.discord.sendMessage({ content: `<@${harness.discord.botUser.id}> ${text}`, mentionBot: true });
     const channelId = harness.discord.channelId;
 
+    const replied = (messageId: string) => harness.outcomes.next("replied", { messageId });
     const before = mention("first, before the outage");
-    await harness.waitForOutcome(before, "replied");
+    await replied(before);
     await redis.stop();
     const during = [mention("during the outage"), mention("still during the outage")];
     for (const id of during) {
-      const replied = await harness.waitForOutcome(id, "replied");
-      expect(replied.fromModel).toBe(true);
+      const reply = await replied(id);
+      expect(reply.fromModel).toBe(true);
     }
-    expect(harness.logs.find("chat reply failed")).toEqual([]);
+    expect(harness.outcomes.all("failed", { job: "reply" })).toEqual([]);
+    // Logged once for the whole outage, not once per turn.
     expect(
       harness.logs.find(
         "store unreachable: answering from the history this process holds, and buffering new turns",
       ),
     ).toHaveLength(1);
-    // The outage costs memory, not context: the last turn saw the three turns before it (from memory).
-    const turns = harness.logs.find("chat turn done");
-    expect(turns.at(-1)?.historyTurns).toBe(4);
+    // The outage costs memory, not context: the last turn's prompt held the three turns before it, from memory.
+    const lastPrompt = harness.model.callsOf("chat").at(-1)?.turns ?? [];
+    expect(lastPrompt.map((turn) => turn.role)).toEqual([
+      "system",
+      "user",
+      "assistant",
+      "user",
+      "assistant",
+      "user",
+    ]);
+    expect(lastPrompt[1]?.text).toMatch(/: first, before the outage$/);
+    expect(lastPrompt[3]?.text).toMatch(/: during the outage$/);
+    expect(lastPrompt[5]?.text).toMatch(/: still during the outage$/);
 
     await redis.restart();
     let stored: string[] = [];
@@ -248,8 +311,5 @@ describe("a Redis outage during a conversation", () => {
     });
     const users = stored.filter((_, index) => index % 2 === 0);
     expect(users).toEqual(["first, before the outage", "during the outage", "still during the outage"]);
-    expect(harness.logs.find("store reachable again: buffered history written").at(-1)).toMatchObject({
-      written: 4,
-    });
   });
 });

@@ -1,7 +1,12 @@
+import { cpSync, rmSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { scrubSecrets, serializeError } from "../../src/logger.js";
-import { runEntryPoint } from "../../testkit/botProcess.js";
-import type { RecordedRequest } from "../../testkit/fakeDiscord.js";
+import { PromptReloader } from "../../src/reload.js";
+import { REPO_ROOT, runEntryPoint } from "../../testkit/botProcess.js";
+import type { FakeResponse, RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 import { tinyModel } from "../../testkit/models.js";
 import { RedisServer } from "../../testkit/redis.js";
@@ -125,4 +130,119 @@ describe("the scrubbing itself", () => {
     expect(JSON.stringify(serialized)).not.toContain("requestBody");
     expect(JSON.stringify(serialized)).toContain("Invalid Form Body");
   });
+});
+
+/*
+ * Errors are logged as objects, through the logger's serializer: an operator gets each error's type, stack and
+ * cause chain, and never the parts of an error that carry what a member wrote (a refused request's body, the
+ * response Discord sent about it).
+ */
+describe("errors in the log", () => {
+  let m: BotHarness;
+  let promptsDir: string;
+  let covered: string;
+  let alertChannel: string;
+  beforeAll(async () => {
+    promptsDir = await mkdtemp(join(tmpdir(), "moodbot-prompts-"));
+    cpSync(join(REPO_ROOT, "prompts"), promptsDir, { recursive: true });
+    m = await startBotHarness({
+      // The toxicity labels as whole tokens, the model favouring "insult": every check asks for an alert.
+      model: { favouredToken: "insult", extraWords: ["ok", "insult", "threat", "harassment", "spam"] },
+      withTasks: true,
+      channels: 3,
+      env: { LLM_CONTEXT_SIZE: "4096", PROMPTS_DIR: promptsDir, MODERATION_ALERTS_PER_HOUR: "1000" },
+    });
+    const [first = "", , third = ""] = m.discord.guilds[0]?.channelIds ?? [];
+    [covered, alertChannel] = [first, third];
+    const { token } = m.discord.sendSlashCommand({
+      name: "settings",
+      options: [
+        {
+          name: "moderation",
+          type: 1,
+          options: [
+            { name: "mode", type: 3, value: "dry-run" },
+            { name: "alert-channel", type: 7, value: alertChannel },
+            { name: "cover", type: 7, value: covered },
+          ],
+        },
+      ],
+    });
+    const [answer] = await m.discord.waitForRequests("PATCH", new RegExp(`/${token}/messages/@original$`));
+    expect(String((answer?.body as { content?: unknown } | undefined)?.content)).toContain("dry-run");
+  });
+  afterAll(async () => {
+    await m?.close();
+    if (promptsDir) await rm(promptsDir, { recursive: true, force: true });
+  });
+
+  it("a refused reload keeps the error's type and stack, and its cause's code and stack", async () => {
+    rmSync(join(promptsDir, "chat-system.txt"));
+    const reloader = new PromptReloader({ app: m.app, bot: m.bot, config: m.config, logger: m.logger });
+    expect(await reloader.reload("SIGHUP")).toBe(false);
+    const [line] = m.logs.find("prompt reload refused: still serving the previous prompts");
+    const err = line?.err as Record<string, unknown> | undefined;
+    expect(err).toMatchObject({ type: "PromptFileError" });
+    expect(String(err?.message)).toContain("chat-system.txt cannot be read");
+    // The stack names where the error was thrown, not just its message.
+    expect(String(err?.stack)).toMatch(/^PromptFileError: .+\n\s+at .+prompts\.ts:\d+/);
+    const cause = err?.cause as Record<string, unknown> | undefined;
+    expect(cause).toMatchObject({ type: "Error", code: "ENOENT", syscall: "open", errno: -2 });
+    expect(String(cause?.stack)).toMatch(/^Error: ENOENT.+\n\s+at /);
+  });
+
+  /** A refusal as Discord words it: what was wrong, never the text that was sent. */
+  const refusals: Record<string, FakeResponse> = {
+    "DiscordAPIError (400)": {
+      status: 400,
+      body: {
+        message: "Invalid Form Body",
+        code: 50035,
+        errors: {
+          embeds: {
+            "0": {
+              description: {
+                _errors: [{ code: "BASE_TYPE_MAX_LENGTH", message: "Must be 4096 or fewer in length." }],
+              },
+            },
+          },
+        },
+      },
+    },
+    "HTTPError (503)": { status: 503, body: { message: "upstream connect error" } },
+  };
+
+  for (const [kind, refusal] of Object.entries(refusals)) {
+    it(`a refused alert is logged as a ${kind} with its stack, and without the member's words`, async () => {
+      const words = `quartzmoth${kind.length}wobble you absolute clown`;
+      const alerts = new RegExp(`^/channels/${alertChannel}/messages$`);
+      const restore = m.discord.override((request) =>
+        request.method === "POST" && alerts.test(request.path) ? refusal : undefined,
+      );
+      const before = m.logs.find("moderation check failed").length;
+      try {
+        const messageId = m.discord.sendMessage({ content: words, channelId: covered });
+        const failed = await m.outcomes.next("failed", { messageId, job: "moderation" }, 60_000);
+        expect(failed.error).toBeDefined();
+      } finally {
+        restore();
+      }
+      // The refused request carried the member's words, so the error discord.js threw held them.
+      const refused = m.discord.requests.filter(
+        (request) =>
+          request.method === "POST" && alerts.test(request.path) && request.status === refusal.status,
+      );
+      expect(JSON.stringify(refused.at(-1)?.body)).toContain("quartzmoth");
+      const [line] = m.logs.find("moderation check failed").slice(before);
+      const err = line?.err as Record<string, unknown> | undefined;
+      const type = kind.split(" ")[0];
+      expect(err).toMatchObject({ type, status: refusal.status, method: "POST" });
+      expect(String(err?.url)).toContain(`/channels/${alertChannel}/messages`);
+      expect(String(err?.stack)).toMatch(new RegExp(`^${type}\\b[^]*?\\n\\s+at handleErrors `));
+      // Nowhere in the whole output, at any level.
+      expect(m.logs.text).not.toContain("quartzmoth");
+      expect(Object.keys(err ?? {})).not.toContain("requestBody");
+      expect(Object.keys(err ?? {})).not.toContain("rawError");
+    });
+  }
 });

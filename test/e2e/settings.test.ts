@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Scope, SETTING_KEYS } from "../../src/store/settings.js";
 import { WORDING } from "../../src/wording.js";
-import type { RecordedRequest } from "../../testkit/fakeDiscord.js";
+import type { FakeUser, RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 
 const body = (request: RecordedRequest | undefined) => (request?.body ?? {}) as Record<string, unknown>;
@@ -9,7 +9,11 @@ const reactionPath = (messageId: string) => new RegExp(`^/channels/\\d+/messages
 
 let h: BotHarness;
 beforeAll(async () => {
-  h = await startBotHarness({ model: { favouredToken: "negative" } });
+  h = await startBotHarness({
+    model: { favouredToken: "negative" },
+    // Many chat turns in one minute across these tests: the rate limits have tests of their own.
+    env: { CHAT_USER_PER_MINUTE: "1000", CHAT_CHANNEL_PER_MINUTE: "1000" },
+  });
 });
 afterAll(async () => h?.close());
 // Each test starts from the defaults, whatever the others set.
@@ -64,7 +68,10 @@ it("changes emojis and turns reactions off per channel, from the next message, w
 
   await settings("set", { key: "reactions", value: "off" });
   const second = h.discord.sendMessage({ content: "still awful" });
-  expect(await h.waitForOutcome(second, "message skipped")).toMatchObject({ reason: "reactions are off" });
+  expect(await h.outcomes.next("skipped", { messageId: second })).toMatchObject({
+    job: "message",
+    reason: "reactions are off",
+  });
   expect(h.discord.requestsMatching("PUT", reactionPath(second))).toEqual([]);
 
   // The other channel keeps the server defaults.
@@ -73,11 +80,11 @@ it("changes emojis and turns reactions off per channel, from the next message, w
   expect(decodeURIComponent(put2?.path ?? "")).toContain("😢");
 });
 
-it("answers every message in a chat channel, and replies to its own messages with reply chains on", async () => {
-  const channelId = h.discord.secondChannelId;
-  const plain = h.discord.sendMessage({ content: "no mention here", channelId });
-  expect(await h.waitForOutcome(plain, "message planned")).toMatchObject({ react: true, reply: false });
+/** A member other than the tests' default one, so no test's chat turns count against another's. */
+const someone = (): FakeUser => ({ id: h.discord.snowflake(), username: "carol" });
 
+/** Runs /settings set in a channel, as a member with Manage Server. */
+async function set(key: string, value: string, channelId = h.discord.channelId): Promise<void> {
   const { token } = h.discord.sendSlashCommand({
     name: "settings",
     channelId,
@@ -85,29 +92,125 @@ it("answers every message in a chat channel, and replies to its own messages wit
       {
         name: "set",
         type: 1,
-        value: undefined,
-        ...{
-          options: [
-            { name: "key", type: 3, value: "chat-channel" },
-            { name: "value", type: 3, value: "on" },
-          ],
-        },
+        options: [
+          { name: "key", type: 3, value: key },
+          { name: "value", type: 3, value },
+        ],
       },
     ],
   });
-  await h.discord.waitForRequests("PATCH", new RegExp(`/${token}/messages/@original$`));
-  const everything = h.discord.sendMessage({ content: "now you answer everything?", channelId });
-  await h.waitForOutcome(everything, "replied");
+  const [edit] = await h.discord.waitForRequests("PATCH", new RegExp(`/${token}/messages/@original$`));
+  expect(String(body(edit).content)).toContain(`\`${key}\` is now \`${value}\``);
+}
 
-  expect(await settings("set", { key: "reply-chain", value: "on" })).toContain("reply-chain");
-  const toBot = h.discord.sendMessage({ content: "replying to you", replyTo: { id: h.discord.snowflake() } });
-  await h.waitForOutcome(toBot, "replied");
-  // A reply to someone else is not addressed to the bot.
-  const toBob = h.discord.sendMessage({
-    content: "replying to bob",
-    replyTo: { id: h.discord.snowflake(), author: { id: "100000000000000002", username: "bob" } },
+/** The last turn of every chat prompt the model received: the message each reply answered. */
+const lastTurnsSeen = () => h.model.callsOf("chat").map((call) => call.turns.at(-1)?.text);
+
+/** Waits for the reply to a message, and returns the bot's first message of it as the fake holds it. */
+async function repliedTo(messageId: string, channelId: string): Promise<{ id: string }> {
+  await h.outcomes.next("replied", { messageId });
+  const reply = h.discord
+    .finalMessages(channelId)
+    .find((message) => (message.reference as { message_id?: string } | undefined)?.message_id === messageId);
+  if (!reply) throw new Error(`the bot posted no reply to ${messageId}`);
+  return reply;
+}
+
+/**
+ * Proves a message got no reply, from outcomes alone: its own mood outcome, then a later mention in the same
+ * channel answered. Mentions are admitted in arrival order and answered one at a time per channel, so a reply to
+ * the earlier message, had it been planned, would have been told before the later one's.
+ */
+async function noReplyTo(messageId: string, channelId: string): Promise<void> {
+  await h.outcomes.next("reacted", { messageId });
+  const later = h.discord.sendMessage({
+    content: `<@${h.discord.botUser.id}> and this one?`,
+    mentionBot: true,
+    channelId,
+    author: someone(),
   });
-  expect(await h.waitForOutcome(toBob, "message planned")).toMatchObject({ reply: false });
+  await h.outcomes.next("replied", { messageId: later });
+  const replyJobs = h.outcomes
+    .about(messageId)
+    .filter(
+      (outcome) =>
+        ["replied", "queued", "refused"].includes(outcome.kind) ||
+        ("job" in outcome && outcome.job === "reply"),
+    );
+  expect(replyJobs).toEqual([]);
+  const answered = h.discord
+    .requestsMatching("POST", /^\/channels\/\d+\/messages$/)
+    .filter(
+      (post) =>
+        (body(post).message_reference as { message_id?: string } | undefined)?.message_id === messageId,
+    );
+  expect(answered).toEqual([]);
+}
+
+it("answers every message with text in a chat channel, and only there", async () => {
+  const channelId = h.discord.secondChannelId;
+  const before = h.discord.sendMessage({ content: "no mention here", channelId, author: someone() });
+  await noReplyTo(before, channelId);
+
+  await set("chat-channel", "on", channelId);
+  const everything = h.discord.sendMessage({
+    content: "now you answer everything?",
+    channelId,
+    author: someone(),
+  });
+  await repliedTo(everything, channelId);
+  expect(lastTurnsSeen()).toContainEqual(expect.stringContaining("now you answer everything?"));
+  // The first channel is no chat channel.
+  const elsewhere = h.discord.sendMessage({ content: "and here?", author: someone() });
+  await noReplyTo(elsewhere, h.discord.channelId);
+});
+
+/*
+ * A reply to the bot's message with its ping left on (Discord's default) puts the bot in `mentions`: it is a
+ * mention, answered whatever reply-chain says. With the ping turned off only `reply-chain on` makes it count.
+ */
+describe("a reply to the bot's message", () => {
+  it.each([
+    { ping: "on", replyChain: "off", answered: true },
+    { ping: "on", replyChain: "on", answered: true },
+    { ping: "off", replyChain: "on", answered: true },
+    { ping: "off", replyChain: "off", answered: false },
+  ])(
+    "with the ping $ping and reply-chain $replyChain: answered $answered",
+    async ({ ping, replyChain, answered }) => {
+      const channelId = h.discord.channelId;
+      const author = someone();
+      const asked = h.discord.sendMessage({
+        content: `<@${h.discord.botUser.id}> tell me something`,
+        mentionBot: true,
+        author,
+      });
+      const botMessage = await repliedTo(asked, channelId);
+      await set("reply-chain", replyChain);
+
+      const words = `and then what? (ping ${ping}, reply-chain ${replyChain})`;
+      const reply = h.discord.sendMessage({
+        content: words,
+        replyTo: { id: botMessage.id },
+        mentionBot: ping === "on",
+        author,
+      });
+      if (!answered) return noReplyTo(reply, channelId);
+      await repliedTo(reply, channelId);
+      expect(lastTurnsSeen()).toContainEqual(expect.stringContaining(words));
+    },
+  );
+
+  it("to someone else's message is not addressed to the bot, even with reply-chain on", async () => {
+    await set("reply-chain", "on");
+    const bob = { id: "100000000000000002", username: "bob" };
+    const toBob = h.discord.sendMessage({
+      content: "replying to bob",
+      replyTo: { id: h.discord.snowflake(), author: bob },
+      author: someone(),
+    });
+    await noReplyTo(toBob, h.discord.channelId);
+  });
 });
 
 it("shows what is in force and where it comes from, in the channel's language", async () => {
@@ -133,9 +236,11 @@ it("speaks the channel's language in its own notices, and chats with the server'
   const posts = await h.discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, postsBefore + 1);
   expect(posts.map((post) => body(post).content)).toContain(WORDING.zh.emptyMention);
 
-  await settings("set", { key: "persona", value: "You are a pirate. Answer like one.", scope: "guild" });
-  const turns = h.logs.find("chat turn done").length;
-  h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> ahoy?`, mentionBot: true });
-  const [turn] = (await h.waitForLog("chat turn done", turns + 1)).slice(-1);
-  expect(turn?.customPersona).toBe(true);
+  const persona = "You are a pirate. Answer like one.";
+  await settings("set", { key: "persona", value: persona, scope: "guild" });
+  const ahoy = h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> ahoy?`, mentionBot: true });
+  await h.outcomes.next("replied", { messageId: ahoy });
+  const call = h.model.callsOf("chat").find((chat) => chat.turns.at(-1)?.text.includes("ahoy?"));
+  expect(call?.turns[0]).toMatchObject({ role: "system" });
+  expect(call?.turns[0]?.text).toContain(persona);
 });

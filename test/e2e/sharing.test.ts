@@ -6,7 +6,6 @@ import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 const reactionPath = (messageId: string) => new RegExp(`^/channels/\\d+/messages/${messageId}/reactions/`);
 const messagesPath = /^\/channels\/\d+\/messages$/;
 const body = (request: RecordedRequest | undefined) => (request?.body ?? {}) as Record<string, unknown>;
-const logTime = (line: Record<string, unknown> | undefined) => Number(line?.time ?? Number.NaN);
 
 let h: BotHarness | undefined;
 afterEach(async () => {
@@ -24,7 +23,7 @@ describe("one model shared by everyone at once", () => {
     const harness = h;
     const [, second = harness.discord.channelId, third = harness.discord.channelId] =
       harness.discord.guilds[0]?.channelIds ?? [];
-    harness.discord.sendMessage({
+    const story = harness.discord.sendMessage({
       content: `<@${harness.discord.botUser.id}> tell me a story`,
       mentionBot: true,
     });
@@ -39,12 +38,14 @@ describe("one model shared by everyone at once", () => {
     const reactions = await Promise.all(
       burst.map(async (id) => (await harness.discord.waitForRequests("PUT", reactionPath(id)))[0]),
     );
-    // "chat turn done" is logged the moment generation ends (the last edits of the reply come after it).
-    const [generated] = await harness.waitForLog("chat turn done", 1, 60_000);
-    // Every reaction landed while the reply was still generating: none of them waited for it.
+    const replied = await harness.outcomes.next("replied", { messageId: story }, 45_000);
+    expect(replied).toMatchObject({ fromModel: true });
+    // Every reaction landed while the reply was still generating: none of them waited for it. The burst cut
+    // nothing short either: the model wrote all 1,500 tokens.
+    const [generated] = harness.model.chatAnswers;
     const lastReaction = Math.max(...reactions.map((request) => request?.at ?? Number.POSITIVE_INFINITY));
-    expect(lastReaction).toBeLessThan(logTime(generated));
-    expect(generated).toMatchObject({ generatedTokens: 1500 });
+    expect(lastReaction).toBeLessThan(generated?.at ?? 0);
+    expect(generated?.completion.generatedTokens).toBe(1500);
     expect(harness.llm.schedulerStats.sharedPasses).toBeGreaterThan(0);
   });
 
@@ -61,18 +62,21 @@ describe("one model shared by everyone at once", () => {
       mentionBot: true,
       channelId: harness.discord.secondChannelId,
     });
-    await harness.waitForLog("replied", 2, 60_000);
-    const replied = harness.logs.find("replied");
-    const firstDone = logTime(replied.find((line) => line.messageId === first));
-    const secondDone = logTime(replied.find((line) => line.messageId === second));
+    await Promise.all(
+      [first, second].map((messageId) => harness.outcomes.next("replied", { messageId }, 45_000)),
+    );
+    // When the model finished each one: the generation's own end, before the bot's last edits and its store.
+    const doneOf = (text: string) =>
+      harness.model.chatAnswers.find((answer) => answer.turns.at(-1)?.text.endsWith(`: ${text}`))?.at ??
+      Number.NaN;
     const startOf = (messageId: string) =>
       harness.discord
         .requestsMatching("POST", messagesPath)
         .find((post) => (body(post).message_reference as { message_id?: string })?.message_id === messageId)
         ?.at;
-    // Each reply started streaming before the other one had finished.
-    expect(startOf(second)).toBeLessThan(firstDone);
-    expect(startOf(first)).toBeLessThan(secondDone);
+    // Each reply started streaming before the other one had finished generating.
+    expect(startOf(second)).toBeLessThan(doneOf("first"));
+    expect(startOf(first)).toBeLessThan(doneOf("second"));
   });
 
   it("on shutdown, keeps the interrupted turn and the queued mentions' turns", async () => {
@@ -90,11 +94,12 @@ describe("one model shared by everyone at once", () => {
       for (const question of ["question zero", "question one", "question two"]) {
         harness.discord.sendMessage({ content: `<@${botId}> ${question}`, mentionBot: true });
       }
-      await harness.waitForLog("chat queued", 2);
-      await harness.discord.waitForRequests("POST", messagesPath);
       const channelId = harness.discord.channelId;
+      await harness.outcomes.waitFor("queued", { channelId }, { count: 2 });
+      await harness.discord.waitForRequests("POST", messagesPath);
       await harness.close();
-      expect(harness.logs.find("interrupted turn kept")).toHaveLength(3);
+      // The shutdown stored each of the three turns as interrupted: the one generating and the two queued.
+      expect(harness.outcomes.all("stored", { channelId, interrupted: true })).toHaveLength(3);
 
       const store = await openStore(`sqlite://${join(dataDir, "bot.sqlite")}`, harness.logger);
       const turns = (await store.turns.read(channelId)) as Array<{ role: string; text: string }>;

@@ -31,8 +31,14 @@ it("/intent classifies a text into the task's labels in one pass", async () => {
     /^\*\*(question|request|complaint|praise|chit-chat)\*\* \(\d+%\)\n-# question \d+% · request \d+% · complaint \d+% · praise \d+% · chit-chat \d+%$/,
   );
   expect(body(edit).allowed_mentions).toEqual({ parse: [] });
-  const [classified] = await h.waitForLog("task classified");
-  expect(classified).toMatchObject({ task: "intent", method: "logits" });
+  // The model read the member's text, and its answer came from the labels' logits in one pass: the label shown
+  // is the one it gave.
+  const answers = h.model.taskAnswers.filter((answer) => answer.task === "intent");
+  expect(answers.map((answer) => answer.input)).toEqual(["can someone pin the rules?"]);
+  const outcome = answers[0]?.outcome;
+  if (outcome?.kind !== "labels") throw new Error(`the intent task answered ${JSON.stringify(outcome)}`);
+  expect(outcome.result.method).toBe("logits");
+  expect(String(body(edit).content).startsWith(`**${outcome.result.label}**`)).toBe(true);
 });
 
 it("/summarize reads the channel's last messages and answers with the model's text", async () => {

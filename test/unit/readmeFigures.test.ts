@@ -1,9 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type BenchFindingsInput, renderCapacity, renderFindings } from "../../bench/findings.js";
+import { type BenchTableInput, renderTable } from "../../bench/resultsTable.js";
 import { loadDataset, loadToxicityDataset } from "../../eval/dataset.js";
 import { REPO_ROOT } from "../../testkit/botProcess.js";
+import { SOAK_RSS_GROWTH_LIMIT_MB } from "../../testkit/soak.js";
 
 /*
  * Every figure the README and docs/operations.md give for speed, memory and capacity is printed by committed code
@@ -12,11 +14,11 @@ import { REPO_ROOT } from "../../testkit/botProcess.js";
 
 const read = (...path: string[]) => readFileSync(join(REPO_ROOT, ...path), "utf8");
 const readme = read("README.md");
-const results = JSON.parse(read("bench", "results.json")) as BenchFindingsInput;
+const results = JSON.parse(read("bench", "results.json")) as BenchFindingsInput & BenchTableInput;
 
-it("the README's bench tables are bench/results.md's, as npm run bench wrote them", () => {
-  const [tables = ""] = read("bench", "results.md").split("What the numbers say");
-  expect(tables.trim().length).toBeGreaterThan(500);
+it("the README's bench tables, and bench/results.md's, are what bench/resultsTable.ts renders from bench/results.json", () => {
+  const tables = renderTable(results);
+  expect(read("bench", "results.md").startsWith(tables)).toBe(true);
   expect(readme).toContain(tables.trim());
 });
 
@@ -24,10 +26,62 @@ it("the README's reading of the bench run is rendered from bench/results.json", 
   expect(readme).toContain(renderFindings(results));
 });
 
-it("the README's capacity plan is rendered from the measured stream in bench/results.json", () => {
+it("the README's capacity plan is rendered from the measured stream in bench/results.json, and adds up", () => {
   const capacity = renderCapacity(results);
-  expect(capacity).toContain("| 100 | 15 |");
+  // The plan's own figure: a fifth of the time kept for mentions, off the stream's measured rate.
+  const measured = results.throughput.streamCacheOn?.perSecond ?? Number.NaN;
+  const plannable = Number(capacity.match(/leaves about ([\d.]+) messages a second/)?.[1]);
+  expect(plannable).toBeCloseTo(measured * 0.8, 1);
+  // Each planned rate gets the fewest processes that carry it.
+  const rows = [...capacity.matchAll(/^\| (\d+) \| (\d+) \|$/gm)].map(([, rate, processes]) => [
+    Number(rate),
+    Number(processes),
+  ]);
+  expect(rows.map(([rate]) => rate)).toEqual([25, 50, 100]);
+  for (const [rate = 0, processes = 0] of rows) {
+    expect(processes * plannable).toBeGreaterThanOrEqual(rate);
+    expect((processes - 1) * plannable).toBeLessThan(rate);
+  }
   expect(readme).toContain(capacity);
+});
+
+describe("the bench's text names the machine the run measured", () => {
+  const elsewhere = {
+    ...results,
+    machine: { ...results.machine, cpu: "Test CPU 9000", cores: 8, backend: "cuda" },
+    process: { ...results.process, backend: "cuda" },
+  };
+  const rendered = (r: typeof results) => [renderTable(r), renderFindings(r), renderCapacity(r)].join("\n");
+
+  it("on the committed run: its core count, CPU and backend", () => {
+    const text = rendered(results);
+    expect(results.machine.backend).toBe("cpu");
+    expect(text).toContain(`${results.machine.cores}-core process`);
+    expect(text).toContain(`(${results.machine.cpu}, no GPU)`);
+    expect(text).toContain("with the model on the CPU (no GPU backend in use)");
+  });
+
+  it("on another machine: its own, and nothing of the committed one", () => {
+    const text = rendered(elsewhere);
+    expect(text).toContain("eight cores, Test CPU 9000");
+    expect(text).toContain("the cuda backend");
+    expect(text).toContain("with the model on the cuda GPU backend");
+    expect(text).toContain("8-core cuda processes");
+    expect(text).not.toMatch(/two cores|\b2-core|no GPU|AMD EPYC/);
+  });
+
+  it("says which part of a pass's cost dominates, from the fitted costs", () => {
+    expect(renderFindings(results)).toContain("per-token compute dominates");
+    const fixedHeavy = { ...results, passCost: { ...results.passCost, fixedMs: 10_000 } };
+    expect(renderFindings(fixedHeavy)).toContain("the fixed cost of a pass dominates");
+    expect(renderFindings(fixedHeavy)).not.toContain("per-token compute dominates");
+  });
+});
+
+it("the README's soak bound is the one the soak test and npm run soak check (testkit/soak.ts)", () => {
+  expect(readme.replace(/\s+/g, " ")).toContain(
+    `that RSS grew less than ${SOAK_RSS_GROWTH_LIMIT_MB} MB after warm-up`,
+  );
 });
 
 it("the README's moderation cost is bench/moderation.md, as npm run bench -- --moderation wrote it", () => {

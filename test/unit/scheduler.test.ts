@@ -1,11 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { JobCancelledError } from "../../src/errors.js";
+import { ChatPool } from "../../src/llm/chatPool.js";
 import type { PassReport } from "../../src/llm/llm.js";
 import type {
   Classification,
   ClassifierLane,
   Generation,
   GenerationLease,
+  GenerationOwner,
   GenerationStep,
 } from "../../src/llm/passModel.js";
 import { Scheduler } from "../../src/llm/scheduler.js";
@@ -108,6 +110,8 @@ class FakeGeneration implements Generation<FakeCompletion> {
   private produced = 0;
   private readonly tokenTimes: number[] = [];
   closed = false;
+  /** The chat sequence it was leased. */
+  sequence: string | undefined;
 
   constructor(
     private readonly runtime: FakeRuntime,
@@ -143,24 +147,16 @@ class FakeGeneration implements Generation<FakeCompletion> {
   }
 }
 
-class FakeSlots {
-  private free: number;
-  constructor(slots: number) {
-    this.free = slots;
-  }
-  lease(generation: FakeGeneration): GenerationLease<FakeCompletion> | undefined {
-    if (this.free === 0) return undefined;
-    this.free--;
-    let released = false;
-    return {
-      generation,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.free++;
-      },
-    };
-  }
+/** The bot's own chat pool over named fake sequences: the leasing policy under test is the real one. */
+function leaseFrom(
+  pool: ChatPool<string>,
+  owner: GenerationOwner,
+  generation: FakeGeneration,
+): GenerationLease<FakeCompletion> | undefined {
+  const lease = pool.tryLease(owner);
+  if (!lease) return undefined;
+  generation.sequence = lease.runner;
+  return { generation, release: () => lease.release() };
 }
 
 function setup(
@@ -184,18 +180,36 @@ function setup(
     ...(options.onPass ? { onPass: options.onPass } : {}),
   });
   const lane = new FakeLane(runtime, options.slots ?? 4);
-  const slots = new FakeSlots(options.chatSlots ?? 2);
-  const generate = (name: string, promptTokens: number, maxTokens: number, signal?: AbortSignal) => {
+  const pool = new ChatPool(Array.from({ length: options.chatSlots ?? 2 }, (_, i) => `seq${i}`));
+  const run = (
+    owner: GenerationOwner,
+    name: string,
+    promptTokens: number,
+    maxTokens: number,
+    signal?: AbortSignal,
+  ) => {
     const generation = new FakeGeneration(runtime, name, promptTokens, maxTokens);
     const done = scheduler.generate({
-      start: () => slots.lease(generation),
+      start: () => leaseFrom(pool, owner, generation),
       ...(signal ? { signal } : {}),
     });
     return { generation, done };
   };
+  /** A reply in the conversation named `name`, unless another conversation is given. */
+  const generate = (
+    name: string,
+    promptTokens: number,
+    maxTokens: number,
+    signal?: AbortSignal,
+    conversation = name,
+  ) => run({ kind: "conversation", key: conversation }, name, promptTokens, maxTokens, signal);
+  /** A text task's generation (/summarize): `name` tells one run from another. */
+  const task = (taskName: string, name: string, promptTokens: number, maxTokens: number) =>
+    run({ kind: "task", key: taskName }, name, promptTokens, maxTokens);
   const classify = (text: string, group = "guild-a", signal?: AbortSignal) =>
     scheduler.classify(lane, text, { priority: "background", group, ...(signal ? { signal } : {}) });
-  return { runtime, scheduler, lane, generate, classify };
+  const classifyNow = (text: string) => scheduler.classify(lane, text, { priority: "interactive" });
+  return { runtime, scheduler, lane, generate, task, classify, classifyNow };
 }
 
 /** Resolves with when each job finished, on the fake clock. */
@@ -300,6 +314,106 @@ describe("Scheduler: what one pass carries", () => {
     const carolPrompt = runtime.passes.findIndex((pass) => pass.items.includes("prompt:carol"));
     const lastAlice = runtime.passes.findLastIndex((pass) => pass.items.includes("step:alice"));
     expect(carolPrompt).toBeGreaterThan(lastAlice);
+  });
+});
+
+/** When a generation's first token came out, on the fake clock. */
+const firstToken = (job: { generation: FakeGeneration }) =>
+  job.generation.completion.tokenTimes[0] ?? Infinity;
+const lastToken = (job: { generation: FakeGeneration }) =>
+  job.generation.completion.tokenTimes.at(-1) ?? Infinity;
+/** The generations' names, by when their first token came out (ties in the order given). */
+const byFirstToken = (...jobs: Array<{ generation: FakeGeneration }>) =>
+  [...jobs].sort((a, b) => firstToken(a) - firstToken(b)).map((job) => job.generation.name);
+
+describe("Scheduler: a generation that cannot start yet holds back no other", () => {
+  it("two text tasks and a mention: the mention's first token waits for neither task", async () => {
+    // The default two chat sequences: the tasks leave one to conversations, and the second task waits its turn.
+    const { task, generate } = setup({ chatSlots: 2 });
+    const first = task("summarize", "sum-1", 30, 200);
+    const second = task("summarize", "sum-2", 30, 200);
+    await new Promise((resolve) => setImmediate(resolve));
+    const mention = generate("alice", 20, 10);
+    await Promise.all([first.done, second.done, mention.done]);
+    expect(byFirstToken(first, second, mention)).toEqual(["sum-1", "alice", "sum-2"]);
+    // Alice was answered in full while the first summary was still being written.
+    expect(lastToken(mention)).toBeLessThan(lastToken(first));
+    expect(firstToken(second)).toBeGreaterThan(lastToken(first));
+  });
+
+  it("with a sequence free for each, two tasks of one kind and a mention generate side by side", async () => {
+    const { runtime, task, generate } = setup({ chatSlots: 3 });
+    const first = task("summarize", "sum-1", 30, 200);
+    const second = task("summarize", "sum-2", 30, 200);
+    const mention = generate("alice", 20, 10);
+    await Promise.all([first.done, second.done, mention.done]);
+    // The first task's prompt went at once; the second's and the mention's shared the next pass, beside its
+    // first step: no task waited for the other's warm sequence.
+    expect(runtime.passes[1]?.items).toEqual(["step:sum-1", "prompt:sum-2", "prompt:alice"]);
+    expect(firstToken(second)).toBe(firstToken(mention));
+    expect(
+      new Set([first.generation.sequence, second.generation.sequence, mention.generation.sequence]).size,
+    ).toBe(3);
+  });
+
+  it("keeps one conversation's turns in order, while another conversation goes past them", async () => {
+    const { generate } = setup({ chatSlots: 2 });
+    const earlier = generate("c1-first", 20, 40, undefined, "c1");
+    const later = generate("c1-second", 20, 10, undefined, "c1");
+    const other = generate("c2", 20, 10);
+    await Promise.all([earlier.done, later.done, other.done]);
+    expect(byFirstToken(earlier, other, later)).toEqual(["c1-first", "c2", "c1-second"]);
+    // c1's second turn waited for its first on the same warm sequence; c2 never waited for c1's second turn.
+    expect(firstToken(later)).toBeGreaterThan(lastToken(earlier));
+    expect(later.generation.sequence).toBe(earlier.generation.sequence);
+    expect(lastToken(other)).toBeLessThan(lastToken(earlier));
+  });
+});
+
+describe("Scheduler: interactive work and the credit", () => {
+  it("puts an interactive classification in the next pass, ahead of a backlog and without credit", async () => {
+    const { runtime, generate, classify, classifyNow } = setup({ slots: 4 });
+    const reply = generate("alice", 20, 60);
+    await new Promise((resolve) => setImmediate(resolve));
+    // The reply's prompt is in flight, no step has been timed yet: no background work may ride along.
+    const inFlight = runtime.passes.length;
+    const order: string[] = [];
+    const backlog = Array.from({ length: 8 }, (_, i) => classify(`m${i}`).then((text) => order.push(text)));
+    const urgent = classifyNow("urgent").then((text) => order.push(text));
+    await Promise.all([reply.done, urgent, ...backlog]);
+    expect(runtime.passes[inFlight + 1]?.items).toEqual(["step:alice", "cls:urgent"]);
+    expect(order[0]).toBe("urgent");
+  });
+
+  it("lets interactive work ride in a new prompt's pass, which background work never does", async () => {
+    const { runtime, generate, classify, classifyNow } = setup({ slots: 4 });
+    const backlog = Array.from({ length: 8 }, (_, i) => classify(`m${i}`));
+    await new Promise((resolve) => setImmediate(resolve));
+    const inFlight = runtime.passes.length;
+    const mention = generate("bob", 30, 5);
+    const urgent = classifyNow("urgent");
+    await Promise.all([mention.done, urgent, ...backlog]);
+    expect(runtime.passes[inFlight + 1]?.items).toEqual(["prompt:bob", "cls:urgent"]);
+  });
+
+  it("lets a batch too costly for any credit ride once the credit is at its cap, while the reply runs", async () => {
+    const floor = 0.35;
+    const { runtime, generate, classify } = setup({ slots: 4, floor });
+    const reply = generate("alice", 20, 120);
+    await new Promise((resolve) => setImmediate(resolve));
+    // 400 tokens cost far more than the credit can ever save (2.4 s against 8 allowances of 131 ms).
+    const big = classify("big:400");
+    await big;
+    const rode = runtime.passes.findIndex((pass) => pass.items.includes("cls:big:400"));
+    const { tokenTimes } = await reply.done;
+    // It rode with a step of the reply, long before the reply ended: it did not starve.
+    expect(runtime.passes[rode]?.items).toEqual(["step:alice", "cls:big:400"]);
+    expect(runtime.passes[rode]?.endedAt ?? Infinity).toBeLessThan(tokenTimes.at(-1) ?? 0);
+    // Until then the credit was saving up: every pass before it was the reply's alone. Each saves less than one
+    // allowance (the allowance minus the step), and the cap is eight of them.
+    const before = runtime.passes.slice(1, rode);
+    expect(before.every((pass) => pass.items.length === 1 && pass.items[0] === "step:alice")).toBe(true);
+    expect(before.length).toBeGreaterThanOrEqual(8);
   });
 });
 
