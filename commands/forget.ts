@@ -32,5 +32,6 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
   }
   await context.pipeline.forget(interaction.channelId);
   context.logger.info("channel history cleared");
+  context.outcomes.emit({ kind: "deleted", scope: "channel", id: interaction.channelId });
   await answerInteraction(interaction, wording.forgotten);
 }

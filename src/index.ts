@@ -4,7 +4,7 @@ import type { Bot } from "./discord/createBot.js";
 import { ConfigError, DiscordSetupError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
 import type { HealthServer, Readiness } from "./observability/healthServer.js";
-import { ParentLink } from "./parentLink.js";
+import { FORWARD_OUTCOMES_FLAG, ParentLink } from "./parentLink.js";
 import type { PromptReloader } from "./reload.js";
 import { missingRuntimeFlags } from "./runtimeFlags.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
@@ -56,10 +56,12 @@ async function main(): Promise<void> {
     }
     app = await assemble(config, logger, { metrics });
     const shards = await resolveShardPlan(config);
-    // A process started with an IPC channel (a shard child of npm run start:sharded, a test) tells its parent
-    // what became of each message; a process without one sends nothing.
+    // A process asked to (a shard child of a forwarding npm run start:sharded, a test) tells its parent over IPC
+    // what became of each message; any other process sends nothing.
     const parent = new ParentLink(process);
-    app.outcomes.subscribe((outcome) => parent.sendOutcome(outcome));
+    if (process.argv.includes(FORWARD_OUTCOMES_FLAG)) {
+      app.outcomes.subscribe((outcome) => parent.sendOutcome(outcome));
+    }
     bot = createBot({ ...app, metrics, config, shards, logger: logger.child({ shards: shards.ids }) });
     logger.info({ shards: shards.ids, shardCount: shards.count, store: app.store.kind }, "starting");
     reloader = new reload.PromptReloader({ app, bot, config, logger: logger.child({ component: "reload" }) });

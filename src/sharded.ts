@@ -5,7 +5,7 @@ import { type Config, configSecrets } from "./config.js";
 import type { ShardPlan } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
-import { ParentLink } from "./parentLink.js";
+import { FORWARD_OUTCOMES_FLAG, ParentLink } from "./parentLink.js";
 import { NODE_RUNTIME_FLAGS } from "./runtimeFlags.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 
@@ -72,6 +72,8 @@ async function shardingManager(
     shardList: [...plan.ids],
     mode: "process",
     respawn: true,
+    // The children tell their outcomes only when this process was asked to pass them on.
+    shardArgs: process.argv.includes(FORWARD_OUTCOMES_FLAG) ? [FORWARD_OUTCOMES_FLAG] : [],
     // Each child runs exactly as npm start does: the same Node.js flags.
     execArgv: fromSource
       ? [...NODE_RUNTIME_FLAGS, "--import", import.meta.resolve("tsx")]

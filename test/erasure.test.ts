@@ -4,6 +4,7 @@ import { openStore, type Store } from "../src/store/openStore.js";
 import { createRedisClient, type RedisClient } from "../src/store/redisClient.js";
 import { LogCapture } from "../testkit/harness.js";
 import { RedisServer } from "../testkit/redis.js";
+import { waitUntil } from "../testkit/waitUntil.js";
 
 /**
  * Managed Redis forbids BGREWRITEAOF by ACL as well as by renaming it (the end-to-end privacy test renames it):
@@ -61,5 +62,32 @@ describe("a Redis whose ACL forbids BGREWRITEAOF", () => {
       why: "refused",
       err: { message: expect.stringContaining("NOPERM") },
     });
+  });
+});
+
+describe("a Redis that fails right after a deletion", () => {
+  let redis: RedisServer;
+  let store: Store;
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    store = await openStore(redis.url, createLogger({ level: "silent" }));
+  });
+  afterAll(async () => {
+    await store?.close();
+    await redis?.stop();
+  });
+
+  it("keeps the rewrite owed, and the store's maintenance starts it once Redis answers again", async () => {
+    await redis.stop();
+    // The deletion itself went through before Redis went away; marking the rewrite as due fails.
+    await expect(store.eraseDeleted()).rejects.toThrow();
+    await redis.restart();
+    await waitUntil(() => store.reachable, {
+      timeoutMs: 20_000,
+      failure: () => "the store did not reconnect",
+    });
+    expect(await store.eraseDue()).toBe("rewriting");
+    // Owed once: the next round has nothing left to do.
+    expect(await store.eraseDue()).toBeUndefined();
   });
 });

@@ -11,7 +11,7 @@ import { ModerationStore } from "../src/store/moderation.js";
 import { openStore, type Store } from "../src/store/openStore.js";
 import { PrivacyStore } from "../src/store/privacy.js";
 import { SettingsStore } from "../src/store/settings.js";
-import type { Tombstones } from "../src/store/tombstones.js";
+import { CLOCK_SKEW_MS, type Tombstones } from "../src/store/tombstones.js";
 import type { TurnLog } from "../src/store/turnLog.js";
 import { RedisServer } from "../testkit/redis.js";
 import { waitUntil } from "../testkit/waitUntil.js";
@@ -82,8 +82,8 @@ describe("deletes across shards: one Redis, two processes' history", () => {
     };
     expect((await aof()).includes("other said during the outage")).toBe(true);
     expect((await aof()).includes('"text":"said during the outage"')).toBe(false);
-    // What the member writes after the deletion is theirs to keep.
-    await one.append(CHANNEL, [turn(MEMBER, "said after", Date.now() + 1)], GUILD);
+    // What the member writes after the deletion (and the clocks' allowance) is theirs to keep.
+    await one.append(CHANNEL, [turn(MEMBER, "said after", Date.now() + CLOCK_SKEW_MS + 1)], GUILD);
     expect(await textsIn(deleter)).toContain("said after");
   });
 });
@@ -152,6 +152,68 @@ describe.each(BACKENDS)("tombstones on $name", (backend) => {
     expect(await store.index.get(INDEX.memberChannels(OTHER))).toEqual([CHANNEL]);
   });
 
+  it("the bot's reply to a turn from before the deletion is not written, however late the reply finished", async () => {
+    const history = new HistoryStore(store, { maxTurns: 50 }, logger);
+    const channel = "811000000000000011";
+    const asked = Date.now() - 1_000;
+    await history.forgetMember(MEMBER);
+    // The reply streamed for a minute after the member asked, and finished long after their deletion.
+    await history.append(
+      channel,
+      [
+        { ...turn(MEMBER, "asked before the delete", asked), messageId: "900000000000000001" },
+        {
+          role: "assistant",
+          text: "the reply to it",
+          at: Date.now() + 60_000,
+          memberId: MEMBER,
+          messageId: "900000000000000001",
+        },
+        turn(OTHER, "someone else, later", Date.now() + 60_000),
+      ],
+      GUILD,
+    );
+    expect(await textsIn(store, channel)).toEqual(["someone else, later"]);
+    expect(await store.index.get(INDEX.memberChannels(MEMBER))).not.toContain(channel);
+  });
+
+  it("a mood count recorded while the member was being deleted is taken back, with its index entries", async () => {
+    const member = { guildId: GUILD, memberId: "861000000000000016" };
+    // The deletion lands between the count's tombstone check and its writes: the race a check before alone loses.
+    let raced = false;
+    let deleting: MemberData | undefined;
+    const racing: Store = {
+      ...store,
+      tombstones: {
+        mark: (memberId, at, ttlMs) => store.tombstones.mark(memberId, at, ttlMs),
+        deletedAt: async (memberIds) => {
+          const before = await store.tombstones.deletedAt(memberIds);
+          if (!raced && memberIds.includes(member.memberId)) {
+            raced = true;
+            await deleting?.delete(member.memberId);
+          }
+          return before;
+        },
+      },
+    };
+    const over = (backendStore: Store) =>
+      new MemberData({
+        store: backendStore,
+        history: new HistoryStore(backendStore, { maxTurns: 10 }, logger),
+        privacy: new PrivacyStore(store.keyv, logger),
+        settings: new SettingsStore(store.keyv, logger),
+        moderation: new ModerationStore(store.keyv, logger),
+        retentionDays: 30,
+        logger,
+      });
+    deleting = over(store);
+    await over(racing).recordMood(member, "positive", Date.now() - 1_000);
+    expect(raced).toBe(true);
+    expect(await deleting.memberMood(member, 1)).toEqual([{ positive: 0, negative: 0, neutral: 0 }]);
+    expect(await store.index.get(INDEX.guildMembers(GUILD))).not.toContain(member.memberId);
+    expect(await store.index.get(INDEX.memberGuilds(member.memberId))).toEqual([]);
+  });
+
   it("a mood count from before the member's deletion (a message still queued) is not recorded; one from after is", async () => {
     const memberData = new MemberData({
       store,
@@ -176,7 +238,7 @@ describe.each(BACKENDS)("tombstones on $name", (backend) => {
     expect(await store.index.get(INDEX.guildMembers(GUILD))).not.toContain(member.memberId);
     expect(await store.index.get(INDEX.memberGuilds(member.memberId))).toEqual([]);
 
-    await memberData.recordMood(member, "neutral", Date.now() + 1);
+    await memberData.recordMood(member, "neutral", Date.now() + CLOCK_SKEW_MS + 1);
     expect(await today()).toEqual([{ positive: 0, negative: 0, neutral: 1 }]);
     expect(await store.index.get(INDEX.guildMembers(GUILD))).toContain(member.memberId);
   });

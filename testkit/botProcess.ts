@@ -5,7 +5,11 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isOutcomeEnvelope } from "../src/outcomes.js";
+import { FORWARD_OUTCOMES_FLAG } from "../src/parentLink.js";
 import { OutcomeLog } from "./outcomeLog.js";
+
+/** The entry points that run the bot, and so can tell its outcomes. */
+const OUTCOME_ENTRY_POINTS = ["src/index.ts", "src/sharded.ts"];
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -66,13 +70,18 @@ export async function runEntryPoint(
     withoutNodeFlags?: boolean;
     /** A module to load before everything else, with --import. */
     preload?: string;
+    /** Leaves out the flag that asks the bot to tell its outcomes over IPC (on by default for the bot). */
+    forwardOutcomes?: boolean;
   } = {},
 ): Promise<RunningProcess> {
   const cwd = await mkdtemp(join(tmpdir(), "moodbot-proc-"));
   const [node = process.execPath, ...command] = entryPointCommand(script);
   const npmArgs = options.withoutNodeFlags ? command.slice(command.indexOf("--import")) : command;
   const args = options.preload === undefined ? npmArgs : ["--import", options.preload, ...npmArgs];
-  const child = spawn(node, [...args, ...(options.args ?? [])], {
+  // The bot's entry points tell their outcomes over IPC only when asked to.
+  const forward =
+    options.forwardOutcomes !== false && OUTCOME_ENTRY_POINTS.includes(script) ? [FORWARD_OUTCOMES_FLAG] : [];
+  const child = spawn(node, [...args, ...forward, ...(options.args ?? [])], {
     cwd,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? cwd, ...env },
     // The IPC channel carries the bot's outcomes (src/outcomes.ts); nothing else is sent over it.

@@ -23,5 +23,5 @@ for (let index = 0; index < count; index++) {
   };
   parent.sendOutcome(outcome);
 }
-await parent.sent();
+await parent.sent(60_000);
 process.exit(0);

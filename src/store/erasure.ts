@@ -39,6 +39,11 @@ const REFUSAL = /unknown command|NOPERM|no permissions|not allowed/i;
  */
 export class AofRewriter {
   private refusalLogged = false;
+  /**
+   * A deletion whose rewrite this process could not yet mark as due in Redis (Redis failed right after the
+   * delete): `due()` marks it once Redis answers again, so the store's maintenance still runs it.
+   */
+  private owedHere = false;
 
   constructor(
     private readonly client: RedisClient,
@@ -65,13 +70,22 @@ export class AofRewriter {
 
   /** Called after data was deleted: rewrites now if the window allows, else marks a rewrite as due. */
   async afterDeletion(): Promise<ErasureOutcome> {
-    if ((await this.client.exists(this.refusedKey)) === 1) return "refused";
+    this.owedHere = true;
+    if ((await this.client.exists(this.refusedKey)) === 1) {
+      this.owedHere = false;
+      return "refused";
+    }
     await this.client.set(this.dueKey, String(Date.now()));
+    this.owedHere = false;
     return this.rewriteIfAllowed();
   }
 
   /** Starts a due rewrite whose window has passed; returns undefined when none is due. */
   async due(): Promise<ErasureOutcome | undefined> {
+    if (this.owedHere) {
+      await this.client.set(this.dueKey, String(Date.now()));
+      this.owedHere = false;
+    }
     if ((await this.client.exists(this.dueKey)) === 0) return undefined;
     if ((await this.client.exists(this.refusedKey)) === 1) {
       await this.client.del(this.dueKey);

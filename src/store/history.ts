@@ -2,7 +2,7 @@ import { z } from "zod";
 
 import type { Logger } from "../logger.js";
 import { type IdIndex, INDEX } from "./idIndex.js";
-import type { Tombstones } from "./tombstones.js";
+import { madeBefore, type Tombstones } from "./tombstones.js";
 import type { TurnLog } from "./turnLog.js";
 
 export interface HistoryTurn {
@@ -284,7 +284,8 @@ export class HistoryStore {
    */
   private async write(entry: Buffered): Promise<void> {
     const { channelId, guildId } = entry;
-    const turns = withoutDeleted(entry.turns, await this.tombstones.deletedAt(membersOf(entry.turns)));
+    const covered = deletionCover(entry.turns, await this.tombstones.deletedAt(membersOf(entry.turns)));
+    const turns = entry.turns.filter((turn) => !covered(turn));
     if (turns.length < entry.turns.length) {
       const dropped = new Set(entry.turns.filter((turn) => !turns.includes(turn)));
       this.forgetRemembered(channelId, (turn) => dropped.has(turn));
@@ -313,11 +314,7 @@ export class HistoryStore {
 
   /** Takes back turns that a deletion made while they were being written had missed, with their index entries. */
   private async unwrite(channelId: string, deletedAt: ReadonlyMap<string, number>): Promise<void> {
-    const covered = (turn: unknown) => {
-      const { memberId, at } = (turn ?? {}) as { memberId?: unknown; at?: unknown };
-      const deleted = typeof memberId === "string" ? deletedAt.get(memberId) : undefined;
-      return deleted !== undefined && typeof at === "number" && at <= deleted;
-    };
+    const covered = deletionCover((await this.turns.read(channelId)) ?? [], deletedAt);
     if ((await this.turns.remove(channelId, covered)) === 0) return;
     this.forgetRemembered(channelId, covered);
     const left = new Set(membersOf(this.parse(channelId, await this.turns.read(channelId))));
@@ -466,16 +463,36 @@ function membersOf(turns: readonly HistoryTurn[]): string[] {
   return [...new Set(turns.flatMap((turn) => (turn.memberId === undefined ? [] : [turn.memberId])))];
 }
 
-/** The turns that no deletion covers: a member's turn from before their data was deleted is not written. */
-function withoutDeleted(
-  turns: readonly HistoryTurn[],
+/**
+ * Which of these turns a deletion covers: a member's turn from before their data was deleted, and the bot's reply
+ * to one of those (the same message id), however long after the deletion the reply was finished.
+ */
+function deletionCover(
+  turns: readonly unknown[],
   deletedAt: ReadonlyMap<string, number>,
-): HistoryTurn[] {
-  if (deletedAt.size === 0) return [...turns];
-  return turns.filter((turn) => {
-    const deleted = turn.memberId === undefined ? undefined : deletedAt.get(turn.memberId);
-    return deleted === undefined || turn.at > deleted;
-  });
+): (turn: unknown) => boolean {
+  if (deletedAt.size === 0) return () => false;
+  const idsOf = (turn: unknown) => (turn ?? {}) as { memberId?: unknown; messageId?: unknown; at?: unknown };
+  const fromBefore = (turn: unknown) => {
+    const { memberId, at } = idsOf(turn);
+    return typeof memberId === "string" && typeof at === "number" && madeBefore(at, deletedAt.get(memberId));
+  };
+  const answered = new Set(
+    turns.filter(fromBefore).flatMap((turn) => {
+      const { messageId } = idsOf(turn);
+      return typeof messageId === "string" ? [messageId] : [];
+    }),
+  );
+  return (turn) => {
+    if (fromBefore(turn)) return true;
+    const { memberId, messageId } = idsOf(turn);
+    return (
+      typeof memberId === "string" &&
+      deletedAt.has(memberId) &&
+      typeof messageId === "string" &&
+      answered.has(messageId)
+    );
+  };
 }
 
 /** A stored turn as the app sees it: no version, and no key at all for a missing optional field. */

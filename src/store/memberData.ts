@@ -7,6 +7,7 @@ import { dayOf, HOUR_MS, KEEP_HOURS, type MemberRef, type MoodCounts } from "./m
 import type { Store } from "./openStore.js";
 import type { PrivacyChoice, PrivacyStore } from "./privacy.js";
 import type { SettingsStore } from "./settings.js";
+import { madeBefore } from "./tombstones.js";
 
 /** One stored turn as the export shows it. */
 export interface ExportedTurn {
@@ -80,15 +81,24 @@ export class MemberData {
 
   /**
    * Records a member's mood in a server's tally (counts only), indexed so that deletion finds it. A message from
-   * before the member's data was deleted (one still in the queue when they asked) is not counted.
+   * before the member's data was deleted (one still in the queue when they asked) is not counted. The tombstone is
+   * read again after the writes: a deletion in between (here or on another shard) missed them, so they are taken
+   * back, and with them any count of that day made in that instant after the deletion.
    */
   async recordMood(member: MemberRef, label: keyof MoodCounts, at: number): Promise<void> {
-    const { index, moods, tombstones } = this.deps.store;
-    const deletedAt = (await tombstones.deletedAt([member.memberId])).get(member.memberId);
-    if (deletedAt !== undefined && at <= deletedAt) return;
+    const { index, moods } = this.deps.store;
+    if (await this.deletedSince(member.memberId, at)) return;
     await index.add(INDEX.memberGuilds(member.memberId), [member.guildId], this.retentionMs);
     await index.add(INDEX.guildMembers(member.guildId), [member.memberId], this.retentionMs);
     await moods.recordMember(member, label, at, this.deps.retentionDays);
+    if (!(await this.deletedSince(member.memberId, at))) return;
+    await moods.forgetMember(member, dayOf(at), dayOf(at));
+    await index.remove(INDEX.guildMembers(member.guildId), [member.memberId]);
+    await index.remove(INDEX.memberGuilds(member.memberId), [member.guildId]);
+  }
+
+  private async deletedSince(memberId: string, at: number): Promise<boolean> {
+    return madeBefore(at, (await this.deps.store.tombstones.deletedAt([memberId])).get(memberId));
   }
 
   /** A member's daily mood counts in a server, oldest first, over the last `days` days. */
@@ -192,17 +202,22 @@ export class MemberData {
 
   /**
    * Makes what was deleted unrecoverable from the store's files. Its failure changes nothing about what was
-   * deleted from the store: it is logged, and told as the rewrite being left to the operator.
+   * deleted from the store, and is logged. On Redis the rewrite stays owed, and the store's maintenance starts it
+   * once Redis answers again ("pending"); a SQLite file that could not be checkpointed keeps its copies until the
+   * next deletion or restart checkpoints it, which is what "refused" tells.
    */
   private async erase(): Promise<ErasureOutcome> {
     try {
       return await this.deps.store.eraseDeleted();
     } catch (error) {
+      const owed = this.deps.store.kind === "redis";
       this.deps.logger.warn(
-        { err: error },
-        "deleted data could not be erased from the store's files: copies stay there until they are rewritten",
+        { err: error, owed },
+        owed
+          ? "deleted data could not yet be erased from Redis's files: the store's maintenance rewrites them once Redis answers"
+          : "deleted data could not be erased from the store's files: copies stay there until they are rewritten",
       );
-      return "refused";
+      return owed ? "pending" : "refused";
     }
   }
 

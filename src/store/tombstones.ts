@@ -19,6 +19,18 @@ import type { RedisClient } from "./redisClient.js";
  * A tombstone expires after the retention (CHAT_HISTORY_TTL_DAYS): any turn from before the deletion has expired
  * by then, and would neither be shown nor kept.
  */
+/**
+ * A tombstone's time comes from the deleting process's clock, and what it is compared with from another's (a
+ * writer's, or Discord's for a message): machines sharing Redis differ by a little, so anything this close after a
+ * deletion still counts as from before it. It errs toward deleting.
+ */
+export const CLOCK_SKEW_MS = 10_000;
+
+/** Whether a record made at `at` comes from before a deletion at `deletedAt`. */
+export function madeBefore(at: number, deletedAt: number | undefined): boolean {
+  return deletedAt !== undefined && at <= deletedAt + CLOCK_SKEW_MS;
+}
+
 export interface Tombstones {
   /** Notes that a member's data was deleted at `at`, for `ttlMs`. */
   mark(memberId: string, at: number, ttlMs: number): Promise<void>;

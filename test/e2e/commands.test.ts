@@ -147,6 +147,7 @@ describe("/forget", () => {
     const [edit] = await h.discord.waitForRequests("PATCH", originalOf(token));
     expect(body(edit).content).toBe(WORDING.en.forgotten);
     expect(await h.store.turns.read(h.discord.channelId)).toBeUndefined();
+    await h.outcomes.next("deleted", { scope: "channel", id: h.discord.channelId });
   });
 
   it("accepts a role named in CHAT_FORGET_ROLES", async () => {

@@ -201,6 +201,26 @@ describe("the bot process against the loopback Discord", () => {
   const replied = (bot: RunningProcess, messageId: string) =>
     bot.whileRunning(bot.outcomes.next("replied", { messageId }, 30_000), `the reply to ${messageId}`);
 
+  it("tells its parent its outcomes over IPC only when started with --forward-outcomes", async () => {
+    const env = testEnv(discord, modelPath, await freshStore());
+    const readies = discord.readies.length;
+    const quiet = await runEntryPoint("src/index.ts", env, { forwardOutcomes: false });
+    await quiet.whileRunning(discord.waitForReadies(readies + 1), "the gateway's READY");
+    const id = discord.sendMessage({ content: "what a lovely day" });
+    const reaction = new RegExp(`^/channels/\\d+/messages/${id}/reactions/`);
+    await quiet.whileRunning(discord.waitForRequests("PUT", reaction, 1), "the reaction");
+    quiet.child.kill("SIGTERM");
+    // Exited means the process's IPC channel has closed too: whatever it sent has been read by now.
+    expect((await quiet.exited).code).toBe(0);
+    expect(quiet.outcomes.seen).toEqual([]);
+
+    const told = await startBot(testEnv(discord, modelPath, await freshStore()));
+    const second = discord.sendMessage({ content: "what a lovely day again" });
+    await told.whileRunning(told.outcomes.next("reacted", { messageId: second }), "the reacted outcome");
+    told.child.kill("SIGTERM");
+    expect((await told.exited).code).toBe(0);
+  });
+
   it("keeps channel history across a restart, and shuts down cleanly on SIGTERM and SIGINT", async () => {
     const env = { ...testEnv(discord, modelPath, await freshStore()), CHAT_MAX_TOKENS: "8" };
 
