@@ -43,11 +43,12 @@ export class PrivacyStore {
       maxEntries: options.cacheSize ?? 50_000,
       // A stale choice is still the member's own; with none at all, the bot assumes the stricter one.
       unknown: { optedOut: true },
-      parse: (raw, key) => {
+      parse: (raw) => {
         if (raw === undefined) return { optedOut: false };
         const parsed = choiceSchema.safeParse(raw);
         if (!parsed.success) {
-          logger.warn({ key }, "malformed privacy choice: treating the member as opted out");
+          // No id in the line: a member who later deletes their data leaves no trace of it in the logs.
+          logger.warn("malformed privacy choice: treating the member as opted out");
           return { optedOut: true };
         }
         return {
