@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./ports.js";
@@ -106,6 +106,23 @@ export class RedisServer {
     if (!child || child.exitCode !== null) return;
     child.kill("SIGTERM");
     await once(child, "exit");
+  }
+
+  /**
+   * Everything in the append-only files now, as one buffer. A rewrite replaces the files while they are read: one
+   * removed between the listing and its read holds nothing any more, and counts as empty.
+   */
+  async appendOnlyBytes(): Promise<Buffer> {
+    const dir = join(this.dir, "appendonlydir");
+    const read = async (name: string) => {
+      try {
+        return await readFile(join(dir, name));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
+        throw error;
+      }
+    };
+    return Buffer.concat(await Promise.all((await readdir(dir)).map(read)));
   }
 
   /** Stops the server and starts it again on the same port and data: an outage, then recovery. */

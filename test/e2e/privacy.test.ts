@@ -1,5 +1,5 @@
 import { randomInt } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INDEX } from "../../src/store/idIndex.js";
@@ -480,12 +480,7 @@ describe("deleted means gone from disk", () => {
     const redis = await RedisServer.start();
     const h = await startBotHarness({ env: { STORE_URL: redis.url } });
     try {
-      const aofHolds = async (text: string) => {
-        const dir = join(redis.dir, "appendonlydir");
-        const names = await readdir(dir);
-        const contents = await Promise.all(names.map((name) => readFile(join(dir, name))));
-        return contents.some((bytes) => bytes.includes(text));
-      };
+      const aofHolds = async (text: string) => (await redis.appendOnlyBytes()).includes(text);
       const member = memberOf(h, "gus");
       const secret = words();
       await mention(h, member, `my secret is ${secret}`);
