@@ -152,3 +152,32 @@ export async function startBotHarness(
     },
   };
 }
+
+/**
+ * Turns on dry-run moderation through `/settings moderation`, as an admin would: `covered` is checked and alerts go
+ * to `alertChannel`. Resolves once the command has answered that it is on.
+ */
+export async function setUpDryRunModeration(
+  h: BotHarness,
+  alertChannel: string,
+  covered: string,
+): Promise<void> {
+  const { token } = h.discord.sendSlashCommand({
+    name: "settings",
+    options: [
+      {
+        name: "moderation",
+        type: 1,
+        options: [
+          { name: "mode", type: 3, value: "dry-run" },
+          { name: "alert-channel", type: 7, value: alertChannel },
+          { name: "cover", type: 7, value: covered },
+        ],
+      },
+    ],
+  });
+  const [answer] = await h.discord.waitForRequests("PATCH", new RegExp(`/${token}/messages/@original$`));
+  const content = String((answer?.body as { content?: unknown } | undefined)?.content);
+  if (!content.includes("dry-run"))
+    throw new Error(`/settings moderation did not turn dry-run on: ${content}`);
+}

@@ -1,6 +1,6 @@
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
+import { type BotHarness, setUpDryRunModeration, startBotHarness } from "../../testkit/harness.js";
 import { type MetricFamily, Scrape } from "../../testkit/prometheus.js";
 
 /*
@@ -20,22 +20,7 @@ beforeAll(async () => {
   });
   const [first = "", , alertChannel = ""] = h.discord.guilds[0]?.channelIds ?? [];
   covered = first;
-  const { token } = h.discord.sendSlashCommand({
-    name: "settings",
-    options: [
-      {
-        name: "moderation",
-        type: 1,
-        options: [
-          { name: "mode", type: 3, value: "dry-run" },
-          { name: "alert-channel", type: 7, value: alertChannel },
-          { name: "cover", type: 7, value: covered },
-        ],
-      },
-    ],
-  });
-  const [answer] = await h.discord.waitForRequests("PATCH", new RegExp(`/${token}/messages/@original$`));
-  expect(String((answer?.body as { content?: unknown } | undefined)?.content)).toContain("dry-run");
+  await setUpDryRunModeration(h, alertChannel, covered);
 });
 afterAll(async () => h?.close());
 

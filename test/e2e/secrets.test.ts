@@ -7,7 +7,7 @@ import { scrubSecrets, serializeError } from "../../src/logger.js";
 import { PromptReloader } from "../../src/reload.js";
 import { REPO_ROOT, runEntryPoint } from "../../testkit/botProcess.js";
 import type { FakeResponse, RecordedRequest } from "../../testkit/fakeDiscord.js";
-import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
+import { type BotHarness, setUpDryRunModeration, startBotHarness } from "../../testkit/harness.js";
 import { tinyModel } from "../../testkit/models.js";
 import { RedisServer } from "../../testkit/redis.js";
 
@@ -154,22 +154,7 @@ describe("errors in the log", () => {
     });
     const [first = "", , third = ""] = m.discord.guilds[0]?.channelIds ?? [];
     [covered, alertChannel] = [first, third];
-    const { token } = m.discord.sendSlashCommand({
-      name: "settings",
-      options: [
-        {
-          name: "moderation",
-          type: 1,
-          options: [
-            { name: "mode", type: 3, value: "dry-run" },
-            { name: "alert-channel", type: 7, value: alertChannel },
-            { name: "cover", type: 7, value: covered },
-          ],
-        },
-      ],
-    });
-    const [answer] = await m.discord.waitForRequests("PATCH", new RegExp(`/${token}/messages/@original$`));
-    expect(String((answer?.body as { content?: unknown } | undefined)?.content)).toContain("dry-run");
+    await setUpDryRunModeration(m, alertChannel, covered);
   });
   afterAll(async () => {
     await m?.close();
