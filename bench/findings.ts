@@ -1,4 +1,4 @@
-import { EVALUATIONS_PER_COLLECTION } from "../src/llm/samplerCollector.js";
+import { EVALUATIONS_PER_COLLECTION } from "../src/llm/inProcess/samplerCollector.js";
 import { percent } from "../src/wording.js";
 
 /*
@@ -156,7 +156,7 @@ export function renderFindings(r: BenchFindingsInput): string {
     "    V8 collects the small object that owns it, and V8 cannot see that memory. Every npm script that runs the model",
     "    starts Node.js with `--max-semi-space-size=2`, which collects them while evaluations run one at a time, and",
     "    `--expose-gc`: when evaluations share passes their wrappers outlive young-generation collections, so the model's",
-    `    owner runs a full collection every ${EVALUATIONS_PER_COLLECTION} evaluations (\`src/llm/samplerCollector.ts\`).`,
+    `    owner runs a full collection every ${EVALUATIONS_PER_COLLECTION} evaluations (\`src/llm/inProcess/samplerCollector.ts\`).`,
     "    `test/llm/evaluationMemory.test.ts` measures both, with and without the flags.",
     `- **Startup** to the model loaded took ${seconds(r.process.startupToModelLoadedMs)} s, with the model on ${backendInWords(r.process.backend)}.`,
     "",

@@ -1,6 +1,6 @@
 import { basename } from "node:path";
 import { loadConfig, readEnvironment } from "../src/config.js";
-import { loadModel } from "../src/llm/model.js";
+import { loadModel } from "../src/llm/inProcess/model.js";
 import { createLogger } from "../src/logger.js";
 import { loadPrompts, renderChatTurns } from "../src/prompts.js";
 import { BENCH_MESSAGES, tenTurnHistory } from "./messages.js";

@@ -1,8 +1,8 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { loadConfig, readEnvironment } from "../src/config.js";
+import { loadModel } from "../src/llm/inProcess/model.js";
 import type { Llm } from "../src/llm/llm.js";
-import { loadModel } from "../src/llm/model.js";
 import { createLogger } from "../src/logger.js";
 import { MODERATION_TASK } from "../src/pipeline.js";
 import { loadPrompts } from "../src/prompts.js";

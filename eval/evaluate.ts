@@ -8,10 +8,10 @@ import {
 } from "node-llama-cpp";
 import Sentiment from "sentiment";
 import { ARTICLE_PROMPT_V2, ArticleClassifier } from "../bench/articleMethod.js";
-import { ChatRunner } from "../src/llm/chat.js";
+import { ChatRunner } from "../src/llm/inProcess/chat.js";
+import { createSentimentClassifier } from "../src/llm/inProcess/sentiment.js";
 import type { SentimentResult } from "../src/llm/llm.js";
 import { applyNeutralThreshold } from "../src/llm/neutralThreshold.js";
-import { createSentimentClassifier } from "../src/llm/sentiment.js";
 import { loadPrompts, type Prompts } from "../src/prompts.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../src/sentimentLabels.js";
 import { normaliseInput } from "../src/text/normaliseInput.js";

@@ -126,7 +126,7 @@ async function evaluateSentiment(
 
 /** MODEL_URI into MODELS_DIR with the bot's own download code: the same timeout, resume and progress. */
 async function download(config: Config): Promise<string> {
-  const { everyPercent, resolveModel } = await import("../src/llm/modelFile.js");
+  const { everyPercent, resolveModel } = await import("../src/llm/inProcess/modelFile.js");
   return resolveModel({
     uri: config.model.uri,
     directory: config.model.directory,

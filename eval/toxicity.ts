@@ -1,7 +1,7 @@
 import { basename } from "node:path";
 import { getLlama } from "node-llama-cpp";
-import { ChatRunner } from "../src/llm/chat.js";
-import { LabelClassifier } from "../src/llm/labelClassifier.js";
+import { ChatRunner } from "../src/llm/inProcess/chat.js";
+import { LabelClassifier } from "../src/llm/inProcess/labelClassifier.js";
 import type { LabelResult } from "../src/llm/llm.js";
 import { isLabelTask, loadTasks, renderTaskTurns, type Task } from "../src/tasks.js";
 import { normaliseInput } from "../src/text/normaliseInput.js";

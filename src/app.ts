@@ -1,8 +1,8 @@
 import { BUILT_IN_COMMAND_NAMES, commandsWithTasks } from "../commands/index.js";
 import type { Config } from "./config.js";
 import type { Command } from "./discord/context.js";
+import { loadModel } from "./llm/inProcess/model.js";
 import type { Llm } from "./llm/llm.js";
-import { loadModel } from "./llm/model.js";
 import type { Logger } from "./logger.js";
 import type { MetricSources, Metrics } from "./observability/metrics.js";
 import { Outcomes } from "./outcomes.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { parseEnv } from "node:util";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
-import type { GpuSetting } from "./llm/model.js";
+import type { GpuSetting } from "./llm/inProcess/model.js";
 import { LOG_LEVELS, type LogLevel } from "./logger.js";
 import { DEFAULT_PROMPTS_DIR } from "./prompts.js";
 import { type EmojiMap, parseMoodEmojis } from "./sentimentLabels.js";

@@ -47,7 +47,7 @@ async function pull(config: Config, uri = config.model.uri): Promise<void> {
 
 /** The local file of a model URI, downloaded into MODELS_DIR first when it is not there yet. */
 async function downloaded(config: Config, uri = config.model.uri): Promise<string> {
-  const { everyPercent, resolveModel } = await import("./llm/modelFile.js");
+  const { everyPercent, resolveModel } = await import("./llm/inProcess/modelFile.js");
   return resolveModel({
     uri,
     directory: config.model.directory,
@@ -60,7 +60,7 @@ async function downloaded(config: Config, uri = config.model.uri): Promise<strin
 
 async function list(config: Config): Promise<void> {
   const [{ ggufFilesIn, inspectModelFile }, { getLlama }] = await Promise.all([
-    import("./llm/modelInfo.js"),
+    import("./llm/inProcess/modelInfo.js"),
     import("node-llama-cpp"),
   ]);
   const files = await ggufFilesIn(config.model.directory);
@@ -101,10 +101,10 @@ async function list(config: Config): Promise<void> {
 /** Loads the model as the bot does and classifies one message; false when the labels need the slow path. */
 async function verify(config: Config, file: string | undefined): Promise<boolean> {
   const [{ loadModel }, { loadPrompts }, { getLlama }, { inspectModelFile }] = await Promise.all([
-    import("./llm/model.js"),
+    import("./llm/inProcess/model.js"),
     import("./prompts.js"),
     import("node-llama-cpp"),
-    import("./llm/modelInfo.js"),
+    import("./llm/inProcess/modelInfo.js"),
   ]);
   const logger = createLogger({ level: "silent" });
   const modelFile = file ?? config.model.path ?? (await downloaded(config));

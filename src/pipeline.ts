@@ -1,6 +1,6 @@
 import type { Config } from "./config.js";
 import { messageBudgetTokens, type ReadingBudget, textTaskInputTokens } from "./inputBudget.js";
-import { DEFAULT_MESSAGE_TOKENS } from "./llm/labelClassifier.js";
+import { DEFAULT_MESSAGE_TOKENS } from "./llm/inProcess/labelClassifier.js";
 import type {
   ChatCompletion,
   JobPriority,

@@ -7,7 +7,7 @@
  * - --max-semi-space-size=2: with V8's default young generation none of them is collected during a busy run; a
  *   2 MB one collects them every few evaluations while evaluations run one at a time.
  * - --expose-gc: when several evaluations share a forward pass, their wrappers outlive young-generation
- *   collections, so the model's owner runs a full collection every few dozen evaluations (src/llm/samplerCollector.ts).
+ *   collections, so the model's owner runs a full collection every few dozen evaluations (src/llm/inProcess/samplerCollector.ts).
  * test/llm/evaluationMemory.test.ts measures both, with and without the flags.
  */
 export const NODE_RUNTIME_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--expose-gc"];

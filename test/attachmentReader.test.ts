@@ -15,8 +15,8 @@ import {
   readPrefix,
 } from "../src/attachments.js";
 import type { ReadingBudget, TokenMeter } from "../src/inputBudget.js";
+import { loadModel } from "../src/llm/inProcess/model.js";
 import type { Llm } from "../src/llm/llm.js";
-import { loadModel } from "../src/llm/model.js";
 import { createLogger } from "../src/logger.js";
 import { transcript } from "../src/transcript.js";
 import { testModelOptions, tinyModel } from "../testkit/models.js";

@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { LoadModelOptions } from "../src/llm/model.js";
+import type { LoadModelOptions } from "../src/llm/inProcess/model.js";
 import { createLogger } from "../src/logger.js";
 import { loadPrompts } from "../src/prompts.js";
 import { type TinyModelOptions, writeTinyQwenGguf } from "./gguf.js";

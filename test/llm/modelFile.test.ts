@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { DEFAULT_MODEL_URI } from "../../src/config.js";
-import { loadModel } from "../../src/llm/model.js";
+import { loadModel } from "../../src/llm/inProcess/model.js";
 import { testModelOptions, tinyModel } from "../../testkit/models.js";
 
 it("resolves MODEL_URI to the file node-llama-cpp downloaded into MODELS_DIR, with no network", async () => {

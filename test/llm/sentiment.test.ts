@@ -7,14 +7,10 @@ import {
   type Token,
 } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChatRunner } from "../../src/llm/chat.js";
-import { toChatHistory } from "../../src/llm/chatHistory.js";
-import {
-  inspectLabelTokens,
-  labelProbabilitiesFromLogits,
-  pickLabel,
-} from "../../src/llm/labelClassifier.js";
-import { createSentimentClassifier } from "../../src/llm/sentiment.js";
+import { ChatRunner } from "../../src/llm/inProcess/chat.js";
+import { toChatHistory } from "../../src/llm/inProcess/chatHistory.js";
+import { createSentimentClassifier } from "../../src/llm/inProcess/sentiment.js";
+import { inspectLabelTokens, labelProbabilitiesFromLogits, pickLabel } from "../../src/llm/labels.js";
 import { loadPrompts, renderChatTurns } from "../../src/prompts.js";
 import { SENTIMENT_LABELS } from "../../src/sentimentLabels.js";
 import { tinyModel } from "../../testkit/models.js";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadModel } from "../../src/llm/inProcess/model.js";
 import type { Llm } from "../../src/llm/llm.js";
-import { loadModel } from "../../src/llm/model.js";
 import { SentimentCache } from "../../src/llm/sentimentCache.js";
 import {
   type CachedLabels,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { loadModel } from "../../src/llm/inProcess/model.js";
 import type { SentimentResult } from "../../src/llm/llm.js";
-import { loadModel } from "../../src/llm/model.js";
 import { normaliseForCache, SentimentCache } from "../../src/llm/sentimentCache.js";
 import { type ChatTurn, loadPrompts, renderChatTurns } from "../../src/prompts.js";
 import { testModelOptions, tinyModel } from "../../testkit/models.js";

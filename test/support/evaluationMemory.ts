@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { type PerformanceEntry, PerformanceObserver, performance } from "node:perf_hooks";
-import { loadModel } from "../../src/llm/model.js";
+import { loadModel } from "../../src/llm/inProcess/model.js";
 import { testModelOptions } from "../../testkit/models.js";
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ChatPool } from "../../src/llm/chatPool.js";
-import type { GenerationOwner } from "../../src/llm/passModel.js";
+import { ChatPool } from "../../src/llm/inProcess/chatPool.js";
+import type { GenerationOwner } from "../../src/llm/inProcess/passModel.js";
 
 // The pool only hands sequences out; named strings stand in for the chat runners.
 const pool = (size: number) => new ChatPool(Array.from({ length: size }, (_, i) => `seq${i}`));

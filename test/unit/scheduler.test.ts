@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { JobCancelledError } from "../../src/errors.js";
-import { ChatPool } from "../../src/llm/chatPool.js";
-import type { PassReport } from "../../src/llm/llm.js";
+import { ChatPool } from "../../src/llm/inProcess/chatPool.js";
 import type {
   Classification,
   ClassifierLane,
@@ -9,8 +8,9 @@ import type {
   GenerationLease,
   GenerationOwner,
   GenerationStep,
-} from "../../src/llm/passModel.js";
-import { Scheduler } from "../../src/llm/scheduler.js";
+} from "../../src/llm/inProcess/passModel.js";
+import { Scheduler } from "../../src/llm/inProcess/scheduler.js";
+import type { PassReport } from "../../src/llm/llm.js";
 import { createLogger } from "../../src/logger.js";
 
 /**

@@ -1,6 +1,6 @@
-import { JobCancelledError } from "../errors.js";
-import type { Logger } from "../logger.js";
-import type { JobPriority, PassReport, QueueDepth, SchedulerStats } from "./llm.js";
+import { JobCancelledError } from "../../errors.js";
+import type { Logger } from "../../logger.js";
+import type { JobPriority, PassReport, QueueDepth, SchedulerStats } from "../llm.js";
 import type { Classification, ClassifierLane, GenerationLease, GenerationStep } from "./passModel.js";
 
 export interface SchedulerOptions {

@@ -1,5 +1,5 @@
+import type { LabelResult } from "../llm.js";
 import type { LabelClassifier } from "./labelClassifier.js";
-import type { LabelResult } from "./llm.js";
 import type { Classification, ClassifierLane } from "./passModel.js";
 
 /**

@@ -1,11 +1,11 @@
 import type { Llama, LlamaContext, LlamaModel } from "node-llama-cpp";
-import type { ChatTurn, Prompts } from "../prompts.js";
-import type { SentimentLabel } from "../sentimentLabels.js";
-import type { Task } from "../tasks.js";
+import type { ChatTurn, Prompts } from "../../prompts.js";
+import type { SentimentLabel } from "../../sentimentLabels.js";
+import type { Task } from "../../tasks.js";
+import type { ChatCompletion, LabelMethod, LabelResult, PromptReload } from "../llm.js";
 import type { ChatPool } from "./chatPool.js";
 import type { ClassifierPool } from "./classifierLane.js";
 import { buildClassifiers, type ClassifierSequences, type Classifiers } from "./classifierSet.js";
-import type { ChatCompletion, LabelMethod, LabelResult, PromptReload } from "./llm.js";
 import type {
   ClassifierLane,
   GenerationLease,

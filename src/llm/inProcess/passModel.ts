@@ -1,6 +1,6 @@
-import type { ChatTurn, Prompts } from "../prompts.js";
-import type { Task } from "../tasks.js";
-import type { ChatCompletion, LabelMethod, LabelResult, PromptReload, SentimentResult } from "./llm.js";
+import type { ChatTurn, Prompts } from "../../prompts.js";
+import type { Task } from "../../tasks.js";
+import type { ChatCompletion, LabelMethod, LabelResult, PromptReload, SentimentResult } from "../llm.js";
 
 /**
  * The model at the level of forward passes: the seam between the scheduler, which decides what each pass carries,

@@ -8,10 +8,10 @@ import {
   type LlamaModel,
   type LlamaOptions,
 } from "node-llama-cpp";
-import { errorMessage, ModelLoadError } from "../errors.js";
-import type { Logger } from "../logger.js";
-import type { Prompts } from "../prompts.js";
-import { isLabelTask, type Task } from "../tasks.js";
+import { errorMessage, ModelLoadError } from "../../errors.js";
+import type { Logger } from "../../logger.js";
+import type { Prompts } from "../../prompts.js";
+import { isLabelTask, type Task } from "../../tasks.js";
 import { ChatRunner } from "./chat.js";
 import { ChatPool } from "./chatPool.js";
 import { buildClassifiers, type ClassifierSequences } from "./classifierSet.js";

@@ -1,7 +1,7 @@
-import { textTaskInputTokens } from "../inputBudget.js";
-import type { Logger } from "../logger.js";
-import type { ChatTurn, Prompts } from "../prompts.js";
-import { renderTaskTurns, type Task } from "../tasks.js";
+import { textTaskInputTokens } from "../../inputBudget.js";
+import type { Logger } from "../../logger.js";
+import type { ChatTurn, Prompts } from "../../prompts.js";
+import { renderTaskTurns, type Task } from "../../tasks.js";
 import type {
   CacheStats,
   ChatCompletion,
@@ -15,11 +15,11 @@ import type {
   SentimentResult,
   SharedCacheStats,
   TaskOutcome,
-} from "./llm.js";
+} from "../llm.js";
+import { SentimentCache } from "../sentimentCache.js";
+import { cacheNamespace, LayeredSentimentCache, type SharedResultStore } from "../sharedResultCache.js";
 import type { GenerationOptions, PassRuntime } from "./passModel.js";
 import { Scheduler } from "./scheduler.js";
-import { SentimentCache } from "./sentimentCache.js";
-import { cacheNamespace, LayeredSentimentCache, type SharedResultStore } from "./sharedResultCache.js";
 
 /** Free-text tasks are summaries and the like: a low temperature keeps them factual. */
 const TEXT_TASK_TEMPERATURE = 0.3;

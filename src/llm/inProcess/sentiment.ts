@@ -1,8 +1,8 @@
 import type { ChatWrapper, Llama, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
-import { type Prompts, renderSentimentTurns } from "../prompts.js";
-import { SENTIMENT_LABELS, type SentimentLabel } from "../sentimentLabels.js";
+import { type Prompts, renderSentimentTurns } from "../../prompts.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "../../sentimentLabels.js";
+import type { LabelMethod } from "../llm.js";
 import { LabelClassifier } from "./labelClassifier.js";
-import type { LabelMethod } from "./llm.js";
 
 export interface SentimentClassifierOptions {
   readonly llama: Llama;

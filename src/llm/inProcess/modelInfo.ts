@@ -1,9 +1,9 @@
 import { readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { GgufFileType, GgufInsights, type Llama, readGgufFileInfo } from "node-llama-cpp";
-import { errorMessage, ModelLoadError } from "../errors.js";
-import { SENTIMENT_LABELS } from "../sentimentLabels.js";
-import { inspectLabelTokens } from "./labelClassifier.js";
+import { errorMessage, ModelLoadError } from "../../errors.js";
+import { SENTIMENT_LABELS } from "../../sentimentLabels.js";
+import { inspectLabelTokens } from "../labels.js";
 
 /** What `npm run model -- list` shows of one GGUF file, read from its header and its vocabulary. */
 export interface ModelFileInfo {
