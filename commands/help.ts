@@ -8,7 +8,7 @@ import {
 import type { BotContext } from "../src/discord/context.js";
 import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
-import { type Language, WORDING } from "../src/wording.js";
+import { type Language, type ModelLocation, WORDING } from "../src/wording.js";
 
 /** What the bot does and which commands exist, in the channel's language, only for the asker. */
 export const data = new SlashCommandBuilder()
@@ -16,10 +16,14 @@ export const data = new SlashCommandBuilder()
   .setDescription("What this bot does and which commands it has")
   .setDescriptionLocalizations({ "zh-CN": "这个机器人能做什么，有哪些命令" });
 
-/** One line per slash command, from the commands' own registration data (so the list never goes stale). */
+/**
+ * One line per slash command, from the commands' own registration data (so the list never goes stale), under a title
+ * that says where the model reads members' messages.
+ */
 export function helpText(
   commands: ReadonlyArray<{ toJSON(): RESTPostAPIApplicationCommandsJSONBody }>,
   language: Language,
+  model: ModelLocation,
 ): string {
   const wording = WORDING[language];
   const lines = commands
@@ -31,7 +35,7 @@ export function helpText(
       return [`• \`/${json.name}\`: ${localised ?? english}`];
     });
   return [
-    wording.helpTitle,
+    wording.helpTitle(model),
     ...wording.helpBody,
     "",
     wording.helpCommands,
@@ -47,6 +51,7 @@ export async function execute(interaction: ChatInputCommandInteraction, context:
   const text = helpText(
     context.commands.map((command) => command.data),
     language,
+    context.modelLocation,
   );
   await answerInteraction(interaction, text);
 }

@@ -79,6 +79,7 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
     await answerInteraction(
       interaction,
       wording.privacy.show({
+        model: context.modelLocation,
         retentionDays: context.config.chat.historyTtlDays,
         optedOut: stored.settings.optedOut,
         turns: turns.reduce((sum, list) => sum + list.length, 0),

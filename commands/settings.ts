@@ -244,6 +244,7 @@ async function configureModeration(
   await context.moderation.set(interaction.guildId, next);
   context.logger.info({ mode: next.mode, channels: next.channelIds.length }, "moderation setup changed");
   return wording.moderation.setup({
+    model: context.modelLocation,
     mode: next.mode,
     alertChannel: next.alertChannelId === undefined ? undefined : `<#${next.alertChannelId}>`,
     channels: next.channelIds.map((id) => `<#${id}>`),

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type Config, loadConfig, readEnvironment } from "../src/config.js";
+import { type InProcessConfig, inProcessConfig, loadConfig, readEnvironment } from "../src/config.js";
 import { reportStartupError } from "../src/startupError.js";
 import { loadDataset, loadToxicityDataset, type Split } from "./dataset.js";
 import {
@@ -36,7 +36,7 @@ try {
       task: { type: "string" },
     },
   });
-  const config = loadConfig(readEnvironment(), "console");
+  const config = inProcessConfig(loadConfig(readEnvironment(), "console"), "npm run eval");
   const split = values.split ?? (values.download ? "both" : "dev");
   if (!["dev", "holdout", "all", "both"].includes(split))
     throw new Error("--split is dev, holdout, all or both");
@@ -57,7 +57,12 @@ try {
   process.exitCode = 1;
 }
 
-async function evaluateToxicity(modelPath: string, splits: readonly Split[], config: Config, dir: string) {
+async function evaluateToxicity(
+  modelPath: string,
+  splits: readonly Split[],
+  config: InProcessConfig,
+  dir: string,
+) {
   const devExamples = loadToxicityDataset("dev");
   const results: ToxicityResults[] = [];
   for (const one of splits) {
@@ -86,7 +91,7 @@ async function evaluateSentiment(
   splits: readonly Split[],
   methodList: string,
   prompts: readonly string[],
-  config: Config,
+  config: InProcessConfig,
   dir: string,
 ) {
   const methods = methodList.split(",").map((m) => m.trim()) as MethodName[];
@@ -125,7 +130,7 @@ async function evaluateSentiment(
 }
 
 /** MODEL_URI into MODELS_DIR with the bot's own download code: the same timeout, resume and progress. */
-async function download(config: Config): Promise<string> {
+async function download(config: InProcessConfig): Promise<string> {
   const { everyPercent, resolveModel } = await import("../src/llm/inProcess/modelFile.js");
   return resolveModel({
     uri: config.model.uri,

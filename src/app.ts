@@ -1,8 +1,8 @@
 import { BUILT_IN_COMMAND_NAMES, commandsWithTasks } from "../commands/index.js";
 import type { Config } from "./config.js";
 import type { Command } from "./discord/context.js";
-import { loadModel } from "./llm/inProcess/model.js";
 import type { Llm } from "./llm/llm.js";
+import { type OpenModelOptions, openModel } from "./llm/openModel.js";
 import type { Logger } from "./logger.js";
 import type { MetricSources, Metrics } from "./observability/metrics.js";
 import { Outcomes } from "./outcomes.js";
@@ -68,9 +68,9 @@ export interface AppReload {
 export interface AssembleOptions {
   /** Serve the prompt-defined tasks in TASKS_DIR (on by default). */
   readonly withTasks?: boolean;
-  /** Told how a model download is going, besides the log. */
+  /** Told how a model download is going, besides the log (in-process). */
   readonly onDownloadProgress?: (percent: number) => void;
-  /** The process's metrics: told about every forward pass, and given the model and the store to read. */
+  /** The process's metrics: told about every forward pass or server request, and given the model and the store. */
   readonly metrics?: Metrics;
   /** The outcome hook to tell; a new one, with no listener, when absent. */
   readonly outcomes?: Outcomes;
@@ -83,6 +83,7 @@ export interface AssembleOptions {
  * on Redis it carries the result cache that the model shares with the other processes.
  */
 export async function assemble(config: Config, logger: Logger, options: AssembleOptions = {}): Promise<App> {
+  for (const warning of config.warnings) logger.warn(warning);
   const readTasks = () =>
     options.withTasks === false ? [] : loadTasks(config.tasksDir, BUILT_IN_COMMAND_NAMES);
   let prompts = loadPrompts(config.promptsDir);
@@ -117,7 +118,10 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
       retentionDays: config.chat.historyTtlDays,
       logger: storeLogger,
     });
-    const loaded = await loadModel(modelOptions(config, store, prompts, tasks, logger, options));
+    const loaded = await openModel(
+      config.model,
+      modelOptions(config, store, prompts, tasks, logger, options),
+    );
     const llm = options.decorateLlm ? options.decorateLlm(loaded) : loaded;
     const maintenance = new StoreMaintenance(store, history, storeLogger);
     maintenance.start();
@@ -127,7 +131,7 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
     let commands = commandsWithTasks(tasks);
     options.metrics?.watch(
       { model: llm, store: storeHealth(store, history) },
-      { model: llm.modelName, backend: llm.backend, threads: config.model.threads },
+      { threads: config.model.runtime === "in-process" ? config.model.threads : undefined },
     );
     return {
       llm,
@@ -212,10 +216,9 @@ function modelOptions(
   tasks: readonly Task[],
   logger: Logger,
   options: AssembleOptions,
-): Parameters<typeof loadModel>[0] {
+): OpenModelOptions {
   const { sharedCache } = config.sentiment;
   return {
-    ...config.model,
     chatSpeedFloor: config.chat.speedFloor,
     sentiment: config.sentiment,
     ...(store.resultCache
@@ -225,6 +228,8 @@ function modelOptions(
     tasks,
     logger,
     ...(options.onDownloadProgress ? { onDownloadProgress: options.onDownloadProgress } : {}),
-    ...(options.metrics ? { onPass: options.metrics.observePass } : {}),
+    ...(options.metrics
+      ? { onPass: options.metrics.observePass, onServerRequest: options.metrics.observeServerRequest }
+      : {}),
   };
 }

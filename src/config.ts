@@ -1,18 +1,37 @@
 import { existsSync, readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseEnv } from "node:util";
 import { z } from "zod";
+import {
+  boolean,
+  checkedSharding,
+  deepFreeze,
+  hostList,
+  numberVar,
+  oneOf,
+  optionalText,
+  positiveInt,
+  shardCount,
+  shardList,
+  snowflake,
+  snowflakeList,
+  tcpPort,
+} from "./configValues.js";
 import { ConfigError } from "./errors.js";
-import type { GpuSetting } from "./llm/inProcess/model.js";
 import { LOG_LEVELS, type LogLevel } from "./logger.js";
+import {
+  forChosenRuntime,
+  type InProcessModelConfig,
+  MODEL_ENV,
+  MODEL_FIXES,
+  type ModelConfig,
+  modelConfigOf,
+} from "./modelConfig.js";
 import { DEFAULT_PROMPTS_DIR } from "./prompts.js";
 import { type EmojiMap, parseMoodEmojis } from "./sentimentLabels.js";
 
 /** Discord's own REST base; discord.js appends the API version. */
 export const DEFAULT_DISCORD_API_URL = "https://discord.com/api";
-/** The recommended model: Qwen2.5-0.5B-Instruct, Q8_0, about 530 MB. */
-export const DEFAULT_MODEL_URI = "hf:Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q8_0.gguf";
 export const DEFAULT_STORE_URL = "sqlite://data/bot.sqlite";
 /** prompts/tasks beside src/: the task files that ship with the bot. */
 export const DEFAULT_TASKS_DIR = join(DEFAULT_PROMPTS_DIR, "tasks");
@@ -20,7 +39,15 @@ export const DEFAULT_TASKS_DIR = join(DEFAULT_PROMPTS_DIR, "tasks");
 export const DEFAULT_ATTACHMENT_HOSTS = "cdn.discordapp.com,media.discordapp.net";
 export const DEFAULT_MOOD_EMOJIS = "positive=😄,negative=😢,neutral=😐";
 
-const GPU_SETTINGS = ["auto", "cuda", "vulkan", "metal", "off"] as const satisfies readonly GpuSetting[];
+export {
+  DEFAULT_MODEL_URI,
+  type GpuSetting,
+  type InProcessModelConfig,
+  inProcessConfig,
+  type ModelConfig,
+  type ServerKindSetting,
+  type ServerModelConfig,
+} from "./modelConfig.js";
 
 export interface Config {
   readonly discord: {
@@ -29,24 +56,8 @@ export interface Config {
     readonly guildId: string | undefined;
     readonly apiUrl: string;
   };
-  readonly model: {
-    /** A local file, or undefined to resolve `uri` into `directory`. */
-    readonly path: string | undefined;
-    readonly uri: string;
-    readonly directory: string;
-    readonly threads: number;
-    readonly contextSize: number;
-    /** Chat sequences kept warm, one per recently active channel. */
-    readonly chatSequences: number;
-    /** Tokens evaluated in one forward pass; longer prompts take several. */
-    readonly batchSize: number;
-    /** Sentiment sequences: how many messages one forward pass can classify side by side. */
-    readonly sentimentSequences: number;
-    /** The compute backend: auto takes a GPU when one works, else the CPU. */
-    readonly gpu: GpuSetting;
-    /** A model download gives up after this many seconds without progress. */
-    readonly downloadTimeoutS: number;
-  };
+  /** Where the model runs (in this process, or on an inference server) and that runtime's settings. */
+  readonly model: ModelConfig;
   readonly sentiment: {
     /** Mood reactions waiting beyond this many are shed, oldest first. */
     readonly queueSize: number;
@@ -128,83 +139,18 @@ export interface Config {
   readonly moodEmojis: EmojiMap;
   readonly logLevel: LogLevel;
   readonly logPretty: boolean;
+  /** Sentences for the log at startup: settings that were given and are ignored. */
+  readonly warnings: readonly string[];
 }
+
+/** A config whose model runs in this process: what the tools that measure that runtime itself are given. */
+export type InProcessConfig = Config & { readonly model: InProcessModelConfig };
 
 /** Which parts of the config a caller needs: the console and deploy-commands need no Discord token or no model. */
 export type ConfigPurpose = "bot" | "console" | "deploy" | "model";
 
 const TOKEN_HELP =
   "Create an application at https://discord.com/developers/applications, open Bot → Reset Token, and put the token in a .env file as DISCORD_TOKEN=… (copy .env.example to start). To try the bot without Discord, run `npm run console`.";
-
-const optionalText = z
-  .string()
-  .optional()
-  .transform((raw) => (raw === undefined || raw.trim() === "" ? undefined : raw.trim()));
-
-/** A number within a range, or `fallback` when unset; the error says the range and what was given. */
-const numberVar = (
-  fallback: number,
-  range: { min: number; max: number; whole?: boolean; belowMax?: boolean },
-) =>
-  optionalText.transform((raw, ctx) => {
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    const inRange = value >= range.min && (range.belowMax ? value < range.max : value <= range.max);
-    if (!Number.isFinite(value) || !inRange || (range.whole && !Number.isInteger(value))) {
-      const kind = range.whole ? "a whole number" : "a number";
-      const upTo = range.belowMax ? `up to (not including) ${range.max}` : `to ${range.max}`;
-      ctx.addIssue({ code: "custom", message: `must be ${kind} from ${range.min} ${upTo} (got "${raw}")` });
-      return z.NEVER;
-    }
-    return value;
-  });
-
-const positiveInt = (fallback: number, max: number) => numberVar(fallback, { min: 1, max, whole: true });
-
-const snowflake = optionalText.refine((raw) => raw === undefined || /^\d{17,20}$/.test(raw), {
-  message: "must be a Discord id: 17 to 20 digits (right-click → Copy ID with Developer Mode on)",
-});
-
-const boolean = optionalText.transform((raw, ctx) => {
-  if (raw === undefined) return false;
-  if (/^(1|true|yes|on)$/i.test(raw)) return true;
-  if (/^(0|false|no|off)$/i.test(raw)) return false;
-  ctx.addIssue({ code: "custom", message: `must be true or false (got "${raw}")` });
-  return z.NEVER;
-});
-
-const snowflakeList = optionalText.transform((raw, ctx) => {
-  const ids = (raw ?? "")
-    .split(",")
-    .map((id) => id.trim())
-    .filter(Boolean);
-  const bad = ids.find((id) => !/^\d{17,20}$/.test(id));
-  if (bad !== undefined) {
-    ctx.addIssue({
-      code: "custom",
-      message: `must be Discord ids separated by commas ("${bad}" is not an id)`,
-    });
-    return z.NEVER;
-  }
-  return new Set(ids) as ReadonlySet<string>;
-});
-
-const shardList = optionalText.transform((raw, ctx) => {
-  if (raw === undefined) return undefined;
-  const ids = raw
-    .replace(/[[\]\s]/g, "")
-    .split(",")
-    .filter(Boolean)
-    .map(Number);
-  if (ids.length === 0 || ids.some((id) => !Number.isInteger(id) || id < 0)) {
-    ctx.addIssue({
-      code: "custom",
-      message: `must be shard numbers separated by commas, like 0,1 (got "${raw}")`,
-    });
-    return z.NEVER;
-  }
-  return [...new Set(ids)].sort((a, b) => a - b) as readonly number[];
-});
 
 const envSchema = z.object({
   DISCORD_TOKEN: optionalText,
@@ -213,24 +159,7 @@ const envSchema = z.object({
   DISCORD_API_URL: optionalText.refine((raw) => raw === undefined || URL.canParse(raw), {
     message: "must be an absolute URL such as https://discord.com/api",
   }),
-  MODEL_PATH: optionalText,
-  MODEL_URI: optionalText,
-  MODELS_DIR: optionalText,
-  MODEL_DOWNLOAD_TIMEOUT_S: positiveInt(60, 3600),
-  LLM_THREADS: positiveInt(availableParallelism(), 256),
-  LLM_CONTEXT_SIZE: positiveInt(2048, 131072),
-  LLM_CHAT_SEQUENCES: positiveInt(2, 16),
-  LLM_BATCH_SIZE: positiveInt(128, 4096),
-  LLM_SENTIMENT_SEQUENCES: positiveInt(2, 32),
-  LLM_GPU: optionalText.transform((raw, ctx) => {
-    const setting = (raw ?? "auto").toLowerCase();
-    const known = GPU_SETTINGS.find((option) => option === setting);
-    if (known === undefined) {
-      ctx.addIssue({ code: "custom", message: `must be one of ${GPU_SETTINGS.join(", ")} (got "${raw}")` });
-      return z.NEVER;
-    }
-    return known;
-  }),
+  ...MODEL_ENV,
   SENTIMENT_QUEUE_SIZE: positiveInt(64, 100_000),
   SENTIMENT_MAX_WAIT_MS: positiveInt(30_000, 3_600_000),
   SENTIMENT_CACHE_SIZE: numberVar(1000, { min: 0, max: 1_000_000, whole: true }),
@@ -252,16 +181,7 @@ const envSchema = z.object({
   ALLOW_DMS: boolean,
   CHANNEL_ALLOWLIST: snowflakeList,
   CHANNEL_DENYLIST: snowflakeList,
-  SHARD_COUNT: optionalText.transform((raw, ctx) => {
-    if (raw === undefined) return undefined;
-    if (raw.toLowerCase() === "auto") return "auto" as const;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1 || value > 10_000) {
-      ctx.addIssue({ code: "custom", message: `must be auto or a whole number of shards (got "${raw}")` });
-      return z.NEVER;
-    }
-    return value;
-  }),
+  SHARD_COUNT: shardCount,
   SHARD_IDS: shardList,
   // Set by discord.js's ShardingManager for each child process (a number or a JSON array); SHARD_IDS wins.
   SHARDS: shardList,
@@ -269,43 +189,14 @@ const envSchema = z.object({
   TASKS_DIR: optionalText,
   PROMPTS_WATCH: boolean,
   RELOAD_REGISTER_COMMANDS: boolean,
-  METRICS_PORT: optionalText.transform((raw, ctx) => {
-    if (raw === undefined) return undefined;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1 || value > 65_535) {
-      ctx.addIssue({ code: "custom", message: `must be a TCP port from 1 to 65535 (got "${raw}")` });
-      return z.NEVER;
-    }
-    return value;
-  }),
+  METRICS_PORT: tcpPort,
   METRICS_HOST: optionalText,
-  ATTACHMENT_HOSTS: optionalText.transform((raw, ctx) => {
-    const hosts = (raw ?? DEFAULT_ATTACHMENT_HOSTS)
-      .split(",")
-      .map((host) => host.trim().toLowerCase())
-      .filter(Boolean);
-    const bad = hosts.find((host) => !/^[a-z0-9.-]+$/.test(host));
-    if (bad !== undefined) {
-      ctx.addIssue({
-        code: "custom",
-        message: `must be host names separated by commas ("${bad}" is not one)`,
-      });
-      return z.NEVER;
-    }
-    return new Set(hosts) as ReadonlySet<string>;
-  }),
+  ATTACHMENT_HOSTS: hostList(DEFAULT_ATTACHMENT_HOSTS),
   ATTACHMENT_TIMEOUT_MS: positiveInt(5000, 60_000),
   CONSOLE_SETTINGS: optionalText,
   STORE_URL: optionalText,
   MOOD_EMOJIS: z.string().optional(),
-  LOG_LEVEL: optionalText.transform((raw, ctx) => {
-    const level = (raw ?? "info").toLowerCase();
-    if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-      ctx.addIssue({ code: "custom", message: `must be one of ${LOG_LEVELS.join(", ")} (got "${raw}")` });
-      return z.NEVER;
-    }
-    return level as LogLevel;
-  }),
+  LOG_LEVEL: oneOf(LOG_LEVELS, "info"),
   LOG_PRETTY: boolean,
 });
 
@@ -313,19 +204,10 @@ const envSchema = z.object({
 export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
 
 const FIXES: Record<string, string> = {
-  LLM_THREADS: "Set it to the number of CPU cores, or remove it to use all of them.",
-  LLM_CONTEXT_SIZE: "Remove it to use 2048, or lower it on a machine with little memory.",
-  LLM_CHAT_SEQUENCES: "Remove it to keep 2 channels warm; each one costs a context's worth of memory.",
-  LLM_BATCH_SIZE:
-    "Remove it to use 128, or raise it (up to LLM_CONTEXT_SIZE) on a machine with memory to spare.",
+  ...MODEL_FIXES,
   SENTIMENT_QUEUE_SIZE: "Remove it to queue at most 64 mood reactions.",
   SENTIMENT_MAX_WAIT_MS: "Remove it to drop reactions that waited over 30000 ms.",
   SENTIMENT_CACHE_SIZE: "Remove it to cache 1000 results, or set 0 to turn the cache off.",
-  LLM_SENTIMENT_SEQUENCES:
-    "Remove it to classify up to 2 messages per forward pass; each one costs a context's worth of memory.",
-  MODEL_DOWNLOAD_TIMEOUT_S:
-    "Remove it to give up a download after 60 s without progress, or raise it on a slow or flaky connection.",
-  LLM_GPU: "Remove it to use a GPU when one works and the CPU otherwise, or set off to always use the CPU.",
   SENTIMENT_SHARED_CACHE_SIZE:
     "Remove it to share up to 100000 results through Redis, or set 0 to keep the cache per process.",
   SENTIMENT_SHARED_CACHE_TTL_S: "Remove it to keep shared results for 7 days (604800 s).",
@@ -387,9 +269,10 @@ export function loadConfig(
   env: Record<string, string | undefined> = readEnvironment(),
   purpose: ConfigPurpose = "bot",
 ): Config {
-  const e = parseEnvironment(env);
+  const chosen = forChosenRuntime(env);
+  const e = parseEnvironment(chosen.env);
   requireDiscordIds(e, purpose);
-  const sharding = shardingOf(e);
+  const sharding = checkedSharding(e.SHARD_IDS ?? e.SHARDS, e.SHARD_COUNT);
   const moodEmojis = moodEmojisOf(e);
   return deepFreeze({
     discord: {
@@ -398,18 +281,7 @@ export function loadConfig(
       guildId: e.DISCORD_GUILD_ID,
       apiUrl: (e.DISCORD_API_URL ?? DEFAULT_DISCORD_API_URL).replace(/\/+$/, ""),
     },
-    model: {
-      path: e.MODEL_PATH,
-      uri: e.MODEL_URI ?? DEFAULT_MODEL_URI,
-      directory: e.MODELS_DIR ?? "./models",
-      threads: e.LLM_THREADS,
-      contextSize: e.LLM_CONTEXT_SIZE,
-      chatSequences: e.LLM_CHAT_SEQUENCES,
-      batchSize: e.LLM_BATCH_SIZE,
-      sentimentSequences: e.LLM_SENTIMENT_SEQUENCES,
-      gpu: e.LLM_GPU,
-      downloadTimeoutS: e.MODEL_DOWNLOAD_TIMEOUT_S,
-    },
+    model: modelConfigOf(e),
     sentiment: {
       queueSize: e.SENTIMENT_QUEUE_SIZE,
       maxWaitMs: e.SENTIMENT_MAX_WAIT_MS,
@@ -451,6 +323,7 @@ export function loadConfig(
     moodEmojis,
     logLevel: e.LOG_LEVEL,
     logPretty: e.LOG_PRETTY,
+    warnings: chosen.warnings,
   });
 }
 
@@ -477,27 +350,6 @@ function requireDiscordIds(e: Env, purpose: ConfigPurpose): void {
   }
 }
 
-/** SHARD_COUNT and SHARD_IDS (or the SHARDS the sharding manager sets), checked against each other. */
-function shardingOf(e: Env): Config["sharding"] {
-  const ids = e.SHARD_IDS ?? e.SHARDS;
-  const count = e.SHARD_COUNT;
-  if (ids !== undefined && count === undefined) {
-    throw new ConfigError(
-      "SHARD_IDS",
-      "is set without SHARD_COUNT",
-      "Set SHARD_COUNT to the total number of shards.",
-    );
-  }
-  if (ids !== undefined && typeof count === "number" && ids.some((id) => id >= count)) {
-    throw new ConfigError(
-      "SHARD_IDS",
-      `names a shard that is not below SHARD_COUNT (${count})`,
-      "Shards are numbered from 0: with SHARD_COUNT=2 they are 0 and 1.",
-    );
-  }
-  return { count, ids };
-}
-
 function moodEmojisOf(e: Env): EmojiMap {
   try {
     return parseMoodEmojis(e.MOOD_EMOJIS?.trim() ? e.MOOD_EMOJIS : DEFAULT_MOOD_EMOJIS);
@@ -510,25 +362,26 @@ function moodEmojisOf(e: Env): EmojiMap {
   }
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value instanceof Set) return value;
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    for (const inner of Object.values(value)) deepFreeze(inner);
-    Object.freeze(value);
-  }
-  return value;
-}
-
-/** What the config holds that must never be logged: the bot token, and the store's password and user name. */
+/**
+ * What the config holds that must never be logged: the bot token, the model server's API key, and the user names
+ * and passwords in the store's and the model server's URLs.
+ */
 export function configSecrets(config: Config): string[] {
   const secrets = [config.discord.token];
-  try {
-    const { username, password } = new URL(config.storeUrl);
-    for (const part of [password, username]) {
-      if (part !== "") secrets.push(part, decodeURIComponent(part));
+  const urls = [config.storeUrl];
+  if (config.model.runtime === "server") {
+    secrets.push(config.model.apiKey ?? "");
+    urls.push(config.model.url);
+  }
+  for (const url of urls) {
+    try {
+      const { username, password } = new URL(url);
+      for (const part of [password, username]) {
+        if (part !== "") secrets.push(part, decodeURIComponent(part));
+      }
+    } catch {
+      // A sqlite:// path is not always a valid URL, and carries no credentials.
     }
-  } catch {
-    // A sqlite:// path is not always a valid URL, and carries no credentials.
   }
   return secrets.filter((secret) => secret !== "");
 }

@@ -68,3 +68,37 @@ export class DiscordSetupError extends MoodbotError {
     super(`${problem}. ${fix}`, options);
   }
 }
+
+/**
+ * Why a model server could not be used. `unreachable`: no connection; `unauthorized`: 401/403 (a wrong or missing
+ * LLM_SERVER_API_KEY); `timeout`: no answer within LLM_SERVER_TIMEOUT_MS, or a stream silent for longer than
+ * LLM_SERVER_STREAM_IDLE_MS; `http`: any other error status; `protocol`: an answer the bot cannot read;
+ * `unsupported`: the server works but cannot do what the bot needs (no probabilities, unreadable labels).
+ */
+export type ServerProblem = "unreachable" | "unauthorized" | "timeout" | "http" | "protocol" | "unsupported";
+
+/** A request to the model server failed. Carries the route and the status, never the key or a member's text. */
+export class ServerRequestError extends MoodbotError {
+  override readonly name = "ServerRequestError";
+  constructor(
+    readonly problem: ServerProblem,
+    /** The route, such as "POST /completion". */
+    readonly route: string,
+    message: string,
+    readonly status?: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * The model cannot take work now: a model server that is unreachable, refuses the key, or serves a model whose
+ * labels cannot be read. `cause` is the readiness cause, one sentence for operators (never the key).
+ */
+export class ModelUnavailableError extends MoodbotError {
+  override readonly name = "ModelUnavailableError";
+  constructor(override readonly cause: string) {
+    super(`The model is not ready: ${cause}`);
+  }
+}

@@ -47,7 +47,7 @@ async function main(): Promise<void> {
         port: config.metrics.port,
         metrics,
         readiness: (): Readiness => ({
-          modelLoaded: app !== undefined,
+          model: app?.llm.readiness,
           gatewayConnected: bot?.connected ?? false,
           store: app && { reachable: app.store.reachable, bufferedTurns: app.history.bufferedTurns },
         }),

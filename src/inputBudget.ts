@@ -6,13 +6,19 @@
 
 /**
  * What a budget is measured with: the model's own tokenizer (an `Llm` is one). Both methods may return a promise,
- * and every reader awaits them, so token counting can move off the main thread without changing a caller.
+ * and every reader awaits them: on a model server, counting is a request.
  */
 export interface TokenMeter {
   countTokens(text: string): number | Promise<number>;
   /** The text cut to at most `maxTokens` tokens, at a token boundary; the text itself when it fits. */
   truncateToTokens(text: string, maxTokens: number): string | Promise<string>;
 }
+
+/**
+ * A label task's or a mood reaction's input is cut to this many tokens: the opening carries the meaning, and the
+ * context never overflows. Every runtime cuts to it.
+ */
+export const DEFAULT_MESSAGE_TOKENS = 256;
 
 /** The room one input has in a prompt, and the tokenizer that measures it. */
 export interface ReadingBudget {

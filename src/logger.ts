@@ -11,7 +11,10 @@ export interface LoggerOptions {
   readonly pretty?: boolean;
   /** Where JSON lines go; standard output by default. */
   readonly destination?: DestinationStream;
-  /** Values that never reach a log line, wherever they appear: the bot token, the store's password. */
+  /**
+   * Values that never reach a log line, wherever they appear: the bot token, the store's password, the model
+   * server's API key.
+   */
   readonly secrets?: readonly string[];
 }
 
@@ -24,14 +27,21 @@ export const REDACTED_PATHS = [
   "headers.authorization",
   "*.headers.authorization",
   "authorization",
+  "apiKey",
+  "*.apiKey",
+  "*.*.apiKey",
 ];
 
 const REDACTED = "[redacted]";
 
-/** Secrets that have a shape: interaction and webhook tokens in Discord's routes, and credentials in any URL. */
+/**
+ * Secrets that have a shape: interaction and webhook tokens in Discord's routes, credentials in any URL, and a
+ * bearer token wherever a request's Authorization header is echoed (a model server's key, whatever its value).
+ */
 const SECRET_SHAPES: ReadonlyArray<readonly [RegExp, string]> = [
   [/(\/(?:interactions|webhooks)\/\d+\/)[^/?#\s"\\]+/g, `$1${REDACTED}`],
   [/([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"\\]+@/gi, `$1${REDACTED}@`],
+  [/(\bBearer\s+)[^\s"\\,;]+/gi, `$1${REDACTED}`],
 ];
 
 /** Removes the given secrets, and every token-shaped or credential-shaped part of a URL, from a text. */

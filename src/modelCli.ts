@@ -1,21 +1,30 @@
 import { basename } from "node:path";
-import type { Config } from "./config.js";
+import { setTimeout as delay } from "node:timers/promises";
+import { type Config, type InProcessConfig, inProcessConfig, type ServerModelConfig } from "./config.js";
 import { MoodbotError } from "./errors.js";
+import type { Llm } from "./llm/llm.js";
 import { createLogger } from "./logger.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 
 /*
  * `npm run model -- <command>`: the model files, managed with node-llama-cpp's own file insights and the bot's
- * own download code (the same timeout and resume as npm start).
+ * own download code (the same timeout and resume as npm start), or, with LLM_SERVER_URL set, the model server.
  *   pull [uri]      download MODEL_URI (or the given hf: URI or URL) into MODELS_DIR, with progress
  *   list            the .gguf files in MODELS_DIR: size, quantisation, parameters, context, label tokens
- *   verify [file]   load MODEL_PATH (or the file, or the downloaded MODEL_URI) and classify one message
+ *   verify [file]   load MODEL_PATH (or the file, or the downloaded MODEL_URI) and classify one message; with
+ *                   LLM_SERVER_URL, reach the server and classify one message there
+ * node-llama-cpp is reached only through src/llm/inProcess/, as everywhere in the bot.
  */
 
 const USAGE = `Usage: npm run model -- <command>
   pull [uri]      download MODEL_URI, or the given hf: URI or https URL, into MODELS_DIR
   list            the .gguf files in MODELS_DIR, with size, quantisation, context length and label tokens
-  verify [file]   check that a model loads and reads the three sentiment labels in one pass`;
+  verify [file]   check that a model loads (or, with LLM_SERVER_URL, that the server answers) and reads the three
+                  sentiment labels in one pass`;
+
+/** How often `verify` looks whether the server has become usable, and for how many looks at most. */
+const READY_POLL_MS = 250;
+const READY_POLLS = 120;
 
 /** A command line that names no known command. */
 class UsageError extends MoodbotError {
@@ -26,9 +35,15 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit("model");
   const [command, argument] = process.argv.slice(2);
   try {
-    if (command === "pull") await pull(config, argument);
-    else if (command === "list") await list(config);
-    else if (command === "verify") process.exitCode = (await verify(config, argument)) ? 0 : 1;
+    const files = (tool: string) => inProcessConfig(config, `npm run model -- ${tool}`);
+    if (command === "pull") await pull(files("pull"), argument);
+    else if (command === "list") await list(files("list"));
+    else if (command === "verify")
+      process.exitCode = (await (config.model.runtime === "server"
+        ? verifyServer(config, config.model)
+        : verify(inProcessConfig(config, "npm run model -- verify"), argument)))
+        ? 0
+        : 1;
     else
       throw new UsageError(
         `${command === undefined ? "no command given" : `unknown command ${command}`}.\n${USAGE}`,
@@ -41,12 +56,12 @@ async function main(): Promise<void> {
   process.exit();
 }
 
-async function pull(config: Config, uri = config.model.uri): Promise<void> {
+async function pull(config: InProcessConfig, uri = config.model.uri): Promise<void> {
   console.log(`model ready: ${await downloaded(config, uri)}`);
 }
 
 /** The local file of a model URI, downloaded into MODELS_DIR first when it is not there yet. */
-async function downloaded(config: Config, uri = config.model.uri): Promise<string> {
+async function downloaded(config: InProcessConfig, uri = config.model.uri): Promise<string> {
   const { everyPercent, resolveModel } = await import("./llm/inProcess/modelFile.js");
   return resolveModel({
     uri,
@@ -58,11 +73,8 @@ async function downloaded(config: Config, uri = config.model.uri): Promise<strin
   });
 }
 
-async function list(config: Config): Promise<void> {
-  const [{ ggufFilesIn, inspectModelFile }, { getLlama }] = await Promise.all([
-    import("./llm/inProcess/modelInfo.js"),
-    import("node-llama-cpp"),
-  ]);
+async function list(config: InProcessConfig): Promise<void> {
+  const { ggufFilesIn, inspectModelFiles } = await import("./llm/inProcess/modelInfo.js");
   const files = await ggufFilesIn(config.model.directory);
   if (files.length === 0) {
     console.log(
@@ -70,40 +82,32 @@ async function list(config: Config): Promise<void> {
     );
     return;
   }
-  const llama = await getLlama({ gpu: false, build: "never" });
-  try {
-    const rows = [["file", "size", "quantisation", "parameters", "context", "sentiment labels"]];
-    for (const file of files) {
-      const info = await inspectModelFile(llama, file);
-      rows.push([
-        basename(file),
-        megabytes(info.sizeBytes),
-        info.quantisation,
-        info.parameters === undefined ? "?" : `${(info.parameters / 1e9).toFixed(2)}B`,
-        String(info.contextLength ?? "?"),
-        info.labelsUnique ? "one pass (unique first tokens)" : "constrained decoding (shared first token)",
-      ]);
-    }
-    const widths =
-      rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-    for (const row of rows)
-      console.log(
-        row
-          .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-          .join("  ")
-          .trimEnd(),
-      );
-  } finally {
-    await llama.dispose();
+  const rows = [["file", "size", "quantisation", "parameters", "context", "sentiment labels"]];
+  for (const info of await inspectModelFiles(files)) {
+    rows.push([
+      basename(info.file),
+      megabytes(info.sizeBytes),
+      info.quantisation,
+      info.parameters === undefined ? "?" : `${(info.parameters / 1e9).toFixed(2)}B`,
+      String(info.contextLength ?? "?"),
+      info.labelsUnique ? "one pass (unique first tokens)" : "constrained decoding (shared first token)",
+    ]);
   }
+  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
+  for (const row of rows)
+    console.log(
+      row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    );
 }
 
 /** Loads the model as the bot does and classifies one message; false when the labels need the slow path. */
-async function verify(config: Config, file: string | undefined): Promise<boolean> {
-  const [{ loadModel }, { loadPrompts }, { getLlama }, { inspectModelFile }] = await Promise.all([
+async function verify(config: InProcessConfig, file: string | undefined): Promise<boolean> {
+  const [{ loadModel }, { loadPrompts }, { inspectModelFiles }] = await Promise.all([
     import("./llm/inProcess/model.js"),
     import("./prompts.js"),
-    import("node-llama-cpp"),
     import("./llm/inProcess/modelInfo.js"),
   ]);
   const logger = createLogger({ level: "silent" });
@@ -126,22 +130,64 @@ async function verify(config: Config, file: string | undefined): Promise<boolean
   } finally {
     await llm.close();
   }
-  const llama = await getLlama({ gpu: false, build: "never" });
-  try {
-    const info = await inspectModelFile(llama, modelFile);
-    if (info.labelsUnique) {
-      console.log(
-        "positive, negative and neutral start with three different tokens: one forward pass per message.",
-      );
-      return true;
-    }
+  const [info] = await inspectModelFiles([modelFile]);
+  if (info?.labelsUnique) {
     console.log(
-      "positive, negative and neutral do not start with three different tokens in this model's vocabulary: the bot falls back to constrained decoding, several passes per message. Choose another model for speed.",
+      "positive, negative and neutral start with three different tokens: one forward pass per message.",
+    );
+    return true;
+  }
+  console.log(
+    "positive, negative and neutral do not start with three different tokens in this model's vocabulary: the bot falls back to constrained decoding, several passes per message. Choose another model for speed.",
+  );
+  return false;
+}
+
+/**
+ * Reaches the server as the bot does (its kind, its model, the label tokens through its tokeniser) and classifies
+ * one message there; false when it cannot be used, with the reason, or when it reads labels only approximately.
+ */
+async function verifyServer(config: Config, server: ServerModelConfig): Promise<boolean> {
+  const [{ openModel }, { loadPrompts }, { loadTasks }] = await Promise.all([
+    import("./llm/openModel.js"),
+    import("./prompts.js"),
+    import("./tasks.js"),
+  ]);
+  const llm = await openModel(server, {
+    logger: createLogger({ level: "silent" }),
+    prompts: loadPrompts(config.promptsDir),
+    tasks: loadTasks(config.tasksDir),
+    sentiment: { ...config.sentiment, cacheSize: 0 },
+    chatSpeedFloor: config.chat.speedFloor,
+  });
+  try {
+    const cause = await notReadyCause(llm);
+    if (cause !== undefined) {
+      console.log(`The model server cannot be used: ${cause}`);
+      return false;
+    }
+    const { kind, model, method } = llm.runtime;
+    const result = await llm.classifySentiment("verifying that the server answers", {
+      priority: "interactive",
+    });
+    console.log(
+      `The ${kind} server serves ${model} (${llm.contextSize} tokens per conversation) and classified a message as ${result.label} (${result.method}, confidence ${result.confidence.toFixed(2)}).`,
+    );
+    if (method === "logits") return true;
+    console.log(
+      "Its labels are read from a top-k list of log-probabilities: approximate, not exact. llama-server and vLLM (with logprob_token_ids) give exact ones.",
     );
     return false;
   } finally {
-    await llama.dispose();
+    await llm.close();
   }
+}
+
+/** Waits, a bounded number of times, for the server's first good contact; the last cause when none came. */
+async function notReadyCause(llm: Llm): Promise<string | undefined> {
+  for (let poll = 0; poll < READY_POLLS && !llm.readiness.ready; poll++) await delay(READY_POLL_MS);
+  const { readiness } = llm;
+  return readiness.ready ? undefined : readiness.cause;
 }
 
 const megabytes = (bytes: number) => `${Math.round(bytes / 1e6)} MB`;

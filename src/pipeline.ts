@@ -1,6 +1,10 @@
 import type { Config } from "./config.js";
-import { messageBudgetTokens, type ReadingBudget, textTaskInputTokens } from "./inputBudget.js";
-import { DEFAULT_MESSAGE_TOKENS } from "./llm/inProcess/labelClassifier.js";
+import {
+  DEFAULT_MESSAGE_TOKENS,
+  messageBudgetTokens,
+  type ReadingBudget,
+  textTaskInputTokens,
+} from "./inputBudget.js";
 import type {
   ChatCompletion,
   JobPriority,
@@ -184,7 +188,7 @@ export class Pipeline {
       return { reply: wording.emptyMention, fromModel: false, generatedTokens: 0, historyTurns: 0 };
 
     // The files were read within this budget already (messageBudget); this cut holds it for any other caller.
-    const message = llm.truncateToTokens(text, messageBudgetTokens(llm.contextSize));
+    const message = await llm.truncateToTokens(text, messageBudgetTokens(llm.contextSize), input.signal);
     const { turns, historyTurns } = await this.chatPrompt(input, message);
     const userTurn: HistoryTurn = {
       role: "user",
@@ -254,11 +258,16 @@ export class Pipeline {
     });
     if (!persona || !newTurn)
       throw new Error("the chat prompt must render a system turn and the user's turn");
-    const fixedTokens = llm.countTokens(persona.text) + llm.countTokens(newTurn.text);
-    const kept = trimHistory(past, {
+    const { signal } = input;
+    const [personaTokens, newTurnTokens] = await Promise.all([
+      llm.countTokens(persona.text, signal),
+      llm.countTokens(newTurn.text, signal),
+    ]);
+    const kept = await trimHistory(past, {
       maxTurns: config.chat.historyTurns,
-      maxTokens: llm.contextSize - config.chat.maxReplyTokens - fixedTokens - PROMPT_MARGIN_TOKENS,
-      countTokens: (t) => llm.countTokens(t),
+      maxTokens:
+        llm.contextSize - config.chat.maxReplyTokens - personaTokens - newTurnTokens - PROMPT_MARGIN_TOKENS,
+      countTokens: (t) => llm.countTokens(t, signal),
     });
     return { turns: [persona, ...kept, newTurn], historyTurns: kept.length };
   }

@@ -146,22 +146,26 @@ export const TURN_OVERHEAD_TOKENS = 6;
 /**
  * Keeps the newest turns that fit both a turn count and a token budget, so the prompt never overflows the
  * context. Never starts the kept history on an assistant turn: a reply without its question confuses the model.
+ * The newest `maxTurns` turns are counted side by side: on a model server each count is a request.
  */
-export function trimHistory<T extends { readonly role: string; readonly text: string }>(
+export async function trimHistory<T extends { readonly role: string; readonly text: string }>(
   turns: readonly T[],
   limits: {
     readonly maxTurns: number;
     readonly maxTokens: number;
-    readonly countTokens: (text: string) => number;
+    readonly countTokens: (text: string) => number | Promise<number>;
   },
-): T[] {
+): Promise<T[]> {
+  const candidates = turns.slice(Math.max(0, turns.length - limits.maxTurns));
+  const costs = await Promise.all(
+    candidates.map(async (turn) => (await limits.countTokens(turn.text)) + TURN_OVERHEAD_TOKENS),
+  );
   const kept: T[] = [];
   let used = 0;
-  for (let index = turns.length - 1; index >= 0 && kept.length < limits.maxTurns; index--) {
-    const turn = turns[index];
-    if (!turn) continue;
-    const cost = limits.countTokens(turn.text) + TURN_OVERHEAD_TOKENS;
-    if (used + cost > limits.maxTokens) break;
+  for (let index = candidates.length - 1; index >= 0; index--) {
+    const turn = candidates[index];
+    const cost = costs[index];
+    if (turn === undefined || cost === undefined || used + cost > limits.maxTokens) break;
     used += cost;
     kept.unshift(turn);
   }

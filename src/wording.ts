@@ -1,4 +1,5 @@
 import type { RefusalReason } from "./chatGate.js";
+import { ConfigError } from "./errors.js";
 import type { SentimentLabel } from "./sentimentLabels.js";
 import type { ErasureOutcome } from "./store/erasure.js";
 import type { SettingKey } from "./store/settings.js";
@@ -17,6 +18,8 @@ export interface Wording {
   readonly emptyReply: string;
   readonly emptyMention: string;
   readonly chatError: string;
+  /** To a mention or a command while the model cannot take work (a model server away). */
+  readonly modelUnavailable: string;
   /** Under a reply that stopped midway (a restart, an error). */
   readonly cutShort: string;
   readonly refusal: Readonly<Record<RefusalReason, string>>;
@@ -33,7 +36,7 @@ export interface Wording {
   readonly forgotten: string;
   readonly forgetDenied: string;
   /** /help */
-  readonly helpTitle: string;
+  readonly helpTitle: (model: ModelLocation) => string;
   readonly helpBody: readonly string[];
   readonly helpCommands: string;
   readonly analyzeHint: string;
@@ -83,6 +86,9 @@ export interface Wording {
     readonly setup: (setup: ModerationSetupText) => string;
     readonly unavailable: string;
     readonly noAlertChannel: string;
+    /** In the alert channel, once when checks stop for want of the model, and once when they run again. */
+    readonly paused: string;
+    readonly resumed: string;
   };
   /** /settings */
   readonly settings: {
@@ -104,8 +110,50 @@ export interface Wording {
   };
 }
 
+/**
+ * Where the model reads members' messages, as the bot tells them: on the bot's own machine (in its process, or on a
+ * model server at a loopback address), or on a model server elsewhere, named by its host. Members are promised that
+ * no message leaves the machine only in the first case.
+ */
+export type ModelLocation =
+  | { readonly where: "this-machine" }
+  | { readonly where: "server"; readonly host: string };
+
+/** The model in the bot's own process, or on a model server at a loopback address. */
+export const ON_THIS_MACHINE: ModelLocation = { where: "this-machine" };
+
+/**
+ * Where a model server's URL (LLM_SERVER_URL; undefined in-process) puts the model. Only an address that cannot leave
+ * the machine counts as this machine: localhost and 127.0.0.0/8, or ::1. A name that merely resolves here (the
+ * machine's own host name, a container's service name) counts as elsewhere, since members are told nothing leaves
+ * the machine only when that holds whatever the resolver says. The host is shown without the URL's user, password,
+ * port or path, which may hold credentials.
+ */
+export function modelLocationOf(serverUrl: string | undefined): ModelLocation {
+  if (serverUrl === undefined) return ON_THIS_MACHINE;
+  const url = URL.canParse(serverUrl) ? new URL(serverUrl) : undefined;
+  // Never repeated in the error: the text may hold a key.
+  if (url === undefined || !["http:", "https:"].includes(url.protocol) || url.hostname === "") {
+    throw new ConfigError(
+      "LLM_SERVER_URL",
+      "is not an http or https URL",
+      "Give it as http://host:port or https://host:port.",
+    );
+  }
+  const host = url.hostname.toLowerCase();
+  const loopback =
+    host === "localhost" ||
+    host === "[::1]" ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) ||
+    // An IPv4-mapped loopback address, as URL normalises it: [::ffff:127.0.0.1] becomes [::ffff:7f00:1].
+    /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host);
+  return loopback ? ON_THIS_MACHINE : { where: "server", host };
+}
+
 /** A server's moderation setup, as /settings moderation shows it. */
 export interface ModerationSetupText {
+  /** Where the messages it checks are read. */
+  readonly model: ModelLocation;
   readonly mode: string;
   readonly alertChannel: string | undefined;
   readonly channels: readonly string[];
@@ -115,6 +163,8 @@ export interface ModerationSetupText {
 
 /** What /privacy show reports about the member who asks. */
 export interface PrivacyFacts {
+  /** Where the messages the bot reads go. */
+  readonly model: ModelLocation;
   readonly retentionDays: number;
   readonly optedOut: boolean;
   /** Their stored turns, and in how many channels. */
@@ -129,6 +179,7 @@ const en: Wording = {
   emptyReply: "I couldn't come up with a reply to that. Could you rephrase it?",
   emptyMention: "Hi! Mention me with a message and I'll answer. Try `/sentiment` to read a text's mood.",
   chatError: "Sorry, something went wrong while I was thinking. Please try again in a moment.",
+  modelUnavailable: "The model server is not reachable right now; try again in a moment.",
   cutShort: "(reply cut short)",
   refusal: {
     "user-rate": "You're sending me messages faster than I can think! Give me a minute and try again. 🙂",
@@ -145,7 +196,10 @@ const en: Wording = {
   forgotten: "Done: I've forgotten this channel's conversation. The next mention starts fresh.",
   forgetDenied:
     "Only members with Manage Messages (or a role the bot owner allowed) can clear the conversation.",
-  helpTitle: "**moodbot**: one small language model, running on this server's own machine.",
+  helpTitle: (model) =>
+    model.where === "this-machine"
+      ? "**moodbot**: one small language model, running on this server's own machine."
+      : `**moodbot**: one language model, on the model server \`${model.host}\`: the messages I read are sent there.`,
   helpBody: [
     "• I react to messages with their mood (positive / negative / neutral).",
     "• Mention me to chat; I remember this channel's recent conversation.",
@@ -172,7 +226,9 @@ const en: Wording = {
         "• **Where your data is**: lists of the channels and servers that hold your messages and counts, with your Discord id, so that your data can be found and deleted. Each entry leaves with the data it points to.",
         `• **Settings**: your opt-out choice. Now: ${f.optedOut ? "you are opted out" : "you are not opted out"}. An opt-out stays after \`/privacy delete\`, so that it goes on holding; \`/privacy opt-in\` removes it.`,
         `• **After a deletion**: a note that your data was deleted, kept ${f.retentionDays} days so that no other copy of the bot writes it back. It is filed under a keyed hash of your id, never the id.`,
-        "Mood reactions read each message as it arrives and keep nothing of it but the counts above. The model runs on the bot's own machine: no message is sent to any other service.",
+        f.model.where === "this-machine"
+          ? "Mood reactions read each message as it arrives and keep nothing of it but the counts above. The model runs on the bot's own machine: no message is sent to any other service."
+          : `Mood reactions read each message as it arrives, and the bot keeps nothing of it but the counts above. The model runs on a model server, \`${f.model.host}\`, not on the bot's machine: every message the bot reads is sent there. That server's prompt cache holds members' text, and so can its logs, for as long as its operator keeps them; \`/privacy delete\` does not reach them.`,
         "**Your choices**: `/privacy opt-out` stops all of this for you in every server (the bot still answers your mentions, and stores nothing of them; `/summarize` and `/keywords` leave your messages out). `/privacy export` sends you everything stored about you; `/privacy delete` removes all of it but the opt-out.",
         "**Moderation**: where a server turned on moodbot's moderation, your messages in the channels it covers are still checked after you opt out. Moderation is the server's rule, not analytics: moodbot stores nothing of what it checks, and an alert shows the message to the server's moderators.",
       ].join("\n"),
@@ -227,11 +283,18 @@ const en: Wording = {
         `• Channels checked: ${s.channels.length === 0 ? "(none)" : s.channels.join(", ")}`,
         `• Threshold: ${s.threshold}`,
         `• Roles never checked: ${s.bypassRoles.length === 0 ? "(none)" : s.bypassRoles.join(", ")}`,
-        "Moderation runs on this machine's own model. Dry run posts alerts without buttons; live adds Delete, Timeout and Dismiss. Members who opted out with /privacy are still checked: moderation is the server's rule, not analytics.",
+        `${
+          s.model.where === "this-machine"
+            ? "Moderation runs on this machine's own model."
+            : `Moderation sends every message it checks to the model server \`${s.model.host}\`, whose prompt cache holds their text, and so can its logs.`
+        } Dry run posts alerts without buttons; live adds Delete, Timeout and Dismiss. Members who opted out with /privacy are still checked: moderation is the server's rule, not analytics.`,
       ].join("\n"),
     unavailable:
       "Moderation is unavailable: the bot was started without its toxicity task (prompts/tasks/toxicity.json).",
     noAlertChannel: "Choose an alert channel first: /settings moderation alert-channel:#channel.",
+    paused:
+      "Moderation is paused: moodbot's model server cannot be used right now, so new messages are not being checked. Another notice follows here when checks run again.",
+    resumed: "Moderation has resumed: new messages are being checked again.",
   },
   settings: {
     guildOnly: "Settings are per server: use this command in a server channel.",
@@ -271,6 +334,7 @@ const zh: Wording = {
   emptyReply: "这个我想不出怎么回答，能换个说法吗？",
   emptyMention: "你好！提到我并附上一句话，我就会回答。试试 `/sentiment` 读出一段文字的情绪。",
   chatError: "抱歉，我思考的时候出了点问题，请稍后再试。",
+  modelUnavailable: "现在连不上模型服务器，请稍后再试。",
   cutShort: "（回复被中断）",
   refusal: {
     "user-rate": "你发消息太快啦，我想不过来！过一分钟再试吧。🙂",
@@ -286,7 +350,10 @@ const zh: Wording = {
   noAnswer: "这个我没什么可说的，多给我一点内容再试试。",
   forgotten: "好了：我已经忘掉这个频道的对话，下次提到我会重新开始。",
   forgetDenied: "只有拥有「管理消息」权限（或机器人管理员指定角色）的成员才能清除对话。",
-  helpTitle: "**moodbot**：一个小型语言模型，运行在这个服务器自己的机器上。",
+  helpTitle: (model) =>
+    model.where === "this-machine"
+      ? "**moodbot**：一个小型语言模型，运行在这个服务器自己的机器上。"
+      : `**moodbot**：一个语言模型，运行在模型服务器 \`${model.host}\` 上：我读取的消息会发送到那里。`,
   helpBody: [
     "• 我会给消息加上情绪表情（正面 / 负面 / 中性）。",
     "• 提到我就可以聊天；我会记得这个频道最近的对话。",
@@ -313,7 +380,9 @@ const zh: Wording = {
         "• **数据所在位置**：列出保存着你的消息和计数的频道与服务器，附有你的 Discord ID，以便找到并删除你的数据。每一项都随它指向的数据一起过期。",
         `• **设置**：你是否选择退出。目前：${f.optedOut ? "你已退出" : "你没有退出"}。退出选择在 \`/privacy delete\` 之后仍然保留，以便继续有效；\`/privacy opt-in\` 会删除它。`,
         `• **删除之后**：一条"你的数据已删除"的记录，保存 ${f.retentionDays} 天，防止机器人的其他副本把数据写回。它以你的 ID 的带密钥哈希存放，从不保存 ID 本身。`,
-        "情绪表情是在消息到达时读取的，除了上面的计数什么都不保留。模型运行在机器人自己的机器上，不会把任何消息发给其他服务。",
+        f.model.where === "this-machine"
+          ? "情绪表情是在消息到达时读取的，除了上面的计数什么都不保留。模型运行在机器人自己的机器上，不会把任何消息发给其他服务。"
+          : `情绪表情是在消息到达时读取的，机器人除了上面的计数什么都不保留。模型运行在模型服务器 \`${f.model.host}\` 上，而不是机器人自己的机器：机器人读取的每条消息都会发送到那里。那台服务器的提示词缓存保存着成员的文字，它的日志也可能保存，保存多久由它的运营者决定；\`/privacy delete\` 删除不到那里。`,
         "**你的选择**：`/privacy opt-out` 在所有服务器为你停止以上一切（机器人仍会回答你的提问，但不保存任何内容；`/summarize` 和 `/keywords` 也会跳过你的消息）。`/privacy export` 把保存的关于你的所有数据发给你；`/privacy delete` 删除除退出选择以外的全部数据。",
         "**审核**：如果某个服务器开启了 moodbot 的审核，你退出后，你在被审核频道里的消息仍会被检查。审核是服务器的规则，不是数据分析：moodbot 不保存检查过的内容，提醒只会把消息展示给服务器的管理员。",
       ].join("\n"),
@@ -363,10 +432,17 @@ const zh: Wording = {
         `• 检查的频道：${s.channels.length === 0 ? "（无）" : s.channels.join("、")}`,
         `• 阈值：${s.threshold}`,
         `• 不检查的角色：${s.bypassRoles.length === 0 ? "（无）" : s.bypassRoles.join("、")}`,
-        "审核使用本机自己的模型。试运行只发提醒，不带按钮；正式模式加上删除、禁言和忽略按钮。用 /privacy 退出的成员仍会被检查：审核是服务器的规则，不是数据分析。",
+        `${
+          s.model.where === "this-machine"
+            ? "审核使用本机自己的模型。"
+            : `审核会把检查的每条消息发送到模型服务器 \`${s.model.host}\`，它的提示词缓存保存着这些文字，它的日志也可能保存。`
+        }试运行只发提醒，不带按钮；正式模式加上删除、禁言和忽略按钮。用 /privacy 退出的成员仍会被检查：审核是服务器的规则，不是数据分析。`,
       ].join("\n"),
     unavailable: "审核不可用：机器人启动时没有加载 toxicity 任务（prompts/tasks/toxicity.json）。",
     noAlertChannel: "请先选择提醒频道：/settings moderation alert-channel:#频道。",
+    paused:
+      "审核已暂停：moodbot 的模型服务器现在无法使用，新消息暂时不会被检查。恢复检查时会在这里再发一条通知。",
+    resumed: "审核已恢复：新消息又开始被检查了。",
   },
   settings: {
     guildOnly: "设置按服务器保存：请在服务器的频道里使用这个命令。",

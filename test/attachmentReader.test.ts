@@ -126,7 +126,7 @@ describe("a message's files share its budget", () => {
     const start = shownStart(input, "b.txt");
     expect(b.startsWith(start)).toBe(true);
     expect(input).toContain(`[attached file c.txt: not read, ${NOT_READ.noRoom}]`);
-    const tokens = llm.countTokens(input);
+    const tokens = await llm.countTokens(input);
     expect(tokens).toBeLessThanOrEqual(budget);
     // Only the third file's place (held with the longest reason) and the joins are left unused.
     expect(tokens).toBeGreaterThan(budget - 12);
@@ -143,7 +143,7 @@ describe("a message's files share its budget", () => {
       input.match(/\n\[file cut here: [\d.]+ of ([\d.]+) KB read\]\n\[end of endless\.log\]$/) ?? [];
     expect(Number(total)).toBeGreaterThan(0);
     expect(Number(total) * 1024).toBeLessThanOrEqual(200 * BYTES_PER_TOKEN_BOUND);
-    expect(llm.countTokens(input)).toBeLessThanOrEqual(200);
+    expect(await llm.countTokens(input)).toBeLessThanOrEqual(200);
   });
 
   it("reads a file cut inside a character as text, not as binary", async () => {
@@ -171,7 +171,7 @@ describe("a message's files share its budget", () => {
     expect(text.startsWith(input.split("\n[attached file one.txt")[0] ?? "")).toBe(true);
     expect(input).toContain(`\n[attached file one.txt: not read, ${NOT_READ.noRoom}]`);
     expect(input.endsWith(`\n[attached file two.png: not read, ${NOT_READ.notText}]`)).toBe(true);
-    expect(llm.countTokens(input)).toBeLessThanOrEqual(200);
+    expect(await llm.countTokens(input)).toBeLessThanOrEqual(200);
     expect(fetched(first) + fetched(second)).toBe(0);
   });
 
@@ -192,7 +192,7 @@ describe("a message's files share its budget", () => {
     expect(input.startsWith("member0: first message\n[attached file log.txt]\n")).toBe(true);
     expect(input).toContain("\n[end of log.txt]\nmember1: second message\n");
     expect(input.endsWith(`[attached file later.txt: not read, ${NOT_READ.noRoom}]`)).toBe(true);
-    expect(llm.countTokens(input)).toBeLessThanOrEqual(400);
+    expect(await llm.countTokens(input)).toBeLessThanOrEqual(400);
     expect([fetched(first), fetched(second)]).toEqual([1, 0]);
   });
 
@@ -226,7 +226,7 @@ describe("a message's files share its budget", () => {
             oneMessage,
             budgetOf(budget),
           );
-          expect(llm.countTokens(input)).toBeLessThanOrEqual(budget);
+          expect(await llm.countTokens(input)).toBeLessThanOrEqual(budget);
           for (const ref of refs) {
             const read = input.includes(`[attached file ${ref.name}]\n`);
             const named = input.includes(`[attached file ${ref.name}: not read, `);
@@ -243,7 +243,7 @@ describe("a message's files share its budget", () => {
 
   it("fetches a file that may need cutting only when the cut leaves MIN_FILE_TOKENS of it", async () => {
     const ref = serve("tight.txt", letters(300, 8));
-    const cutFrame = llm.countTokens(
+    const cutFrame = await llm.countTokens(
       `look\n[attached file tight.txt]\n\n${cutMarker(300, 300)}\n[end of tight.txt]`,
     );
     const tight = await reader().readWithin(
@@ -265,8 +265,8 @@ describe("a message's files share its budget", () => {
   it("reads a small file whole in a room too small for a cut one: a token is at least a byte", async () => {
     const ref = serve("ok.txt", "ok");
     // The room its name holds, with the longest reason, before the file is read.
-    const budget = llm.countTokens(`look\n[attached file ok.txt: not read, ${NOT_READ.status(503)}]`);
-    const cut = llm.countTokens(`look\n[attached file ok.txt]\n\n${cutMarker(2, 2)}\n[end of ok.txt]`);
+    const budget = await llm.countTokens(`look\n[attached file ok.txt: not read, ${NOT_READ.status(503)}]`);
+    const cut = await llm.countTokens(`look\n[attached file ok.txt]\n\n${cutMarker(2, 2)}\n[end of ok.txt]`);
     expect(cut + MIN_FILE_TOKENS).toBeGreaterThan(budget);
     const input = await reader().readWithin([{ text: "look", files: [ref] }], oneMessage, budgetOf(budget));
     expect(input).toBe("look\n[attached file ok.txt]\nok\n[end of ok.txt]");

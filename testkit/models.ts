@@ -5,6 +5,7 @@ import type { LoadModelOptions } from "../src/llm/inProcess/model.js";
 import { createLogger } from "../src/logger.js";
 import { loadPrompts } from "../src/prompts.js";
 import { type TinyModelOptions, writeTinyQwenGguf } from "./gguf.js";
+import { writeLabelSensitiveGguf } from "./labelSensitiveGguf.js";
 
 /** Writes a tiny test model into a fresh temp folder; a few hundred kilobytes, written in milliseconds. */
 export async function tinyModel(options: TinyModelOptions = {}): Promise<string> {
@@ -25,8 +26,19 @@ export async function tinyModel(options: TinyModelOptions = {}): Promise<string>
 }
 
 /**
+ * Writes the label-sensitive test model (testkit/labelSensitiveGguf.ts): its label probabilities follow the
+ * message's words, so two runtimes that agree on it read the message the same way. A few hundred kilobytes.
+ */
+export async function labelSensitiveModel(options: { readonly seed?: number } = {}): Promise<string> {
+  const dir = join(tmpdir(), "moodbot-test-models");
+  await mkdir(dir, { recursive: true });
+  const name = `label-sensitive-${options.seed ?? "default"}-${process.pid}.gguf`;
+  return writeLabelSensitiveGguf({ path: join(dir, name), ...options });
+}
+
+/**
  * Options for loading a test model with `loadModel` straight from a file: one thread, one chat sequence, one
- * sentiment sequence, the CPU, the cache off and a silent logger, so that each test states only what it is about.
+ * sentiment sequence, the CPU and a silent logger (loadModel has no result cache: that layer sits above it), so that each test states only what it is about.
  */
 export function testModelOptions(
   overrides: Partial<LoadModelOptions> & Pick<LoadModelOptions, "path">,
@@ -42,7 +54,7 @@ export function testModelOptions(
     batchSize: 128,
     gpu: "off",
     chatSpeedFloor: 0.35,
-    sentiment: { queueSize: 10, maxWaitMs: 30_000, cacheSize: 0 },
+    sentiment: { queueSize: 10, maxWaitMs: 30_000 },
     prompts: loadPrompts(),
     logger: createLogger({ level: "silent" }),
     ...overrides,

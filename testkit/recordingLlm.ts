@@ -51,6 +51,15 @@ export class RecordingLlm implements Llm {
   get cacheStats() {
     return this.inner.cacheStats;
   }
+  get runtime() {
+    return this.inner.runtime;
+  }
+  get readiness() {
+    return this.inner.readiness;
+  }
+  get resultIdentity() {
+    return this.inner.resultIdentity;
+  }
 
   classifySentiment(...args: Parameters<Llm["classifySentiment"]>) {
     this.calls.push({ kind: "sentiment", text: args[0] });
@@ -71,11 +80,11 @@ export class RecordingLlm implements Llm {
   reload(prompts: Prompts, tasks: readonly Task[]) {
     return this.inner.reload(prompts, tasks);
   }
-  countTokens(text: string) {
-    return this.inner.countTokens(text);
+  countTokens(...args: Parameters<Llm["countTokens"]>) {
+    return this.inner.countTokens(...args);
   }
-  truncateToTokens(text: string, maxTokens: number) {
-    return this.inner.truncateToTokens(text, maxTokens);
+  truncateToTokens(...args: Parameters<Llm["truncateToTokens"]>) {
+    return this.inner.truncateToTokens(...args);
   }
   interrupt() {
     this.inner.interrupt();

@@ -8,6 +8,7 @@ import type {
 import type { AttachmentReader } from "../attachments.js";
 import type { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
+import type { ModelReadiness } from "../llm/llm.js";
 import type { Logger } from "../logger.js";
 import type { MoodChartRenderer } from "../moodChart.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -18,9 +19,11 @@ import type { ModerationStore } from "../store/moderation.js";
 import type { MoodTally } from "../store/moodTally.js";
 import type { PrivacyStore } from "../store/privacy.js";
 import type { SettingsStore } from "../store/settings.js";
+import type { ModelLocation } from "../wording.js";
 import type { AlertLimiter } from "./alertLimiter.js";
 import type { ArrivalOrder } from "./arrivalOrder.js";
 import type { ChannelFaults } from "./channelFaults.js";
+import type { ModerationPause } from "./moderationPause.js";
 
 /*
  * The two types the Discord layer and commands/ share. They live together so that neither side imports the other:
@@ -78,6 +81,10 @@ export interface BotContext {
   readonly moderation: ModerationStore;
   /** Caps moderation alerts per channel per hour. */
   readonly alertLimiter: AlertLimiter;
+  /** What each server's moderators were told about moderation pausing while the model cannot take work. */
+  readonly moderationPause: ModerationPause;
+  /** Whether the model can take work now, read as each message is decided (a model server can be away). */
+  readonly modelReadiness: ModelReadiness;
   /** Reads text attachments of a mention or of a channel task's messages. */
   readonly attachments: AttachmentReader;
   /** Draws the /mood and per-member charts, with the bundled font that has Chinese. */
@@ -88,4 +95,6 @@ export interface BotContext {
   readonly outcomes: Outcomes;
   /** Every command the bot serves, for /help. */
   readonly commands: readonly Command[];
+  /** Where the model reads members' messages, which /help, /privacy show and /settings moderation tell them. */
+  readonly modelLocation: ModelLocation;
 }

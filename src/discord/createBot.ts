@@ -2,6 +2,7 @@ import { Client, Events, GatewayIntentBits, Partials, RESTEvents } from "discord
 import { AttachmentReader } from "../attachments.js";
 import { ChatGate } from "../chatGate.js";
 import type { Config } from "../config.js";
+import type { Llm } from "../llm/llm.js";
 import type { Logger } from "../logger.js";
 import { MoodChartRenderer } from "../moodChart.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -12,10 +13,12 @@ import type { ModerationStore } from "../store/moderation.js";
 import type { MoodTally } from "../store/moodTally.js";
 import type { PrivacyStore } from "../store/privacy.js";
 import type { SettingsStore } from "../store/settings.js";
+import { modelLocationOf } from "../wording.js";
 import { AlertLimiter } from "./alertLimiter.js";
 import { ArrivalOrder } from "./arrivalOrder.js";
 import { ChannelFaults } from "./channelFaults.js";
 import type { BotContext, Command } from "./context.js";
+import { ModerationPause, PAUSE_NOTICE_GAP_MS } from "./moderationPause.js";
 import { onGuildRemoved, onMessagesDeleted } from "./onDataEvents.js";
 import { onInteraction } from "./onInteraction.js";
 import { onMessage } from "./onMessage.js";
@@ -25,6 +28,8 @@ import type { ShardPlan } from "./shards.js";
 /** The ready parts the bot runs on (see assemble() in src/app.ts), and how it connects. */
 export interface BotDeps {
   readonly pipeline: Pipeline;
+  /** Read only for its readiness: every model call goes through the pipeline. */
+  readonly llm: Pick<Llm, "readiness">;
   readonly settings: SettingsStore;
   readonly moods: MoodTally;
   readonly privacy: PrivacyStore;
@@ -38,6 +43,8 @@ export interface BotDeps {
   readonly config: Config;
   /** The gateway shards this process runs; one unsharded connection when absent. */
   readonly shards?: ShardPlan;
+  /** The clock of the alert cap and the moderation pause notices: Date.now, or a test's. */
+  readonly now?: () => number;
 }
 
 export interface Bot {
@@ -152,6 +159,7 @@ function botContext(deps: BotDeps, commands: () => readonly Command[]): BotConte
     pipeline: deps.pipeline,
     config,
     logger: deps.logger,
+    modelLocation: modelLocationOf(config.model.runtime === "server" ? config.model.url : undefined),
     chatGate: new ChatGate({
       userPerMinute: config.chat.userPerMinute,
       channelPerMinute: config.chat.channelPerMinute,
@@ -164,7 +172,11 @@ function botContext(deps: BotDeps, commands: () => readonly Command[]): BotConte
     privacy: deps.privacy,
     memberData: deps.memberData,
     moderation: deps.moderation,
-    alertLimiter: new AlertLimiter(config.moderation.alertsPerHour),
+    alertLimiter: new AlertLimiter(config.moderation.alertsPerHour, deps.now),
+    moderationPause: new ModerationPause(PAUSE_NOTICE_GAP_MS, deps.now),
+    get modelReadiness() {
+      return deps.llm.readiness;
+    },
     metrics: deps.metrics,
     outcomes: deps.outcomes,
     charts: new MoodChartRenderer(),

@@ -11,7 +11,7 @@ import {
   PermissionFlagsBits,
   Routes,
 } from "discord.js";
-import { JobCancelledError } from "../errors.js";
+import { JobCancelledError, ModelUnavailableError } from "../errors.js";
 import type { LabelResult } from "../llm/llm.js";
 import type { Logger } from "../logger.js";
 import type { TellOutcome } from "../outcomes.js";
@@ -19,6 +19,7 @@ import type { ModerationSettings } from "../store/moderation.js";
 import { percent, replyLanguage, WORDING, type Wording } from "../wording.js";
 import { type BotContext, buttonId, parseButtonId } from "./context.js";
 import { homeChannelId } from "./homeChannel.js";
+import { MODEL_UNAVAILABLE } from "./reply.js";
 
 /** The custom-id prefix of the alert buttons, routed to `onModerationButton`. */
 export const MODERATION_BUTTONS = "moderation";
@@ -52,8 +53,15 @@ export async function moderateMessage(
     return skipped("a bypass role");
   }
   try {
+    const readiness = context.modelReadiness;
+    if (!readiness.ready) throw new ModelUnavailableError(readiness.cause);
     const outcome = await context.pipeline.moderate(message.content, { group: message.guildId });
     if (outcome.kind === "skipped") return skipped(outcome.reason);
+    // A result the caches gave while the model is away is no sign that checks run again.
+    if (context.modelReadiness.ready && context.moderationPause.resumed(message.guildId)) {
+      log.info("moderation resumed in this server; its moderators are told");
+      await postPauseNotice(message, setup, (wording) => wording.moderation.resumed, context, log);
+    }
     const { label, confidence } = outcome.result;
     context.metrics.moderationChecked(label);
     log.debug({ label, confidence }, "moderation checked");
@@ -72,7 +80,17 @@ export async function moderateMessage(
     log.info({ label, confidence, mode: setup.mode }, "moderation alert posted");
     told({ kind: "moderated", label, confidence, alerted: true });
   } catch (error) {
-    if (error instanceof JobCancelledError) {
+    if (error instanceof ModelUnavailableError) {
+      context.metrics.moderationSkipped(MODEL_UNAVAILABLE);
+      skipped(MODEL_UNAVAILABLE);
+      if (context.moderationPause.paused(message.guildId)) {
+        log.info(
+          { cause: error.cause },
+          "moderation paused in this server: the model is not ready; its moderators are told",
+        );
+        await postPauseNotice(message, setup, (wording) => wording.moderation.paused, context, log);
+      }
+    } else if (error instanceof JobCancelledError) {
       context.metrics.moderationShed(error.reason);
       log.debug({ reason: error.reason }, "moderation check dropped");
       told({ kind: "shed", job: "moderation", reason: error.reason });
@@ -83,16 +101,40 @@ export async function moderateMessage(
   }
 }
 
+/** The server's alert channel, and the wording of its language. */
+async function alertChannel(message: Message<true>, setup: ModerationSettings, context: BotContext) {
+  const channel = message.guild.channels.cache.get(setup.alertChannelId ?? "");
+  if (!channel?.isSendable()) throw new Error(`the alert channel ${setup.alertChannelId} cannot be sent to`);
+  const settings = await context.settings.effective(message.guildId, channel.id);
+  return { channel, wording: WORDING[replyLanguage(settings.language)] };
+}
+
+/**
+ * Tells the alert channel that moderation paused or resumed. It names no cause: that is the operator's, and can
+ * name their machines. A failure is logged, never thrown: the message it came with is not held up.
+ */
+async function postPauseNotice(
+  message: Message<true>,
+  setup: ModerationSettings,
+  notice: (wording: Wording) => string,
+  context: BotContext,
+  log: Logger,
+): Promise<void> {
+  try {
+    const { channel, wording } = await alertChannel(message, setup, context);
+    await channel.send({ content: notice(wording) });
+  } catch (error) {
+    log.warn({ err: error }, "could not tell the alert channel that moderation paused or resumed");
+  }
+}
+
 async function postAlert(
   message: Message<true>,
   setup: ModerationSettings,
   result: LabelResult<string>,
   context: BotContext,
 ): Promise<void> {
-  const channel = message.guild.channels.cache.get(setup.alertChannelId ?? "");
-  if (!channel?.isSendable()) throw new Error(`the alert channel ${setup.alertChannelId} cannot be sent to`);
-  const settings = await context.settings.effective(message.guildId, channel.id);
-  const wording = WORDING[replyLanguage(settings.language)];
+  const { channel, wording } = await alertChannel(message, setup, context);
   const live = setup.mode === "live";
   await channel.send({
     embeds: [alertEmbed(message, result, wording, live)],

@@ -1,5 +1,5 @@
 import { ApplicationCommandType, type ButtonInteraction, type Interaction } from "discord.js";
-import { JobCancelledError } from "../errors.js";
+import { JobCancelledError, ModelUnavailableError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Wording } from "../wording.js";
 import { type BotContext, type Command, type CommandInteraction, parseButtonId } from "./context.js";
@@ -36,6 +36,12 @@ export async function onInteraction(
     await command.execute(interaction, { ...context, logger: log });
     log.debug("command done");
   } catch (error) {
+    if (error instanceof ModelUnavailableError) {
+      // The operator's matter, told in the log and /readyz; the member gets a short notice.
+      log.info({ cause: error.cause }, "command not answered: the model is not ready");
+      await respondWithError(interaction, (wording) => wording.modelUnavailable, context, log);
+      return;
+    }
     const cancelled = error instanceof JobCancelledError;
     if (cancelled) log.debug({ reason: error.reason }, "command cancelled");
     else log.error({ err: error }, "command failed");

@@ -1,23 +1,18 @@
 import { type Message, PermissionFlagsBits } from "discord.js";
-import type { Admission } from "../chatGate.js";
 import type { Config } from "../config.js";
-import { JobCancelledError } from "../errors.js";
+import { JobCancelledError, ModelUnavailableError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { MessageRef, TellOutcome } from "../outcomes.js";
+import type { MessageRef } from "../outcomes.js";
 import type { EmojiMap, SentimentLabel } from "../sentimentLabels.js";
 import { effectiveEmojis, type Settings } from "../store/settings.js";
 import { stripBotMention } from "../text/stripMentions.js";
-import { replyLanguage, WORDING } from "../wording.js";
-import { withAttachments } from "./attachments.js";
 import { isForbidden } from "./channelFaults.js";
 import type { BotContext } from "./context.js";
 import { homeChannelId } from "./homeChannel.js";
 import { moderateMessage } from "./moderation.js";
-import { replyWithNotice } from "./send.js";
-import { StreamingReply } from "./streamingReply.js";
+import { MODEL_UNAVAILABLE, type Report, replyToMessage } from "./reply.js";
 
-/** Discord shows "typing…" for 10 s; refreshing at 8 s keeps it up without a gap during long generations. */
-export const TYPING_REFRESH_MS = 8_000;
+export { TYPING_REFRESH_MS } from "./reply.js";
 
 export type MessagePlan =
   | { readonly act: false; readonly reason: string }
@@ -44,6 +39,8 @@ export interface PlanInputs {
   readonly settings: Settings;
   /** The author opted out with /privacy (or their choice could not be read). */
   readonly optedOut: boolean;
+  /** The model can take work now (a model server can be away). */
+  readonly modelReady: boolean;
 }
 
 /** A stable 0–99 bucket per message, so a reaction share picks the same messages on every shard. */
@@ -135,6 +132,8 @@ const NO_REACTION: ReadonlyArray<{
     reason: "outside the reaction share",
     applies: (c) => shareBucket(c.message.id) >= Number(c.inputs.settings["reaction-share"] ?? 100),
   },
+  // Last: a message that would get no reaction anyway is not counted against the model.
+  { reason: MODEL_UNAVAILABLE, applies: (c) => !c.inputs.modelReady },
 ];
 
 /** Discord would accept a reaction here: no recent 403 in the channel, and the bot's permissions allow one. */
@@ -236,16 +235,11 @@ async function decide(
     reactionsForbidden: context.channelFaults.cannotReact(message.channelId),
     settings,
     optedOut,
+    modelReady: context.modelReadiness.ready,
   });
   const admission =
     plan.act && plan.reply ? context.chatGate.admit(message.author.id, message.channelId) : undefined;
   return { plan, settings, admission, optedOut };
-}
-
-/** Where a message's jobs report: its child logger and its outcome teller. */
-interface Report {
-  readonly log: Logger;
-  readonly told: TellOutcome;
 }
 
 async function reactWithMood(
@@ -284,7 +278,12 @@ async function reactWithMood(
     log.debug({ label, confidence, emoji: outcome.emoji, cached }, "reacted");
     told({ kind: "reacted", label, confidence, emoji: outcome.emoji, cached });
   } catch (error) {
-    if (error instanceof JobCancelledError) {
+    if (error instanceof ModelUnavailableError) {
+      // The model went away after the plan was made: the same skip as planMessage's, for the same reason.
+      metrics.messageSkipped(MODEL_UNAVAILABLE);
+      log.debug({ cause: error.cause }, "no mood reaction");
+      told({ kind: "skipped", job: "reaction", reason: MODEL_UNAVAILABLE });
+    } else if (error instanceof JobCancelledError) {
       metrics.reactionShed(error.reason);
       log.debug({ reason: error.reason }, "mood reaction dropped");
       told({ kind: "shed", job: "reaction", reason: error.reason });
@@ -314,145 +313,4 @@ function recordMood(message: Message, label: SentimentLabel, context: BotContext
       .recordMood({ guildId: message.guildId, memberId: message.author.id }, label, at)
       .catch(failed);
   }
-}
-
-/** What a reply works from: the message's text, the settings in force, and whether to remember the exchange. */
-interface ReplyInput {
-  readonly text: string;
-  readonly settings: Settings;
-  readonly optedOut: boolean;
-}
-
-async function replyToMessage(
-  message: Message,
-  { text, settings, optedOut }: ReplyInput,
-  admission: Admission,
-  context: BotContext,
-  { log, told }: Report,
-  receivedAt: number,
-) {
-  const language = replyLanguage(settings.language);
-  const wording = WORDING[language];
-  if (!admission.admitted) {
-    log.info({ reason: admission.reason, notified: admission.notify }, "chat refused");
-    if (admission.notify) {
-      await replyWithNotice(message, wording.refusal[admission.reason], context.channelFaults, log);
-    }
-    told({ kind: "refused", reason: admission.reason, notified: admission.notify });
-    return;
-  }
-  if (admission.position > 0) {
-    log.info({ position: admission.position }, "chat queued");
-    told({ kind: "queued", position: admission.position });
-  }
-  let typing: { stop: () => void } | undefined;
-  let stream: StreamingReply | undefined;
-  try {
-    await admission.turn;
-    typing = await startTyping(message, log);
-    const stopTyping = typing.stop;
-    // Typing shows until the first words do; then the reply itself is the sign of life.
-    const reply = new StreamingReply(message, {
-      editIntervalMs: context.config.chat.streamEditMs,
-      log,
-      onFirstText: () => stopTyping(),
-    });
-    stream = reply;
-    const timing = replyTiming(receivedAt);
-    const outcome = await context.pipeline.converse({
-      channelId: message.channelId,
-      guildId: message.guildId,
-      authorName: message.member?.displayName ?? message.author.displayName,
-      memberId: message.author.id,
-      messageId: message.id,
-      remember: !optedOut,
-      botName: message.guild?.members.me?.displayName ?? message.client.user.username,
-      text: await withAttachments(text, message, context.attachments, context.pipeline.messageBudget()),
-      onText: (soFar) => {
-        timing.text();
-        reply.update(soFar);
-      },
-      logger: log,
-      ...(settings.persona === undefined ? {} : { persona: settings.persona }),
-      language,
-    });
-    const sent = await reply.finish(outcome.reply);
-    context.metrics.chatReplied(timing.done(outcome.generatedTokens));
-    log.info({ chars: outcome.reply.length, messages: sent.length, fromModel: outcome.fromModel }, "replied");
-    told({
-      kind: "replied",
-      reply: outcome.reply,
-      messages: sent.length,
-      fromModel: outcome.fromModel,
-      historyTurns: outcome.historyTurns,
-    });
-  } catch (error) {
-    // A reply that was already showing stays, marked as cut short; the turn is kept in history (the pipeline).
-    const markedCutShort = await markCutShort(stream, wording.cutShort, log);
-    if (error instanceof JobCancelledError) {
-      log.debug({ reason: error.reason, cutShort: markedCutShort }, "chat reply dropped");
-      told({ kind: "shed", job: "reply", reason: error.reason });
-      return;
-    }
-    if (isForbidden(error)) {
-      if (context.channelFaults.recordSendForbidden(message.channelId)) {
-        log.warn({ err: error }, "missing permission to send in this channel");
-      }
-      told({ kind: "failed", job: "reply", cutShort: markedCutShort, error });
-      return;
-    }
-    log.error({ err: error, cutShort: markedCutShort }, "chat reply failed");
-    if (!markedCutShort) await replyWithNotice(message, wording.chatError, context.channelFaults, log);
-    told({ kind: "failed", job: "reply", cutShort: markedCutShort, error });
-  } finally {
-    typing?.stop();
-    admission.release();
-  }
-}
-
-/** When a reply's first words came, and how fast the rest followed, for the chat metrics. */
-function replyTiming(receivedAt: number) {
-  let firstAt: number | undefined;
-  return {
-    text() {
-      firstAt ??= performance.now();
-    },
-    done(generatedTokens: number): { firstTokenSeconds?: number; tokensPerSecond?: number } {
-      if (firstAt === undefined) return {};
-      const seconds = (performance.now() - firstAt) / 1000;
-      return {
-        firstTokenSeconds: (firstAt - receivedAt) / 1000,
-        ...(generatedTokens > 1 && seconds > 0 ? { tokensPerSecond: (generatedTokens - 1) / seconds } : {}),
-      };
-    },
-  };
-}
-
-/** Marks a reply that stopped midway, in one last edit; a failure to do so is logged, never thrown. */
-async function markCutShort(
-  stream: StreamingReply | undefined,
-  marker: string,
-  log: Logger,
-): Promise<boolean> {
-  if (!stream) return false;
-  try {
-    return await stream.cutShort(marker);
-  } catch (error) {
-    log.warn({ err: error }, "could not mark the reply as cut short");
-    return false;
-  }
-}
-
-/** Shows the typing indicator before the slow work starts, and again every TYPING_REFRESH_MS until stopped. */
-async function startTyping(message: Message, log: Logger): Promise<{ stop: () => void }> {
-  const channel = message.channel;
-  if (!channel.isSendable()) return { stop: () => undefined };
-  const send = () =>
-    channel.sendTyping().catch((error: unknown) => {
-      // The indicator is cosmetic: a failure must not cost the user their reply.
-      log.debug({ err: error }, "typing indicator failed");
-    });
-  await send();
-  const timer = setInterval(send, TYPING_REFRESH_MS);
-  return { stop: () => clearInterval(timer) };
 }

@@ -3,12 +3,34 @@ import type { SentimentLabel } from "../sentimentLabels.js";
 import type { Task } from "../tasks.js";
 
 /*
- * The model as the rest of the bot sees it, and every type that crosses that line. Nothing here names a runtime:
- * llama.cpp sits behind `PassRuntime` (passModel.ts), which the scheduler and the result caches wrap.
+ * The model as the rest of the bot sees it, and every type that crosses that line. Nothing here depends on a
+ * runtime: the in-process one (src/llm/inProcess/, node-llama-cpp behind the pass scheduler) and the server one
+ * (src/llm/server/) both implement `Llm`, and the result caches (resultCachedLlm.ts) wrap either.
  */
 
-/** How a label was read: from the label tokens' probabilities in one pass, or by constrained decoding. */
-export type LabelMethod = "logits" | "grammar";
+/**
+ * How a label was read. `logits`: the exact softmax over the label tokens, from one pass (in-process, llama-server,
+ * vLLM's logprob_token_ids). `grammar`: by constrained decoding, where the labels share a first token.
+ * `top-logprobs`: approximate, from the top-k list a server returned (labels outside it count as unlikely).
+ */
+export type LabelMethod = "logits" | "grammar" | "top-logprobs";
+
+/** An inference server's protocol: llama.cpp's llama-server, vLLM, Ollama, or any OpenAI-compatible API. */
+export type ServerKind = "llama.cpp" | "vllm" | "ollama" | "openai";
+
+/** Where the model runs, how it reads labels, and which model it is: for logs, metrics and the result caches. */
+export interface ModelRuntimeInfo {
+  readonly kind: "in-process" | ServerKind;
+  readonly method: LabelMethod;
+  /** The model file's name in-process; the served model's name on a server. */
+  readonly model: string;
+}
+
+/**
+ * Whether the model can do work now. In-process it always can once loaded; a server can be unreachable, refuse the
+ * key, or serve a model whose labels cannot be read, and `cause` says which in one sentence for /readyz.
+ */
+export type ModelReadiness = { readonly ready: true } | { readonly ready: false; readonly cause: string };
 
 export interface LabelResult<L extends string> {
   readonly label: L;
@@ -115,18 +137,34 @@ export interface CacheStats {
   readonly shared: Readonly<SharedCacheStats>;
 }
 
-/** The one model, as the rest of the bot sees it. Every call goes through the pass scheduler. */
+/** Counts of a model that has no result cache of its own (the caches are a layer over it: ResultCachedLlm). */
+export const NO_CACHE_STATS: CacheStats = Object.freeze({
+  hits: 0,
+  misses: 0,
+  size: 0,
+  shared: Object.freeze({ hits: 0, misses: 0, timeouts: 0, errors: 0 }),
+});
+
+/** The one model, as the rest of the bot sees it, whichever runtime runs it. */
 export interface Llm {
   readonly modelName: string;
   /** Which compute backend runs the model, such as "cpu", "cuda", "vulkan" or "metal". */
   readonly backend: string;
   readonly contextSize: number;
+  readonly runtime: ModelRuntimeInfo;
+  readonly readiness: ModelReadiness;
+  /**
+   * Names the runtime kind, the label method, the model and the sentiment prompt: a cached result is reused only
+   * under the same identity, so a reload or a reconnect to another model never answers from another's results.
+   * Compared element by element; a runtime returns the same array until it changes.
+   */
+  readonly resultIdentity: readonly (string | number)[];
   readonly schedulerStats: Readonly<SchedulerStats>;
   readonly queueDepth: QueueDepth;
+  /** The result caches' counts: NO_CACHE_STATS below the cache layer. */
   readonly cacheStats: CacheStats;
   classifySentiment(text: string, options?: ClassifyOptions): Promise<SentimentResult>;
   generateChat(turns: readonly ChatTurn[], options: GenerateChatOptions): Promise<ChatCompletion>;
-  /** Runs a prompt-defined task on an input, as interactive work. */
   /** Runs a task: interactive unless `options.priority` says otherwise (a label task the bot runs itself). */
   runTask(task: Task, input: string, options?: ClassifyOptions): Promise<TaskOutcome>;
   /**
@@ -134,9 +172,10 @@ export interface Llm {
    * results of the old prompt are dropped, and warm chat sequences stay.
    */
   reload(prompts: Prompts, tasks: readonly Task[]): Promise<PromptReload>;
-  countTokens(text: string): number;
+  /** The text's length in the model's tokens; asynchronous because a server tokenises over the network. */
+  countTokens(text: string, signal?: AbortSignal): Promise<number>;
   /** Cuts text to at most `maxTokens` tokens, at a token boundary. */
-  truncateToTokens(text: string, maxTokens: number): string;
+  truncateToTokens(text: string, maxTokens: number, signal?: AbortSignal): Promise<string>;
   /**
    * Refuses new model work and cancels what waits or runs, at once; the model stays loaded (so callers can still
    * count tokens while they store what was interrupted) until `close`.

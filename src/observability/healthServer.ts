@@ -2,12 +2,14 @@ import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { errorMessage, MoodbotError } from "../errors.js";
+import type { ModelReadiness } from "../llm/llm.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "./metrics.js";
 
 /** Each part the bot needs, as /readyz reports it. */
 export interface Readiness {
-  readonly modelLoaded: boolean;
+  /** Undefined while the model loads; then the model's own readiness (a server's can come and go). */
+  readonly model: ModelReadiness | undefined;
   readonly gatewayConnected: boolean;
   /** Undefined until the store is open. */
   readonly store: { readonly reachable: boolean; readonly bufferedTurns: number } | undefined;
@@ -16,16 +18,22 @@ export interface Readiness {
 /** /readyz's body. The store is reported but never makes the bot unready: it serves from memory meanwhile. */
 export interface ReadinessReport {
   readonly ready: boolean;
-  readonly model: "loaded" | "loading";
+  /** `unavailable`: a model server that cannot be used now, for the reason in `modelCause`. */
+  readonly model: "loaded" | "loading" | "unavailable";
+  readonly modelCause?: string;
   readonly gateway: "connected" | "disconnected";
   readonly store: { readonly status: "up" | "down" | "opening"; readonly bufferedTurns: number };
 }
 
 export function readinessReport(readiness: Readiness): ReadinessReport {
-  const { store } = readiness;
+  const { store, model } = readiness;
   return {
-    ready: readiness.modelLoaded && readiness.gatewayConnected,
-    model: readiness.modelLoaded ? "loaded" : "loading",
+    ready: model?.ready === true && readiness.gatewayConnected,
+    ...(model === undefined
+      ? { model: "loading" }
+      : model.ready
+        ? { model: "loaded" }
+        : { model: "unavailable", modelCause: model.cause }),
     gateway: readiness.gatewayConnected ? "connected" : "disconnected",
     store: {
       status: store === undefined ? "opening" : store.reachable ? "up" : "down",
@@ -51,7 +59,7 @@ export interface HealthServer {
 
 /**
  * The supervisor's and Prometheus's view of the process: GET /healthz (alive), /readyz (serving: the model is
- * loaded and the gateway connected) and /metrics (the Prometheus text format). Nothing else is served.
+ * loaded and ready, a model server reachable and usable, and the gateway connected) and /metrics (the Prometheus text format). Nothing else is served.
  */
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const { logger } = options;

@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { CacheStats, PassReport, QueueDepth } from "../llm/llm.js";
+import type { ServerProblem } from "../errors.js";
+import type { CacheStats, ModelReadiness, ModelRuntimeInfo, PassReport, QueueDepth } from "../llm/llm.js";
 
 /*
  * The Prometheus metrics of one bot process, on a registry of its own (never prom-client's global one). Events
@@ -13,6 +14,12 @@ export interface MetricSources {
   readonly model: {
     readonly queueDepth: QueueDepth;
     readonly cacheStats: CacheStats;
+    /** Read at each scrape: a server runtime learns its model on the first good contact, and again on reconnect. */
+    readonly runtime: ModelRuntimeInfo;
+    readonly backend: string;
+    readonly readiness: ModelReadiness;
+    /** Requests to a model server running now; absent where the runtime does not count them (in-process). */
+    readonly inFlight?: number;
   };
   readonly store: {
     /** Whether the store answers now. */
@@ -24,16 +31,27 @@ export interface MetricSources {
   };
 }
 
-/** The model's identity, as labels of `moodbot_model_info`. */
+/** What `moodbot_model_info` says beside the model's runtime: the in-process thread count, which a server has not. */
 export interface ModelInfo {
-  readonly model: string;
-  readonly backend: string;
-  readonly threads: number;
+  readonly threads: number | undefined;
+}
+
+/**
+ * One request to a model server, as the server runtime reports it (its `onRequest`): the shape of
+ * ServerRequestReport in src/llm/server/, repeated so that the metrics need not import the runtime.
+ */
+export interface ServerRequestObservation {
+  readonly kind: "probe" | "tokenize" | "classify" | "chat";
+  readonly durationMs: number;
+  /** Undefined when it succeeded. */
+  readonly problem: ServerProblem | undefined;
 }
 
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 const PASS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const TOKEN_RATE_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200];
+/** From a cached tokenisation (milliseconds) to a long streamed reply (a minute). */
+const SERVER_REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export class Metrics {
   readonly registry = new Registry();
@@ -48,7 +66,7 @@ export class Metrics {
   });
   private readonly messagesSkipped = new Counter({
     name: "moodbot_messages_skipped_total",
-    help: "Messages that got no mood reaction by design (a bot's message, reactions off, ...), by reason.",
+    help: "Messages that got no mood reaction by design (a bot's message, reactions off, ...) or because the model was not ready (model_unavailable), by reason.",
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
@@ -67,6 +85,12 @@ export class Metrics {
   private readonly moderationChecksShed = new Counter({
     name: "moodbot_moderation_checks_shed_total",
     help: "Moderation checks dropped under load or on shutdown, by reason.",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  private readonly moderationChecksSkipped = new Counter({
+    name: "moodbot_moderation_checks_skipped_total",
+    help: "Moderation checks not run because the model was not ready (a model server away), by reason.",
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
@@ -122,12 +146,20 @@ export class Metrics {
     "moodbot_rest_rate_limited_total",
     "REST responses with status 429 from Discord.",
   );
-  private readonly modelInfo = new Gauge({
-    name: "moodbot_model_info",
-    help: "The loaded model: always 1, with the model file, backend and threads as labels.",
-    labelNames: ["model", "backend", "threads"] as const,
+  private readonly serverRequestSeconds = new Histogram({
+    name: "moodbot_model_server_request_seconds",
+    help: "Requests to the model server that succeeded, by kind (probe, tokenize, classify, chat); a chat request lasts its whole stream.",
+    labelNames: ["kind"] as const,
+    buckets: SERVER_REQUEST_BUCKETS,
     registers: [this.registry],
   });
+  private readonly serverErrors = new Counter({
+    name: "moodbot_model_server_errors_total",
+    help: "Requests to the model server that failed, by cause (unreachable, unauthorized, timeout, http, protocol, unsupported) and kind.",
+    labelNames: ["cause", "kind"] as const,
+    registers: [this.registry],
+  });
+  private threads: number | undefined;
 
   /**
    * `processMetrics` adds prom-client's process and Node.js metrics (memory, event-loop delay, GC): they sample
@@ -161,6 +193,39 @@ export class Metrics {
       },
     });
     cacheHits.inc({ cache: "local" }, 0);
+    new Gauge({
+      name: "moodbot_model_info",
+      help: "The model in use: always 1, with where it runs (runtime: in-process or the server's kind), how labels are read (method), the model, the backend and the in-process threads as labels.",
+      labelNames: ["runtime", "method", "model", "backend", "threads"] as const,
+      registers: [this.registry],
+      collect() {
+        const model = metrics.sources?.model;
+        if (!model) return;
+        // A reconnect may bring another model: only the one in use now is 1.
+        this.reset();
+        const { kind, method, model: name } = model.runtime;
+        const threads = metrics.threads === undefined ? "" : String(metrics.threads);
+        this.set({ runtime: kind, method, model: name, backend: model.backend, threads }, 1);
+      },
+    });
+    new Gauge({
+      name: "moodbot_model_up",
+      help: "1 while the model can take work, 0 while it cannot (a model server unreachable, refusing the key, or unusable).",
+      registers: [this.registry],
+      collect() {
+        const model = metrics.sources?.model;
+        if (model) this.set(model.readiness.ready ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "moodbot_model_server_in_flight",
+      help: "Requests to the model server running now.",
+      registers: [this.registry],
+      collect() {
+        const inFlight = metrics.sources?.model.inFlight;
+        if (inFlight !== undefined) this.set(inFlight);
+      },
+    });
     new Counter({
       name: "moodbot_store_errors_total",
       help: "Store reads and writes that failed (history is then served from memory and buffered).",
@@ -193,7 +258,7 @@ export class Metrics {
   /** Starts reading the model's and the store's own counts at every scrape. */
   watch(sources: MetricSources, model: ModelInfo): void {
     this.sources = sources;
-    this.modelInfo.set({ model: model.model, backend: model.backend, threads: String(model.threads) }, 1);
+    this.threads = model.threads;
   }
 
   /** The text Prometheus scrapes. */
@@ -238,6 +303,15 @@ export class Metrics {
     this.sentimentPassDuration.observe(pass.durationMs / 1000);
   };
 
+  /** For the server runtime's `onRequest`: every request to the model server, once it ended. */
+  readonly observeServerRequest = (report: ServerRequestObservation): void => {
+    if (report.problem === undefined) {
+      this.serverRequestSeconds.observe({ kind: report.kind }, report.durationMs / 1000);
+    } else {
+      this.serverErrors.inc({ cause: report.problem, kind: report.kind });
+    }
+  };
+
   gatewayReconnected(): void {
     this.gatewayReconnects.inc();
   }
@@ -248,6 +322,11 @@ export class Metrics {
 
   moderationChecked(label: string): void {
     this.moderationChecks.inc({ label: slug(label) });
+  }
+
+  /** A moderation check not run: the model was not ready. */
+  moderationSkipped(reason: string): void {
+    this.moderationChecksSkipped.inc({ reason: slug(reason) });
   }
 
   /** A moderation check the scheduler dropped: counted apart from reactions, which are shed first. */

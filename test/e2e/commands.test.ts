@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { helpText } from "../../commands/help.js";
 import { commands } from "../../commands/index.js";
-import { WORDING } from "../../src/wording.js";
+import { ON_THIS_MACHINE, WORDING } from "../../src/wording.js";
 import { FakeDiscord, type RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 
@@ -178,6 +178,7 @@ describe("/help", () => {
     const text = helpText(
       commands.map((command) => command.data),
       "zh",
+      ON_THIS_MACHINE,
     );
     expect(text).toContain("读出一段文字的情绪");
     expect(text).toContain("分析情绪");

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadModel } from "../../src/llm/inProcess/model.js";
 import type { Llm } from "../../src/llm/llm.js";
+import { ResultCachedLlm } from "../../src/llm/resultCachedLlm.js";
 import { SentimentCache } from "../../src/llm/sentimentCache.js";
 import {
   type CachedLabels,
@@ -40,14 +41,12 @@ async function processOn(
 ): Promise<{ llm: Llm; store: Store; shared: NotedWrites | undefined }> {
   const store = await openStore(url, logger, { resultCache: { slots: 1000, ttlSeconds: 600 } });
   const shared = store.resultCache ? new NotedWrites(store.resultCache) : undefined;
-  const sharedCache = shared ? { store: shared, budgetMs: 20 } : undefined;
-  const llm = await loadModel(
-    testModelOptions({
-      path: modelPath,
-      sentiment: { queueSize: 10, maxWaitMs: 30_000, cacheSize: 100 },
-      ...(sharedCache ? { sharedCache } : {}),
-    }),
-  );
+  const model = await loadModel(testModelOptions({ path: modelPath }));
+  const llm = new ResultCachedLlm(model, {
+    logger,
+    cacheSize: 100,
+    ...(shared ? { shared: { store: shared, budgetMs: 20 } } : {}),
+  });
   return { llm, store, shared };
 }
 

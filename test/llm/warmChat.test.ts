@@ -1,22 +1,22 @@
 import { describe, expect, it } from "vitest";
 import { loadModel } from "../../src/llm/inProcess/model.js";
 import type { SentimentResult } from "../../src/llm/llm.js";
+import { ResultCachedLlm } from "../../src/llm/resultCachedLlm.js";
 import { normaliseForCache, SentimentCache } from "../../src/llm/sentimentCache.js";
 import { type ChatTurn, loadPrompts, renderChatTurns } from "../../src/prompts.js";
 import { testModelOptions, tinyModel } from "../../testkit/models.js";
 
 const prompts = loadPrompts();
 
+/** The model as the bot opens it: the result caches in front of the scheduled runtime. */
 async function load(chatSequences: number, cacheSize = 100) {
-  return loadModel(
-    testModelOptions({
-      path: await tinyModel({ favouredToken: " lorem" }),
-      chatSequences,
-      // Smaller than a cold prompt, so history is evaluated over several passes as in production.
-      batchSize: 64,
-      sentiment: { queueSize: 10, maxWaitMs: 30_000, cacheSize },
-    }),
-  );
+  const options = testModelOptions({
+    path: await tinyModel({ favouredToken: " lorem" }),
+    chatSequences,
+    // Smaller than a cold prompt, so history is evaluated over several passes as in production.
+    batchSize: 64,
+  });
+  return new ResultCachedLlm(await loadModel(options), { logger: options.logger, cacheSize });
 }
 
 /** Each channel has its own conversation; a follow-up appends the last reply and a new message. */

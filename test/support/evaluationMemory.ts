@@ -40,7 +40,7 @@ const llm = await loadModel(
     path: modelPath,
     contextSize: 1024,
     sentimentSequences: width,
-    sentiment: { queueSize: 100, maxWaitMs: 60_000, cacheSize: 0 },
+    sentiment: { queueSize: 100, maxWaitMs: 60_000 },
   }),
 );
 // Warm-up: allocator arenas and compute buffers reach their working size.

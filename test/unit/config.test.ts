@@ -6,8 +6,10 @@ import { parseEnv } from "node:util";
 import { describe, expect, it } from "vitest";
 import {
   CONFIG_VARIABLES,
+  configSecrets,
   DEFAULT_DISCORD_API_URL,
   DEFAULT_MODEL_URI,
+  inProcessConfig,
   loadConfig,
   readEnvironment,
 } from "../../src/config.js";
@@ -32,10 +34,13 @@ describe("loadConfig", () => {
   it("fills documented defaults", () => {
     const config = loadConfig(base);
     expect(config.discord.apiUrl).toBe(DEFAULT_DISCORD_API_URL);
-    expect(config.model.path).toBeUndefined();
-    expect(config.model.uri).toBe(DEFAULT_MODEL_URI);
-    expect(config.model.directory).toBe("./models");
-    expect(config.model.threads).toBeGreaterThanOrEqual(1);
+    const { model } = inProcessConfig(config, "the test");
+    expect(model.runtime).toBe("in-process");
+    expect(model.path).toBeUndefined();
+    expect(model.uri).toBe(DEFAULT_MODEL_URI);
+    expect(model.directory).toBe("./models");
+    expect(model.threads).toBeGreaterThanOrEqual(1);
+    expect(config.warnings).toEqual([]);
     expect(config.storeUrl).toBe("sqlite://data/bot.sqlite");
     expect(config.moodEmojis).toEqual({ positive: "😄", negative: "😢", neutral: "😐" });
     expect(config.logLevel).toBe("info");
@@ -67,8 +72,7 @@ describe("loadConfig", () => {
     expect(config.discord.clientId).toBe("123456789012345678");
     expect(config.discord.guildId).toBe("223456789012345678");
     expect(config.discord.apiUrl).toBe("http://127.0.0.1:9999/api");
-    expect(config.model.path).toBe("/models/x.gguf");
-    expect(config.model.threads).toBe(2);
+    expect(config.model).toMatchObject({ path: "/models/x.gguf", threads: 2 });
     expect(config.storeUrl).toBe("sqlite:///tmp/x.sqlite");
     expect(config.moodEmojis).toEqual({ positive: "👍", negative: "", neutral: "<:meh:123456789012345678>" });
     expect(config.logLevel).toBe("debug");
@@ -176,6 +180,113 @@ describe("loadConfig", () => {
     expect(error.variable).toBe(variable);
     expect(error.message).toContain(problem);
     expect(error.fix.length).toBeGreaterThan(10);
+  });
+});
+
+describe("the model on a server", () => {
+  const server = { ...base, LLM_SERVER_URL: "http://127.0.0.1:8080" };
+
+  it("runs on the server LLM_SERVER_URL names, with documented defaults", () => {
+    const config = loadConfig(server);
+    expect(config.model).toEqual({
+      runtime: "server",
+      url: "http://127.0.0.1:8080",
+      apiKey: undefined,
+      kind: "auto",
+      model: undefined,
+      maxInFlight: undefined,
+      timeoutMs: 60_000,
+      streamIdleMs: 30_000,
+      chatTemplatePath: undefined,
+    });
+    expect(config.warnings).toEqual([]);
+  });
+
+  it("parses every server variable", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-template-"));
+    const template = join(dir, "chat.jinja");
+    await writeFile(template, "{{ messages }}");
+    const config = loadConfig({
+      ...server,
+      LLM_SERVER_URL: " https://models.example.org/v1 ",
+      LLM_SERVER_API_KEY: "sk-test-key",
+      LLM_SERVER_KIND: "vLLM",
+      LLM_SERVER_MODEL: "Qwen/Qwen2.5-0.5B-Instruct",
+      LLM_SERVER_MAX_IN_FLIGHT: "8",
+      LLM_SERVER_TIMEOUT_MS: "5000",
+      LLM_SERVER_STREAM_IDLE_MS: "2000",
+      LLM_SERVER_CHAT_TEMPLATE: template,
+    });
+    expect(config.model).toEqual({
+      runtime: "server",
+      url: "https://models.example.org/v1",
+      apiKey: "sk-test-key",
+      kind: "vllm",
+      model: "Qwen/Qwen2.5-0.5B-Instruct",
+      maxInFlight: 8,
+      timeoutMs: 5000,
+      streamIdleMs: 2000,
+      chatTemplatePath: template,
+    });
+  });
+
+  it("ignores the in-process variables, even bad ones, with one warning naming those that were set", () => {
+    const config = loadConfig({
+      ...server,
+      MODEL_PATH: "/models/x.gguf",
+      LLM_THREADS: "zero",
+      LLM_GPU: "",
+      CHAT_SPEED_FLOOR: "0.5",
+    });
+    expect(config.model.runtime).toBe("server");
+    expect(config.warnings).toHaveLength(1);
+    expect(config.warnings[0]).toContain("ignored: MODEL_PATH, LLM_THREADS, CHAT_SPEED_FLOOR.");
+    expect(config.warnings[0]).not.toContain("LLM_GPU");
+    expect(config.chat.speedFloor).toBe(0.35);
+  });
+
+  it("warns once about server variables set without LLM_SERVER_URL", () => {
+    const config = loadConfig({ ...base, LLM_SERVER_API_KEY: "sk-test-key", LLM_SERVER_KIND: "ollama" });
+    expect(config.model.runtime).toBe("in-process");
+    expect(config.warnings).toHaveLength(1);
+    expect(config.warnings[0]).toContain("ignored: LLM_SERVER_API_KEY, LLM_SERVER_KIND.");
+    expect(config.warnings[0]).not.toContain("sk-test-key");
+  });
+
+  it.each([
+    ["LLM_SERVER_URL", "ftp://models.example.org", "http:// or https://"],
+    ["LLM_SERVER_URL", "127.0.0.1:8080", "http:// or https://"],
+    ["LLM_SERVER_KIND", "tgi", "one of auto, llama.cpp, vllm, ollama, openai"],
+    ["LLM_SERVER_MAX_IN_FLIGHT", "0", "whole number from 1"],
+    ["LLM_SERVER_TIMEOUT_MS", "-1", "whole number"],
+    ["LLM_SERVER_STREAM_IDLE_MS", "soon", "whole number"],
+    ["LLM_SERVER_CHAT_TEMPLATE", "/nonexistent/chat.jinja", "names no file"],
+  ])("names %s and the fix when it is %j", (variable, value, problem) => {
+    const error = configError({ ...server, [variable]: value });
+    expect(error.variable).toBe(variable);
+    expect(error.message).toContain(problem);
+    expect(error.fix.length).toBeGreaterThan(10);
+  });
+
+  it("never repeats a bad server URL, which can carry a password", () => {
+    const error = configError({ ...server, LLM_SERVER_URL: "ftp://bot:hunter2secret@models.example.org" });
+    expect(error.variable).toBe("LLM_SERVER_URL");
+    expect(error.message).not.toContain("hunter2secret");
+  });
+
+  it("counts the API key and the URL's password among the secrets no log line holds", () => {
+    const config = loadConfig({
+      ...server,
+      LLM_SERVER_URL: "https://bot:url-password@models.example.org",
+      LLM_SERVER_API_KEY: "sk-test-key",
+    });
+    expect(configSecrets(config)).toEqual(expect.arrayContaining(["sk-test-key", "url-password", "bot"]));
+  });
+
+  it("refuses a tool that runs the model in its own process, naming LLM_SERVER_URL", () => {
+    const config = loadConfig(server);
+    expect(() => inProcessConfig(config, "the bench")).toThrow(ConfigError);
+    expect(() => inProcessConfig(config, "the bench")).toThrow(/LLM_SERVER_URL is set, and the bench/);
   });
 });
 

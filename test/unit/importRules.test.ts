@@ -36,6 +36,16 @@ const isDiscordCode = (target: string) =>
   target.startsWith("src/discord/") ||
   target.startsWith("commands/");
 const isStoreOrConfig = (target: string) => target.startsWith("src/store/") || target === "src/config.ts";
+const IN_PROCESS_FOLDER = "src/llm/inProcess/";
+const isInProcess = (file: string) => file.startsWith(IN_PROCESS_FOLDER);
+const isNodeLlamaCpp = (target: string) =>
+  target === "node-llama-cpp" || target.startsWith("node-llama-cpp/");
+/** The bot's own code outside the in-process runtime: bench/, eval/, testkit/ and test/ may measure it directly. */
+const isProductOutsideInProcess = (file: string) =>
+  (file.startsWith("src/") || file.startsWith("commands/") || file === "deploy-commands.ts") &&
+  !isInProcess(file);
+/** The factory that chooses the runtime, and the entry point that manages model files, open the folder. */
+const OPENS_IN_PROCESS = ["src/llm/openModel.ts", "src/modelCli.ts"];
 
 interface Rule {
   readonly name: string;
@@ -43,6 +53,8 @@ interface Rule {
   readonly forbids: (target: string) => boolean;
   /** Follow imports through other project files. */
   readonly transitive: boolean;
+  /** When following, only through the files this accepts (all of them when absent). */
+  readonly through?: (file: string) => boolean;
 }
 
 const RULES: readonly Rule[] = [
@@ -83,6 +95,27 @@ const RULES: readonly Rule[] = [
     forbids: (target) => isDiscordCode(target) || isStoreOrConfig(target),
     transitive: true,
   },
+  {
+    name: "in the bot, only src/llm/inProcess/ imports node-llama-cpp",
+    appliesTo: isProductOutsideInProcess,
+    forbids: isNodeLlamaCpp,
+    transitive: false,
+  },
+  {
+    name: "only the runtime factory (src/llm/openModel.ts) and npm run model import src/llm/inProcess/",
+    appliesTo: (file) => isProductOutsideInProcess(file) && !OPENS_IN_PROCESS.includes(file),
+    forbids: isInProcess,
+    transitive: false,
+  },
+  {
+    // The factory imports the folder, so a plain transitive rule would fail by construction: every path is
+    // followed except through the folder itself.
+    name: "no path from the bot to node-llama-cpp bypasses src/llm/inProcess/",
+    appliesTo: isProductOutsideInProcess,
+    forbids: isNodeLlamaCpp,
+    transitive: true,
+    through: (file) => !isInProcess(file),
+  },
 ];
 
 /** Every broken rule, as "rule: file → … → forbidden import". */
@@ -107,6 +140,7 @@ function findForbidden(graph: ImportGraph, start: string, rule: Rule): string[] 
     for (const target of graph.get(file) ?? []) {
       if (rule.forbids(target)) return [...path, target];
       if (!rule.transitive || seen.has(target) || !graph.has(target)) continue;
+      if (rule.through && !rule.through(target)) continue;
       seen.add(target);
       queue.push([...path, target]);
     }
@@ -147,6 +181,8 @@ describe("import rules", () => {
     // The scanner really sees the code: the model layer's own imports, type-only ones included.
     expect(graph.get("src/llm/llm.ts")).toContain("src/prompts.ts");
     expect(graph.get("src/discord/createBot.ts")).toContain("discord.js");
+    expect(graph.get("src/llm/inProcess/model.ts")).toContain("node-llama-cpp");
+    expect(graph.get("src/llm/openModel.ts")).toContain("src/llm/inProcess/model.ts");
     expect(violations(graph)).toEqual([]);
   });
 
@@ -170,6 +206,37 @@ describe("import rules", () => {
       `${RULES[0]?.name}: src/llm/indirect.ts → src/helper.ts → src/discord/context.ts`,
       `${RULES[1]?.name}: src/llm/usesStore.ts → src/store/history.ts`,
       `${RULES[4]?.name}: src/pipeline.ts → src/index.ts`,
+    ]);
+  });
+
+  it("keep node-llama-cpp inside the in-process runtime, whichever way it is reached", () => {
+    const rule = (name: string) => RULES.find((candidate) => candidate.name.startsWith(name))?.name;
+    const direct = rule("in the bot, only");
+    const opener = rule("only the runtime factory");
+    const bypass = rule("no path from the bot");
+    const graph: ImportGraph = new Map([
+      // As it should be: the factory opens the folder, and only the folder imports node-llama-cpp.
+      ["src/app.ts", ["src/llm/openModel.ts"]],
+      ["src/llm/openModel.ts", ["src/llm/inProcess/model.ts", "src/llm/llm.ts"]],
+      ["src/llm/inProcess/model.ts", ["node-llama-cpp", "src/llm/llm.ts"]],
+      ["src/llm/llm.ts", []],
+      // A type-only import of the folder, as src/config.ts once had.
+      ["src/config.ts", ["src/llm/inProcess/model.ts"]],
+      // An entry point importing node-llama-cpp itself, as src/modelCli.ts once did.
+      ["src/modelCli.ts", ["node-llama-cpp/dist/index.js"]],
+      // A helper outside the folder that imports node-llama-cpp, reached by a file that imports it.
+      ["src/pipeline.ts", ["src/text/tokens.ts"]],
+      ["src/text/tokens.ts", ["node-llama-cpp"]],
+      // The bench may measure the runtime itself.
+      ["bench/run.ts", ["node-llama-cpp", "src/llm/inProcess/model.ts"]],
+    ]);
+    expect(violations(graph)).toEqual([
+      `${direct}: src/modelCli.ts → node-llama-cpp/dist/index.js`,
+      `${direct}: src/text/tokens.ts → node-llama-cpp`,
+      `${opener}: src/config.ts → src/llm/inProcess/model.ts`,
+      `${bypass}: src/modelCli.ts → node-llama-cpp/dist/index.js`,
+      `${bypass}: src/pipeline.ts → src/text/tokens.ts → node-llama-cpp`,
+      `${bypass}: src/text/tokens.ts → node-llama-cpp`,
     ]);
   });
 });

@@ -80,6 +80,7 @@ function inputs(overrides: Partial<PlanInputs> & { settings?: Settings } = {}): 
     reactionsForbidden: false,
     settings: {},
     optedOut: false,
+    modelReady: true,
     ...overrides,
   };
 }
@@ -298,6 +299,26 @@ describe("why there is no reaction: the first reason in order, and a mention is 
     expect(planMessage(message, share(bucket))).toEqual({ act: false, reason: "outside the reaction share" });
     expect(planMessage(message, share(bucket + 1))).toMatchObject({ act: true, react: true });
     expect(planMessage(message, share(0))).toEqual({ act: false, reason: "outside the reaction share" });
+  });
+
+  it("the model is not ready (a model server away): no reaction, and a mention is still answered", async () => {
+    const plain = await receive({ content: "what a day" });
+    const asked = await receive({ content: `${mention()} are you there?`, mentionBot: true });
+    expect(planMessage(plain, inputs({ modelReady: false }))).toEqual({
+      act: false,
+      reason: "model unavailable",
+    });
+    expect(planMessage(asked, inputs({ modelReady: false }))).toMatchObject({
+      act: true,
+      react: false,
+      reply: true,
+      noReactionReason: "model unavailable",
+    });
+    // Checked last: a message that gets no reaction by design is not counted against the model.
+    expect(planMessage(plain, inputs({ modelReady: false, settings: { reactions: "off" } }))).toEqual({
+      act: false,
+      reason: "reactions are off",
+    });
   });
 
   it("the reasons are checked in order: no text, opted out, reactions off, permission, share", async () => {

@@ -13,13 +13,11 @@ import {
   LlamaText,
   type Token,
 } from "node-llama-cpp";
+import { DEFAULT_MESSAGE_TOKENS } from "../../inputBudget.js";
 import type { ChatTurn } from "../../prompts.js";
 import { inspectLabelTokens, type LabelTokens, labelProbabilitiesFromLogits, pickLabel } from "../labels.js";
 import type { LabelMethod, LabelResult } from "../llm.js";
 import { toChatHistory } from "./chatHistory.js";
-
-/** Long inputs are cut to this many tokens: the opening carries the meaning, and the context never overflows. */
-export const DEFAULT_MESSAGE_TOKENS = 256;
 
 /** Marks where the message goes when the prompt is rendered once, to split it into a prefix and a suffix. */
 const MESSAGE_MARKER = "\u0000MOODBOT_MESSAGE\u0000";

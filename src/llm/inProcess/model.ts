@@ -23,7 +23,11 @@ import { ScheduledLlm, type SchedulingOptions } from "./scheduledLlm.js";
 /** How often a model download reports its progress in the log. */
 const DOWNLOAD_REPORT_MS = 5_000;
 
-/** Which compute backend to ask node-llama-cpp for; "auto" takes a GPU when one works and the CPU otherwise. */
+/**
+ * Which compute backend to ask node-llama-cpp for; "auto" takes a GPU when one works and the CPU otherwise. The
+ * config (src/config.ts) spells the same union out itself: the model layer never imports the config, and the
+ * config never imports the in-process runtime, so the two meet only where the assembly hands one to the other.
+ */
 export type GpuSetting = "auto" | "cuda" | "vulkan" | "metal" | "off";
 
 export interface LoadModelOptions extends SchedulingOptions {
@@ -53,8 +57,8 @@ export function gpuOption(setting: GpuSetting): NonNullable<LlamaOptions["gpu"]>
 }
 
 /**
- * Loads the model and builds the one owner of it: llama.cpp's runtime, wrapped in the scheduler and the result
- * caches. The only place that creates a Llama, model or context.
+ * Loads the model and builds the one owner of it: llama.cpp's runtime, wrapped in the pass scheduler (the result
+ * caches go on top, in openModel). The only place that creates a Llama, model or context.
  */
 export async function loadModel(options: LoadModelOptions): Promise<ScheduledLlm> {
   const runtime = await openRuntime(options);
@@ -71,7 +75,6 @@ export async function loadModel(options: LoadModelOptions): Promise<ScheduledLlm
       batchSize: runtime.maxPassTokens,
       sentimentMethod: runtime.sentimentMethod,
       sentimentPrefixTokens: runtime.sentimentPrefixTokens,
-      sharedResultCache: options.sharedCache !== undefined,
       tasks: (options.tasks ?? []).map((task) => task.name),
     },
     "model loaded",

@@ -1,6 +1,6 @@
 import { readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { GgufFileType, GgufInsights, type Llama, readGgufFileInfo } from "node-llama-cpp";
+import { GgufFileType, GgufInsights, getLlama, type Llama, readGgufFileInfo } from "node-llama-cpp";
 import { errorMessage, ModelLoadError } from "../../errors.js";
 import { SENTIMENT_LABELS } from "../../sentimentLabels.js";
 import { inspectLabelTokens } from "../labels.js";
@@ -36,8 +36,23 @@ export async function ggufFilesIn(directory: string): Promise<string[]> {
     .map((name) => join(directory, name));
 }
 
+/**
+ * Reads each file's header and vocabulary on a CPU backend of its own, freed afterwards: `npm run model` reaches
+ * node-llama-cpp only through this folder.
+ */
+export async function inspectModelFiles(files: readonly string[]): Promise<ModelFileInfo[]> {
+  const llama = await getLlama({ gpu: false, build: "never" });
+  try {
+    const found: ModelFileInfo[] = [];
+    for (const file of files) found.push(await inspectModelFile(llama, file));
+    return found;
+  } finally {
+    await llama.dispose();
+  }
+}
+
 /** Reads a file's header and vocabulary (no weights are loaded). */
-export async function inspectModelFile(llama: Llama, file: string): Promise<ModelFileInfo> {
+async function inspectModelFile(llama: Llama, file: string): Promise<ModelFileInfo> {
   let info: Awaited<ReturnType<typeof readGgufFileInfo>>;
   try {
     info = await readGgufFileInfo(file, { readTensorInfo: true, logWarnings: false });

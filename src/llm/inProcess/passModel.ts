@@ -72,7 +72,7 @@ export interface GenerationOptions {
 }
 
 /**
- * A model runtime, as the scheduler and the result caches see it: the lanes a pass can carry, chat generations
+ * A model runtime, as the pass scheduler (ScheduledLlm) sees it: the lanes a pass can carry, chat generations
  * on warm sequences, and token arithmetic. llama.cpp's is `LlamaRuntime`; another runtime fits by implementing
  * this and batching what different sequences issue together.
  */
@@ -86,7 +86,10 @@ export interface PassRuntime {
   readonly sentiment: ClassifierLane<SentimentResult>;
   /** How sentiment is read, for results that come from a cache. */
   readonly sentimentMethod: LabelMethod;
-  /** Names the model and the sentiment prompt: cached results of another model or prompt are never reused. */
+  /**
+   * Names the model and the sentiment prompt; ScheduledLlm puts the runtime kind and the method before it to make
+   * the Llm's result identity, so cached results of another model or prompt are never reused.
+   */
   readonly resultIdentity: readonly (string | number)[];
   /** The lane of a label task loaded with the model, or undefined for any other task. */
   taskLane(name: string): ClassifierLane<LabelResult<string>> | undefined;

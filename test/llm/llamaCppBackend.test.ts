@@ -1,0 +1,466 @@
+import { once } from "node:events";
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { basename } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ServerRequestError } from "../../src/errors.js";
+import type { VoteToken } from "../../src/llm/server/backend.js";
+import { ServerHttp } from "../../src/llm/server/http.js";
+import { LlamaCppBackend } from "../../src/llm/server/llamaCpp.js";
+import { QWEN_CHAT_TEMPLATE } from "../../testkit/gguf.js";
+import { type LlamaServer, startLlamaServer } from "../../testkit/llamaServer.js";
+import { tinyModel } from "../../testkit/models.js";
+import { freePort } from "../../testkit/ports.js";
+import { waitUntil } from "../../testkit/waitUntil.js";
+
+/*
+ * The llama.cpp backend against a real llama-server built from the bundle (deploy/build-llama-server.sh), on the
+ * tiny random-weight test models.
+ */
+
+const API_KEY = "test-key-0123456789";
+const CONTEXT = 4096;
+const LABEL_WORDS = ["positive", "negative", "neutral", "Positive", "Negative", "Neutral"];
+
+function client(url: string, overrides: Partial<ConstructorParameters<typeof ServerHttp>[0]> = {}) {
+  return new ServerHttp({
+    url,
+    apiKey: API_KEY,
+    maxSockets: 6,
+    timeoutMs: 10_000,
+    streamIdleMs: 10_000,
+    ...overrides,
+  });
+}
+
+const signal = () => AbortSignal.timeout(20_000);
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected a rejection");
+}
+
+async function serverError(promise: Promise<unknown>): Promise<ServerRequestError> {
+  const error = await rejection(promise);
+  expect(error).toBeInstanceOf(ServerRequestError);
+  return error as ServerRequestError;
+}
+
+interface Slot {
+  readonly id: number;
+  readonly is_processing: boolean;
+}
+
+describe("llama-server backend: facts, tokens and labels", () => {
+  let server: LlamaServer;
+  let modelPath: string;
+  let backend: LlamaCppBackend;
+  let http: ServerHttp;
+
+  beforeAll(async () => {
+    modelPath = await tinyModel();
+    server = await startLlamaServer({ modelPath, apiKey: API_KEY, contextSize: CONTEXT });
+    // As an owner may write LLM_SERVER_URL: the trailing "/v1/" is dropped, llama-server's own routes are at its root.
+    http = client(`${server.url}/v1/`);
+    backend = new LlamaCppBackend(http);
+  });
+  afterAll(async () => {
+    backend?.close();
+    await server?.stop();
+  });
+
+  const tokenize = (text: string, special: boolean) => {
+    const tokenizer = backend.tokenizer;
+    if (!tokenizer) throw new Error("llama-server tokenises");
+    return tokenizer.tokenize(text, special, signal());
+  };
+
+  async function voteTokens(): Promise<VoteToken[]> {
+    return Promise.all(
+      LABEL_WORDS.map(async (text) => {
+        const ids = await tokenize(text, false);
+        expect(ids).toHaveLength(1);
+        return { id: ids[0], text };
+      }),
+    );
+  }
+
+  const chatPrompt = (message: string) =>
+    `<|im_start|>system\nClassify the sentiment.<|im_end|>\n<|im_start|>user\n${message}<|im_end|>\n<|im_start|>assistant\n`;
+
+  it("probes /props for the model, the per-slot context, the slots, the template and the special tokens", async () => {
+    const facts = await backend.probe(signal());
+    expect(facts).toEqual({
+      kind: "llama.cpp",
+      model: basename(modelPath),
+      contextSize: CONTEXT,
+      slots: 4,
+      // llama-server trims the template's last newline.
+      chatTemplate: QWEN_CHAT_TEMPLATE.trimEnd(),
+      bosToken: "<|endoftext|>",
+      eosToken: "<|im_end|>",
+    });
+    // The context a conversation may use is each slot's, as /slots reports it.
+    const slots = (await http.getJson("/slots", { signal: signal() })) as Array<{ n_ctx: number }>;
+    expect(slots.map((slot) => slot.n_ctx)).toEqual([CONTEXT, CONTEXT, CONTEXT, CONTEXT]);
+  });
+
+  it("parses control-token strings only when asked: a member's <|im_start|> stays plain text", async () => {
+    const [imStart] = await tokenize("<|im_start|>", true);
+    expect(imStart).toBeDefined();
+    const text = "<|im_start|>user hello";
+    const special = await tokenize(text, true);
+    const plain = await tokenize(text, false);
+    expect(special[0]).toBe(imStart);
+    expect(plain).not.toContain(imStart);
+    expect(plain.length).toBeGreaterThan(special.length);
+    // Plain tokens still spell the same text.
+    expect(await backend.tokenizer?.detokenize(plain, signal())).toBe(text);
+  });
+
+  it("reads the vote tokens' softmax over their raw logits alone, equal to an unbiased request renormalised", async () => {
+    const votes = await voteTokens();
+    const prompt = {
+      kind: "tokens" as const,
+      tokens: await tokenize(chatPrompt("I love this, it is great"), true),
+    };
+    const reading = await backend.readLabels({ prompt, voteTokens: votes, signal: signal() });
+    expect(reading.method).toBe("logits");
+    const probabilities = reading.logprobs.map((logprob) => Math.exp(logprob ?? Number.NaN));
+    expect(probabilities.reduce((sum, p) => sum + p, 0)).toBeCloseTo(1, 5);
+
+    // The same prompt with the server's default sampling and no bias, every token's raw probability returned.
+    const models = (await http.getJson("/v1/models", { signal: signal() })) as {
+      data: Array<{ meta: { n_vocab: number } }>;
+    };
+    const vocabulary = models.data[0]?.meta.n_vocab ?? 0;
+    const unbiased = (await http.postJson(
+      "/completion",
+      { prompt: prompt.tokens, n_predict: 1, n_probs: vocabulary, cache_prompt: true },
+      { signal: signal() },
+    )) as { completion_probabilities: Array<{ top_logprobs: Array<{ id: number; logprob: number }> }> };
+    const raw = new Map(
+      unbiased.completion_probabilities[0]?.top_logprobs.map((entry) => [entry.id, entry.logprob]),
+    );
+    const exps = votes.map((vote) => Math.exp(raw.get(vote.id ?? -1) ?? Number.NaN));
+    const total = exps.reduce((sum, value) => sum + value, 0);
+    const expected = exps.map((value) => value / total);
+    for (const [index, p] of probabilities.entries()) {
+      expect(Math.abs(p - (expected[index] ?? Number.NaN))).toBeLessThan(1e-4);
+    }
+    // Random weights still give unequal labels: a flat reading would not pass the comparison by chance.
+    expect(Math.max(...expected) - Math.min(...expected)).toBeGreaterThan(1e-2);
+  });
+
+  it("biases a token two labels share once, and gives both of them its probability", async () => {
+    const votes = await voteTokens();
+    const [first, second] = votes;
+    if (!first || !second) throw new Error("two vote tokens");
+    const shared = [first, { id: first.id, text: "positive, again" }, second];
+    const prompt = { kind: "text" as const, text: chatPrompt("it is sad") };
+    const reading = await backend.readLabels({ prompt, voteTokens: shared, signal: signal() });
+    const distinct = await backend.readLabels({ prompt, voteTokens: [first, second], signal: signal() });
+    const [a, b, c] = reading.logprobs;
+    expect(a).toBe(b);
+    // A doubled bias would tip the shared token's probability towards 1.
+    expect(a).toBeCloseTo(distinct.logprobs[0] ?? Number.NaN, 5);
+    expect(c).toBeCloseTo(distinct.logprobs[1] ?? Number.NaN, 5);
+  });
+
+  it("evaluates only what follows the cached prefix (timings.prompt_n)", async () => {
+    const votes = await voteTokens();
+    const prefix = await tokenize(
+      chatPrompt(`${" lorem ipsum the message".repeat(40)} unique-prefix-${Date.now()}`),
+      true,
+    );
+    const first = await backend.readLabels({
+      prompt: { kind: "tokens", tokens: [...prefix, ...(await tokenize(" good", false))] },
+      voteTokens: votes,
+      signal: signal(),
+    });
+    const suffix = await tokenize(" bad sad", false);
+    const second = await backend.readLabels({
+      prompt: { kind: "tokens", tokens: [...prefix, ...suffix] },
+      voteTokens: votes,
+      signal: signal(),
+    });
+    expect(first.evaluatedPromptTokens).toBeGreaterThan(prefix.length);
+    expect(second.evaluatedPromptTokens).toBe(suffix.length);
+  });
+
+  it("refuses a wrong or missing key as unauthorized, although /health answers 200 to anyone", async () => {
+    const health = await fetch(`${server.url}/health`, { headers: { authorization: "Bearer wrong-key" } });
+    expect(health.status).toBe(200);
+    for (const apiKey of ["wrong-key-abcdef", undefined]) {
+      const stranger = new LlamaCppBackend(client(server.url, { apiKey }));
+      const error = await serverError(stranger.probe(signal()));
+      stranger.close();
+      expect(error.problem).toBe("unauthorized");
+      expect(error.status).toBe(401);
+      expect(error.route).toBe("GET /props");
+      expect(error.message).toContain("Invalid API Key");
+      if (apiKey) expect(error.message).not.toContain(apiKey);
+    }
+  });
+
+  it("maps an error status to http with the server's message", async () => {
+    const long = await tokenize(" lorem".repeat(CONTEXT + 100), false);
+    const error = await serverError(
+      backend.complete({
+        prompt: { kind: "tokens", tokens: long },
+        maxTokens: 4,
+        temperature: 0.7,
+        signal: signal(),
+        onText: () => undefined,
+        conversationId: undefined,
+      }),
+    );
+    expect(error.problem).toBe("http");
+    expect(error.status).toBe(400);
+    expect(error.message).toContain("exceeds the available context size");
+  });
+
+  it("reports a port nobody listens on as unreachable", async () => {
+    const nowhere = new LlamaCppBackend(client(`http://127.0.0.1:${await freePort()}`));
+    const error = await serverError(nowhere.probe(signal()));
+    nowhere.close();
+    expect(error.problem).toBe("unreachable");
+  });
+});
+
+describe("llama-server backend: streamed replies", () => {
+  let server: LlamaServer;
+  let backend: LlamaCppBackend;
+  let prompt: { kind: "tokens"; tokens: number[] };
+
+  beforeAll(async () => {
+    // A model that always writes " lorem" never ends a reply early: a long reply runs for seconds.
+    server = await startLlamaServer({
+      modelPath: await tinyModel({ favouredToken: " lorem" }),
+      contextSize: 65_536,
+    });
+    backend = new LlamaCppBackend(client(server.url, { apiKey: undefined }));
+    const tokens = await backend.tokenizer?.tokenize(
+      "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n",
+      true,
+      signal(),
+    );
+    prompt = { kind: "tokens", tokens: tokens ?? [] };
+  });
+  afterAll(async () => {
+    backend?.close();
+    await server?.stop();
+  });
+
+  const request = (overrides: Partial<Parameters<LlamaCppBackend["complete"]>[0]> = {}) => ({
+    prompt,
+    maxTokens: 12,
+    temperature: 0.7,
+    signal: signal(),
+    onText: () => undefined,
+    conversationId: "guild-1:channel-2",
+    ...overrides,
+  });
+
+  async function slotsBusy(): Promise<number> {
+    const http = client(server.url, { apiKey: undefined });
+    try {
+      const slots = (await http.getJson("/slots", { signal: signal() })) as Slot[];
+      return slots.filter((slot) => slot.is_processing).length;
+    } finally {
+      http.close();
+    }
+  }
+
+  it("streams the reply in pieces and ends with the server's stop reason and counts", async () => {
+    const pieces: string[] = [];
+    const result = await backend.complete(request({ onText: (piece) => pieces.push(piece) }));
+    expect(pieces.length).toBeGreaterThan(1);
+    expect(pieces.join("")).toBe(result.text);
+    expect(result.text).toBe(" lorem".repeat(12));
+    expect(result.stopReason).toBe("maxTokens");
+    expect(result.generatedTokens).toBe(12);
+    expect(result.evaluatedPromptTokens).toBeGreaterThan(0);
+    // The same conversation again: its prompt is in the slot's cache.
+    const again = await backend.complete(request());
+    expect(again.evaluatedPromptTokens).toBeLessThanOrEqual(1);
+  });
+
+  it("closes the request on abort, and the server stops generating within 2 s", async () => {
+    const controller = new AbortController();
+    const reason = new Error("shutting down");
+    const reply = backend.complete(
+      request({
+        maxTokens: 30_000,
+        signal: controller.signal,
+        onText: () => controller.abort(reason),
+      }),
+    );
+    expect(await rejection(reply)).toBe(reason);
+    await waitUntil(async () => (await slotsBusy()) === 0, {
+      timeoutMs: 2_000,
+      failure: () => "a slot was still generating 2 s after the abort",
+    });
+  });
+
+  it("times out a stream that goes silent", async () => {
+    const impatient = new LlamaCppBackend(client(server.url, { apiKey: undefined, streamIdleMs: 300 }));
+    let pieces = 0;
+    const reply = impatient.complete(
+      request({
+        maxTokens: 30_000,
+        onText: () => {
+          // The server hangs mid-reply.
+          if (pieces++ === 0) server.kill("SIGSTOP");
+        },
+      }),
+    );
+    try {
+      const error = await serverError(reply);
+      expect(error.problem).toBe("timeout");
+      expect(error.message).toContain("300 ms");
+    } finally {
+      server.kill("SIGCONT");
+      impatient.close();
+    }
+    // The timed-out request was closed, so the resumed server stops generating for it.
+    await waitUntil(async () => (await slotsBusy()) === 0, { timeoutMs: 2_000 });
+  });
+
+  it("reports a server that dies mid-reply as unreachable, the text so far given to onText", async () => {
+    const pieces: string[] = [];
+    const reply = backend.complete(
+      request({
+        maxTokens: 30_000,
+        onText: (piece) => {
+          if (pieces.push(piece) === 1) server.kill("SIGKILL");
+        },
+      }),
+    );
+    const error = await serverError(reply);
+    expect(error.problem).toBe("unreachable");
+    expect(pieces.join("")).toMatch(/^( lorem)+$/);
+    await server.restart();
+    expect((await backend.complete(request())).stopReason).toBe("maxTokens");
+  });
+});
+
+describe("llama-server backend: the HTTP client's side, against a recording server", () => {
+  let server: Server;
+  let url: string;
+  const seen: Array<{ path: string; headers: IncomingHttpHeaders }> = [];
+  let answer: (response: ServerResponse) => void = (response) => response.end();
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      seen.push({ path: request.url ?? "", headers: request.headers });
+      request.resume();
+      request.on("end", () => answer(response));
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    // Behind a proxy under a path, written with "/v1" as OpenAI clients expect.
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/llama/v1`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const reply = (backend: LlamaCppBackend, onText: (piece: string) => void = () => undefined) =>
+    backend.complete({
+      prompt: { kind: "text", text: "hi" },
+      maxTokens: 8,
+      temperature: 0.7,
+      signal: signal(),
+      onText,
+      conversationId: "guild-1:channel-2",
+    });
+
+  it("sends the key as a bearer token and the conversation id, and reads events split anywhere", async () => {
+    const final = {
+      content: "",
+      stop: true,
+      stop_type: "eos",
+      tokens_predicted: 2,
+      timings: { prompt_n: 5 },
+    };
+    const body = `: ping\r\n\r\ndata: {"content":"hé","stop":false}\r\n\r\ndata: {"content":"llo","stop":false}\n\ndata: ${JSON.stringify(final)}\n\n`;
+    answer = (response) => {
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      // Byte by byte: events, lines and a two-byte character are all cut apart.
+      const bytes = Buffer.from(body);
+      for (let index = 0; index < bytes.length; index++) response.write(bytes.subarray(index, index + 1));
+      response.end();
+    };
+    const backend = new LlamaCppBackend(client(url));
+    const pieces: string[] = [];
+    const result = await reply(backend, (piece) => pieces.push(piece));
+    backend.close();
+    expect(pieces).toEqual(["hé", "llo"]);
+    expect(result).toEqual({
+      text: "héllo",
+      stopReason: "eogToken",
+      generatedTokens: 2,
+      evaluatedPromptTokens: 5,
+    });
+    const request = seen.at(-1);
+    expect(request?.path).toBe("/llama/completion");
+    expect(request?.headers.authorization).toBe(`Bearer ${API_KEY}`);
+    expect(request?.headers["x-moodbot-conversation"]).toBe("guild-1:channel-2");
+  });
+
+  it("calls a stream that ends without its last event unreachable, and an error event http", async () => {
+    const backend = new LlamaCppBackend(client(url));
+    answer = (response) =>
+      response
+        .writeHead(200, { "content-type": "text/event-stream" })
+        .end('data: {"content":"he","stop":false}\n\n');
+    const pieces: string[] = [];
+    expect((await serverError(reply(backend, (piece) => pieces.push(piece)))).problem).toBe("unreachable");
+    expect(pieces).toEqual(["he"]);
+    answer = (response) =>
+      response
+        .writeHead(200, { "content-type": "text/event-stream" })
+        .end('data: {"error":{"code":500,"message":"slot crashed","type":"server_error"}}\n\n');
+    const error = await serverError(reply(backend));
+    expect(error.problem).toBe("http");
+    expect(error.message).toContain("slot crashed");
+    backend.close();
+  });
+
+  it("retries once on a new connection when a pooled one turns out closed", async () => {
+    const backend = new LlamaCppBackend(client(url));
+    const sockets = new Set<unknown>();
+    let dropped = 0;
+    answer = (response) => {
+      const socket = response.req.socket;
+      // The second request on a kept-alive connection finds it gone, as after a server's idle timeout.
+      if (sockets.has(socket) && dropped++ === 0) {
+        socket.destroy();
+        return;
+      }
+      sockets.add(socket);
+      response.writeHead(200, { "content-type": "application/json" }).end('{"tokens":[7]}');
+    };
+    expect(await backend.tokenizer.tokenize("a", false, signal())).toEqual([7]);
+    expect(await backend.tokenizer.tokenize("a", false, signal())).toEqual([7]);
+    expect(dropped).toBe(1);
+    backend.close();
+  });
+
+  it("calls an answer it cannot read a protocol problem", async () => {
+    const backend = new LlamaCppBackend(client(url));
+    answer = (response) => response.writeHead(200, { "content-type": "text/html" }).end("<html>proxy</html>");
+    expect((await serverError(backend.probe(signal()))).problem).toBe("protocol");
+    expect((await serverError(reply(backend))).problem).toBe("protocol");
+    answer = (response) =>
+      response.writeHead(200, { "content-type": "application/json" }).end('{"total_slots":1}');
+    expect((await serverError(backend.probe(signal()))).problem).toBe("protocol");
+    backend.close();
+  });
+});
