@@ -119,7 +119,7 @@ describe("/metrics", () => {
     const before = await scrape(base);
     expect(before.value("moodbot_messages_seen_total")).toBe(0);
     expect(before.labelsOf("moodbot_model_info")).toEqual([
-      { model: basename(modelPath), backend: "cpu", threads: "1" },
+      { model: basename(modelPath), backend: "cpu", threads: "1", runtime: "in-process", method: "logits" },
     ]);
 
     // The first reaction PUT gets a 429 with retry_after; discord.js waits and sends it again.
