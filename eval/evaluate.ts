@@ -10,12 +10,19 @@ import Sentiment from "sentiment";
 import { ARTICLE_PROMPT_V2, ArticleClassifier } from "../bench/articleMethod.js";
 import { ChatRunner } from "../src/llm/inProcess/chat.js";
 import { createSentimentClassifier } from "../src/llm/inProcess/sentiment.js";
-import type { SentimentResult } from "../src/llm/llm.js";
+import type { ModelRuntimeInfo, SentimentResult } from "../src/llm/llm.js";
 import { applyNeutralThreshold } from "../src/llm/neutralThreshold.js";
-import { loadPrompts, type Prompts } from "../src/prompts.js";
+import { loadPrompts } from "../src/prompts.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../src/sentimentLabels.js";
-import { normaliseInput } from "../src/text/normaliseInput.js";
 import { percent } from "../src/wording.js";
+import {
+  botInput,
+  type Classified,
+  classifyWithBot,
+  inProcessBot,
+  type OpenBot,
+  whenReady,
+} from "./botMethod.js";
 import type { EvalExample } from "./dataset.js";
 import { afinnLabel, chineseLexiconLabel, vaderLabel } from "./lexicons.js";
 import {
@@ -68,15 +75,6 @@ export const METHOD_TITLES: Record<MethodName, string> = {
   "lexicon-zh": "Chinese word list (no model)",
 };
 
-interface Classified {
-  readonly prediction: Prediction;
-  /** The article's methods: the answer held neither 正面 nor 负面, so the method's rule made it neutral. */
-  readonly neither?: boolean;
-  readonly confidence?: number;
-  readonly evaluatedTokens: number;
-  readonly ms: number;
-}
-
 export interface MethodScores {
   readonly accuracy: number;
   readonly macroF1: number;
@@ -101,6 +99,8 @@ export interface ThresholdPoint {
 
 export interface EvalResults {
   readonly model: string;
+  /** Where the bot method ran and how it read the labels; null when it did not run. */
+  readonly botRuntime: Pick<ModelRuntimeInfo, "kind" | "method"> | null;
   readonly split: string;
   readonly examples: number;
   readonly date: string;
@@ -118,7 +118,10 @@ export interface EvalResults {
 }
 
 export interface EvalOptions {
+  /** The model file of the in-process methods (grammar, the article's), and of the bot's unless `openBot` says. */
   readonly modelPath: string | undefined;
+  /** Where the bot method's model runs: by default `modelPath` in-process, with the bot's own runtime. */
+  readonly openBot?: OpenBot;
   readonly methods: readonly MethodName[];
   readonly examples: readonly EvalExample[];
   readonly split: string;
@@ -175,14 +178,6 @@ function score(
   };
 }
 
-/**
- * The text each method classifies: exactly what the bot would (see normaliseInput); a message that normalises to
- * nothing gets no reaction from the bot, which the eval counts as neutral.
- */
-export function botInput(text: string): string {
-  return normaliseInput(text);
-}
-
 export function sweepThresholds(
   examples: readonly EvalExample[],
   results: readonly SentimentResult[],
@@ -219,9 +214,13 @@ async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
 
 export async function runEval(options: EvalOptions): Promise<EvalResults> {
   const { examples } = options;
-  const modelMethods = options.methods.filter((method) => !isNoModel(method));
   const variants = options.promptVariants ?? [];
-  if ((modelMethods.length > 0 || variants.length > 0) && options.modelPath === undefined) {
+  const wantsBot = options.methods.includes("bot") || variants.length > 0;
+  const baselines = options.methods.filter((method) => !isNoModel(method) && method !== "bot");
+  const { modelPath } = options;
+  const openBot =
+    options.openBot ?? (modelPath === undefined ? undefined : inProcessBot(modelPath, options.threads));
+  if ((wantsBot && !openBot) || (baselines.length > 0 && modelPath === undefined)) {
     throw new Error("the model methods need a model: pass --model path/to/model.gguf or set MODEL_PATH");
   }
   const methods: Partial<Record<MethodName, MethodScores>> = {};
@@ -234,19 +233,22 @@ export async function runEval(options: EvalOptions): Promise<EvalResults> {
     bestThreshold: null,
     bestThresholdOnSplit: null,
   };
-  if ((modelMethods.length > 0 || variants.length > 0) && options.modelPath !== undefined) {
-    const scored = await runModelMethods(options.modelPath, modelMethods, options);
-    Object.assign(methods, scored.methods);
-    Object.assign(promptVariants, scored.promptVariants);
-    if (scored.botRaw) {
-      threshold = thresholdChosenOnDev(
-        { examples: options.devExamples, raw: scored.botRaw.dev },
-        { examples: options.examples, raw: scored.botRaw.split },
-      );
-    }
+  let modelName = modelPath === undefined ? "none" : basename(modelPath);
+  let botRuntime: EvalResults["botRuntime"] = null;
+  if (wantsBot && openBot) {
+    const bot = await runBotMethod(openBot, options);
+    modelName = options.openBot ? bot.modelName : modelName;
+    botRuntime = bot.runtime;
+    if (bot.scores) methods.bot = bot.scores;
+    Object.assign(promptVariants, bot.promptVariants);
+    if (bot.raw) threshold = thresholdChosenOnDev(bot.raw.dev, bot.raw.split);
+  }
+  if (baselines.length > 0 && modelPath !== undefined) {
+    Object.assign(methods, await runModelMethods(modelPath, baselines, options));
   }
   return {
-    model: options.modelPath === undefined ? "none" : basename(options.modelPath),
+    model: modelName,
+    botRuntime,
     split: options.split,
     examples: examples.length,
     date: new Date().toISOString().slice(0, 10),
@@ -282,46 +284,88 @@ function runNoModel(examples: readonly EvalExample[], label: (text: string) => S
   });
 }
 
-/** The methods that need the model, on one loaded model and context; the bot method's raw results too. */
-async function runModelMethods(
-  modelPath: string,
-  names: readonly MethodName[],
+/** How long the bot method waits for a model server to become usable. */
+const READY_TIMEOUT_MS = 60_000;
+
+/**
+ * The bot method through the bot's own model (see eval/botMethod.ts), with the shipped prompts and then each other
+ * prompt folder; its raw results on the split and on dev, where the neutral threshold is chosen.
+ */
+async function runBotMethod(
+  open: OpenBot,
   options: EvalOptions,
 ): Promise<{
-  methods: Partial<Record<MethodName, MethodScores>>;
-  botRaw: { split: SentimentResult[]; dev: SentimentResult[] } | undefined;
+  modelName: string;
+  runtime: Pick<ModelRuntimeInfo, "kind" | "method">;
+  scores: MethodScores | undefined;
+  raw: { split: Classifications; dev: Classifications } | undefined;
   promptVariants: Record<string, MethodScores>;
 }> {
   const log = options.log ?? (() => undefined);
   const { examples } = options;
+  const llm = await open(loadPrompts());
+  try {
+    await whenReady(llm, READY_TIMEOUT_MS);
+    if (llm.runtime.method !== "logits")
+      log(`the bot reads this model's labels by ${llm.runtime.method}, not by their logits`);
+    let scores: MethodScores | undefined;
+    let raw: { split: Classifications; dev: Classifications } | undefined;
+    if (options.methods.includes("bot")) {
+      log("bot…");
+      const split = await classifyWithBot(llm, examples, options.neutralThreshold);
+      scores = score(examples, split.results, true);
+      // The threshold is chosen on dev: the dev split is classified too when another split is evaluated.
+      const dev =
+        options.split === "dev"
+          ? split
+          : await classifyWithBot(llm, options.devExamples, options.neutralThreshold);
+      raw = { split: { examples, raw: split.raw }, dev: { examples: options.devExamples, raw: dev.raw } };
+    }
+    const promptVariants: Record<string, MethodScores> = {};
+    for (const directory of options.promptVariants ?? []) {
+      log(`bot with the prompts in ${directory}…`);
+      await llm.reload(loadPrompts(directory), []);
+      const { results } = await classifyWithBot(llm, examples, options.neutralThreshold);
+      promptVariants[directory] = score(examples, results, true);
+    }
+    const runtime = { kind: llm.runtime.kind, method: llm.runtime.method };
+    return { modelName: llm.modelName, runtime, scores, raw, promptVariants };
+  } finally {
+    await llm.close();
+  }
+}
+
+/** The in-process baselines, on one loaded model and context. */
+async function runModelMethods(
+  modelPath: string,
+  names: readonly MethodName[],
+  options: EvalOptions,
+): Promise<Partial<Record<MethodName, MethodScores>>> {
+  const log = options.log ?? (() => undefined);
+  const { examples } = options;
   const llama = await getLlama({ gpu: false, build: "never" });
   const model: LlamaModel = await llama.loadModel({ modelPath });
-  const context = await model.createContext({ contextSize: 2048, sequences: 4, threads: options.threads });
+  const context = await model.createContext({ contextSize: 2048, sequences: 3, threads: options.threads });
   try {
     const chatWrapper = new ChatRunner(context.getSequence()).chatWrapper;
     // The article's variants share one sequence: each classification clears it anyway.
     const articleSequence = context.getSequence();
-    // The bot's classifier, the grammar one and each prompt variant take turns on one sequence: a classifier
-    // evaluates its own prefix again when it finds another there.
-    const classifierSequence = context.getSequence();
+    const grammarSequence = context.getSequence();
     const article = new ArticleClassifier(model, articleSequence);
     const articleV2 = new ArticleClassifier(model, articleSequence, ARTICLE_PROMPT_V2);
     const methods: Partial<Record<MethodName, MethodScores>> = {};
-    const prompts = loadPrompts();
-    let botRaw: { split: SentimentResult[]; dev: SentimentResult[] } | undefined;
     for (const method of names) {
       log(`${method}…`);
-      if (method === "bot" || method === "grammar") {
-        const sequence = classifierSequence;
-        const classify = (on: readonly EvalExample[]) =>
-          runClassifier({ llama, model, sequence, chatWrapper, method, examples: on, prompts, options, log });
-        const { results, raw } = await classify(examples);
+      if (method === "grammar") {
+        const results = await runGrammar({
+          llama,
+          model,
+          sequence: grammarSequence,
+          chatWrapper,
+          examples,
+          options,
+        });
         methods[method] = score(examples, results, true);
-        if (method === "bot") {
-          // The threshold is chosen on dev: the dev split is classified too when another split is evaluated.
-          const dev = options.split === "dev" ? raw : (await classify(options.devExamples)).raw;
-          botRaw = { split: raw, dev };
-        }
       } else if (method === "article" || method === "article-vote") {
         methods[method] = score(
           examples,
@@ -332,23 +376,7 @@ async function runModelMethods(
         methods[method] = score(examples, await runArticle(articleV2, "article", examples), false);
       }
     }
-    const promptVariants: Record<string, MethodScores> = {};
-    for (const directory of options.promptVariants ?? []) {
-      log(`bot with the prompts in ${directory}…`);
-      const { results } = await runClassifier({
-        llama,
-        model,
-        sequence: classifierSequence,
-        chatWrapper,
-        method: "bot",
-        examples,
-        prompts: loadPrompts(directory),
-        options,
-        log,
-      });
-      promptVariants[directory] = score(examples, results, true);
-    }
-    return { methods, botRaw, promptVariants };
+    return methods;
   } finally {
     await context.dispose();
     await model.dispose();
@@ -356,52 +384,40 @@ async function runModelMethods(
   }
 }
 
-/** The bot's own classifier (one pass over the cached prefix), or the same prompt read by grammar decoding. */
-async function runClassifier(options: {
+/** The bot's sentiment prompt read by grammar-constrained decoding instead of its label logits: a baseline. */
+async function runGrammar(options: {
   readonly llama: Llama;
   readonly model: LlamaModel;
   readonly sequence: LlamaContextSequence;
   readonly chatWrapper: ChatWrapper;
-  readonly method: "bot" | "grammar";
   readonly examples: readonly EvalExample[];
-  readonly prompts: Prompts;
   readonly options: EvalOptions;
-  readonly log: (line: string) => void;
-}): Promise<{ results: Classified[]; raw: SentimentResult[] }> {
-  const { method, examples } = options;
+}): Promise<Classified[]> {
   const classifier = await createSentimentClassifier({
     llama: options.llama,
     model: options.model,
     sequence: options.sequence,
     chatWrapper: options.chatWrapper,
-    prompts: options.prompts,
-    ...(method === "grammar" ? { method: "grammar" as const } : {}),
+    prompts: loadPrompts(),
+    method: "grammar",
   });
-  if (method === "bot" && classifier.method !== "logits") {
-    options.log("this model's labels share a first token: the bot method falls back to grammar here");
-  }
   const results: Classified[] = [];
-  const raw: SentimentResult[] = [];
-  for (const example of examples) {
+  for (const example of options.examples) {
     const text = botInput(example.text);
     if (text === "") {
-      // The bot skips such a message (no reaction): neutral, with no model work.
-      raw.push(SKIPPED);
       results.push({ prediction: "neutral", confidence: 1, evaluatedTokens: 0, ms: 0 });
       continue;
     }
     const [measured, ms] = await timed(() => classifier.classify(text));
-    raw.push(measured);
-    // The bot applies SENTIMENT_NEUTRAL_THRESHOLD to what it measured; the eval scores what the bot would show.
-    const result = applyNeutralThreshold(measured, options.options.neutralThreshold);
+    const shown = applyNeutralThreshold(measured, options.options.neutralThreshold);
     results.push({
-      prediction: result.label,
-      confidence: result.confidence,
-      evaluatedTokens: result.evaluatedTokens,
+      prediction: shown.label,
+      confidence: shown.confidence,
+      evaluatedTokens: shown.evaluatedTokens,
       ms,
     });
   }
-  return { results, raw };
+  return results;
 }
 
 /** The article's method: two generated tokens over the whole prompt, or its three-sample vote. */
@@ -429,16 +445,6 @@ async function runArticle(
   return results;
 }
 
-/** What the bot records for a message that normalises to nothing: no model work, and no reaction. */
-const SKIPPED: SentimentResult = {
-  label: "neutral",
-  confidence: 1,
-  probabilities: { positive: 0, negative: 0, neutral: 1 },
-  method: "logits",
-  evaluatedTokens: 0,
-  truncated: false,
-};
-
 function bestOf(sweep: readonly ThresholdPoint[]): ThresholdPoint | null {
   return sweep.reduce<ThresholdPoint | null>(
     (best, point) => (best === null || point.macroF1 > best.macroF1 ? point : best),
@@ -455,6 +461,11 @@ function scoreRow(title: string, s: MethodScores): string {
 export function renderEvalTable(results: EvalResults): string {
   const lines = [
     `Model \`${results.model}\`, split \`${results.split}\` (${results.examples} messages), ${results.date}.`,
+    ...(results.botRuntime
+      ? [
+          `The bot method ran through the bot's model seam: ${results.botRuntime.kind}, labels read by ${results.botRuntime.method}.`,
+        ]
+      : []),
     "",
     "| Method | Accuracy | Macro-F1 | EN macro-F1 | ZH macro-F1 | Answer held neither word | p50 / p95 | Tokens / msg | ECE |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",

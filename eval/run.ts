@@ -1,9 +1,17 @@
 import { mkdir, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type InProcessConfig, inProcessConfig, loadConfig, readEnvironment } from "../src/config.js";
+import {
+  type Config,
+  type InProcessConfig,
+  inProcessConfig,
+  loadConfig,
+  readEnvironment,
+} from "../src/config.js";
 import { reportStartupError } from "../src/startupError.js";
+import { type OpenBot, openBot } from "./botMethod.js";
 import { loadDataset, loadToxicityDataset, type Split } from "./dataset.js";
 import {
   type EvalResults,
@@ -21,6 +29,8 @@ import { renderToxicityTable, runToxicityEval, TOXICITY_TASK, type ToxicityResul
  * and .md (eval/results by default). `--download` fetches MODEL_URI with the bot's own download code and runs
  * every method on both splits; `--prompts` scores the bot method with another prompt folder beside the shipped one.
  * `--task toxicity` scores moderation's task on eval/toxicity.jsonl instead, and writes <model>.toxicity.json/.md.
+ * With LLM_SERVER_URL set, the bot method runs on that server, as the bot would; the other model methods, which
+ * are ways of reading a model file rather than the bot's, still need `--model` and run in this process.
  */
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -36,11 +46,13 @@ try {
       task: { type: "string" },
     },
   });
-  const config = inProcessConfig(loadConfig(readEnvironment(), "console"), "npm run eval");
+  const config = loadConfig(readEnvironment(), "console");
   const split = values.split ?? (values.download ? "both" : "dev");
   if (!["dev", "holdout", "all", "both"].includes(split))
     throw new Error("--split is dev, holdout, all or both");
-  const modelPath = values.download ? await download(config) : (values.model ?? config.model.path);
+  const modelPath = values.download
+    ? await download(inProcessConfig(config, "npm run eval -- --download"))
+    : (values.model ?? (config.model.runtime === "in-process" ? config.model.path : undefined));
   const splits: Split[] = split === "both" ? ["dev", "holdout"] : [split as Split];
   const dir = values.out ?? fileURLToPath(new URL("./results/", import.meta.url));
   if (values.task !== undefined) {
@@ -48,7 +60,7 @@ try {
       throw new Error(`--task ${values.task}: the task with an eval set is toxicity`);
     if (modelPath === undefined)
       throw new Error("--task toxicity needs a model: --model PATH, MODEL_PATH or --download");
-    await evaluateToxicity(modelPath, splits, config, dir);
+    await evaluateToxicity(modelPath, splits, config.tasksDir, threadsFor(config), dir);
   } else {
     await evaluateSentiment(modelPath, splits, values.methods ?? "", values.prompts ?? [], config, dir);
   }
@@ -57,10 +69,16 @@ try {
   process.exitCode = 1;
 }
 
+/** The in-process methods' threads: LLM_THREADS, or with the model on a server (which ignores it) every core. */
+function threadsFor(config: Config): number {
+  return config.model.runtime === "in-process" ? config.model.threads : availableParallelism();
+}
+
 async function evaluateToxicity(
   modelPath: string,
   splits: readonly Split[],
-  config: InProcessConfig,
+  tasksDir: string,
+  threads: number,
   dir: string,
 ) {
   const devExamples = loadToxicityDataset("dev");
@@ -69,11 +87,11 @@ async function evaluateToxicity(
     results.push(
       await runToxicityEval({
         modelPath,
-        tasksDir: config.tasksDir,
+        tasksDir,
         examples: loadToxicityDataset(one),
         devExamples,
         split: one,
-        threads: config.model.threads,
+        threads,
         log,
       }),
     );
@@ -91,9 +109,12 @@ async function evaluateSentiment(
   splits: readonly Split[],
   methodList: string,
   prompts: readonly string[],
-  config: InProcessConfig,
+  config: Config,
   dir: string,
 ) {
+  const threads = threadsFor(config);
+  // With a server, the bot method runs there, as the bot would; otherwise on the model file, in this process.
+  const bot: OpenBot | undefined = config.model.runtime === "server" ? openBot(config.model) : undefined;
   const methods = methodList.split(",").map((m) => m.trim()) as MethodName[];
   const unknown = methods.filter((m) => !(METHODS as readonly string[]).includes(m));
   if (unknown.length > 0)
@@ -105,18 +126,19 @@ async function evaluateSentiment(
     results.push(
       await runEval({
         modelPath,
+        ...(bot ? { openBot: bot } : {}),
         methods,
         examples: loadDataset(one),
         split: one,
         devExamples,
         neutralThreshold: config.sentiment.neutralThreshold,
         promptVariants: prompts,
-        threads: config.model.threads,
+        threads,
         log,
       }),
     );
   }
-  const name = modelPath === undefined ? "no-model" : basename(modelPath).replace(/\.gguf$/i, "");
+  const name = (results[0]?.model ?? "no-model").replace(/\.gguf$/i, "").replace(/[^\w.-]+/g, "_");
   await mkdir(dir, { recursive: true });
   const tables = results.map(renderEvalTable);
   if (results.length > 1) tables.push(renderReadmeTable(results));

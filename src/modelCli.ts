@@ -3,7 +3,9 @@ import { setTimeout as delay } from "node:timers/promises";
 import { type Config, type InProcessConfig, inProcessConfig, type ServerModelConfig } from "./config.js";
 import { MoodbotError } from "./errors.js";
 import type { Llm } from "./llm/llm.js";
+import type { LabelVotes } from "./llm/server/serverLabels.js";
 import { createLogger } from "./logger.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "./sentimentLabels.js";
 import { loadConfigOrExit, reportStartupError } from "./startupError.js";
 
 /*
@@ -25,6 +27,8 @@ const USAGE = `Usage: npm run model -- <command>
 /** How often `verify` looks whether the server has become usable, and for how many looks at most. */
 const READY_POLL_MS = 250;
 const READY_POLLS = 120;
+/** Problems that waiting can end: the first contact not made yet, a server not up yet or restarting. */
+const WORTH_WAITING: ReadonlySet<string> = new Set(["starting", "unreachable", "timeout"]);
 
 /** A command line that names no known command. */
 class UsageError extends MoodbotError {
@@ -148,18 +152,21 @@ async function verify(config: InProcessConfig, file: string | undefined): Promis
  * one message there; false when it cannot be used, with the reason, or when it reads labels only approximately.
  */
 async function verifyServer(config: Config, server: ServerModelConfig): Promise<boolean> {
-  const [{ openModel }, { loadPrompts }, { loadTasks }] = await Promise.all([
-    import("./llm/openModel.js"),
+  const [{ createServerLlm }, { loadPrompts }, { loadTasks }] = await Promise.all([
+    import("./llm/server/index.js"),
     import("./prompts.js"),
     import("./tasks.js"),
   ]);
-  const llm = await openModel(server, {
+  const { runtime: _runtime, ...settings } = server;
+  // The server runtime itself, not the result caches the bot puts over it: a verification reads the server.
+  const llm = createServerLlm({
+    ...settings,
     logger: createLogger({ level: "silent" }),
     prompts: loadPrompts(config.promptsDir),
     tasks: loadTasks(config.tasksDir),
-    sentiment: { ...config.sentiment, cacheSize: 0 },
-    chatSpeedFloor: config.chat.speedFloor,
+    sentiment: { queueSize: config.sentiment.queueSize, maxWaitMs: config.sentiment.maxWaitMs },
   });
+  await llm.start();
   try {
     const cause = await notReadyCause(llm);
     if (cause !== undefined) {
@@ -173,6 +180,9 @@ async function verifyServer(config: Config, server: ServerModelConfig): Promise<
     console.log(
       `The ${kind} server serves ${model} (${llm.contextSize} tokens per conversation) and classified a message as ${result.label} (${result.method}, confidence ${result.confidence.toFixed(2)}).`,
     );
+    const votes = llm.sentimentVotes;
+    if (votes) console.log(`Label tokens: ${describeVotes(votes)}.`);
+    console.log(`Probabilities: ${describeProbabilities(result.probabilities)}.`);
     if (method === "logits") return true;
     console.log(
       "Its labels are read from a top-k list of log-probabilities: approximate, not exact. llama-server and vLLM (with logprob_token_ids) give exact ones.",
@@ -183,9 +193,34 @@ async function verifyServer(config: Config, server: ServerModelConfig): Promise<
   }
 }
 
+/** Each label's vote tokens: the server's token id and its text, or the text alone where the server has no tokeniser. */
+function describeVotes(votes: LabelVotes<SentimentLabel>): string {
+  return votes.labels
+    .map((label) => {
+      const tokens = votes.byLabel[label].map((index) => {
+        const token = votes.voteTokens[index];
+        if (!token) return "?";
+        return token.id === undefined
+          ? JSON.stringify(token.text)
+          : `${token.id} ${JSON.stringify(token.text)}`;
+      });
+      return `${label} ${tokens.join(", ")}`;
+    })
+    .join("; ");
+}
+
+const describeProbabilities = (probabilities: Readonly<Record<SentimentLabel, number>>): string =>
+  SENTIMENT_LABELS.map((label) => `${label} ${probabilities[label].toFixed(3)}`).join(", ");
+
 /** Waits, a bounded number of times, for the server's first good contact; the last cause when none came. */
 async function notReadyCause(llm: Llm): Promise<string | undefined> {
-  for (let poll = 0; poll < READY_POLLS && !llm.readiness.ready; poll++) await delay(READY_POLL_MS);
+  for (let poll = 0; poll < READY_POLLS; poll++) {
+    const { readiness } = llm;
+    if (readiness.ready) break;
+    // A server still starting may come up; a refused key or a model whose labels cannot be read will not.
+    if (readiness.problem !== undefined && !WORTH_WAITING.has(readiness.problem)) break;
+    await delay(READY_POLL_MS);
+  }
   const { readiness } = llm;
   return readiness.ready ? undefined : readiness.cause;
 }

@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import type { ShardingManager } from "discord.js";
-import { type Config, configSecrets } from "./config.js";
+import { CONFIG_TABLE, type Config, configSecrets } from "./config.js";
 import type { ShardPlan } from "./discord/shards.js";
 import { ConfigError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -83,7 +83,9 @@ async function shardingManager(
     // One metrics server per process: the first child on METRICS_PORT, the next on METRICS_PORT + 1, and so on.
     const metricsPort = config.metrics.port;
     if (metricsPort !== undefined) {
-      (shard.env as Record<string, string>).METRICS_PORT = String(metricsPort + plan.ids.indexOf(shard.id));
+      (shard.env as Record<string, string>)[CONFIG_TABLE.metrics.fields.port.name] = String(
+        metricsPort + plan.ids.indexOf(shard.id),
+      );
     }
     logger.info({ shardId: shard.id }, "shard process started");
     shard.on("death", () => logger.warn({ shardId: shard.id }, "shard process exited"));

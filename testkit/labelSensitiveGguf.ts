@@ -12,18 +12,23 @@ import { createRandom, type TensorSpec, writeGguf } from "./ggufContainer.js";
  * random weights every input gives about the same label probabilities, so a runtime that ignored the message
  * would still agree with one that read it.
  *
- * One layer. Its queries and keys are zero, so every position attends uniformly to all positions so far; its
- * values and output projection are the identity (scaled; one shared dimension, below, passed on only in part), so
- * the attention adds the mean of the (RMS-normalised) input embeddings to the residual. Its feed-forward weights are zero, and the embeddings are tied, so the next-token
- * logits are E · norm(e_last + mean): each token scores by how much it resembles the words read so far.
+ * One layer. Its queries and keys are zero, so every position attends uniformly to all positions so far: the
+ * attention adds the mean of the (RMS-normalised) input embeddings, as its output projection passes it on, to the
+ * residual. Its feed-forward weights are zero and the embeddings are tied, so the next-token logits are
+ * E · norm(e_last + W_o · mean).
  *
- * The embeddings are random in most dimensions, so every token of the message moves every logit a little, and
- * each label of the bot's label sets (sentiment, /intent, moderation) owns one more dimension. A label's tokens
- * (both spellings) point far along it, and so do a few cue words ("love" for positive, "please" for request), so a
- * message with a cue word moves its label's probability by a lot.
+ * Each label of the bot's label sets (sentiment, /intent, moderation) owns two dimensions: its tokens (both
+ * spellings) point along the first, a few cue words ("awful" for negative, "pls" for request) along the second,
+ * and the output projection carries the mean's cue dimension into the label's. A message with a cue word lifts
+ * its label by some 2.6 logits; one without leaves the labels even. The other tokens are random in dimensions of
+ * their own, which the attention does not pass on (the last token keeps its own): llama.cpp's CPU flash attention
+ * sums a short batch's attention in f16 (a long batch's in f32), so a random mean carries rounding that differs
+ * between a cold prompt and a cached one: earlier versions of this model, which passed it on, read that as
+ * label-probability differences of up to 1.3e-3. The sums it passes on add only values that f16 holds and adds
+ * exactly (8, and 5.65625 for a two-label cue word), so the runtimes agree to about 1e-6, cold or cached.
  */
 
-/** Each label (sentiment, then prompts/tasks/intent.json, then prompts/tasks/toxicity.json) owns one dimension. */
+/** The labels (sentiment's, then prompts/tasks/intent.json's, then toxicity.json's): each owns two dimensions. */
 export const LABEL_SENSITIVE_LABELS = [
   "positive",
   "negative",
@@ -138,29 +143,28 @@ export interface LabelSensitiveModelOptions {
 const HIDDEN = 64;
 const HEADS = 4;
 const FFN = 32;
-/** Dimensions from here on hold the random part of every embedding; those below it belong to the labels. */
-const NOISE_FROM = 16;
+/** Each label's output dimension is its index in LABEL_SENSITIVE_LABELS; its cue dimension is this much further. */
+const CUE_FROM = 16;
+/** Dimensions from here on hold the random part of every other token's embedding. */
+const NOISE_FROM = 32;
 const NOISE_SCALE = 0.5;
-const LABEL_NOISE_SCALE = 0.1;
-/** How far a label's tokens point along the label's dimension: the logit scale at which labels are read. */
-const LABEL_WEIGHT = 60;
+/** How far a label's tokens point along the label's dimension: the logit scale at which cue words are read. */
+const LABEL_WEIGHT = 12;
 /**
  * Every label token also points far along one shared dimension. Its logit gains the same amount for every label,
- * which the softmax over the labels cancels, while its normalised input is almost all that dimension: the labels
- * that the prompts name hundreds of times add little to their own logits, and the message's cue words decide.
+ * which the softmax over the labels cancels; and a label token's normalised input is almost all that dimension,
+ * 8 in f16, which the attention sums exactly.
  */
 const SHARED_LABEL_DIMENSION = 15;
-const SHARED_LABEL_WEIGHT = 1000;
-const CUE_WEIGHT = 24;
+const SHARED_LABEL_WEIGHT = 10_000;
 /** Scales the attention's mean against the last token's residual. */
 const ATTENTION_GAIN = 4;
 /**
  * How much of the shared dimension the attention passes on. The prompts' own label words lift every label token
- * by the same amount through it: this share puts the labels some 15 to 30 logits above the rest of the vocabulary,
- * where an instructed model's answer words are, so the default sampler chain keeps and distorts them (at 1 they
- * would sit hundreds of logits up; at 0, below hundreds of other tokens).
+ * by the same amount through it: this share puts them some 5 logits above every other token and 11 above most
+ * (measured on the moderation prompt), so the default sampler chain keeps them and distorts them.
  */
-const SHARED_LABEL_PASS = 0.03;
+const SHARED_LABEL_PASS = 0.0006;
 
 /** Writes the label-sensitive model: the tiny vocabulary, every label's words and the cue words, one layer. */
 export async function writeLabelSensitiveGguf(options: LabelSensitiveModelOptions): Promise<string> {
@@ -201,13 +205,15 @@ export async function writeLabelSensitiveGguf(options: LabelSensitiveModelOption
       fillRow: (row, out) => {
         out.fill(0);
         const labels = directions.get(row) ?? [];
-        const isLabel = labels.length > 0 && !cueIds.has(row);
-        const noise = isLabel ? LABEL_NOISE_SCALE : NOISE_SCALE;
-        for (let i = NOISE_FROM; i < HIDDEN; i++) out[i] = (random() * 2 - 1) * noise;
-        for (const label of labels) {
-          out[LABEL_SENSITIVE_LABELS.indexOf(label)] = isLabel ? LABEL_WEIGHT : CUE_WEIGHT;
+        const dimensions = labels.map((label) => LABEL_SENSITIVE_LABELS.indexOf(label));
+        if (cueIds.has(row)) {
+          for (const dimension of dimensions) out[CUE_FROM + dimension] = 1;
+        } else if (dimensions.length > 0) {
+          for (const dimension of dimensions) out[dimension] = LABEL_WEIGHT;
+          out[SHARED_LABEL_DIMENSION] = SHARED_LABEL_WEIGHT;
+        } else {
+          for (let i = NOISE_FROM; i < HIDDEN; i++) out[i] = (random() * 2 - 1) * NOISE_SCALE;
         }
-        if (isLabel) out[SHARED_LABEL_DIMENSION] = SHARED_LABEL_WEIGHT;
       },
     },
     { name: "blk.0.attn_norm.weight", dims: [HIDDEN], type: "f32", fillRow: ones },
@@ -222,7 +228,9 @@ export async function writeLabelSensitiveGguf(options: LabelSensitiveModelOption
       dims: [HIDDEN, HIDDEN],
       type: "f32",
       fillRow: (row, out) => {
-        identity(ATTENTION_GAIN)(row, out);
+        out.fill(0);
+        // A label's dimension takes the mean of its cue dimension: the label words the prompts name add nothing.
+        if (row < LABEL_SENSITIVE_LABELS.length) out[CUE_FROM + row] = ATTENTION_GAIN;
         if (row === SHARED_LABEL_DIMENSION) out[row] = ATTENTION_GAIN * SHARED_LABEL_PASS;
       },
     },

@@ -21,6 +21,8 @@ export interface LlamaServerOptions {
   /** One thread suits the tiny test models. */
   readonly threads?: number;
   readonly extraArgs?: readonly string[];
+  /** A given port (a server the bot was told about before it started); a free one otherwise. */
+  readonly port?: number;
 }
 
 /**
@@ -45,17 +47,22 @@ export function llamaServerBinary(): string {
   }
 }
 
-/** Starts llama-server on 127.0.0.1 and a free port, and waits until /health answers 200. Stop it in afterAll. */
+/**
+ * Starts llama-server on 127.0.0.1 and a free port (or `options.port`), and waits until /health answers 200. Stop it
+ * in afterAll.
+ */
 export async function startLlamaServer(options: LlamaServerOptions): Promise<LlamaServer> {
   const binary = llamaServerBinary();
   for (let attempt = 1; ; attempt++) {
-    const server = new LlamaServer(binary, options, await freePort());
+    const server = new LlamaServer(binary, options, options.port ?? (await freePort()));
     try {
       await server.launch();
       return server;
     } catch (error) {
       await server.stop();
-      if (attempt >= BIND_ATTEMPTS || !(error instanceof PortTakenError)) throw error;
+      // A given port that is taken stays taken: only a free port of our own choosing is worth another try.
+      const retry = options.port === undefined && error instanceof PortTakenError;
+      if (attempt >= BIND_ATTEMPTS || !retry) throw error;
     }
   }
 }

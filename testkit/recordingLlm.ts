@@ -48,6 +48,9 @@ export class RecordingLlm implements Llm {
   get queueDepth() {
     return this.inner.queueDepth;
   }
+  get inFlight() {
+    return this.inner.inFlight;
+  }
   get cacheStats() {
     return this.inner.cacheStats;
   }

@@ -1,5 +1,7 @@
+import { setMaxListeners } from "node:events";
 import { JobCancelledError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { BackgroundQueue } from "./backgroundQueue.js";
 import type { JobPriority, QueueDepth, SchedulerStats } from "./llm.js";
 
 export interface AdmissionRequest {
@@ -48,6 +50,8 @@ interface Running {
 }
 
 const DEFAULT_GROUP = "";
+/** Requests one admitted piece of work may have in flight at once on its signal. */
+const FAN_OUT_LISTENERS = 256;
 
 /**
  * Who may use the model next, for a runtime that batches on its own (an inference server): a bounded number of
@@ -56,9 +60,7 @@ const DEFAULT_GROUP = "";
  */
 export class Admission {
   private readonly interactive: Waiting[] = [];
-  /** Background jobs by group, in round-robin order: a group that was served moves to the back. */
-  private readonly background = new Map<string, Waiting[]>();
-  private backgroundCount = 0;
+  private readonly background: BackgroundQueue<Waiting>;
   private readonly running = new Set<Running>();
   private maxInFlight = 1;
   private closedReason: string | undefined;
@@ -73,8 +75,19 @@ export class Admission {
     sharedPasses: 0,
   };
 
-  constructor(private readonly options: AdmissionOptions) {
+  constructor(options: AdmissionOptions) {
     this.now = options.now ?? (() => performance.now());
+    this.background = new BackgroundQueue<Waiting>({
+      logger: options.logger,
+      maxSize: options.maxBackgroundQueue,
+      maxAgeMs: options.maxBackgroundAgeMs,
+      now: this.now,
+      onShed: (job, reason) => {
+        if (reason === "full") this.counts.shedFull++;
+        else this.counts.shedStale++;
+        job.cancel(reason === "full" ? "shed: the background queue is full" : "shed: waited too long");
+      },
+    });
     this.setMaxInFlight(options.maxInFlight);
   }
 
@@ -108,7 +121,7 @@ export class Admission {
         },
       };
       signal?.addEventListener("abort", onAbort, { once: true });
-      if (job.background) this.enqueueBackground(job);
+      if (job.background) this.background.push(job);
       else this.interactive.push(job);
       this.pump();
     });
@@ -129,7 +142,7 @@ export class Admission {
   /** Jobs waiting, by kind: what the queue-depth metric reports. */
   get queueDepth(): QueueDepth {
     const depth = { interactive: 0, background: 0, chat: 0 };
-    for (const job of [...this.interactive, ...[...this.background.values()].flat()]) {
+    for (const job of [...this.interactive, ...this.background.all()]) {
       if (job.generation) depth.chat++;
       else if (job.background) depth.background++;
       else depth.interactive++;
@@ -145,9 +158,7 @@ export class Admission {
   close(reason = "the model is shutting down"): void {
     if (this.closedReason !== undefined) return;
     this.closedReason = reason;
-    const waiting = [...this.interactive.splice(0), ...[...this.background.values()].flat()];
-    this.background.clear();
-    this.backgroundCount = 0;
+    const waiting = [...this.interactive.splice(0), ...this.background.drain()];
     for (const job of waiting) job.cancel(reason);
     for (const entry of this.running) entry.controller.abort(new JobCancelledError(entry.kind, reason));
   }
@@ -167,7 +178,7 @@ export class Admission {
     while (this.running.size < this.maxInFlight) {
       const next =
         this.interactive.shift() ??
-        (this.running.size < this.backgroundPlaces ? this.nextBackground() : undefined);
+        (this.running.size < this.backgroundPlaces ? this.background.takeNext() : undefined);
       if (!next) return;
       next.start();
     }
@@ -179,6 +190,9 @@ export class Admission {
     work: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     const controller = new AbortController();
+    // One piece of work may fan out into parallel requests on this signal (a prompt's pieces tokenised at once on
+    // a server): more than Node's default of 10 listeners, and each request removes its own.
+    setMaxListeners(FAN_OUT_LISTENERS, controller.signal);
     const onAbort = () => controller.abort(abortReason(kind, callerSignal));
     callerSignal?.addEventListener("abort", onAbort, { once: true });
     let freed = () => {};
@@ -202,79 +216,9 @@ export class Admission {
     }
   }
 
-  private enqueueBackground(job: Waiting): void {
-    const queue = this.background.get(job.group);
-    if (queue) queue.push(job);
-    else this.background.set(job.group, [job]);
-    this.backgroundCount++;
-    while (this.backgroundCount > this.options.maxBackgroundQueue) {
-      const shed = this.takeFromBusiestGroup();
-      if (!shed) break;
-      this.counts.shedFull++;
-      this.options.logger.debug(
-        { jobKind: shed.kind, group: shed.group, queued: this.backgroundCount },
-        "shed: queue full",
-      );
-      shed.cancel("shed: the background queue is full");
-    }
-  }
-
-  /**
-   * The oldest job of the group with the most waiting: one busy server cannot push out everyone else's work. Groups
-   * of shed-last work (moderation) are taken from only when no other group is left.
-   */
-  private takeFromBusiestGroup(): Waiting | undefined {
-    let busiest: Waiting[] | undefined;
-    const last = (queue: readonly Waiting[]) => queue[0]?.shedLast === true;
-    for (const queue of this.background.values()) {
-      const better =
-        !busiest ||
-        (last(busiest) && !last(queue)) ||
-        (last(busiest) === last(queue) && queue.length > busiest.length);
-      if (better) busiest = queue;
-    }
-    const job = busiest?.[0];
-    if (job) this.remove(job);
-    return job;
-  }
-
-  /** The first group in the round with a fresh job takes its turn and moves to the back. */
-  private nextBackground(): Waiting | undefined {
-    for (const group of [...this.background.keys()]) {
-      const job = this.freshHead(group);
-      if (!job) continue;
-      this.remove(job);
-      const rest = this.background.get(group);
-      if (rest) {
-        this.background.delete(group);
-        this.background.set(group, rest);
-      }
-      return job;
-    }
-    return undefined;
-  }
-
-  /** The group's oldest job that has not waited too long; staler ones are shed on the way. */
-  private freshHead(group: string): Waiting | undefined {
-    for (let job = this.background.get(group)?.[0]; job; job = this.background.get(group)?.[0]) {
-      const waited = this.now() - job.enqueuedAt;
-      if (waited <= this.options.maxBackgroundAgeMs) return job;
-      this.remove(job);
-      this.counts.shedStale++;
-      this.options.logger.debug({ jobKind: job.kind, group, waitedMs: waited }, "shed: waited too long");
-      job.cancel("shed: waited too long");
-    }
-    return undefined;
-  }
-
   /** Takes a job out of the queue; false when it had already left it. */
   private remove(job: Waiting): boolean {
-    if (removeFrom(this.interactive, job)) return true;
-    const queue = this.background.get(job.group);
-    if (!queue || !removeFrom(queue, job)) return false;
-    this.backgroundCount--;
-    if (queue.length === 0) this.background.delete(job.group);
-    return true;
+    return removeFrom(this.interactive, job) || this.background.remove(job);
   }
 }
 

@@ -30,7 +30,17 @@ export interface ModelRuntimeInfo {
  * Whether the model can do work now. In-process it always can once loaded; a server can be unreachable, refuse the
  * key, or serve a model whose labels cannot be read, and `cause` says which in one sentence for /readyz.
  */
-export type ModelReadiness = { readonly ready: true } | { readonly ready: false; readonly cause: string };
+export type ModelReadiness =
+  | { readonly ready: true }
+  | {
+      readonly ready: false;
+      readonly cause: string;
+      /**
+       * What kind of problem, such as "unreachable", "unauthorized" or "labels unreadable": a caller that waits can
+       * tell a server still starting from one that will not become usable by waiting.
+       */
+      readonly problem?: string;
+    };
 
 export interface LabelResult<L extends string> {
   readonly label: L;
@@ -161,6 +171,11 @@ export interface Llm {
   readonly resultIdentity: readonly (string | number)[];
   readonly schedulerStats: Readonly<SchedulerStats>;
   readonly queueDepth: QueueDepth;
+  /**
+   * Work on the model now: on a server, the requests admitted and not yet settled (what the in-flight metric reads);
+   * in-process, the generations holding a sequence and the classifications of the pass running.
+   */
+  readonly inFlight: number;
   /** The result caches' counts: NO_CACHE_STATS below the cache layer. */
   readonly cacheStats: CacheStats;
   classifySentiment(text: string, options?: ClassifyOptions): Promise<SentimentResult>;

@@ -1,7 +1,7 @@
 import type { Logger } from "../logger.js";
 import type { Prompts } from "../prompts.js";
 import type { Task } from "../tasks.js";
-import { type LoadModelOptions, loadModel } from "./inProcess/model.js";
+import type { LoadModelOptions } from "./inProcess/model.js";
 import type { Llm, PassReport } from "./llm.js";
 import { ResultCachedLlm } from "./resultCachedLlm.js";
 import { openServerModel, type ServerModelOptions, type ServerRequestReport } from "./server/index.js";
@@ -31,7 +31,9 @@ export type InProcessChoice = { readonly runtime: "in-process" } & Pick<
 export type ServerChoice = { readonly runtime: "server" } & Pick<
   ServerModelOptions,
   "url" | "apiKey" | "kind" | "model" | "maxInFlight" | "timeoutMs" | "streamIdleMs" | "chatTemplatePath"
->;
+> &
+  // Optional for the runtime's own callers (tests), required of the config: none is dropped on the way.
+  Required<Pick<ServerModelOptions, "priorities" | "numCtx" | "keepAlive">>;
 
 /**
  * Where the model runs. Spelled out here, not imported from the config (the model layer never imports it): the
@@ -70,7 +72,9 @@ export async function openModel(choice: RuntimeChoice, options: OpenModelOptions
   });
 }
 
-function inProcess(choice: InProcessChoice, options: OpenModelOptions): Promise<Llm> {
+async function inProcess(choice: InProcessChoice, options: OpenModelOptions): Promise<Llm> {
+  // Loaded only here: a process whose model is on a server never loads node-llama-cpp (some 40 MB of memory).
+  const { loadModel } = await import("./inProcess/model.js");
   const { runtime: _runtime, ...settings } = choice;
   return loadModel({
     ...settings,

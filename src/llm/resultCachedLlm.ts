@@ -87,6 +87,10 @@ export class ResultCachedLlm implements Llm {
     return this.inner.queueDepth;
   }
 
+  get inFlight(): number {
+    return this.inner.inFlight;
+  }
+
   get cacheStats(): CacheStats {
     const { local, shared } = this.current.cache;
     const { retired } = this;

@@ -18,7 +18,7 @@ export interface MetricSources {
     readonly runtime: ModelRuntimeInfo;
     readonly backend: string;
     readonly readiness: ModelReadiness;
-    /** Requests to a model server running now; absent where the runtime does not count them (in-process). */
+    /** Requests to a model server running now (Llm.inFlight); read only where the runtime is a server. */
     readonly inFlight?: number;
   };
   readonly store: {
@@ -222,8 +222,9 @@ export class Metrics {
       help: "Requests to the model server running now.",
       registers: [this.registry],
       collect() {
-        const inFlight = metrics.sources?.model.inFlight;
-        if (inFlight !== undefined) this.set(inFlight);
+        const model = metrics.sources?.model;
+        // In-process work runs in passes, not requests: the gauge counts a server's requests only.
+        if (model?.inFlight !== undefined && model.runtime.kind !== "in-process") this.set(model.inFlight);
       },
     });
     new Counter({

@@ -6,9 +6,12 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { inProcessBot, openBot } from "../../eval/botMethod.js";
 import { loadDataset, loadToxicityDataset } from "../../eval/dataset.js";
 import { runEval } from "../../eval/evaluate.js";
+import { loadConfig } from "../../src/config.js";
 import { REPO_ROOT, runEntryPoint } from "../../testkit/botProcess.js";
+import { startLlamaServer } from "../../testkit/llamaServer.js";
 import { tinyModel } from "../../testkit/models.js";
 
 describe("the labelled set", () => {
@@ -291,4 +294,40 @@ describe("npm run eval", () => {
       hub.close();
     }
   }, 120_000);
+});
+
+describe("the bot method on either runtime", () => {
+  it("goes through the bot's Llm, so the same model scores the same in-process and on llama-server", async () => {
+    const model = await tinyModel({ favouredToken: "positive" });
+    const server = await startLlamaServer({ modelPath: model, threads: 1 });
+    try {
+      const examples = loadDataset("dev").slice(0, 12);
+      const options = {
+        modelPath: undefined,
+        methods: ["bot"] as const,
+        examples,
+        devExamples: examples,
+        split: "dev",
+        neutralThreshold: 0,
+        threads: 1,
+      };
+      const inProcess = await runEval({ ...options, openBot: inProcessBot(model, 1) });
+      const serverConfig = loadConfig({ LLM_SERVER_URL: server.url }, "console").model;
+      if (serverConfig.runtime !== "server")
+        throw new Error("LLM_SERVER_URL did not choose the server runtime");
+      const onServer = await runEval({ ...options, openBot: openBot(serverConfig) });
+      expect(inProcess.botRuntime).toEqual({ kind: "in-process", method: "logits" });
+      expect(onServer.botRuntime).toEqual({ kind: "llama.cpp", method: "logits" });
+      expect(onServer.methods.bot?.confusion).toEqual(inProcess.methods.bot?.confusion);
+      // The same prefix cached on both sides: only each message and the suffix are evaluated.
+      expect(onServer.methods.bot?.meanEvaluatedTokens).toBeCloseTo(
+        inProcess.methods.bot?.meanEvaluatedTokens ?? -1,
+        6,
+      );
+      expect(onServer.thresholdSweep).toHaveLength(inProcess.thresholdSweep.length);
+      expect(onServer.bestThreshold?.macroF1).toBeCloseTo(inProcess.bestThreshold?.macroF1 ?? -1, 6);
+    } finally {
+      await server.stop();
+    }
+  }, 240_000);
 });

@@ -2,10 +2,8 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseEnv } from "node:util";
 import { describe, expect, it } from "vitest";
 import {
-  CONFIG_VARIABLES,
   configSecrets,
   DEFAULT_DISCORD_API_URL,
   DEFAULT_MODEL_URI,
@@ -198,6 +196,9 @@ describe("the model on a server", () => {
       timeoutMs: 60_000,
       streamIdleMs: 30_000,
       chatTemplatePath: undefined,
+      priorities: false,
+      numCtx: undefined,
+      keepAlive: undefined,
     });
     expect(config.warnings).toEqual([]);
   });
@@ -216,6 +217,7 @@ describe("the model on a server", () => {
       LLM_SERVER_TIMEOUT_MS: "5000",
       LLM_SERVER_STREAM_IDLE_MS: "2000",
       LLM_SERVER_CHAT_TEMPLATE: template,
+      LLM_SERVER_PRIORITIES: "On",
     });
     expect(config.model).toEqual({
       runtime: "server",
@@ -227,7 +229,41 @@ describe("the model on a server", () => {
       timeoutMs: 5000,
       streamIdleMs: 2000,
       chatTemplatePath: template,
+      priorities: true,
+      numCtx: undefined,
+      keepAlive: undefined,
     });
+    expect(config.warnings).toEqual([]);
+  });
+
+  it("reads Ollama's num_ctx and keep_alive, a bare number as seconds and a duration as text", () => {
+    const ollama = (keepAlive: string) =>
+      loadConfig({ ...server, LLM_SERVER_NUM_CTX: " 8192 ", LLM_SERVER_KEEP_ALIVE: keepAlive }).model;
+    expect(ollama("30m")).toMatchObject({ numCtx: 8192, keepAlive: "30m", priorities: false });
+    expect(ollama("1h30m")).toMatchObject({ keepAlive: "1h30m" });
+    expect(ollama("-1")).toMatchObject({ keepAlive: -1 });
+    expect(ollama("600")).toMatchObject({ keepAlive: 600 });
+  });
+
+  it("warns once about settings for another kind than LLM_SERVER_KIND names, and not with auto", () => {
+    const settings = {
+      LLM_SERVER_PRIORITIES: "on",
+      LLM_SERVER_NUM_CTX: "8192",
+      LLM_SERVER_KEEP_ALIVE: "30m",
+    };
+    const onVllm = loadConfig({ ...server, ...settings, LLM_SERVER_KIND: "vllm" });
+    expect(onVllm.warnings).toEqual([
+      "LLM_SERVER_KIND is vllm, and these settings are for another kind of server, so they are ignored: " +
+        "LLM_SERVER_NUM_CTX (ollama), LLM_SERVER_KEEP_ALIVE (ollama). Remove them to silence this.",
+    ]);
+    const onLlamaCpp = loadConfig({ ...server, ...settings, LLM_SERVER_KIND: "llama.cpp" });
+    expect(onLlamaCpp.warnings).toHaveLength(1);
+    expect(onLlamaCpp.warnings[0]).toContain("ignored: LLM_SERVER_PRIORITIES (vllm), LLM_SERVER_NUM_CTX");
+    expect(loadConfig({ ...server, ...settings, LLM_SERVER_KIND: "Ollama" }).warnings).toEqual([
+      expect.stringContaining("ignored: LLM_SERVER_PRIORITIES (vllm)."),
+    ]);
+    // With auto the kind is known only once the server answers: the runtime warns then.
+    expect(loadConfig({ ...server, ...settings }).warnings).toEqual([]);
   });
 
   it("ignores the in-process variables, even bad ones, with one warning naming those that were set", () => {
@@ -261,11 +297,28 @@ describe("the model on a server", () => {
     ["LLM_SERVER_TIMEOUT_MS", "-1", "whole number"],
     ["LLM_SERVER_STREAM_IDLE_MS", "soon", "whole number"],
     ["LLM_SERVER_CHAT_TEMPLATE", "/nonexistent/chat.jinja", "names no file"],
+    ["LLM_SERVER_PRIORITIES", "yes", "one of on, off"],
+    ["LLM_SERVER_NUM_CTX", "2k", "whole number from 1"],
+    ["LLM_SERVER_NUM_CTX", "0", "whole number from 1"],
+    ["LLM_SERVER_KEEP_ALIVE", "forever", "a duration such as 30m"],
+    ["LLM_SERVER_KEEP_ALIVE", "30 minutes", "a duration such as 30m"],
   ])("names %s and the fix when it is %j", (variable, value, problem) => {
     const error = configError({ ...server, [variable]: value });
     expect(error.variable).toBe(variable);
     expect(error.message).toContain(problem);
     expect(error.fix.length).toBeGreaterThan(10);
+  });
+
+  it.each([
+    [
+      "LLM_SERVER_PRIORITIES",
+      "yes",
+      "Set it to on only for a vLLM started with --scheduling-policy priority",
+    ],
+    ["LLM_SERVER_NUM_CTX", "lots", "Modelfile num_ctx (else 4096)"],
+    ["LLM_SERVER_KEEP_ALIVE", "always", "or -1 to keep the model loaded"],
+  ])("the fix for a bad %s says what to set", (variable, value, fix) => {
+    expect(configError({ ...server, [variable]: value }).fix).toContain(fix);
   });
 
   it("never repeats a bad server URL, which can carry a password", () => {
@@ -287,20 +340,6 @@ describe("the model on a server", () => {
     const config = loadConfig(server);
     expect(() => inProcessConfig(config, "the bench")).toThrow(ConfigError);
     expect(() => inProcessConfig(config, "the bench")).toThrow(/LLM_SERVER_URL is set, and the bench/);
-  });
-});
-
-describe(".env.example", () => {
-  const example = readFileSync(new URL("../../.env.example", import.meta.url), "utf8");
-
-  it("documents every variable the config reads", () => {
-    const documented = Object.keys(parseEnv(example));
-    expect(documented.sort()).toEqual([...CONFIG_VARIABLES].sort());
-  });
-
-  it("works as a .env once a token is filled in, giving the defaults", () => {
-    const config = loadConfig({ ...parseEnv(example), DISCORD_TOKEN: "t" });
-    expect(config).toEqual(loadConfig({ DISCORD_TOKEN: "t" }));
   });
 });
 

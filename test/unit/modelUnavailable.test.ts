@@ -80,6 +80,7 @@ function switchableModel() {
     },
     queueDepth: { interactive: 0, background: 0, chat: 0 },
     cacheStats: NO_CACHE_STATS,
+    inFlight: 0,
     async classifySentiment(): Promise<SentimentResult> {
       use("sentiment");
       return labels("positive", ["positive", "negative", "neutral"]);

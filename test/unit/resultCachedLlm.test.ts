@@ -40,6 +40,7 @@ class CountingModel implements Llm {
     sharedPasses: 0,
   };
   readonly queueDepth = { interactive: 0, background: 0, chat: 0 };
+  readonly inFlight = 0;
   readonly cacheStats = NO_CACHE_STATS;
 
   get resultIdentity() {

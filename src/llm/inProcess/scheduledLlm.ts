@@ -105,6 +105,10 @@ export class ScheduledLlm implements Llm {
     return this.scheduler.queueDepth;
   }
 
+  get inFlight(): number {
+    return this.scheduler.inFlight;
+  }
+
   get cacheStats(): CacheStats {
     return NO_CACHE_STATS;
   }

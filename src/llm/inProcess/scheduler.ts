@@ -1,5 +1,6 @@
 import { JobCancelledError } from "../../errors.js";
 import type { Logger } from "../../logger.js";
+import { BackgroundQueue } from "../backgroundQueue.js";
 import type { JobPriority, PassReport, QueueDepth, SchedulerStats } from "../llm.js";
 import type { Classification, ClassifierLane, GenerationLease, GenerationStep } from "./passModel.js";
 
@@ -121,9 +122,7 @@ const CREDIT_CAP_ALLOWANCES = 8;
 export class Scheduler {
   private readonly pendingGenerations: GenerateJob[] = [];
   private readonly interactive: ClassifyJob[] = [];
-  /** Background jobs by group, in round-robin order: a group that was served moves to the back. */
-  private readonly background = new Map<string, ClassifyJob[]>();
-  private backgroundCount = 0;
+  private readonly background: BackgroundQueue<ClassifyJob>;
   private readonly active: ActiveGeneration[] = [];
   private readonly exclusives: ExclusiveJob[] = [];
   private running: Promise<void> | undefined;
@@ -134,6 +133,8 @@ export class Scheduler {
   /** Measured cost of one background token riding in a pass, beyond the pass's steps. */
   private backgroundTokenMs: number | undefined;
   private creditMs = 0;
+  /** Classifications in the pass running now: with the active generations, the work in flight. */
+  private passClassifications = 0;
   readonly stats: SchedulerStats = {
     completed: 0,
     failed: 0,
@@ -147,6 +148,18 @@ export class Scheduler {
   constructor(private readonly options: SchedulerOptions) {
     // Sub-millisecond: a small model's step can take less than a millisecond, and the credit is built from them.
     this.now = options.now ?? (() => performance.now());
+    this.background = new BackgroundQueue<ClassifyJob>({
+      logger: options.logger,
+      maxSize: options.maxBackgroundQueue,
+      maxAgeMs: options.maxBackgroundAgeMs,
+      now: this.now,
+      onShed: (job, reason) => {
+        if (reason === "full") this.stats.shedFull++;
+        else this.stats.shedStale++;
+        job.detach();
+        job.cancel(reason === "full" ? "shed: the background queue is full" : "shed: waited too long");
+      },
+    });
   }
 
   get closed(): boolean {
@@ -157,9 +170,14 @@ export class Scheduler {
   get queueDepth(): QueueDepth {
     return {
       interactive: this.interactive.length,
-      background: this.backgroundCount,
+      background: this.background.size,
       chat: this.pendingGenerations.length,
     };
+  }
+
+  /** Work on the model now: the generations holding a sequence, and the classifications of the pass running. */
+  get inFlight(): number {
+    return this.active.length + this.passClassifications;
   }
 
   /**
@@ -194,7 +212,7 @@ export class Scheduler {
       if (request.priority === "interactive") {
         this.interactive.push(job as ClassifyJob);
       } else {
-        this.enqueueBackground(job as ClassifyJob);
+        this.background.push(job as ClassifyJob);
       }
       this.pump();
     });
@@ -229,10 +247,8 @@ export class Scheduler {
     const queued: Waiting[] = [
       ...this.pendingGenerations.splice(0),
       ...this.interactive.splice(0),
-      ...[...this.background.values()].flat(),
+      ...this.background.drain(),
     ];
-    this.background.clear();
-    this.backgroundCount = 0;
     for (const job of queued) {
       job.detach();
       job.cancel(reason);
@@ -278,54 +294,8 @@ export class Scheduler {
     };
   }
 
-  private enqueueBackground(job: ClassifyJob): void {
-    const queue = this.background.get(job.group);
-    if (queue) queue.push(job);
-    else this.background.set(job.group, [job]);
-    this.backgroundCount++;
-    while (this.backgroundCount > this.options.maxBackgroundQueue) {
-      const shed = this.takeFromBusiestGroup();
-      if (!shed) break;
-      this.stats.shedFull++;
-      this.options.logger.debug(
-        { jobKind: shed.kind, group: shed.group, queued: this.backgroundCount },
-        "shed: queue full",
-      );
-      shed.detach();
-      shed.cancel("shed: the background queue is full");
-    }
-  }
-
-  /**
-   * The oldest job of the group with the most waiting: one busy server cannot push out everyone else's work. Groups
-   * of shed-last work (moderation) are taken from only when no other group is left.
-   */
-  private takeFromBusiestGroup(): ClassifyJob | undefined {
-    let busiest: ClassifyJob[] | undefined;
-    const last = (queue: readonly ClassifyJob[]) => queue[0]?.shedLast === true;
-    for (const queue of this.background.values()) {
-      const better =
-        !busiest ||
-        (last(busiest) && !last(queue)) ||
-        (last(busiest) === last(queue) && queue.length > busiest.length);
-      if (better) busiest = queue;
-    }
-    const job = busiest?.shift();
-    if (job) this.afterBackgroundRemoval(job.group);
-    return job;
-  }
-
   private removeClassify(job: ClassifyJob): boolean {
-    if (removeFrom(this.interactive, job)) return true;
-    const queue = this.background.get(job.group);
-    if (!queue || !removeFrom(queue, job)) return false;
-    this.afterBackgroundRemoval(job.group);
-    return true;
-  }
-
-  private afterBackgroundRemoval(group: string): void {
-    this.backgroundCount--;
-    if (this.background.get(group)?.length === 0) this.background.delete(group);
+    return removeFrom(this.interactive, job) || this.background.remove(job);
   }
 
   private pump(): void {
@@ -417,12 +387,7 @@ export class Scheduler {
       const classification = job.lane.prepare(job.text);
       if (!classification) return false;
       this.removeClassify(job);
-      // Served: this group goes to the back of the round.
-      const rest = this.background.get(job.group);
-      if (rest) {
-        this.background.delete(job.group);
-        this.background.set(job.group, rest);
-      }
+      this.background.served(job.group);
       picked.push({ job, classification });
       tokens += job.tokens;
       return true;
@@ -430,9 +395,9 @@ export class Scheduler {
     let progress = true;
     while (progress && !full()) {
       progress = false;
-      for (const group of [...this.background.keys()]) {
+      for (const group of this.background.groupOrder()) {
         if (full()) break;
-        const job = this.freshHead(group);
+        const job = this.background.freshHead(group);
         if (!job || !take(job)) continue;
         progress = true;
         if (picked.length === 1) this.takeSameLength(job, take, full);
@@ -441,7 +406,7 @@ export class Scheduler {
     const go = steps > 0 ? this.affordableCount(steps, picked) : picked.length;
     // Held back: the batch waits at the front of its groups, and its sequences are free again.
     for (const { job, classification } of picked.splice(go).reverse()) {
-      this.requeueFront(job);
+      this.background.requeueFront(job);
       classification.release();
     }
     return picked.map(({ job, classification }) => {
@@ -472,13 +437,6 @@ export class Scheduler {
     return this.creditMs >= allowance * CREDIT_CAP_ALLOWANCES ? Math.max(1, fits) : 0;
   }
 
-  private requeueFront(job: ClassifyJob): void {
-    const queue = this.background.get(job.group);
-    if (queue) queue.unshift(job);
-    else this.background.set(job.group, [job]);
-    this.backgroundCount++;
-  }
-
   /** Jobs of the anchor's lane and length, one per group per round as everywhere else, while they fit. */
   private takeSameLength(
     anchor: ClassifyJob,
@@ -492,29 +450,15 @@ export class Scheduler {
     let progress = true;
     while (progress) {
       progress = false;
-      for (const group of [...this.background.keys()]) {
+      for (const group of this.background.groupOrder()) {
         if (full()) return;
-        const job = this.background.get(group)?.slice(0, SAME_LENGTH_LOOKAHEAD).find(matches);
+        const job = this.background.peek(group, SAME_LENGTH_LOOKAHEAD).find(matches);
         if (!job) continue;
         // No sequence free: the pass is as wide as it can be.
         if (!take(job)) return;
         progress = true;
       }
     }
-  }
-
-  /** The group's oldest job that has not waited too long; staler ones are shed on the way. */
-  private freshHead(group: string): ClassifyJob | undefined {
-    for (let job = this.background.get(group)?.[0]; job; job = this.background.get(group)?.[0]) {
-      const waited = this.now() - job.enqueuedAt;
-      if (waited <= this.options.maxBackgroundAgeMs) return job;
-      this.removeClassify(job);
-      job.detach();
-      this.stats.shedStale++;
-      this.options.logger.debug({ jobKind: job.kind, group, waitedMs: waited }, "shed: waited too long");
-      job.cancel("shed: waited too long");
-    }
-    return undefined;
   }
 
   private stepItem(generation: ActiveGeneration, kind: "prompt" | "step"): PassItem {
@@ -555,8 +499,10 @@ export class Scheduler {
     for (const generation of closing) await this.endGeneration(generation, abortReason(generation.job));
     if (items.length === 0) return;
     const started = this.now();
+    this.passClassifications = items.filter((item) => item.kind === "classify").length;
     // Issued in one synchronous loop, so the runtime sees them all before it dispatches the next decode.
     const outcomes = await Promise.allSettled(items.map((item) => item.issue()));
+    this.passClassifications = 0;
     const elapsedMs = this.now() - started;
     this.account(items, elapsedMs);
     this.options.onPass?.(passReport(items, elapsedMs));

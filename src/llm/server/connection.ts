@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { errorMessage, ServerRequestError } from "../../errors.js";
 import type { Logger } from "../../logger.js";
 import type { ModelReadiness } from "../llm.js";
@@ -23,6 +24,8 @@ export interface ConnectionOptions<S> {
 }
 
 const FIRST_RETRY_MS = 500;
+/** Requests that learning the server may have in flight at once on the connection's signal. */
+const LEARNING_LISTENERS = 256;
 const MAX_RETRY_MS = 30_000;
 
 /** Why the server cannot be used, sorted so that a change of kind, not of wording, is what gets logged. */
@@ -45,10 +48,17 @@ export class Connection<S> {
   private loggedCause: string | undefined;
   private readonly lifetime = new AbortController();
 
-  constructor(private readonly options: ConnectionOptions<S>) {}
+  constructor(private readonly options: ConnectionOptions<S>) {
+    // Learning the server tokenises every label's spellings at once, each request listening to this one signal:
+    // more than Node's default of 10 listeners, and none of them leaks (each request removes its own).
+    setMaxListeners(LEARNING_LISTENERS, this.lifetime.signal);
+  }
 
   get readiness(): ModelReadiness {
-    return this.state.ready ? { ready: true } : { ready: false, cause: this.state.cause.sentence };
+    const { state } = this;
+    return state.ready
+      ? { ready: true }
+      : { ready: false, cause: state.cause.sentence, problem: state.cause.kind };
   }
 
   /** The current session, only while ready. */
@@ -152,7 +162,7 @@ export class Connection<S> {
 
 const PROBLEM_SENTENCES: Readonly<Record<ServerRequestError["problem"], string>> = {
   unreachable: "the model server is unreachable",
-  unauthorized: "the model server refused the key (unauthorized: check LLM_SERVER_API_KEY)",
+  unauthorized: "the model server refused the key (unauthorized)",
   timeout: "the model server did not answer in time",
   http: "the model server answered with an error",
   protocol: "the model server's answers cannot be read",

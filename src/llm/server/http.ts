@@ -1,7 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { StringDecoder } from "node:string_decoder";
 import { ServerRequestError } from "../../errors.js";
+import { EventStreamParser, JsonLinesParser } from "./streamParsers.js";
 
 /*
  * The one HTTP client of the server runtime: a bounded keep-alive pool (40 requests on 40 new connections once took
@@ -96,10 +96,12 @@ interface ExchangeControl<T> {
 export class ServerHttp {
   readonly address: ServerAddress;
   private readonly agent: HttpAgent;
+  private readonly errors: ServerErrors;
   private closed = false;
 
   constructor(private readonly options: ServerHttpOptions) {
     this.address = parseServerAddress(options.url);
+    this.errors = new ServerErrors(this.address.display, options.apiKey);
     const poolOptions = {
       keepAlive: true,
       maxSockets: options.maxSockets,
@@ -142,7 +144,7 @@ export class ServerHttp {
         if (!type.startsWith("text/event-stream") && !jsonLines) {
           response.resume();
           control.fail(
-            this.error("protocol", label, `answered ${type || "no content type"}, not an event stream`),
+            this.errors.make("protocol", label, `answered ${type || "no content type"}, not an event stream`),
           );
           return;
         }
@@ -154,7 +156,7 @@ export class ServerHttp {
           try {
             event = JSON.parse(data);
           } catch (error) {
-            throw this.error("protocol", label, "sent an event that is not JSON", undefined, error);
+            throw this.errors.make("protocol", label, "sent an event that is not JSON", undefined, error);
           }
           options.onEvent(event);
         });
@@ -167,7 +169,7 @@ export class ServerHttp {
             return;
           }
           if (events.bufferedLength > MAX_BODY_BYTES) {
-            control.fail(this.error("protocol", label, "sent an event stream line over 32 MiB"));
+            control.fail(this.errors.make("protocol", label, "sent an event stream line over 32 MiB"));
           }
         });
         response.on("end", () => {
@@ -209,7 +211,7 @@ export class ServerHttp {
             control.succeed(JSON.parse(text));
           } catch (error) {
             control.fail(
-              this.error("protocol", label, "answered with a body that is not JSON", undefined, error),
+              this.errors.make("protocol", label, "answered with a body that is not JSON", undefined, error),
             );
           }
         }),
@@ -221,7 +223,7 @@ export class ServerHttp {
     const label = `${exchange.method} ${exchange.route}`;
     if (signal.aborted) return Promise.reject(signal.reason);
     if (this.closed)
-      return Promise.reject(this.error("unreachable", label, "was asked after the client closed"));
+      return Promise.reject(this.errors.make("unreachable", label, "was asked after the client closed"));
     const body = exchange.payload === undefined ? undefined : Buffer.from(JSON.stringify(exchange.payload));
     const headers: Record<string, string> = { accept: exchange.accept, ...exchange.headers };
     if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
@@ -253,7 +255,7 @@ export class ServerHttp {
         },
         restartTimer: (ms, why) => {
           clearTimeout(timer);
-          timer = setTimeout(() => control.fail(this.error("timeout", label, why)), ms);
+          timer = setTimeout(() => control.fail(this.errors.make("timeout", label, why)), ms);
         },
       };
       const onAbort = () => control.fail(signal.reason);
@@ -284,26 +286,32 @@ export class ServerHttp {
             return;
           }
           control.fail(
-            this.error("unreachable", label, `failed: ${this.redact(error.message)}`, undefined, error),
+            this.errors.make(
+              "unreachable",
+              label,
+              `failed: ${this.errors.redact(error.message)}${tlsHint(error.code)}`,
+              undefined,
+              error,
+            ),
           );
         });
         request.on("response", (response) => {
           answered = true;
           response.on("error", (error) =>
             control.fail(
-              this.error("unreachable", label, "lost the connection mid-answer", undefined, error),
+              this.errors.make("unreachable", label, "lost the connection mid-answer", undefined, error),
             ),
           );
           response.on("close", () => {
             if (!response.complete) {
-              control.fail(this.error("unreachable", label, "lost the connection mid-answer"));
+              control.fail(this.errors.make("unreachable", label, "lost the connection mid-answer"));
             }
           });
           const status = response.statusCode ?? 0;
           if (status >= 200 && status < 300) {
             exchange.read(response, control);
           } else {
-            readBody(response, (text) => control.fail(this.statusError(label, status, response, text)));
+            readBody(response, (text) => control.fail(this.errors.status(label, status, response, text)));
           }
         });
         request.end(body);
@@ -311,34 +319,37 @@ export class ServerHttp {
       attempt(1);
     });
   }
+}
 
-  private statusError(
-    label: string,
-    status: number,
-    response: IncomingMessage,
-    text: string,
-  ): ServerRequestError {
+/** The client's errors: they name the route and the server's address, and never hold the key. */
+class ServerErrors {
+  constructor(
+    private readonly display: string,
+    private readonly apiKey: string | undefined,
+  ) {}
+
+  status(label: string, status: number, response: IncomingMessage, text: string): ServerRequestError {
     const quoted = serverMessage(text) ?? response.statusMessage ?? "";
     const said = quoted ? `: ${this.redact(quoted).slice(0, MAX_QUOTED_MESSAGE)}` : "";
     if (status === 401 || status === 403) {
-      return this.error(
+      return this.make(
         "unauthorized",
         label,
         `was refused (${status}${said}); check LLM_SERVER_API_KEY`,
         status,
       );
     }
-    return this.error("http", label, `failed with ${status}${said}`, status);
+    return this.make("http", label, `failed with ${status}${said}`, status);
   }
 
-  private error(
+  make(
     problem: ServerRequestError["problem"],
     label: string,
     what: string,
     status?: number,
     cause?: unknown,
   ): ServerRequestError {
-    const message = `${label} at ${this.address.display} ${what}`;
+    const message = `${label} at ${this.display} ${what}`;
     return new ServerRequestError(
       problem,
       label,
@@ -349,8 +360,8 @@ export class ServerHttp {
   }
 
   /** A server or proxy may echo the request's headers back: the key never reaches a message. */
-  private redact(text: string): string {
-    const key = this.options.apiKey;
+  redact(text: string): string {
+    const key = this.apiKey;
     return key ? text.replaceAll(key, "[redacted]") : text;
   }
 }
@@ -386,75 +397,23 @@ function serverMessage(text: string): string | undefined {
   return undefined;
 }
 
-/** Server-Sent Events: `data:` lines joined until a blank line; comments (":" pings) and other fields ignored. */
-export class EventStreamParser {
-  private readonly decoder = new StringDecoder("utf8");
-  private pending = "";
-  private data: string[] = [];
+/** Node's codes for a certificate it does not trust, or one that names another host. */
+const UNTRUSTED_CERTIFICATE_CODES: ReadonlySet<string> = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_UNTRUSTED",
+]);
 
-  constructor(private readonly onData: (data: string) => void) {}
-
-  push(chunk: Buffer): void {
-    this.pending += this.decoder.write(chunk);
-    let newline = this.pending.indexOf("\n");
-    while (newline >= 0) {
-      this.line(this.pending.slice(0, newline).replace(/\r$/, ""));
-      this.pending = this.pending.slice(newline + 1);
-      newline = this.pending.indexOf("\n");
-    }
-  }
-
-  /** Text waiting for its line's end: bounded by the caller. */
-  get bufferedLength(): number {
-    return this.pending.length;
-  }
-
-  /** The stream ended: a last event without its blank line still counts. */
-  end(): void {
-    this.pending += this.decoder.end();
-    if (this.pending) this.line(this.pending.replace(/\r$/, ""));
-    this.pending = "";
-    this.line("");
-  }
-
-  private line(line: string): void {
-    if (line === "") {
-      if (this.data.length > 0) {
-        const data = this.data.join("\n");
-        this.data = [];
-        this.onData(data);
-      }
-      return;
-    }
-    if (line.startsWith("data:")) this.data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
-  }
-}
-
-/** NDJSON: each non-blank line is one event's data, the same as an SSE `data:` payload. */
-export class JsonLinesParser {
-  private readonly decoder = new StringDecoder("utf8");
-  private pending = "";
-
-  constructor(private readonly onData: (data: string) => void) {}
-
-  push(chunk: Buffer): void {
-    this.pending += this.decoder.write(chunk);
-    let newline = this.pending.indexOf("\n");
-    while (newline >= 0) {
-      const line = this.pending.slice(0, newline).trim();
-      this.pending = this.pending.slice(newline + 1);
-      if (line) this.onData(line);
-      newline = this.pending.indexOf("\n");
-    }
-  }
-
-  get bufferedLength(): number {
-    return this.pending.length;
-  }
-
-  end(): void {
-    const line = (this.pending + this.decoder.end()).trim();
-    this.pending = "";
-    if (line) this.onData(line);
-  }
+/** What an operator can do about a TLS failure, beside Node's own words for it. */
+function tlsHint(code: string | undefined): string {
+  if (code === undefined) return "";
+  if (UNTRUSTED_CERTIFICATE_CODES.has(code))
+    return " (the server's certificate is not trusted here: for a private CA, start the bot with NODE_EXTRA_CA_CERTS=/path/to/ca.pem)";
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID")
+    return " (the server's certificate names another host: use a LLM_SERVER_URL host that the certificate names)";
+  if (code === "CERT_HAS_EXPIRED") return " (the server's certificate has expired)";
+  return "";
 }

@@ -36,6 +36,12 @@ export interface ServerModelOptions {
   readonly streamIdleMs: number;
   /** LLM_SERVER_CHAT_TEMPLATE: a Jinja file, for servers without /props. */
   readonly chatTemplatePath: string | undefined;
+  /** LLM_SERVER_PRIORITIES: vLLM runs with --scheduling-policy priority, so each request carries its priority. */
+  readonly priorities?: boolean;
+  /** LLM_SERVER_NUM_CTX: Ollama's num_ctx; undefined: the Modelfile's, else OLLAMA_FALLBACK_CONTEXT. */
+  readonly numCtx?: number | undefined;
+  /** LLM_SERVER_KEEP_ALIVE: Ollama's keep_alive (a duration, or seconds); undefined: Ollama's own. */
+  readonly keepAlive?: string | number | undefined;
   readonly prompts: Prompts;
   readonly tasks: readonly Task[];
   /** Admission limits. */
@@ -81,11 +87,17 @@ export function createServerLlm(options: ServerModelOptions): ServerLlm {
   const reported = <T>(kind: ServerRequestReport["kind"], work: () => Promise<T>): Promise<T> =>
     reportRequest(options.onRequest, kind, work);
   let backend: ServerBackend | undefined;
+  const warnedKinds = new Set<ServerKind>();
   const backendFor = async (signal: AbortSignal): Promise<ServerBackend> => {
     const kind =
       options.kind === "auto" ? await reported("probe", () => detectServerKind(http, signal)) : options.kind;
     // The backends share the one pool: one for another kind replaces it without closing it.
     if (backend?.kind !== kind) backend = createBackend(kind, http, options);
+    // An explicit kind was checked with the config; a detected one is known only now.
+    if (options.kind === "auto" && !warnedKinds.has(kind)) {
+      warnedKinds.add(kind);
+      warnUnreadSettings(kind, options);
+    }
     return backend;
   };
   return new ServerLlm({
@@ -114,17 +126,38 @@ function createBackend(kind: ServerKind, http: ServerHttp, options: ServerModelO
     case "llama.cpp":
       return new LlamaCppBackend(http);
     case "vllm":
-      return new VllmBackend({ transport: http, model: options.model, priorityScheduling: false });
+      return new VllmBackend({
+        transport: http,
+        model: options.model,
+        priorityScheduling: options.priorities === true,
+      });
     case "ollama":
       return new OllamaBackend({
         transport: http,
         model: options.model,
-        numCtx: undefined,
-        keepAlive: undefined,
+        numCtx: options.numCtx,
+        keepAlive: options.keepAlive,
       });
     case "openai":
       return new OpenAiCompatibleBackend({ transport: http, model: options.model, contextSize: undefined });
   }
+}
+
+/** One warning, per kind detected, naming the settings in effect that only another kind of server reads. */
+function warnUnreadSettings(kind: ServerKind, options: ServerModelOptions): void {
+  const settings: readonly (readonly [name: string, reader: ServerKind, inEffect: boolean])[] = [
+    ["LLM_SERVER_PRIORITIES", "vllm", options.priorities === true],
+    ["LLM_SERVER_NUM_CTX", "ollama", options.numCtx !== undefined],
+    ["LLM_SERVER_KEEP_ALIVE", "ollama", options.keepAlive !== undefined],
+  ];
+  const unread = settings.filter(([, reader, inEffect]) => inEffect && reader !== kind);
+  if (unread.length === 0) return;
+  const named = unread.map(([name, reader]) => `${name} (${reader})`).join(", ");
+  options.logger.warn(
+    { serverKind: kind, ignored: unread.map(([name]) => name) },
+    `The model server was detected as ${kind}, and these settings are for another kind of server, so they are ` +
+      `ignored: ${named}. Remove them to silence this.`,
+  );
 }
 
 /**

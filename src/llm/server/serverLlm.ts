@@ -3,6 +3,7 @@ import { ModelUnavailableError, ServerRequestError } from "../../errors.js";
 import { textTaskInputTokens } from "../../inputBudget.js";
 import type { Logger } from "../../logger.js";
 import type { ChatTurn, Prompts } from "../../prompts.js";
+import type { SentimentLabel } from "../../sentimentLabels.js";
 import { renderTaskTurns, type Task } from "../../tasks.js";
 import { Admission, type AdmissionRequest } from "../admission.js";
 import {
@@ -23,6 +24,7 @@ import {
   type TaskOutcome,
 } from "../llm.js";
 import { Connection } from "./connection.js";
+import { LabelsUnreadableError, type LabelVotes } from "./serverLabels.js";
 import { estimateTokens, truncateByEstimate } from "./serverPrompts.js";
 import {
   type CompletionSettings,
@@ -121,6 +123,11 @@ export class ServerLlm implements Llm {
     return this.connection.readiness;
   }
 
+  /** The tokens each sentiment label is read from on the server now (`npm run model -- verify` prints them). */
+  get sentimentVotes(): LabelVotes<SentimentLabel> | undefined {
+    return this.connection.session?.sentiment.votes;
+  }
+
   get resultIdentity(): readonly (string | number)[] {
     return this.known?.identity ?? NOT_CONNECTED;
   }
@@ -131,6 +138,10 @@ export class ServerLlm implements Llm {
 
   get queueDepth(): QueueDepth {
     return this.admission.queueDepth;
+  }
+
+  get inFlight(): number {
+    return this.admission.inFlight;
   }
 
   /** The result caches are a layer over this model (ResultCachedLlm). */
@@ -241,9 +252,9 @@ export class ServerLlm implements Llm {
     }
   }
 
-  private classify<L extends string>(
+  private async classify<L extends string>(
     kind: string,
-    laneOf: (session: ServerSession) => LabelLane<L> | undefined,
+    laneOf: (session: ServerSession) => LabelLane<L> | LabelsUnreadableError | undefined,
     text: string,
     options: ClassifyOptions & Pick<AdmissionRequest, "priority">,
   ): Promise<LabelResult<L>> {
@@ -254,12 +265,14 @@ export class ServerLlm implements Llm {
         const session = this.requireSession();
         const lane = laneOf(session);
         if (!lane) throw new Error(`the task ${kind} was not loaded with the model`);
-        return classifyOnSession(session, lane, text, signal, this.options.reported);
+        if (lane instanceof LabelsUnreadableError)
+          throw new LabelsUnreadableError(lane.labelSet, lane.labels);
+        return classifyOnSession(session, lane, text, signal, this.options.reported, request.priority);
       }),
     );
   }
 
-  private generate(
+  private async generate(
     request: AdmissionRequest,
     turns: readonly ChatTurn[],
     settings: Omit<CompletionSettings, "onText"> & { readonly onText: ((text: string) => void) | undefined },
@@ -271,7 +284,7 @@ export class ServerLlm implements Llm {
         completeOnSession(
           this.requireSession(),
           turns,
-          { ...settings, onText },
+          { ...settings, onText, priority: request.priority },
           signal,
           this.options.reported,
         ),
@@ -338,6 +351,9 @@ function describeSession(session: ServerSession): Record<string, unknown> {
     method: session.method,
     promptForm: session.prompts.form,
     sentimentPrefixTokens: session.sentiment.prompt.prefixTokens,
+    unreadableTasks: [...session.tasks].flatMap(([name, lane]) =>
+      lane instanceof LabelsUnreadableError ? [name] : [],
+    ),
   };
 }
 

@@ -2,11 +2,12 @@ import { ServerRequestError } from "../../errors.js";
 import { type ChatTurn, type Prompts, renderSentimentTurns } from "../../prompts.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../../sentimentLabels.js";
 import { isLabelTask, renderTaskTurns, type Task } from "../../tasks.js";
-import type { ChatCompletion, LabelMethod, LabelResult } from "../llm.js";
+import type { ChatCompletion, JobPriority, LabelMethod, LabelResult } from "../llm.js";
 import type { CompletionRequest, ServerBackend, ServerFacts } from "./backend.js";
 import { ChatTemplate } from "./chatTemplate.js";
 import { controlTokenNeutraliser } from "./controlTokens.js";
 import {
+  LabelsUnreadableError,
   type LabelVotes,
   labelResultFromReading,
   readingIsEmpty,
@@ -33,7 +34,8 @@ export interface ServerSession {
   readonly tokenizer: ServerBackend["tokenizer"];
   readonly prompts: ServerPrompts;
   readonly sentiment: LabelLane<SentimentLabel>;
-  readonly tasks: ReadonlyMap<string, LabelLane<string>>;
+  /** Each label task's lane, or why the served model cannot read its labels. */
+  readonly tasks: ReadonlyMap<string, LabelLane<string> | LabelsUnreadableError>;
   readonly method: LabelMethod;
   readonly maxInFlight: number;
   /** Names the kind, the method, the model and the sentiment prompt: see Llm.resultIdentity. */
@@ -124,23 +126,40 @@ async function resolveLanes(
   );
   const labelTasks = tasks.filter(isLabelTask);
   const taskLanes = labelTasks.map((task) =>
-    resolveLane(
-      prompts,
-      tokenizer,
-      `task:${task.name}`,
-      task.output.labels,
-      task.output.labels[0] ?? "",
-      signal,
-      (input) => renderTaskTurns(task, input),
+    unlessUnreadable(
+      resolveLane(
+        prompts,
+        tokenizer,
+        `task:${task.name}`,
+        task.output.labels,
+        task.output.labels[0] ?? "",
+        signal,
+        (input) => renderTaskTurns(task, input),
+      ),
     ),
   );
   const [sentimentLane, ...resolved] = await Promise.all([sentiment, ...taskLanes]);
-  const byName = new Map<string, LabelLane<string>>();
+  const byName = new Map<string, LabelLane<string> | LabelsUnreadableError>();
   labelTasks.forEach((task, index) => {
     const lane = resolved[index];
     if (lane) byName.set(task.name, lane);
   });
   return { sentiment: sentimentLane as LabelLane<SentimentLabel>, tasks: byName };
+}
+
+/**
+ * A label task the served model cannot read (two labels share a first token) is that task's problem, not the
+ * model's: in-process it falls back to constrained decoding, which a server's one-token request cannot do, so the
+ * task alone refuses to run and every other label set still works. Sentiment has no such way out: its unreadable
+ * labels make the model not ready.
+ */
+async function unlessUnreadable<T>(lane: Promise<T>): Promise<T | LabelsUnreadableError> {
+  try {
+    return await lane;
+  } catch (error) {
+    if (error instanceof LabelsUnreadableError) return error;
+    throw error;
+  }
 }
 
 async function resolveLane<L extends string>(
@@ -187,17 +206,20 @@ export async function classifyOnSession<L extends string>(
   text: string,
   signal: AbortSignal,
   reported: Reported,
+  /** For a server that schedules by priority (vLLM with LLM_SERVER_PRIORITIES=on). */
+  priority?: JobPriority,
 ): Promise<LabelResult<L>> {
   const { prompt, measure } = await lane.prompt.forMessage(text, signal);
+  const voteTokens = lane.votes.voteTokens;
   const reading = await reported("classify", () =>
-    session.backend.readLabels({ prompt, voteTokens: lane.votes.voteTokens, signal }),
+    session.backend.readLabels({ prompt, voteTokens, signal, ...(priority ? { priority } : {}) }),
   );
   return labelResultFromReading(lane.votes, reading, measure);
 }
 
 export type CompletionSettings = Pick<
   CompletionRequest,
-  "maxTokens" | "temperature" | "onText" | "conversationId"
+  "maxTokens" | "temperature" | "onText" | "conversationId" | "priority"
 >;
 
 /**
