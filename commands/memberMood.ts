@@ -10,7 +10,8 @@ import {
 import type { BotContext } from "../src/discord/context.js";
 import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
-import { DAY_MS, dayOf } from "../src/store/moodTally.js";
+import { DAY_MS } from "../src/platform/time.js";
+import { dayOf } from "../src/store/moodTally.js";
 import { countsLine } from "./mood.js";
 
 const DAYS = 7;

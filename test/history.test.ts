@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createLogger } from "../src/logger.js";
 import { HistoryStore, type HistoryTurn } from "../src/store/history.js";
 import { openStore, type Store } from "../src/store/openStore.js";
+import { createRedisClient } from "../src/store/redisClient.js";
 import { REPO_ROOT } from "../testkit/botProcess.js";
 import { LogCapture } from "../testkit/harness.js";
 import { RedisServer } from "../testkit/redis.js";
@@ -113,6 +114,37 @@ describe("Redis history across processes", () => {
       expect(new Set(texts).size).toBe(100);
       await Promise.all([a.close(), b.close()]);
     } finally {
+      await redis.stop();
+    }
+  });
+});
+
+describe("a store that stops answering", () => {
+  it("answers a read from what the process remembers once the read budget is spent, for its most recent channels", async () => {
+    const redis = await RedisServer.start();
+    const logger = createLogger({ level: "silent" });
+    const store = await openStore(redis.url, logger);
+    const pauser = createRedisClient(redis.url);
+    await pauser.connect();
+    try {
+      const history = new HistoryStore(store, { maxTurns: 10, readBudgetMs: 200, memoryChannels: 2 }, logger);
+      // Three channels, and room in memory for the two used last.
+      await history.append("forgotten", [turn("user", "pushed out of memory")]);
+      await history.append("general", [turn("user", "remembered")]);
+      await history.append("newest", [turn("user", "also remembered")]);
+      // Redis holds every client's commands for the pause: the history's read hangs, as on a stuck server.
+      const pauseMs = 2_000;
+      await pauser.sendCommand(["CLIENT", "PAUSE", String(pauseMs), "ALL"]);
+      const asked = Date.now();
+      expect((await history.get("general")).map((t) => t.text)).toEqual(["remembered"]);
+      expect(Date.now() - asked).toBeLessThan(pauseMs / 2);
+      expect(history.storeErrors).toBe(1);
+      expect(await history.get("forgotten")).toEqual([]);
+      expect(history.storeErrors).toBe(2);
+      await history.close();
+    } finally {
+      await pauser.close();
+      await store.close();
       await redis.stop();
     }
   });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bucketCounts } from "../commands/mood.js";
 import { createLogger } from "../src/logger.js";
 import { CHART_FONT_FAMILY, MoodChartRenderer } from "../src/moodChart.js";
-import { HOUR_MS } from "../src/store/moodTally.js";
+import { DAY_MS, HOUR_MS } from "../src/platform/time.js";
 import { openStore, type Store } from "../src/store/openStore.js";
 import { WORDING } from "../src/wording.js";
 import { STORE_BACKENDS } from "./support/storeBackends.js";
@@ -48,6 +48,27 @@ describe.each(STORE_BACKENDS)("mood tallies on $name", ({ setUp }) => {
     const recorded = Array.from({ length: 3 }, () => store.moods.record(channel, "positive", hour * HOUR_MS));
     expect(await store.moods.hours(channel, hour, hour)).toEqual([{ positive: 3, negative: 0, neutral: 0 }]);
     await Promise.all(recorded);
+  });
+
+  it("deletes increments still in flight when asked: a count recorded before a deletion is not written back", async () => {
+    const channel = `c${Math.random().toString(36).slice(2)}`;
+    const member = { guildId: "g1", memberId: `m${Math.random().toString(36).slice(2)}` };
+    const hour = 480_020;
+    const at = hour * HOUR_MS;
+    const recorded = [
+      ...Array.from({ length: 3 }, () => store.moods.record(channel, "negative", at)),
+      store.moods.recordMember(member, "positive", at, 30),
+    ];
+    await Promise.all([
+      store.moods.forgetChannel(channel, hour, hour),
+      store.moods.forgetMember(member, Math.floor(at / DAY_MS), Math.floor(at / DAY_MS)),
+    ]);
+    await Promise.all(recorded);
+    expect(await store.moods.hours(channel, hour, hour)).toEqual([{ positive: 0, negative: 0, neutral: 0 }]);
+    const day = Math.floor(at / DAY_MS);
+    expect(await store.moods.memberDays(member, day, day)).toEqual([
+      { positive: 0, negative: 0, neutral: 0 },
+    ]);
   });
 });
 

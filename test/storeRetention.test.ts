@@ -3,12 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../src/logger.js";
-import { DAY_MS, HistoryStore } from "../src/store/history.js";
+import { DAY_MS, HOUR_MS } from "../src/platform/time.js";
+import { HistoryStore } from "../src/store/history.js";
 import { INDEX, INDEX_SLACK_MS } from "../src/store/idIndex.js";
 import { StoreMaintenance } from "../src/store/maintenance.js";
 import { MemberData } from "../src/store/memberData.js";
 import { ModerationStore } from "../src/store/moderation.js";
-import { HOUR_MS, KEEP_HOURS } from "../src/store/moodTally.js";
+import { KEEP_HOURS } from "../src/store/moodTally.js";
 import { openStore, type Store } from "../src/store/openStore.js";
 import { PrivacyStore } from "../src/store/privacy.js";
 import { createRedisClient } from "../src/store/redisClient.js";
@@ -94,7 +95,7 @@ describe.each(BACKENDS)("retention on $name", (backend) => {
     await memberData.recordMood({ guildId, memberId }, "positive", start);
     await store.moods.record(channelId, "positive", start);
     await history.append(channelId, [{ role: "user", text: "kept a while", at: start, memberId }], guildId);
-    await history.forgetMember(deletedId);
+    await memberData.delete(deletedId);
     await privacy.set(optedOutId, true);
 
     const kinds = async () => new Set((await storeRecords(opened.url)).map(kindOf));

@@ -2,9 +2,11 @@ import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type KeyvSqlite from "@keyv/sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../src/logger.js";
-import { DAY_MS, type HistoryBackend, HistoryStore, type HistoryTurn } from "../src/store/history.js";
+import { DAY_MS } from "../src/platform/time.js";
+import { type HistoryBackend, HistoryStore, type HistoryTurn } from "../src/store/history.js";
 import { INDEX } from "../src/store/idIndex.js";
 import { MemberData } from "../src/store/memberData.js";
 import { ModerationStore } from "../src/store/moderation.js";
@@ -29,6 +31,17 @@ const turn = (memberId: string, text: string, at = Date.now()): HistoryTurn => (
   at,
   memberId,
 });
+/** What one process deletes with: its member data, over its history and a store. */
+const memberDataOver = (store: Store, history: HistoryStore) =>
+  new MemberData({
+    store,
+    history,
+    privacy: new PrivacyStore(store.keyv, logger),
+    settings: new SettingsStore(store.keyv, logger),
+    moderation: new ModerationStore(store.keyv, logger),
+    retentionDays: 30,
+    logger,
+  });
 const textsIn = async (store: Store, channelId = CHANNEL) =>
   (((await store.turns.read(channelId)) ?? []) as Array<{ text: string }>).map((stored) => stored.text);
 
@@ -67,7 +80,7 @@ describe("deletes across shards: one Redis, two processes' history", () => {
       timeoutMs: 20_000,
       failure: () => "the stores did not reconnect to Redis",
     });
-    expect(await one.forgetMember(MEMBER)).toBe(1);
+    expect((await memberDataOver(deleter, one).delete(MEMBER)).turns).toBe(1);
     expect(await textsIn(deleter)).toEqual(["other said before"]);
 
     // The other process writes what it held once the store is back: everything but the deleted member's turn.
@@ -130,7 +143,7 @@ describe.each(BACKENDS)("tombstones on $name", (backend) => {
         const before = await store.tombstones.deletedAt(memberIds);
         if (!raced && memberIds.includes(MEMBER)) {
           raced = true;
-          await deleting.forgetMember(MEMBER);
+          await memberDataOver(store, deleting).delete(MEMBER);
         }
         return before;
       },
@@ -153,7 +166,7 @@ describe.each(BACKENDS)("tombstones on $name", (backend) => {
     const history = new HistoryStore(store, { maxTurns: 50 }, logger);
     const channel = "811000000000000011";
     const asked = Date.now() - 1_000;
-    await history.forgetMember(MEMBER);
+    await memberDataOver(store, history).delete(MEMBER);
     // The reply streamed for a minute after the member asked, and finished long after their deletion.
     await history.append(
       channel,
@@ -244,16 +257,6 @@ describe.each(BACKENDS)("tombstones on $name", (backend) => {
     const member = "870000000000000007";
     const first = "890000000000000009";
     const second = "880000000000000008";
-    const memberDataOver = (history: HistoryStore) =>
-      new MemberData({
-        store,
-        history,
-        privacy: new PrivacyStore(store.keyv, logger),
-        settings: new SettingsStore(store.keyv, logger),
-        moderation: new ModerationStore(store.keyv, logger),
-        retentionDays: 30,
-        logger,
-      });
     const history = new HistoryStore(store, { maxTurns: 10 }, logger);
     await history.append(first, [turn(member, "in the first channel")], GUILD);
     await history.append(second, [turn(member, "in the second channel")], GUILD);
@@ -274,13 +277,13 @@ describe.each(BACKENDS)("tombstones on $name", (backend) => {
       channels: () => store.turns.channels(),
     };
     const broken = new HistoryStore({ ...store, turns: failing }, { maxTurns: 10 }, logger);
-    await expect(memberDataOver(broken).delete(member)).rejects.toThrow("the store went away");
+    await expect(memberDataOver(store, broken).delete(member)).rejects.toThrow("the store went away");
     const left = [...(await textsIn(store, first)), ...(await textsIn(store, second))];
     expect(left).toHaveLength(1);
     expect(await store.index.get(INDEX.memberChannels(member))).toEqual([first, second].sort());
 
     // Asked again with the store back, the deletion finds what was left.
-    expect((await memberDataOver(history).delete(member)).turns).toBe(1);
+    expect((await memberDataOver(store, history).delete(member)).turns).toBe(1);
     expect([...(await textsIn(store, first)), ...(await textsIn(store, second))]).not.toContainEqual(
       expect.stringContaining("channel"),
     );
@@ -319,6 +322,37 @@ describe.each(BACKENDS)("tombstones on $name", (backend) => {
       expect(there?.key.slice(-64)).not.toBe(tombstone?.key.slice(-64));
     } finally {
       await elsewhere.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("a deletion while the store cannot be written", () => {
+  it("drops the member's turns from what this process holds at once, though the store refuses the deletion", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "moodbot-tomb-held-"));
+    const store = await openStore(`sqlite://${join(dir, "bot.sqlite")}`, logger);
+    const history = new HistoryStore(store, { maxTurns: 50, retryMs: 50 }, logger);
+    const sqlite = store.keyv.store as KeyvSqlite;
+    try {
+      await sqlite.query("PRAGMA query_only = ON");
+      await history.append(
+        CHANNEL,
+        [turn(MEMBER, "held for the store"), turn(OTHER, "other, held too")],
+        GUILD,
+      );
+      expect(history.bufferedTurns).toBe(2);
+
+      // The tombstone cannot be written, so the deletion fails; what waits here for the store is gone already.
+      await expect(memberDataOver(store, history).delete(MEMBER)).rejects.toThrow();
+      expect(history.bufferedTurns).toBe(1);
+      expect((await history.get(CHANNEL)).map((stored) => stored.text)).toEqual(["other, held too"]);
+
+      await sqlite.query("PRAGMA query_only = OFF");
+      await waitUntil(() => history.bufferedTurns === 0, { timeoutMs: 10_000 });
+      expect(await textsIn(store)).toEqual(["other, held too"]);
+    } finally {
+      await history.close();
+      await store.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -1,4 +1,4 @@
-const HOUR_MS = 3_600_000;
+import { HOUR_MS } from "../platform/time.js";
 
 /**
  * At most `perHour` moderation alerts per channel per clock hour: a raid or a misfiring threshold floods the alert

@@ -14,6 +14,7 @@ import type { MoodChartRenderer } from "../moodChart.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Outcomes } from "../outcomes.js";
 import type { Pipeline } from "../pipeline.js";
+import type { KeyedSerialiser } from "../platform/keyedSerialiser.js";
 import type { MemberData } from "../store/memberData.js";
 import type { ModerationStore } from "../store/moderation.js";
 import type { MoodTally } from "../store/moodTally.js";
@@ -21,7 +22,6 @@ import type { PrivacyStore } from "../store/privacy.js";
 import type { SettingsStore } from "../store/settings.js";
 import type { ModelLocation } from "../wording.js";
 import type { AlertLimiter } from "./alertLimiter.js";
-import type { ArrivalOrder } from "./arrivalOrder.js";
 import type { ChannelFaults } from "./channelFaults.js";
 import type { ModerationPause } from "./moderationPause.js";
 
@@ -68,7 +68,7 @@ export interface BotContext {
   readonly chatGate: ChatGate;
   readonly channelFaults: ChannelFaults;
   /** Keeps each channel's messages in gateway order up to the point where they take a place in line. */
-  readonly arrivals: ArrivalOrder;
+  readonly arrivals: KeyedSerialiser;
   /** Per-channel mood tallies for /mood, recorded as reactions happen (counts only). */
   readonly moods: MoodTally;
   /** Per-guild and per-channel settings from /settings, read for every message. */

@@ -8,6 +8,7 @@ import { MoodChartRenderer } from "../moodChart.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Outcomes } from "../outcomes.js";
 import type { Pipeline } from "../pipeline.js";
+import { KeyedSerialiser } from "../platform/keyedSerialiser.js";
 import type { MemberData } from "../store/memberData.js";
 import type { ModerationStore } from "../store/moderation.js";
 import type { MoodTally } from "../store/moodTally.js";
@@ -15,7 +16,6 @@ import type { PrivacyStore } from "../store/privacy.js";
 import type { SettingsStore } from "../store/settings.js";
 import { modelLocationOf } from "../wording.js";
 import { AlertLimiter } from "./alertLimiter.js";
-import { ArrivalOrder } from "./arrivalOrder.js";
 import { ChannelFaults } from "./channelFaults.js";
 import type { BotContext, Command } from "./context.js";
 import { ModerationPause, PAUSE_NOTICE_GAP_MS } from "./moderationPause.js";
@@ -166,7 +166,7 @@ function botContext(deps: BotDeps, commands: () => readonly Command[]): BotConte
       channelQueue: config.chat.channelQueue,
     }),
     channelFaults: new ChannelFaults(),
-    arrivals: new ArrivalOrder(),
+    arrivals: new KeyedSerialiser(),
     moods: deps.moods,
     settings: deps.settings,
     privacy: deps.privacy,

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 
 import type { Logger } from "../logger.js";
+import { DeadlineExceeded, withinDeadline } from "../platform/deadline.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../sentimentLabels.js";
 import type { LabelMethod, SentimentResult, SharedCacheStats } from "./llm.js";
 import { MAX_CACHED_TEXT_LENGTH, normaliseForCache, type SentimentCache } from "./sentimentCache.js";
@@ -83,27 +84,28 @@ export class LayeredSentimentCache {
       .digest("hex");
   }
 
-  private withinBudget(lookup: Promise<CachedLabels | undefined>): Promise<CachedLabels | undefined> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.shared.timeouts++;
-        this.options.logger.debug({ budgetMs: this.options.budgetMs }, "shared result cache too slow");
-        resolve(undefined);
-      }, this.options.budgetMs);
-      timer.unref();
-      lookup.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          this.shared.errors++;
-          this.options.logger.debug({ err: error }, "shared result cache lookup failed");
-          resolve(undefined);
-        },
-      );
-    });
+  /**
+   * The lookup's value, or undefined when it fails or misses its budget. Every failure is counted, also one that
+   * comes after the budget was spent (that lookup then counts as a timeout and an error).
+   */
+  private async withinBudget(lookup: Promise<CachedLabels | undefined>): Promise<CachedLabels | undefined> {
+    const answered = lookup.then(
+      (value) => value,
+      (error: unknown) => {
+        this.shared.errors++;
+        this.options.logger.debug({ err: error }, "shared result cache lookup failed");
+        return undefined;
+      },
+    );
+    try {
+      // A slow cache must not hold up a process that is ending: the model answers instead.
+      return await withinDeadline(answered, this.options.budgetMs, { keepsProcessAlive: false });
+    } catch (error) {
+      if (!(error instanceof DeadlineExceeded)) throw error;
+      this.shared.timeouts++;
+      this.options.logger.debug({ budgetMs: this.options.budgetMs }, "shared result cache too slow");
+      return undefined;
+    }
   }
 }
 

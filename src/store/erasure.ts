@@ -1,5 +1,6 @@
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { DAY_MS, HOUR_MS } from "../platform/time.js";
 import type { RedisClient } from "./redisClient.js";
 
 /** What became of deleted data on disk after a deletion. */
@@ -17,9 +18,9 @@ export type ErasureOutcome =
    */
   | "refused";
 
-export const AOF_REWRITE_WINDOW_MS = 3_600_000;
+export const AOF_REWRITE_WINDOW_MS = HOUR_MS;
 /** How long every shard takes a refusal as the server's answer before asking once more, at a deletion. */
-export const AOF_REFUSAL_MS = 24 * 3_600_000;
+export const AOF_REFUSAL_MS = DAY_MS;
 /** Failed rewrites (not refusals) before the rewrite is left to the operator. */
 export const AOF_MAX_FAILURES = 3;
 

@@ -1,5 +1,6 @@
 import type Keyv from "keyv";
-import { KeyedLock } from "./keyedLock.js";
+import { KeyedSerialiser } from "../platform/keyedSerialiser.js";
+import { HOUR_MS } from "../platform/time.js";
 import type { RedisClient } from "./redisClient.js";
 
 /**
@@ -39,7 +40,7 @@ export const INDEX = {
  * left after its entry could no longer be found to be deleted. One hour, the maintenance sweep's period, also lets
  * the SQLite index write an entry once an hour rather than for every message.
  */
-export const INDEX_SLACK_MS = 3_600_000;
+export const INDEX_SLACK_MS = HOUR_MS;
 
 const KEY_PREFIX = "index:";
 
@@ -85,7 +86,7 @@ const UNDATED = Number.MAX_SAFE_INTEGER;
  * store's sweep deletes the rest.
  */
 export class KeyvIdIndex implements IdIndex {
-  private readonly lock = new KeyedLock();
+  private readonly lock = new KeyedSerialiser();
   private readonly written = new WrittenExpiries();
 
   /** `keysWithPrefix` lists the stored keys (without the namespace) that start with a prefix. */

@@ -1,4 +1,5 @@
 import type { Logger } from "../logger.js";
+import { HOUR_MS, MINUTE_MS } from "../platform/time.js";
 import type { HistoryStore } from "./history.js";
 import type { Store } from "./openStore.js";
 
@@ -33,8 +34,8 @@ export class StoreMaintenance {
     private readonly logger: Logger,
     options: MaintenanceOptions = {},
   ) {
-    this.sweepEveryMs = options.sweepEveryMs ?? 3_600_000;
-    this.tickMs = options.tickMs ?? 300_000;
+    this.sweepEveryMs = options.sweepEveryMs ?? HOUR_MS;
+    this.tickMs = options.tickMs ?? 5 * MINUTE_MS;
     this.now = options.now ?? Date.now;
   }
 

@@ -1,9 +1,10 @@
 import type { Logger } from "../logger.js";
+import { DAY_MS, HOUR_MS } from "../platform/time.js";
 import type { ErasureOutcome } from "./erasure.js";
-import { DAY_MS, type HistoryStore, type HistoryTurn } from "./history.js";
+import type { HistoryStore, HistoryTurn } from "./history.js";
 import { INDEX } from "./idIndex.js";
 import type { ModerationStore } from "./moderation.js";
-import { dayOf, HOUR_MS, KEEP_HOURS, type MemberRef, type MoodCounts } from "./moodTally.js";
+import { dayOf, KEEP_HOURS, type MemberRef, type MoodCounts } from "./moodTally.js";
 import type { Store } from "./openStore.js";
 import type { PrivacyChoice, PrivacyStore } from "./privacy.js";
 import type { SettingsStore } from "./settings.js";
@@ -108,9 +109,10 @@ export class MemberData {
   }
 
   async export(memberId: string): Promise<MemberExport> {
-    const { history, privacy, store } = this.deps;
+    const { privacy, store } = this.deps;
     const choice: PrivacyChoice = await privacy.choice(memberId);
-    const turns = await history.memberTurns(memberId);
+    const channels = await store.index.get(INDEX.memberChannels(memberId));
+    const turns = await this.memberTurns(channels, memberId);
     const servers = await store.index.get(INDEX.memberGuilds(memberId));
     const listedInServers: string[] = [];
     for (const guildId of servers) {
@@ -129,7 +131,7 @@ export class MemberData {
       history: byChannel(turns, "user"),
       replies: byChannel(turns, "assistant"),
       moodTallies: await this.tallies(memberId, servers),
-      index: { channels: await history.memberChannels(memberId), servers, listedInServers },
+      index: { channels, servers, listedInServers },
       ...(deletedAt === undefined
         ? {}
         : {
@@ -154,8 +156,8 @@ export class MemberData {
    * before everything is deleted: the index entries go last, so a retry finds all that is left.
    */
   async delete(memberId: string): Promise<DeletionReport> {
-    const { history, store } = this.deps;
-    const turns = await history.forgetMember(memberId);
+    const { store } = this.deps;
+    const turns = await this.forgetTurns(memberId);
     const guilds = await store.index.get(INDEX.memberGuilds(memberId));
     const [from, to] = this.tallyDays();
     for (const guildId of guilds) {
@@ -175,7 +177,8 @@ export class MemberData {
    */
   async purgeGuild(guildId: string, channelIds: readonly string[]): Promise<{ channels: number }> {
     const { history, store, settings, moderation } = this.deps;
-    const channels = [...new Set([...channelIds, ...(await history.guildChannels(guildId))])];
+    const indexed = await store.index.get(INDEX.guildChannels(guildId));
+    const channels = [...new Set([...channelIds, ...indexed])];
     const members = await store.index.get(INDEX.guildMembers(guildId));
     const toHour = Math.floor(this.now() / HOUR_MS);
     for (const channelId of channels) {
@@ -198,6 +201,41 @@ export class MemberData {
     const erasure = await this.erase();
     this.deps.logger.info({ guildId, channels: channels.length, erasure }, "server data purged");
     return { channels: channels.length };
+  }
+
+  /** The turns still kept that a member wrote or that answered them, by channel, oldest first. */
+  private async memberTurns(
+    channels: readonly string[],
+    memberId: string,
+  ): Promise<Record<string, HistoryTurn[]>> {
+    const byChannel: Record<string, HistoryTurn[]> = {};
+    for (const channelId of channels) {
+      const stored = await this.deps.history.storedTurns(channelId);
+      const theirs = stored.filter((turn) => turn.memberId === memberId);
+      if (theirs.length > 0) byChannel[channelId] = theirs;
+    }
+    return byChannel;
+  }
+
+  /**
+   * Removes every turn a member wrote and every reply to them, in every channel, through the member's index.
+   *
+   * What this process holds goes first, in every channel: a turn waiting for the store is not indexed yet. Then a
+   * tombstone, before anything is removed from the store: another process's outage buffer, or a reply still being
+   * generated, holds turns from before now, and its write drops them once it finds the tombstone. The index goes
+   * last: when the store fails midway, this throws, and a retry still finds every channel.
+   */
+  private async forgetTurns(memberId: string): Promise<number> {
+    const { history, store } = this.deps;
+    const drop = (turn: unknown) => (turn as { memberId?: unknown })?.memberId === memberId;
+    history.forgetHeld(drop);
+    await store.tombstones.mark(memberId, this.now(), history.retentionMs);
+    let removed = 0;
+    for (const channelId of await store.index.get(INDEX.memberChannels(memberId))) {
+      removed += await history.removeStored(channelId, drop);
+    }
+    await store.index.delete(INDEX.memberChannels(memberId));
+    return removed;
   }
 
   /**

@@ -1,12 +1,12 @@
 import type Keyv from "keyv";
+import { KeyedSerialiser } from "../platform/keyedSerialiser.js";
+import { DAY_MS, HOUR_MS, SECOND_MS } from "../platform/time.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../sentimentLabels.js";
 import type { RedisClient } from "./redisClient.js";
 
 /** Counts per label for one hour of one channel. Counts only: no message text is ever stored. */
 export type MoodCounts = Record<SentimentLabel, number>;
 
-export const HOUR_MS = 3_600_000;
-export const DAY_MS = 24 * HOUR_MS;
 /** Tallies older than this are never asked for (/mood covers at most 7 days) and expire. */
 export const KEEP_HOURS = 8 * 24;
 
@@ -58,7 +58,11 @@ function parseCounts(value: unknown): MoodCounts {
 }
 
 export class KeyvMoodTally implements MoodTally {
-  private chain: Promise<unknown> = Promise.resolve();
+  /**
+   * Increments of one key run one at a time, so none is lost; reads and deletions wait for every increment of
+   * their keys started before them. Each caller still receives its own increment's failure.
+   */
+  private readonly increments = new KeyedSerialiser();
 
   constructor(private readonly keyv: Keyv<unknown>) {}
 
@@ -71,19 +75,11 @@ export class KeyvMoodTally implements MoodTally {
   }
 
   private increment(key: string, label: SentimentLabel, ttlMs: number): Promise<void> {
-    const work = async () => {
+    return this.increments.run(key, async () => {
       const counts = parseCounts(await this.keyv.get(key));
       counts[label]++;
       await this.keyv.set(key, counts, ttlMs);
-    };
-    // Increments are rare next to model work, so one chain for all of them is simplest and cannot lose one. The
-    // chain only orders them: each caller still receives its own failure through `next`.
-    const next = this.chain.then(work, work);
-    this.chain = next.then(
-      () => "recorded",
-      () => "failed",
-    );
-    return next;
+    });
   }
 
   hours(channelId: string, fromHour: number, toHour: number): Promise<MoodCounts[]> {
@@ -94,19 +90,23 @@ export class KeyvMoodTally implements MoodTally {
     return this.read(range(fromDay, toDay).map((day) => memberKey(member, day)));
   }
 
-  async forgetMember(member: MemberRef, fromDay: number, toDay: number): Promise<void> {
-    await this.chain;
-    await this.keyv.deleteMany(range(fromDay, toDay).map((day) => memberKey(member, day)));
+  forgetMember(member: MemberRef, fromDay: number, toDay: number): Promise<void> {
+    return this.delete(range(fromDay, toDay).map((day) => memberKey(member, day)));
   }
 
-  async forgetChannel(channelId: string, fromHour: number, toHour: number): Promise<void> {
-    await this.chain;
-    await this.keyv.deleteMany(range(fromHour, toHour).map((hour) => channelKey(channelId, hour)));
+  forgetChannel(channelId: string, fromHour: number, toHour: number): Promise<void> {
+    return this.delete(range(fromHour, toHour).map((hour) => channelKey(channelId, hour)));
+  }
+
+  private async delete(keys: string[]): Promise<void> {
+    // An increment recorded before the deletion was asked for must not write its count back afterwards.
+    await this.increments.settled(keys);
+    await this.keyv.deleteMany(keys);
   }
 
   private async read(keys: string[]): Promise<MoodCounts[]> {
     // Reactions record their mood without waiting; a reader still counts every one recorded before it asked.
-    await this.chain;
+    await this.increments.settled(keys);
     if (keys.length === 0) return [];
     const values = await this.keyv.getMany(keys);
     return values.map(parseCounts);
@@ -120,11 +120,11 @@ export class RedisMoodTally implements MoodTally {
   ) {}
 
   record(channelId: string, label: SentimentLabel, at: number): Promise<void> {
-    return this.increment(channelKey(channelId, hourOf(at)), label, KEEP_HOURS * 3600);
+    return this.increment(channelKey(channelId, hourOf(at)), label, (KEEP_HOURS * HOUR_MS) / SECOND_MS);
   }
 
   recordMember(member: MemberRef, label: SentimentLabel, at: number, keepDays: number): Promise<void> {
-    return this.increment(memberKey(member, dayOf(at)), label, keepDays * 86_400);
+    return this.increment(memberKey(member, dayOf(at)), label, (keepDays * DAY_MS) / SECOND_MS);
   }
 
   hours(channelId: string, fromHour: number, toHour: number): Promise<MoodCounts[]> {

@@ -1,5 +1,5 @@
 import type Keyv from "keyv";
-import { KeyedLock } from "./keyedLock.js";
+import { KeyedSerialiser } from "../platform/keyedSerialiser.js";
 import type { RedisClient } from "./redisClient.js";
 
 /**
@@ -31,7 +31,7 @@ export interface TurnLimits {
 const HISTORY_KEY = "history:";
 
 export class KeyvTurnLog implements TurnLog {
-  private readonly lock = new KeyedLock();
+  private readonly lock = new KeyedSerialiser();
 
   /** `keysWithPrefix` lists the stored keys (without the namespace) that start with a prefix. */
   constructor(

@@ -1,7 +1,6 @@
 import { expect, it } from "vitest";
 import { AlertLimiter } from "../../src/discord/alertLimiter.js";
-
-const HOUR_MS = 3_600_000;
+import { HOUR_MS } from "../../src/platform/time.js";
 
 it("allows so many alerts per channel per clock hour, then none until the next hour", () => {
   let now = 10 * HOUR_MS + 5;

@@ -18,8 +18,9 @@ import { createLogger } from "../../src/logger.js";
 import { Metrics } from "../../src/observability/metrics.js";
 import { Outcomes, portable } from "../../src/outcomes.js";
 import { Pipeline } from "../../src/pipeline.js";
+import { DAY_MS } from "../../src/platform/time.js";
 import { loadPrompts } from "../../src/prompts.js";
-import { DAY_MS, HistoryStore } from "../../src/store/history.js";
+import { HistoryStore } from "../../src/store/history.js";
 import { MemberData } from "../../src/store/memberData.js";
 import { ModerationStore } from "../../src/store/moderation.js";
 import { openStore, type Store } from "../../src/store/openStore.js";
@@ -79,8 +80,8 @@ function switchableModel() {
       sharedPasses: 0,
     },
     queueDepth: { interactive: 0, background: 0, chat: 0 },
-    cacheStats: NO_CACHE_STATS,
     inFlight: 0,
+    cacheStats: NO_CACHE_STATS,
     async classifySentiment(): Promise<SentimentResult> {
       use("sentiment");
       return labels("positive", ["positive", "negative", "neutral"]);
