@@ -122,7 +122,7 @@ function shutDownOnSignals(
     deadline.unref();
     try {
       stopWatching?.();
-      /* BROKEN ON PURPOSE app.llm.interrupt(); */
+      app.llm.interrupt();
       await bot.stop();
       await app.close();
       await health?.close();
