@@ -1,40 +1,21 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 import type { ServerProblem } from "../errors.js";
-import type { CacheStats, ModelReadiness, ModelRuntimeInfo, PassReport, QueueDepth } from "../llm/llm.js";
+import type { PassReport } from "../llm/llm.js";
+import {
+  type MetricSources,
+  type ModelInfo,
+  registerScrapedMetrics,
+  type Watched,
+} from "./scrapedMetrics.js";
+
+export type { MetricSources, ModelInfo } from "./scrapedMetrics.js";
 
 /*
  * The Prometheus metrics of one bot process, on a registry of its own (never prom-client's global one). Events
  * are counted where they happen, through the methods below; what the model and the store already count is read
- * when Prometheus scrapes, through the sources given to `watch`. Every name is in docs/operations.md and in the
- * Grafana dashboard in deploy/.
+ * when Prometheus scrapes, through the sources given to `watch` (scrapedMetrics.ts). Every name is in
+ * docs/operations.md and in the Grafana dashboard in deploy/.
  */
-
-/** What the metrics read at scrape time. */
-export interface MetricSources {
-  readonly model: {
-    readonly queueDepth: QueueDepth;
-    readonly cacheStats: CacheStats;
-    /** Read at each scrape: a server runtime learns its model on the first good contact, and again on reconnect. */
-    readonly runtime: ModelRuntimeInfo;
-    readonly backend: string;
-    readonly readiness: ModelReadiness;
-    /** Requests to a model server running now (Llm.inFlight); read only where the runtime is a server. */
-    readonly inFlight?: number;
-  };
-  readonly store: {
-    /** Whether the store answers now. */
-    readonly reachable: boolean;
-    /** Turns waiting in memory for the store to come back. */
-    readonly bufferedTurns: number;
-    /** Reads and writes that failed, since the start. */
-    readonly errors: number;
-  };
-}
-
-/** What `moodbot_model_info` says beside the model's runtime: the in-process thread count, which a server has not. */
-export interface ModelInfo {
-  readonly threads: number | undefined;
-}
 
 /**
  * One request to a model server, as the server runtime reports it (its `onRequest`): the shape of
@@ -55,7 +36,7 @@ const SERVER_REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 
 export class Metrics {
   readonly registry = new Registry();
-  private sources: MetricSources | undefined;
+  private watched: Watched | undefined;
 
   private readonly messagesSeen = this.counter("moodbot_messages_seen_total", "Messages the bot received.");
   private readonly messagesReacted = new Counter({
@@ -159,7 +140,6 @@ export class Metrics {
     labelNames: ["cause", "kind"] as const,
     registers: [this.registry],
   });
-  private threads: number | undefined;
 
   /**
    * `processMetrics` adds prom-client's process and Node.js metrics (memory, event-loop delay, GC): they sample
@@ -167,99 +147,12 @@ export class Metrics {
    */
   constructor(options: { readonly processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
-    const metrics = this;
-    const catchUp = totalFollower();
-    new Gauge({
-      name: "moodbot_model_queue_depth",
-      help: "Jobs waiting for the model, by priority (interactive commands, background reactions, chat).",
-      labelNames: ["priority"] as const,
-      registers: [this.registry],
-      collect() {
-        const depth = metrics.sources?.model.queueDepth;
-        if (!depth) return;
-        for (const [priority, value] of Object.entries(depth)) this.set({ priority }, value);
-      },
-    });
-    const cacheHits = new Counter({
-      name: "moodbot_result_cache_hits_total",
-      help: "Sentiment results served from a cache with no model work, by cache (local or shared through Redis).",
-      labelNames: ["cache"] as const,
-      registers: [this.registry],
-      collect() {
-        const stats = metrics.sources?.model.cacheStats;
-        if (!stats) return;
-        catchUp(this, { cache: "local" }, stats.hits);
-        catchUp(this, { cache: "shared" }, stats.shared.hits);
-      },
-    });
-    cacheHits.inc({ cache: "local" }, 0);
-    new Gauge({
-      name: "moodbot_model_info",
-      help: "The model in use: always 1, with where it runs (runtime: in-process or the server's kind), how labels are read (method), the model, the backend and the in-process threads as labels.",
-      labelNames: ["runtime", "method", "model", "backend", "threads"] as const,
-      registers: [this.registry],
-      collect() {
-        const model = metrics.sources?.model;
-        if (!model) return;
-        // A reconnect may bring another model: only the one in use now is 1.
-        this.reset();
-        const { kind, method, model: name } = model.runtime;
-        const threads = metrics.threads === undefined ? "" : String(metrics.threads);
-        this.set({ runtime: kind, method, model: name, backend: model.backend, threads }, 1);
-      },
-    });
-    new Gauge({
-      name: "moodbot_model_up",
-      help: "1 while the model can take work, 0 while it cannot (a model server unreachable, refusing the key, or unusable).",
-      registers: [this.registry],
-      collect() {
-        const model = metrics.sources?.model;
-        if (model) this.set(model.readiness.ready ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: "moodbot_model_server_in_flight",
-      help: "Requests to the model server running now.",
-      registers: [this.registry],
-      collect() {
-        const model = metrics.sources?.model;
-        // In-process work runs in passes, not requests: the gauge counts a server's requests only.
-        if (model?.inFlight !== undefined && model.runtime.kind !== "in-process") this.set(model.inFlight);
-      },
-    });
-    new Counter({
-      name: "moodbot_store_errors_total",
-      help: "Store reads and writes that failed (history is then served from memory and buffered).",
-      registers: [this.registry],
-      collect() {
-        const store = metrics.sources?.store;
-        if (store) catchUp(this, {}, store.errors);
-      },
-    });
-    new Gauge({
-      name: "moodbot_store_buffered_turns",
-      help: "History turns held in memory while the store is unreachable.",
-      registers: [this.registry],
-      collect() {
-        const store = metrics.sources?.store;
-        if (store) this.set(store.bufferedTurns);
-      },
-    });
-    new Gauge({
-      name: "moodbot_store_up",
-      help: "1 while the store answers, 0 while it is unreachable (the bot keeps serving from memory).",
-      registers: [this.registry],
-      collect() {
-        const store = metrics.sources?.store;
-        if (store) this.set(store.reachable ? 1 : 0);
-      },
-    });
+    registerScrapedMetrics(this.registry, () => this.watched);
   }
 
   /** Starts reading the model's and the store's own counts at every scrape. */
   watch(sources: MetricSources, model: ModelInfo): void {
-    this.sources = sources;
-    this.threads = model.threads;
+    this.watched = { sources, model: { threads: model.threads } };
   }
 
   /** The text Prometheus scrapes. */
@@ -346,21 +239,6 @@ export class Metrics {
   private counter(name: string, help: string): Counter {
     return new Counter({ name, help, registers: [this.registry] });
   }
-}
-
-/**
- * Keeps a counter level with a total that something else counts (the model's cache hits, the store's errors):
- * each scrape adds what the total gained since the last one.
- */
-function totalFollower() {
-  const counted = new Map<string, number>();
-  return <T extends string>(counter: Counter<T>, labels: Partial<Record<T, string>>, total: number) => {
-    const key = JSON.stringify(labels);
-    const before = counted.get(key) ?? 0;
-    if (total <= before) return;
-    counter.inc(labels, total - before);
-    counted.set(key, total);
-  };
 }
 
 /** A reason as a label value: "outside the reaction share" → outside_the_reaction_share. */

@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
-import { ServerRequestError } from "../../errors.js";
+import { ServerErrors, tlsHint } from "./httpErrors.js";
 import { EventStreamParser, JsonLinesParser } from "./streamParsers.js";
 
 /*
@@ -69,8 +69,6 @@ export function parseServerAddress(raw: string): ServerAddress {
 
 /** An answer's body is bounded: /props with a long chat template is tens of kilobytes. */
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
-/** A server error message is quoted this far at most. */
-const MAX_QUOTED_MESSAGE = 300;
 const NETWORK_CODES_ON_A_STALE_SOCKET = new Set(["ECONNRESET", "EPIPE"]);
 
 type Method = "GET" | "POST";
@@ -321,51 +319,6 @@ export class ServerHttp {
   }
 }
 
-/** The client's errors: they name the route and the server's address, and never hold the key. */
-class ServerErrors {
-  constructor(
-    private readonly display: string,
-    private readonly apiKey: string | undefined,
-  ) {}
-
-  status(label: string, status: number, response: IncomingMessage, text: string): ServerRequestError {
-    const quoted = serverMessage(text) ?? response.statusMessage ?? "";
-    const said = quoted ? `: ${this.redact(quoted).slice(0, MAX_QUOTED_MESSAGE)}` : "";
-    if (status === 401 || status === 403) {
-      return this.make(
-        "unauthorized",
-        label,
-        `was refused (${status}${said}); check LLM_SERVER_API_KEY`,
-        status,
-      );
-    }
-    return this.make("http", label, `failed with ${status}${said}`, status);
-  }
-
-  make(
-    problem: ServerRequestError["problem"],
-    label: string,
-    what: string,
-    status?: number,
-    cause?: unknown,
-  ): ServerRequestError {
-    const message = `${label} at ${this.display} ${what}`;
-    return new ServerRequestError(
-      problem,
-      label,
-      message,
-      status,
-      cause === undefined ? undefined : { cause },
-    );
-  }
-
-  /** A server or proxy may echo the request's headers back: the key never reaches a message. */
-  redact(text: string): string {
-    const key = this.apiKey;
-    return key ? text.replaceAll(key, "[redacted]") : text;
-  }
-}
-
 /** Reads a whole body, bounded; `done` gets it as text. An oversized body is cut off (and fails to parse). */
 function readBody(response: IncomingMessage, done: (text: string) => void): void {
   const chunks: Buffer[] = [];
@@ -375,45 +328,4 @@ function readBody(response: IncomingMessage, done: (text: string) => void): void
     if (size <= MAX_BODY_BYTES) chunks.push(chunk);
   });
   response.on("end", () => done(size > MAX_BODY_BYTES ? "" : Buffer.concat(chunks).toString("utf8")));
-}
-
-/** The message in a server's error body: llama-server's and OpenAI's {"error":{"message"}}, Ollama's {"error"}, vLLM's {"detail"}. */
-function serverMessage(text: string): string | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof body !== "object" || body === null) return undefined;
-  const { error, message, detail } = body as { error?: unknown; message?: unknown; detail?: unknown };
-  if (typeof error === "string") return error;
-  if (typeof error === "object" && error !== null) {
-    const nested = (error as { message?: unknown }).message;
-    if (typeof nested === "string") return nested;
-  }
-  if (typeof message === "string") return message;
-  if (typeof detail === "string") return detail;
-  return undefined;
-}
-
-/** Node's codes for a certificate it does not trust, or one that names another host. */
-const UNTRUSTED_CERTIFICATE_CODES: ReadonlySet<string> = new Set([
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "CERT_UNTRUSTED",
-]);
-
-/** What an operator can do about a TLS failure, beside Node's own words for it. */
-function tlsHint(code: string | undefined): string {
-  if (code === undefined) return "";
-  if (UNTRUSTED_CERTIFICATE_CODES.has(code))
-    return " (the server's certificate is not trusted here: for a private CA, start the bot with NODE_EXTRA_CA_CERTS=/path/to/ca.pem)";
-  if (code === "ERR_TLS_CERT_ALTNAME_INVALID")
-    return " (the server's certificate names another host: use a LLM_SERVER_URL host that the certificate names)";
-  if (code === "CERT_HAS_EXPIRED") return " (the server's certificate has expired)";
-  return "";
 }

@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { ModelUnavailableError, ServerRequestError } from "../../errors.js";
 import { textTaskInputTokens } from "../../inputBudget.js";
 import type { Logger } from "../../logger.js";
 import type { ChatTurn, Prompts } from "../../prompts.js";
@@ -33,6 +32,7 @@ import {
   type LabelLane,
   type ServerSession,
 } from "./session.js";
+import { describeSession, SessionGuard } from "./sessionGuard.js";
 
 /** Free-text tasks are summaries and the like: a low temperature keeps them factual (as in-process). */
 const TEXT_TASK_TEMPERATURE = 0.3;
@@ -71,6 +71,7 @@ export class ServerLlm implements Llm {
   private readonly admission: Admission;
   private readonly connection: Connection<ServerSession>;
   private readonly lifetime = new AbortController();
+  private readonly guard: SessionGuard;
   private prompts: Prompts;
   private tasks: readonly Task[];
 
@@ -90,6 +91,7 @@ export class ServerLlm implements Llm {
       describe: describeSession,
       ...(options.retry ? { firstRetryMs: options.retry.firstMs, maxRetryMs: options.retry.maxMs } : {}),
     });
+    this.guard = new SessionGuard(this.connection, this.lifetime.signal);
   }
 
   /** The first contact: resolves once it succeeded or failed; a failure leaves the model not ready, retrying. */
@@ -216,12 +218,12 @@ export class ServerLlm implements Llm {
    */
   async countTokens(text: string, signal?: AbortSignal): Promise<number> {
     if (text === "") return 0;
-    const tokens = await this.serverTokens(text, signal);
+    const tokens = await this.guard.tokens(text, signal);
     return tokens?.length ?? estimateTokens(text);
   }
 
   async truncateToTokens(text: string, maxTokens: number, signal?: AbortSignal): Promise<string> {
-    const tokens = text === "" ? [] : await this.serverTokens(text, signal);
+    const tokens = text === "" ? [] : await this.guard.tokens(text, signal);
     const tokenizer = this.connection.session?.tokenizer;
     if (!tokens || !tokenizer) return truncateByEstimate(text, maxTokens).text;
     if (tokens.length <= maxTokens) return text;
@@ -240,29 +242,17 @@ export class ServerLlm implements Llm {
     this.options.closeTransport();
   }
 
-  /** The text's tokens as the server counts them; undefined where it cannot (no tokenizer, not reachable). */
-  private async serverTokens(text: string, signal: AbortSignal | undefined): Promise<number[] | undefined> {
-    const tokenizer = this.connection.session?.tokenizer;
-    if (!tokenizer) return undefined;
-    try {
-      return await tokenizer.tokenize(text, false, signal ?? this.lifetime.signal);
-    } catch (error) {
-      if (!this.serverLost(error)) throw error;
-      return undefined;
-    }
-  }
-
   private async classify<L extends string>(
     kind: string,
     laneOf: (session: ServerSession) => LabelLane<L> | LabelsUnreadableError | undefined,
     text: string,
     options: ClassifyOptions & Pick<AdmissionRequest, "priority">,
   ): Promise<LabelResult<L>> {
-    this.requireSession();
+    this.guard.require();
     const request = admissionRequest(kind, options.priority, options, false);
     return this.admission.run(request, (signal) =>
-      this.onServer(() => {
-        const session = this.requireSession();
+      this.guard.run(() => {
+        const session = this.guard.require();
         const lane = laneOf(session);
         if (!lane) throw new Error(`the task ${kind} was not loaded with the model`);
         if (lane instanceof LabelsUnreadableError)
@@ -277,12 +267,12 @@ export class ServerLlm implements Llm {
     turns: readonly ChatTurn[],
     settings: Omit<CompletionSettings, "onText"> & { readonly onText: ((text: string) => void) | undefined },
   ): Promise<ChatCompletion> {
-    this.requireSession();
+    this.guard.require();
     const onText = settings.onText ?? (() => {});
     return this.admission.run(request, (signal) =>
-      this.onServer(() =>
+      this.guard.run(() =>
         completeOnSession(
-          this.requireSession(),
+          this.guard.require(),
           turns,
           { ...settings, onText, priority: request.priority },
           signal,
@@ -290,33 +280,6 @@ export class ServerLlm implements Llm {
         ),
       ),
     );
-  }
-
-  private requireSession(): ServerSession {
-    const session = this.connection.session;
-    if (session) return session;
-    const readiness = this.connection.readiness;
-    throw new ModelUnavailableError(readiness.ready ? "the model server is reconnecting" : readiness.cause);
-  }
-
-  /** A server that went away, or refused the key, mid-request: not ready from now on, and the work unavailable. */
-  private async onServer<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      if (!this.serverLost(error)) throw error;
-      const readiness = this.connection.readiness;
-      throw new ModelUnavailableError(readiness.ready ? (error as Error).message : readiness.cause);
-    }
-  }
-
-  /** Flips readiness for an unreachable server or a refused key; true when that is what the error was. */
-  private serverLost(error: unknown): boolean {
-    if (!(error instanceof ServerRequestError)) return false;
-    if (error.problem !== "unreachable" && error.problem !== "unauthorized") return false;
-    if (this.lifetime.signal.aborted) return false;
-    this.connection.lost(error);
-    return true;
   }
 }
 
@@ -337,23 +300,6 @@ function admissionRequest(
     ...(options.group === undefined ? {} : { group: options.group }),
     ...(options.shedLast ? { shedLast: true } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
-  };
-}
-
-function describeSession(session: ServerSession): Record<string, unknown> {
-  const { facts } = session;
-  return {
-    kind: facts.kind,
-    model: facts.model,
-    contextSize: facts.contextSize,
-    slots: facts.slots,
-    maxInFlight: session.maxInFlight,
-    method: session.method,
-    promptForm: session.prompts.form,
-    sentimentPrefixTokens: session.sentiment.prompt.prefixTokens,
-    unreadableTasks: [...session.tasks].flatMap(([name, lane]) =>
-      lane instanceof LabelsUnreadableError ? [name] : [],
-    ),
   };
 }
 
