@@ -96,6 +96,13 @@ const RULES: readonly Rule[] = [
     transitive: true,
   },
   {
+    name: "src/platform/ imports nothing of the bot outside itself",
+    appliesTo: (file) => file.startsWith("src/platform/"),
+    forbids: (target) =>
+      (target.startsWith("src/") && !target.startsWith("src/platform/")) || target.startsWith("commands/"),
+    transitive: false,
+  },
+  {
     name: "in the bot, only src/llm/inProcess/ imports node-llama-cpp",
     appliesTo: isProductOutsideInProcess,
     forbids: isNodeLlamaCpp,
@@ -200,12 +207,14 @@ describe("import rules", () => {
       ["src/store/usesConfig.ts", ["src/config.ts"]],
       ["src/llm/usesStore.ts", ["src/store/history.ts"]],
       ["src/pipeline.ts", ["src/index.ts"]],
+      ["src/platform/usesLogger.ts", ["src/logger.ts", "src/platform/time.ts"]],
     ]);
     expect(violations(graph)).toEqual([
       `${RULES[0]?.name}: src/llm/direct.ts → discord.js`,
       `${RULES[0]?.name}: src/llm/indirect.ts → src/helper.ts → src/discord/context.ts`,
       `${RULES[1]?.name}: src/llm/usesStore.ts → src/store/history.ts`,
       `${RULES[4]?.name}: src/pipeline.ts → src/index.ts`,
+      `${RULES[6]?.name}: src/platform/usesLogger.ts → src/logger.ts`,
     ]);
   });
 
