@@ -92,3 +92,25 @@ describe("rate limits", () => {
     expect((await reaction(discord.secondChannelId)).status).toBe(204);
   });
 });
+
+describe("deletes and moderation", () => {
+  it("deletes a message once, telling the bot, and refuses a second delete with 10008", async () => {
+    const posted = await call("POST", `/channels/${discord.channelId}/messages`, { content: "to delete" });
+    const id = (posted.body as { id?: string }).id ?? "";
+    const path = `/channels/${discord.channelId}/messages/${id}`;
+    expect((await call("DELETE", path)).status).toBe(204);
+    const again = await call("DELETE", path);
+    expect([again.status, again.body.code]).toEqual([404, 10008]);
+  });
+
+  it("refuses to time out a member above the bot with 50013, and answers an unknown route with 404", async () => {
+    const member = discord.snowflake();
+    const path = `/guilds/${discord.guildId}/members/${member}`;
+    const until = new Date(Date.now() + 60_000).toISOString();
+    expect((await call("PATCH", path, { communication_disabled_until: until })).status).toBe(200);
+    discord.membersAboveBot.add(member);
+    const refused = await call("PATCH", path, { communication_disabled_until: until });
+    expect([refused.status, refused.body.code]).toEqual([403, 50013]);
+    expect((await call("GET", `/guilds/${discord.guildId}/bans`)).status).toBe(404);
+  });
+});
