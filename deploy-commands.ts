@@ -1,12 +1,13 @@
-import { loadConfig } from "./src/config.js";
-import { reportStartupError } from "./src/startupError.js";
-import { loadTasks } from "./src/tasks.js";
+import { reportStartupError } from "./src/entry/startupError.js";
+import { loadConfig } from "./src/platform/config.js";
+import { BUILT_IN_COMMAND_NAMES } from "./src/tasks/builtInNames.js";
+import { loadTasks } from "./src/tasks/tasks.js";
 
 /** `npm run deploy-commands`: registers every command in commands/index.ts, globally or to DISCORD_GUILD_ID. */
 async function main(): Promise<void> {
   const { discord, tasksDir } = loadConfig(undefined, "deploy");
   // discord.js loads only once the config is known to be good.
-  const [{ BUILT_IN_COMMAND_NAMES, commandsWithTasks }, { deployCommands }] = await Promise.all([
+  const [{ commandsWithTasks }, { deployCommands }] = await Promise.all([
     import("./commands/index.js"),
     import("./src/discord/deployCommands.js"),
   ]);

@@ -1,5 +1,5 @@
 import { defineConfig } from "vitest/config";
-import { NODE_RUNTIME_FLAGS } from "./src/runtimeFlags.js";
+import { NODE_RUNTIME_FLAGS } from "./src/entry/runtimeFlags.js";
 
 export default defineConfig({
   test: {

@@ -1,5 +1,5 @@
 import type { LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
-import type { SentimentLabel } from "../src/sentimentLabels.js";
+import type { SentimentLabel } from "../src/platform/sentimentLabels.js";
 
 /**
  * The baseline we compare against, as the "all-in-one in-context learning" article does it: the whole prompt is

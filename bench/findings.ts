@@ -1,5 +1,5 @@
 import { EVALUATIONS_PER_COLLECTION } from "../src/llm/inProcess/samplerCollector.js";
-import { percent } from "../src/wording.js";
+import { percent } from "../src/wording/wording.js";
 
 /*
  * The README's reading of a bench run, rendered from bench/results.json: every figure in it comes from the run, so

@@ -1,4 +1,4 @@
-import type { ChatTurn } from "../src/prompts.js";
+import type { ChatTurn } from "../src/prompts/prompts.js";
 /**
  * Discord-style messages for the benchmark, English and Chinese, written for this project. Timings depend on
  * token counts, so the mix has the lengths real servers have: mostly short, some long.

@@ -1,8 +1,8 @@
 import { basename } from "node:path";
-import { inProcessConfig, loadConfig, readEnvironment } from "../src/config.js";
 import { loadModel } from "../src/llm/inProcess/model.js";
-import { createLogger } from "../src/logger.js";
-import { loadPrompts, renderChatTurns } from "../src/prompts.js";
+import { inProcessConfig, loadConfig, readEnvironment } from "../src/platform/config.js";
+import { createLogger } from "../src/platform/logger.js";
+import { loadPrompts, renderChatTurns } from "../src/prompts/prompts.js";
 import { BENCH_MESSAGES, tenTurnHistory } from "./messages.js";
 import type { ModelCost } from "./models.js";
 import { mean, median, round, timed } from "./stats.js";

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { NODE_RUNTIME_FLAGS } from "../src/runtimeFlags.js";
+import { NODE_RUNTIME_FLAGS } from "../src/entry/runtimeFlags.js";
 import { REPO_ROOT } from "../testkit/botProcess.js";
 import { ensureBenchModel, ensureShapeModel, LARGER_SHAPES } from "./benchModel.js";
 

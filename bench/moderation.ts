@@ -1,12 +1,12 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { inProcessConfig, loadConfig, readEnvironment } from "../src/config.js";
 import { loadModel } from "../src/llm/inProcess/model.js";
 import type { Llm } from "../src/llm/llm.js";
-import { createLogger } from "../src/logger.js";
-import { MODERATION_TASK } from "../src/pipeline.js";
-import { loadPrompts } from "../src/prompts.js";
-import { loadTasks, type Task } from "../src/tasks.js";
+import { MODERATION_TASK } from "../src/pipeline/pipeline.js";
+import { inProcessConfig, loadConfig, readEnvironment } from "../src/platform/config.js";
+import { createLogger } from "../src/platform/logger.js";
+import { loadPrompts } from "../src/prompts/prompts.js";
+import { loadTasks, type Task } from "../src/tasks/tasks.js";
 import { REPO_ROOT } from "../testkit/botProcess.js";
 import { ensureBenchModel } from "./benchModel.js";
 import { BENCH_MESSAGES } from "./messages.js";

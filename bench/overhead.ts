@@ -1,8 +1,8 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inProcessConfig, loadConfig, readEnvironment } from "../src/config.js";
-import { percent } from "../src/wording.js";
+import { inProcessConfig, loadConfig, readEnvironment } from "../src/platform/config.js";
+import { percent } from "../src/wording/wording.js";
 import { REPO_ROOT, runEntryPoint } from "../testkit/botProcess.js";
 import { FakeDiscord } from "../testkit/fakeDiscord.js";
 import { freePort } from "../testkit/ports.js";

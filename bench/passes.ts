@@ -1,6 +1,6 @@
 import type { LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
 import type { Llm } from "../src/llm/llm.js";
-import { type ChatTurn, loadPrompts, renderChatTurns } from "../src/prompts.js";
+import { type ChatTurn, loadPrompts, renderChatTurns } from "../src/prompts/prompts.js";
 import { BENCH_MESSAGES } from "./messages.js";
 import { median, round } from "./stats.js";
 

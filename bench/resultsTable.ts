@@ -1,4 +1,4 @@
-import { percent } from "../src/wording.js";
+import { percent } from "../src/wording/wording.js";
 
 /*
  * The bench's tables, rendered from bench/results.json alone: `npm run bench` writes them into bench/results.md, the

@@ -5,7 +5,7 @@ import {
   LayeredSentimentCache,
   type SharedResultStore,
 } from "../src/llm/sharedResultCache.js";
-import { createLogger } from "../src/logger.js";
+import { createLogger } from "../src/platform/logger.js";
 import { createRedisClient } from "../src/store/redisClient.js";
 import { RedisResultCache } from "../src/store/redisResultCache.js";
 import { RedisServer } from "../testkit/redis.js";

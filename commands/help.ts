@@ -8,7 +8,7 @@ import {
 import type { BotContext } from "../src/discord/context.js";
 import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
-import { type Language, type ModelLocation, WORDING } from "../src/wording.js";
+import { type Language, type ModelLocation, WORDING } from "../src/wording/wording.js";
 
 /** What the bot does and which commands exist, in the channel's language, only for the asker. */
 export const data = new SlashCommandBuilder()

@@ -1,5 +1,5 @@
 import type { Command } from "../src/discord/context.js";
-import type { Task } from "../src/tasks.js";
+import type { Task } from "../src/tasks/tasks.js";
 import * as analyzeMood from "./analyzeMood.js";
 import * as forget from "./forget.js";
 import * as help from "./help.js";
@@ -21,11 +21,6 @@ export const commands: readonly Command[] = [
   privacy,
   help,
 ];
-
-/** The names the bot's own commands take: no prompt-defined task may reuse one. */
-export const BUILT_IN_COMMAND_NAMES: ReadonlySet<string> = new Set(
-  commands.map((command) => command.data.name),
-);
 
 /**
  * Every application command, the prompt-defined tasks included (but not those the bot only runs itself, such as

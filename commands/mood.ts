@@ -2,10 +2,10 @@ import { AttachmentBuilder, type ChatInputCommandInteraction, SlashCommandBuilde
 import type { BotContext } from "../src/discord/context.js";
 import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
+import { type EmojiMap, SENTIMENT_LABELS } from "../src/platform/sentimentLabels.js";
 import { HOUR_MS } from "../src/platform/time.js";
-import { type EmojiMap, SENTIMENT_LABELS } from "../src/sentimentLabels.js";
 import { emptyCounts, type MoodCounts } from "../src/store/moodTally.js";
-import type { Wording } from "../src/wording.js";
+import type { Wording } from "../src/wording/wording.js";
 
 export const data = new SlashCommandBuilder()
   .setName("mood")

@@ -9,7 +9,7 @@ import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
 import type { DeletionReport } from "../src/store/memberData.js";
 
-import type { Wording } from "../src/wording.js";
+import type { Wording } from "../src/wording/wording.js";
 
 export const data = new SlashCommandBuilder()
   .setName("privacy")

@@ -1,6 +1,6 @@
 import type { SentimentResult } from "../src/llm/llm.js";
-import { SENTIMENT_LABELS } from "../src/sentimentLabels.js";
-import { percent, type Wording } from "../src/wording.js";
+import { SENTIMENT_LABELS } from "../src/platform/sentimentLabels.js";
+import { percent, type Wording } from "../src/wording/wording.js";
 
 /**
  * The answer /sentiment and "Analyze mood" give: emoji, label, confidence, then every label's probability. The

@@ -21,8 +21,9 @@ import {
   type ModerationMode,
   type ModerationSettings,
 } from "../src/store/moderation.js";
-import { type Scope, SETTING_KEYS, SETTING_VALUES, type SettingKey } from "../src/store/settings.js";
-import type { Wording } from "../src/wording.js";
+import { type Scope, SETTING_VALUES } from "../src/store/settings.js";
+import { SETTING_KEYS, type SettingKey } from "../src/wording/keys.js";
+import type { Wording } from "../src/wording/wording.js";
 
 const TEXT_CHANNELS = [ChannelType.GuildText, ChannelType.GuildAnnouncement] as const;
 

@@ -1,15 +1,15 @@
 import { type ChatInputCommandInteraction, type Message, SlashCommandBuilder } from "discord.js";
-import { joinFiles, type Layout } from "../src/attachments.js";
+import { joinFiles, type Layout } from "../src/discord/attachmentReader.js";
 import { attachmentRefs } from "../src/discord/attachments.js";
 import type { BotContext, Command } from "../src/discord/context.js";
 import { inForceFor } from "../src/discord/inForce.js";
 import { answerInteraction } from "../src/discord/send.js";
-import type { ReadingBudget } from "../src/inputBudget.js";
 import type { LabelResult } from "../src/llm/llm.js";
-import type { Task } from "../src/tasks.js";
+import type { Task } from "../src/tasks/tasks.js";
+import type { ReadingBudget } from "../src/text/inputBudget.js";
 import { normaliseInput } from "../src/text/normaliseInput.js";
-import { transcript } from "../src/transcript.js";
-import { percent } from "../src/wording.js";
+import { transcript } from "../src/transcript/transcript.js";
+import { percent } from "../src/wording/wording.js";
 
 export function formatLabelAnswer(result: LabelResult<string>, labels: readonly string[]): string {
   const breakdown = labels

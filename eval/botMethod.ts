@@ -1,8 +1,8 @@
 import type { Llm, SentimentResult } from "../src/llm/llm.js";
 import { applyNeutralThreshold } from "../src/llm/neutralThreshold.js";
 import { type InProcessChoice, openModel, type RuntimeChoice } from "../src/llm/openModel.js";
-import { createLogger } from "../src/logger.js";
-import type { Prompts } from "../src/prompts.js";
+import { createLogger } from "../src/platform/logger.js";
+import type { Prompts } from "../src/prompts/prompts.js";
 import { normaliseInput } from "../src/text/normaliseInput.js";
 import type { EvalExample } from "./dataset.js";
 import type { Prediction } from "./metrics.js";

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseSentimentExamples } from "../src/prompts.js";
+import { parseSentimentExamples } from "../src/prompts/prompts.js";
 
 /*
  * Whether an eval line leaks into the prompts: a line equal to, containing, contained in, or nearly equal to a

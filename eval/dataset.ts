@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { SENTIMENT_LABELS } from "../src/sentimentLabels.js";
+import { SENTIMENT_LABELS } from "../src/platform/sentimentLabels.js";
 
 const exampleSchema = z.object({
   id: z.number().int().positive(),

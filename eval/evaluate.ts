@@ -12,9 +12,9 @@ import { ChatRunner } from "../src/llm/inProcess/chat.js";
 import { createSentimentClassifier } from "../src/llm/inProcess/sentiment.js";
 import type { ModelRuntimeInfo, SentimentResult } from "../src/llm/llm.js";
 import { applyNeutralThreshold } from "../src/llm/neutralThreshold.js";
-import { loadPrompts } from "../src/prompts.js";
-import { SENTIMENT_LABELS, type SentimentLabel } from "../src/sentimentLabels.js";
-import { percent } from "../src/wording.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "../src/platform/sentimentLabels.js";
+import { loadPrompts } from "../src/prompts/prompts.js";
+import { percent } from "../src/wording/wording.js";
 import {
   botInput,
   type Classified,

@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import type Sentiment from "sentiment";
-import type { SentimentLabel } from "../src/sentimentLabels.js";
+import type { SentimentLabel } from "../src/platform/sentimentLabels.js";
 
 /*
  * The baselines that need no model: AFINN (the `sentiment` package), VADER (`vader-sentiment`), and a small

@@ -1,4 +1,4 @@
-import { SENTIMENT_LABELS, type SentimentLabel } from "../src/sentimentLabels.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "../src/platform/sentimentLabels.js";
 
 /** A prediction outside the label set (the article's method can produce one). */
 export const OUT_OF_SET = "other";

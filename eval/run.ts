@@ -3,14 +3,14 @@ import { availableParallelism } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { reportStartupError } from "../src/entry/startupError.js";
 import {
   type Config,
   type InProcessConfig,
   inProcessConfig,
   loadConfig,
   readEnvironment,
-} from "../src/config.js";
-import { reportStartupError } from "../src/startupError.js";
+} from "../src/platform/config.js";
 import { type OpenBot, openBot } from "./botMethod.js";
 import { loadDataset, loadToxicityDataset, type Split } from "./dataset.js";
 import {

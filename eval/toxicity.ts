@@ -3,9 +3,9 @@ import { getLlama } from "node-llama-cpp";
 import { ChatRunner } from "../src/llm/inProcess/chat.js";
 import { LabelClassifier } from "../src/llm/inProcess/labelClassifier.js";
 import type { LabelResult } from "../src/llm/llm.js";
-import { isLabelTask, loadTasks, renderTaskTurns, type Task } from "../src/tasks.js";
+import { isLabelTask, loadTasks, renderTaskTurns, type Task } from "../src/tasks/tasks.js";
 import { normaliseInput } from "../src/text/normaliseInput.js";
-import { percent } from "../src/wording.js";
+import { percent } from "../src/wording/wording.js";
 import type { ToxicityExample } from "./dataset.js";
 
 /**

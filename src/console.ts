@@ -2,14 +2,14 @@ import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { createInterface, type Interface } from "node:readline/promises";
 import { pino } from "pino";
-import type { App } from "./app.js";
-import { type Config, configSecrets } from "./config.js";
+import type { App } from "./assembly/app.js";
+import { loadConfigOrExit, reportStartupError } from "./entry/startupError.js";
 import type { TaskOutcome } from "./llm/llm.js";
-import { createLogger } from "./logger.js";
-import type { EmojiMap } from "./sentimentLabels.js";
-import { loadConfigOrExit, reportStartupError } from "./startupError.js";
+import { type Config, configSecrets } from "./platform/config.js";
+import { createLogger } from "./platform/logger.js";
+import type { EmojiMap } from "./platform/sentimentLabels.js";
 import { effectiveEmojis, parseSettingsFile, type Settings } from "./store/settings.js";
-import { type Language, percent, replyLanguage, WORDING } from "./wording.js";
+import { type Language, percent, replyLanguage, WORDING } from "./wording/wording.js";
 
 /** The console's conversation lives under this channel id in the same store as Discord channels. */
 const CONSOLE_CHANNEL_ID = "console";
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   try {
     const inForce = consoleSettings(config);
     // The model's modules load only once the config is known to be good.
-    const { assemble } = await import("./app.js");
+    const { assemble } = await import("./assembly/app.js");
     // Its log shows warnings only: the terminal still hears how a first download is going.
     const app = await assemble(config, logger, {
       onDownloadProgress: (percent) => console.error(`Downloading the model: ${percent}%`),

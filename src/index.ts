@@ -1,13 +1,13 @@
-import type { App } from "./app.js";
-import { configSecrets } from "./config.js";
+import type { App } from "./assembly/app.js";
+import { FORWARD_OUTCOMES_FLAG, ParentLink } from "./assembly/parentLink.js";
+import type { PromptReloader } from "./assembly/reload.js";
 import type { Bot } from "./discord/createBot.js";
-import { ConfigError, DiscordSetupError } from "./errors.js";
-import { createLogger, type Logger } from "./logger.js";
+import { missingRuntimeFlags } from "./entry/runtimeFlags.js";
+import { loadConfigOrExit, reportStartupError } from "./entry/startupError.js";
 import type { HealthServer, Readiness } from "./observability/healthServer.js";
-import { FORWARD_OUTCOMES_FLAG, ParentLink } from "./parentLink.js";
-import type { PromptReloader } from "./reload.js";
-import { missingRuntimeFlags } from "./runtimeFlags.js";
-import { loadConfigOrExit, reportStartupError } from "./startupError.js";
+import { configSecrets } from "./platform/config.js";
+import { ConfigError, DiscordSetupError } from "./platform/errors.js";
+import { createLogger, type Logger } from "./platform/logger.js";
 
 /** Longest a graceful shutdown may take before the process gives up on it. */
 const SHUTDOWN_DEADLINE_MS = 9_000;
@@ -32,12 +32,12 @@ async function main(): Promise<void> {
     // error is reported at once.
     const [{ assemble }, { createBot }, { resolveShardPlan }, { Metrics }, { startHealthServer }, reload] =
       await Promise.all([
-        import("./app.js"),
+        import("./assembly/app.js"),
         import("./discord/createBot.js"),
         import("./discord/shards.js"),
         import("./observability/metrics.js"),
         import("./observability/healthServer.js"),
-        import("./reload.js"),
+        import("./assembly/reload.js"),
       ]);
     const metrics = new Metrics({ processMetrics: config.metrics.port !== undefined });
     // Up before the model loads: a supervisor sees the process alive (/healthz) and not yet ready (/readyz).
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     }
     bot = createBot({ ...app, metrics, config, shards, logger: logger.child({ shards: shards.ids }) });
     logger.info({ shards: shards.ids, shardCount: shards.count, store: app.store.kind }, "starting");
-    reloader = new reload.PromptReloader({ app, bot, config, logger: logger.child({ component: "reload" }) });
+    reloader = new reload.PromptReloader({ app, bot, logger: logger.child({ component: "reload" }) });
     const stopWatching = config.reload.watch ? reload.watchPrompts(reloader, config, logger) : undefined;
     shutDownOnSignals({ app, bot, health, stopWatching, parent }, logger);
     await login(bot);

@@ -1,12 +1,17 @@
 import { basename } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { type Config, type InProcessConfig, inProcessConfig, type ServerModelConfig } from "./config.js";
-import { MoodbotError } from "./errors.js";
+import { loadConfigOrExit, reportStartupError } from "./entry/startupError.js";
 import type { Llm } from "./llm/llm.js";
 import type { LabelVotes } from "./llm/server/serverLabels.js";
-import { createLogger } from "./logger.js";
-import { SENTIMENT_LABELS, type SentimentLabel } from "./sentimentLabels.js";
-import { loadConfigOrExit, reportStartupError } from "./startupError.js";
+import {
+  type Config,
+  type InProcessConfig,
+  inProcessConfig,
+  type ServerModelConfig,
+} from "./platform/config.js";
+import { MoodbotError } from "./platform/errors.js";
+import { createLogger } from "./platform/logger.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "./platform/sentimentLabels.js";
 
 /*
  * `npm run model -- <command>`: the model files, managed with node-llama-cpp's own file insights and the bot's
@@ -111,7 +116,7 @@ async function list(config: InProcessConfig): Promise<void> {
 async function verify(config: InProcessConfig, file: string | undefined): Promise<boolean> {
   const [{ loadModel }, { loadPrompts }, { inspectModelFiles }] = await Promise.all([
     import("./llm/inProcess/model.js"),
-    import("./prompts.js"),
+    import("./prompts/prompts.js"),
     import("./llm/inProcess/modelInfo.js"),
   ]);
   const logger = createLogger({ level: "silent" });
@@ -154,8 +159,8 @@ async function verify(config: InProcessConfig, file: string | undefined): Promis
 async function verifyServer(config: Config, server: ServerModelConfig): Promise<boolean> {
   const [{ createServerLlm }, { loadPrompts }, { loadTasks }] = await Promise.all([
     import("./llm/server/index.js"),
-    import("./prompts.js"),
-    import("./tasks.js"),
+    import("./prompts/prompts.js"),
+    import("./tasks/tasks.js"),
   ]);
   const { runtime: _runtime, ...settings } = server;
   // The server runtime itself, not the result caches the bot puts over it: a verification reads the server.

@@ -1,13 +1,13 @@
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import type { ShardingManager } from "discord.js";
-import { CONFIG_TABLE, type Config, configSecrets } from "./config.js";
+import { FORWARD_OUTCOMES_FLAG, ParentLink } from "./assembly/parentLink.js";
 import type { ShardPlan } from "./discord/shards.js";
-import { ConfigError } from "./errors.js";
-import { createLogger, type Logger } from "./logger.js";
-import { FORWARD_OUTCOMES_FLAG, ParentLink } from "./parentLink.js";
-import { NODE_RUNTIME_FLAGS } from "./runtimeFlags.js";
-import { loadConfigOrExit, reportStartupError } from "./startupError.js";
+import { NODE_RUNTIME_FLAGS } from "./entry/runtimeFlags.js";
+import { loadConfigOrExit, reportStartupError } from "./entry/startupError.js";
+import { CONFIG_TABLE, type Config, configSecrets } from "./platform/config.js";
+import { ConfigError } from "./platform/errors.js";
+import { createLogger, type Logger } from "./platform/logger.js";
 
 /** Children get a generous start: each loads the model before it connects. */
 const SPAWN_TIMEOUT_MS = 10 * 60_000;

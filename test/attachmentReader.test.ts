@@ -13,12 +13,12 @@ import {
   MIN_FILE_TOKENS,
   NOT_READ,
   readPrefix,
-} from "../src/attachments.js";
-import type { ReadingBudget, TokenMeter } from "../src/inputBudget.js";
+} from "../src/discord/attachmentReader.js";
 import { loadModel } from "../src/llm/inProcess/model.js";
 import type { Llm } from "../src/llm/llm.js";
-import { createLogger } from "../src/logger.js";
-import { transcript } from "../src/transcript.js";
+import { createLogger } from "../src/platform/logger.js";
+import type { ReadingBudget, TokenMeter } from "../src/text/inputBudget.js";
+import { transcript } from "../src/transcript/transcript.js";
 import { testModelOptions, tinyModel } from "../testkit/models.js";
 
 /*

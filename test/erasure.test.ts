@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../src/logger.js";
+import { createLogger } from "../src/platform/logger.js";
 import { openStore, type Store } from "../src/store/openStore.js";
 import { createRedisClient, type RedisClient } from "../src/store/redisClient.js";
 import { LogCapture } from "../testkit/harness.js";

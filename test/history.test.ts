@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import KeyvSqlite from "@keyv/sqlite";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createLogger } from "../src/logger.js";
+import { createLogger } from "../src/platform/logger.js";
 import { HistoryStore, type HistoryTurn } from "../src/store/history.js";
 import { openStore, type Store } from "../src/store/openStore.js";
 import { createRedisClient } from "../src/store/redisClient.js";

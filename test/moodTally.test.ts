@@ -4,11 +4,11 @@ import { join } from "node:path";
 import { createCanvas, GlobalFonts } from "@napi-rs/canvas";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bucketCounts } from "../commands/mood.js";
-import { createLogger } from "../src/logger.js";
-import { CHART_FONT_FAMILY, MoodChartRenderer } from "../src/moodChart.js";
+import { CHART_FONT_FAMILY, MoodChartRenderer } from "../src/discord/moodChart.js";
+import { createLogger } from "../src/platform/logger.js";
 import { DAY_MS, HOUR_MS } from "../src/platform/time.js";
 import { openStore, type Store } from "../src/store/openStore.js";
-import { WORDING } from "../src/wording.js";
+import { WORDING } from "../src/wording/wording.js";
 import { STORE_BACKENDS } from "./support/storeBackends.js";
 
 const logger = createLogger({ level: "silent" });

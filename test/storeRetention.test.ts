@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../src/logger.js";
+import { createLogger } from "../src/platform/logger.js";
 import { DAY_MS, HOUR_MS } from "../src/platform/time.js";
 import { HistoryStore } from "../src/store/history.js";
 import { INDEX, INDEX_SLACK_MS } from "../src/store/idIndex.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type KeyvSqlite from "@keyv/sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../src/logger.js";
+import { createLogger } from "../src/platform/logger.js";
 import { DAY_MS } from "../src/platform/time.js";
 import { type HistoryBackend, HistoryStore, type HistoryTurn } from "../src/store/history.js";
 import { INDEX } from "../src/store/idIndex.js";

@@ -4,8 +4,8 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isOutcomeEnvelope } from "../src/outcomes.js";
-import { FORWARD_OUTCOMES_FLAG } from "../src/parentLink.js";
+import { FORWARD_OUTCOMES_FLAG } from "../src/assembly/parentLink.js";
+import { isOutcomeEnvelope } from "../src/outcomes/outcomes.js";
 import { OutcomeLog } from "./outcomeLog.js";
 
 /** The entry points that run the bot, and so can tell its outcomes. */
@@ -84,7 +84,7 @@ export async function runEntryPoint(
   const child = spawn(node, [...args, ...forward, ...(options.args ?? [])], {
     cwd,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? cwd, ...env },
-    // The IPC channel carries the bot's outcomes (src/outcomes.ts); nothing else is sent over it.
+    // The IPC channel carries the bot's outcomes (src/outcomes/outcomes.ts); nothing else is sent over it.
     stdio: ["pipe", "pipe", "pipe", "ipc"],
   });
   const outcomes = new OutcomeLog();

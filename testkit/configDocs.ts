@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Row, rowsOf } from "../src/configSchema.js";
-import { CONFIG_TABLE } from "../src/configTable.js";
+import { type Row, rowsOf } from "../src/platform/configSchema.js";
+import { CONFIG_TABLE } from "../src/platform/configTable.js";
 
 /*
- * README.md's configuration table and .env.example, rendered from the config table (src/configTable.ts), and read
+ * README.md's configuration table and .env.example, rendered from the config table (src/platform/configTable.ts), and read
  * back for test/unit/configDocs.test.ts. `npm run config:docs` (testkit/configDocsCli.ts) writes them.
  */
 
@@ -20,11 +20,11 @@ const NO_BREAK = "\u00a0";
 const ENV_HEADER = [
   "# moodbot configuration. Copy to .env and fill in DISCORD_TOKEN (and DISCORD_CLIENT_ID for deploy-commands).",
   '# Real environment variables override this file. Empty values mean "use the default".',
-  "# Generated from src/configTable.ts by `npm run config:docs`: change the table there, not this file.",
+  "# Generated from src/platform/configTable.ts by `npm run config:docs`: change the table there, not this file.",
 ];
 
 export const README_START =
-  "<!-- Generated from src/configTable.ts by `npm run config:docs`: change the table there, not here. -->";
+  "<!-- Generated from src/platform/configTable.ts by `npm run config:docs`: change the table there, not here. -->";
 export const README_END = "<!-- End of the generated configuration table. -->";
 
 /** Markdown as a plain-text comment: no backticks; a link becomes where it points. */

@@ -1,4 +1,4 @@
-import { createLogger } from "../src/logger.js";
+import { createLogger } from "../src/platform/logger.js";
 import { HistoryStore } from "../src/store/history.js";
 import { openStore } from "../src/store/openStore.js";
 

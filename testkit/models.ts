@@ -2,8 +2,8 @@ import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LoadModelOptions } from "../src/llm/inProcess/model.js";
-import { createLogger } from "../src/logger.js";
-import { loadPrompts } from "../src/prompts.js";
+import { createLogger } from "../src/platform/logger.js";
+import { loadPrompts } from "../src/prompts/prompts.js";
 import { type TinyModelOptions, writeTinyQwenGguf } from "./gguf.js";
 import { writeLabelSensitiveGguf } from "./labelSensitiveGguf.js";
 

@@ -1,4 +1,4 @@
-import type { OutcomeKind, PortableOutcome } from "../src/outcomes.js";
+import type { OutcomeKind, PortableOutcome } from "../src/outcomes/outcomes.js";
 
 /** An outcome as a test reads it: in-process, or after it crossed IPC from a child process. */
 export type SeenOutcome = PortableOutcome;

@@ -1,5 +1,5 @@
-import type { Outcome } from "../src/outcomes.js";
-import { ParentLink } from "../src/parentLink.js";
+import { ParentLink } from "../src/assembly/parentLink.js";
+import type { Outcome } from "../src/outcomes/outcomes.js";
 
 /**
  * A process that sends its parent N outcomes over IPC through ParentLink, then exits at once, as a shutting-down

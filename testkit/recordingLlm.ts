@@ -1,6 +1,6 @@
 import type { ChatCompletion, Llm, TaskOutcome } from "../src/llm/llm.js";
-import type { ChatTurn, Prompts } from "../src/prompts.js";
-import type { Task } from "../src/tasks.js";
+import type { ChatTurn, Prompts } from "../src/prompts/prompts.js";
+import type { Task } from "../src/tasks/tasks.js";
 
 /** One call the bot made at the model's seam, with exactly the input it handed over. */
 export type ModelCall =

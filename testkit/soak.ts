@@ -66,7 +66,7 @@ const HOSTILE = [
 ];
 
 /**
- * What accounts for a message, by the outcomes the bot tells (src/outcomes.ts): the whole message skipped; or its
+ * What accounts for a message, by the outcomes the bot tells (src/outcomes/outcomes.ts): the whole message skipped; or its
  * reaction done, skipped or shed; and for a mention its reply posted, refused, shed or failed. A reaction that
  * failed accounts for nothing: the soak wants none.
  */
@@ -116,7 +116,7 @@ export async function runSoak(options: { messages: number; channels?: number }):
   const h: BotHarness = await startBotHarness({
     channels: channelCount,
     env: { CHAT_MAX_TOKENS: "16", SENTIMENT_CACHE_SIZE: "200" },
-    // Qwen2.5's vocabulary size: what node-llama-cpp holds per evaluation scales with it (see src/runtimeFlags.ts).
+    // Qwen2.5's vocabulary size: what node-llama-cpp holds per evaluation scales with it (see src/entry/runtimeFlags.ts).
     model: { vocabularySize: 151_936 },
   });
   try {

@@ -1,6 +1,6 @@
 import type { Message } from "discord.js";
-import { type AttachmentReader, type AttachmentRef, joinFiles, type Layout } from "../attachments.js";
-import type { ReadingBudget } from "../inputBudget.js";
+import type { ReadingBudget } from "../text/inputBudget.js";
+import { type AttachmentReader, type AttachmentRef, joinFiles, type Layout } from "./attachmentReader.js";
 
 /** A message's attachments as the reader takes them: discord.js gives each one's URL, name, size and type. */
 export function attachmentRefs(message: Message): AttachmentRef[] {

@@ -5,25 +5,25 @@ import type {
   RESTPostAPIApplicationCommandsJSONBody,
   UserContextMenuCommandInteraction,
 } from "discord.js";
-import type { AttachmentReader } from "../attachments.js";
-import type { ChatGate } from "../chatGate.js";
-import type { Config } from "../config.js";
 import type { ModelReadiness } from "../llm/llm.js";
-import type { Logger } from "../logger.js";
-import type { MoodChartRenderer } from "../moodChart.js";
 import type { Metrics } from "../observability/metrics.js";
-import type { Outcomes } from "../outcomes.js";
-import type { Pipeline } from "../pipeline.js";
+import type { Outcomes } from "../outcomes/outcomes.js";
+import type { Pipeline } from "../pipeline/pipeline.js";
+import type { Config } from "../platform/config.js";
 import type { KeyedSerialiser } from "../platform/keyedSerialiser.js";
+import type { Logger } from "../platform/logger.js";
 import type { MemberData } from "../store/memberData.js";
 import type { ModerationStore } from "../store/moderation.js";
 import type { MoodTally } from "../store/moodTally.js";
 import type { PrivacyStore } from "../store/privacy.js";
 import type { SettingsStore } from "../store/settings.js";
-import type { ModelLocation } from "../wording.js";
+import type { ModelLocation } from "../wording/wording.js";
 import type { AlertLimiter } from "./alertLimiter.js";
+import type { AttachmentReader } from "./attachmentReader.js";
 import type { ChannelFaults } from "./channelFaults.js";
+import type { ChatGate } from "./chatGate.js";
 import type { ModerationPause } from "./moderationPause.js";
+import type { MoodChartRenderer } from "./moodChart.js";
 
 /*
  * The two types the Discord layer and commands/ share. They live together so that neither side imports the other:

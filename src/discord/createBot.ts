@@ -1,31 +1,33 @@
 import { Client, Events, GatewayIntentBits, Partials, RESTEvents } from "discord.js";
-import { AttachmentReader } from "../attachments.js";
-import { ChatGate } from "../chatGate.js";
-import type { Config } from "../config.js";
 import type { Llm } from "../llm/llm.js";
-import type { Logger } from "../logger.js";
-import { MoodChartRenderer } from "../moodChart.js";
 import type { Metrics } from "../observability/metrics.js";
-import type { Outcomes } from "../outcomes.js";
-import type { Pipeline } from "../pipeline.js";
+import type { Outcomes } from "../outcomes/outcomes.js";
+import type { Pipeline } from "../pipeline/pipeline.js";
+import type { Config } from "../platform/config.js";
 import { KeyedSerialiser } from "../platform/keyedSerialiser.js";
+import type { Logger } from "../platform/logger.js";
 import type { MemberData } from "../store/memberData.js";
 import type { ModerationStore } from "../store/moderation.js";
 import type { MoodTally } from "../store/moodTally.js";
 import type { PrivacyStore } from "../store/privacy.js";
 import type { SettingsStore } from "../store/settings.js";
-import { modelLocationOf } from "../wording.js";
+import type { Task } from "../tasks/tasks.js";
+import { modelLocationOf } from "../wording/wording.js";
 import { AlertLimiter } from "./alertLimiter.js";
+import { AttachmentReader } from "./attachmentReader.js";
 import { ChannelFaults } from "./channelFaults.js";
+import { ChatGate } from "./chatGate.js";
 import type { BotContext, Command } from "./context.js";
 import { ModerationPause, PAUSE_NOTICE_GAP_MS } from "./moderationPause.js";
+import { MoodChartRenderer } from "./moodChart.js";
 import { onGuildRemoved, onMessagesDeleted } from "./onDataEvents.js";
 import { onInteraction } from "./onInteraction.js";
 import { onMessage } from "./onMessage.js";
 import { NO_MENTIONS } from "./send.js";
+import { ServedCommands } from "./servedCommands.js";
 import type { ShardPlan } from "./shards.js";
 
-/** The ready parts the bot runs on (see assemble() in src/app.ts), and how it connects. */
+/** The ready parts the bot runs on (see assemble() in src/assembly/app.ts), and how it connects. */
 export interface BotDeps {
   readonly pipeline: Pipeline;
   /** Read only for its readiness: every model call goes through the pipeline. */
@@ -35,7 +37,8 @@ export interface BotDeps {
   readonly privacy: PrivacyStore;
   readonly memberData: MemberData;
   readonly moderation: ModerationStore;
-  readonly commands: readonly Command[];
+  /** The prompt-defined tasks: the bot serves a command for each that asks for one, beside its own. */
+  readonly tasks: readonly Task[];
   readonly metrics: Metrics;
   /** Told what became of each message: reacted, skipped, replied, shed, … */
   readonly outcomes: Outcomes;
@@ -54,16 +57,18 @@ export interface Bot {
   stop(): Promise<void>;
   /** True while every shard of this process has a live gateway session. */
   readonly connected: boolean;
-  /** Serves these commands from the next interaction on (after a prompt reload). */
-  useCommands(commands: readonly Command[]): void;
+  /**
+   * Serves these tasks' commands from the next interaction on (after a prompt reload), and registers them with
+   * Discord when they changed and the config allows; resolves to what became of the registration.
+   */
+  useTasks(tasks: readonly Task[]): Promise<string>;
 }
 
 /** Wires the bot together without connecting to anything: only `start()` does that. */
 export function createBot(deps: BotDeps): Bot {
   const { config, logger, metrics } = deps;
-  // The commands served, by name; /help lists them in registration order, which a Map keeps.
-  const commands = new Map(deps.commands.map((command) => [command.data.name, command]));
-  const context = botContext(deps, () => [...commands.values()]);
+  const commands = new ServedCommands(deps.tasks, config, logger);
+  const context = botContext(deps, () => commands.list());
   const client = discordClient(config, deps.shards);
   const listeners = new Listeners(logger);
   const gateway = watchGateway(client, deps.shards?.ids ?? [0], metrics, logger);
@@ -80,7 +85,9 @@ export function createBot(deps: BotDeps): Bot {
   );
   client.on(
     Events.InteractionCreate,
-    listeners.wrap(Events.InteractionCreate, (interaction) => onInteraction(interaction, commands, context)),
+    listeners.wrap(Events.InteractionCreate, (interaction) =>
+      onInteraction(interaction, commands.byName, context),
+    ),
   );
   client.on(
     Events.MessageDelete,
@@ -122,9 +129,8 @@ export function createBot(deps: BotDeps): Bot {
     get connected() {
       return gateway.connected();
     },
-    useCommands(next) {
-      commands.clear();
-      for (const command of next) commands.set(command.data.name, command);
+    useTasks(tasks) {
+      return commands.useTasks(tasks);
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { RepliableInteraction } from "discord.js";
-import type { EmojiMap } from "../sentimentLabels.js";
+import type { EmojiMap } from "../platform/sentimentLabels.js";
 import { effectiveEmojis } from "../store/settings.js";
-import { type Language, replyLanguage, WORDING, type Wording } from "../wording.js";
+import { type Language, replyLanguage, WORDING, type Wording } from "../wording/wording.js";
 import type { BotContext } from "./context.js";
 
 /** What applies where a command was used: its /settings (a thread takes its parent's) over the config. */

@@ -1,6 +1,6 @@
 import { type Message, PermissionFlagsBits } from "discord.js";
-import type { Config } from "../config.js";
-import type { EmojiMap } from "../sentimentLabels.js";
+import type { Config } from "../platform/config.js";
+import type { EmojiMap } from "../platform/sentimentLabels.js";
 import { effectiveEmojis, type Settings } from "../store/settings.js";
 import { stripBotMention } from "../text/stripMentions.js";
 import { homeChannelId } from "./homeChannel.js";

@@ -11,12 +11,12 @@ import {
   PermissionFlagsBits,
   Routes,
 } from "discord.js";
-import { JobCancelledError, ModelUnavailableError } from "../errors.js";
 import type { LabelResult } from "../llm/llm.js";
-import type { Logger } from "../logger.js";
-import type { TellOutcome } from "../outcomes.js";
+import type { TellOutcome } from "../outcomes/outcomes.js";
+import { JobCancelledError, ModelUnavailableError } from "../platform/errors.js";
+import type { Logger } from "../platform/logger.js";
 import type { ModerationSettings } from "../store/moderation.js";
-import { percent, replyLanguage, WORDING, type Wording } from "../wording.js";
+import { percent, replyLanguage, WORDING, type Wording } from "../wording/wording.js";
 import { type BotContext, buttonId, parseButtonId } from "./context.js";
 import { homeChannelId } from "./homeChannel.js";
 import { MODEL_UNAVAILABLE } from "./reply.js";

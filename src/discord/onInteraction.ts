@@ -1,7 +1,7 @@
 import { ApplicationCommandType, type ButtonInteraction, type Interaction } from "discord.js";
-import { JobCancelledError, ModelUnavailableError } from "../errors.js";
-import type { Logger } from "../logger.js";
-import type { Wording } from "../wording.js";
+import { JobCancelledError, ModelUnavailableError } from "../platform/errors.js";
+import type { Logger } from "../platform/logger.js";
+import type { Wording } from "../wording/wording.js";
 import { type BotContext, type Command, type CommandInteraction, parseButtonId } from "./context.js";
 import { inForceFor } from "./inForce.js";
 import { MODERATION_BUTTONS, onModerationButton } from "./moderation.js";

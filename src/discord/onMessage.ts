@@ -1,5 +1,5 @@
 import type { Message } from "discord.js";
-import type { MessageRef } from "../outcomes.js";
+import type { MessageRef } from "../outcomes/outcomes.js";
 import type { Settings } from "../store/settings.js";
 import type { BotContext } from "./context.js";
 import { homeChannelId } from "./homeChannel.js";

@@ -1,7 +1,7 @@
 import type { Message } from "discord.js";
-import { JobCancelledError, ModelUnavailableError } from "../errors.js";
-import type { Logger } from "../logger.js";
-import type { EmojiMap, SentimentLabel } from "../sentimentLabels.js";
+import { JobCancelledError, ModelUnavailableError } from "../platform/errors.js";
+import type { Logger } from "../platform/logger.js";
+import type { EmojiMap, SentimentLabel } from "../platform/sentimentLabels.js";
 import { isForbidden } from "./channelFaults.js";
 import type { BotContext } from "./context.js";
 import { MODEL_UNAVAILABLE, type Report } from "./reply.js";

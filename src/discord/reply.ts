@@ -1,12 +1,12 @@
 import type { Message } from "discord.js";
-import type { Admission } from "../chatGate.js";
-import { JobCancelledError, ModelUnavailableError } from "../errors.js";
-import type { Logger } from "../logger.js";
-import type { TellOutcome } from "../outcomes.js";
+import type { TellOutcome } from "../outcomes/outcomes.js";
+import { JobCancelledError, ModelUnavailableError } from "../platform/errors.js";
+import type { Logger } from "../platform/logger.js";
 import type { Settings } from "../store/settings.js";
-import { replyLanguage, WORDING } from "../wording.js";
+import { replyLanguage, WORDING } from "../wording/wording.js";
 import { withAttachments } from "./attachments.js";
 import { isForbidden } from "./channelFaults.js";
+import type { Admission } from "./chatGate.js";
 import type { BotContext } from "./context.js";
 import { replyWithNotice } from "./send.js";
 import { StreamingReply } from "./streamingReply.js";

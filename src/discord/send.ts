@@ -8,7 +8,7 @@ import {
   type RepliableInteraction,
 } from "discord.js";
 
-import type { Logger } from "../logger.js";
+import type { Logger } from "../platform/logger.js";
 import { cleanReply } from "../text/sanitizeReply.js";
 import { splitMessage } from "../text/splitMessage.js";
 import { type ChannelFaults, isForbidden } from "./channelFaults.js";

@@ -1,6 +1,6 @@
 import { REST, Routes } from "discord.js";
-import type { Config } from "../config.js";
-import { ConfigError } from "../errors.js";
+import type { Config } from "../platform/config.js";
+import { ConfigError } from "../platform/errors.js";
 
 export interface ShardPlan {
   /** The shards this process runs. */

@@ -1,5 +1,5 @@
 import type { Message } from "discord.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../platform/logger.js";
 import { outgoingMessages } from "./send.js";
 
 /**

@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
-import { JobCancelledError } from "../errors.js";
-import type { Logger } from "../logger.js";
+import { JobCancelledError } from "../platform/errors.js";
+import type { Logger } from "../platform/logger.js";
 import { BackgroundQueue } from "./backgroundQueue.js";
 import type { JobPriority, QueueDepth, SchedulerStats } from "./llm.js";
 

@@ -1,4 +1,4 @@
-import type { Logger } from "../logger.js";
+import type { Logger } from "../platform/logger.js";
 
 /** What the queue needs of a waiting job. */
 export interface BackgroundJob {

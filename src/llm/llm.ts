@@ -1,6 +1,6 @@
-import type { ChatTurn, Prompts } from "../prompts.js";
-import type { SentimentLabel } from "../sentimentLabels.js";
-import type { Task } from "../tasks.js";
+import type { SentimentLabel } from "../platform/sentimentLabels.js";
+import type { ChatTurn, Prompts } from "../prompts/prompts.js";
+import type { Task } from "../tasks/tasks.js";
 
 /*
  * The model as the rest of the bot sees it, and every type that crosses that line. Nothing here depends on a

@@ -1,6 +1,6 @@
-import type { Logger } from "../logger.js";
-import type { Prompts } from "../prompts.js";
-import type { Task } from "../tasks.js";
+import type { Logger } from "../platform/logger.js";
+import type { Prompts } from "../prompts/prompts.js";
+import type { Task } from "../tasks/tasks.js";
 import type { LoadModelOptions } from "./inProcess/model.js";
 import type { Llm, PassReport } from "./llm.js";
 import { ResultCachedLlm } from "./resultCachedLlm.js";

@@ -1,6 +1,6 @@
-import type { Logger } from "../logger.js";
-import type { ChatTurn, Prompts } from "../prompts.js";
-import type { Task } from "../tasks.js";
+import type { Logger } from "../platform/logger.js";
+import type { ChatTurn, Prompts } from "../prompts/prompts.js";
+import type { Task } from "../tasks/tasks.js";
 import type {
   CacheStats,
   ChatCompletion,

@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
-
-import type { Logger } from "../logger.js";
 import { DeadlineExceeded, withinDeadline } from "../platform/deadline.js";
-import { SENTIMENT_LABELS, type SentimentLabel } from "../sentimentLabels.js";
+import type { Logger } from "../platform/logger.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "../platform/sentimentLabels.js";
 import type { LabelMethod, SentimentResult, SharedCacheStats } from "./llm.js";
 import { MAX_CACHED_TEXT_LENGTH, normaliseForCache, type SentimentCache } from "./sentimentCache.js";
 

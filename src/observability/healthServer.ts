@@ -1,9 +1,9 @@
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { errorMessage, MoodbotError } from "../errors.js";
 import type { ModelReadiness } from "../llm/llm.js";
-import type { Logger } from "../logger.js";
+import { errorMessage, MoodbotError } from "../platform/errors.js";
+import type { Logger } from "../platform/logger.js";
 import type { Metrics } from "./metrics.js";
 
 /** Each part the bot needs, as /readyz reports it. */

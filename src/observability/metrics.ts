@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
-import type { ServerProblem } from "../errors.js";
 import type { PassReport } from "../llm/llm.js";
+import type { ServerProblem } from "../platform/errors.js";
 import {
   type MetricSources,
   type ModelInfo,

@@ -1,5 +1,5 @@
 import type Keyv from "keyv";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../platform/logger.js";
 
 /** One policy for the small records the bot reads for every message: settings, moderation setups, opt-outs. */
 export interface CachedRecordsOptions<T> {

@@ -1,22 +1,8 @@
-import { errorMessage } from "../errors.js";
-import type { Logger } from "../logger.js";
+import { errorMessage } from "../platform/errors.js";
+import type { Logger } from "../platform/logger.js";
 import { DAY_MS, HOUR_MS } from "../platform/time.js";
+import type { ErasureOutcome } from "../wording/keys.js";
 import type { RedisClient } from "./redisClient.js";
-
-/** What became of deleted data on disk after a deletion. */
-export type ErasureOutcome =
-  /** SQLite: freed pages zeroed (secure_delete) and the write-ahead log checkpointed and truncated. */
-  | "erased"
-  /** Redis: an append-only file rewrite started, which drops the old values from the file. */
-  | "rewriting"
-  /** Redis: the last rewrite was less than the window ago; the next one is due when the window ends. */
-  | "pending"
-  /**
-   * The store refused the rewrite (a managed or ACL-restricted Redis renames or forbids BGREWRITEAOF), or it
-   * failed every time it was tried: the data is deleted from the store, and copies stay in the server's own files
-   * until its operator rewrites them.
-   */
-  | "refused";
 
 export const AOF_REWRITE_WINDOW_MS = HOUR_MS;
 /** How long every shard takes a refusal as the server's answer before asking once more, at a deletion. */

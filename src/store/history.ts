@@ -1,4 +1,4 @@
-import type { Logger } from "../logger.js";
+import type { Logger } from "../platform/logger.js";
 import { DAY_MS } from "../platform/time.js";
 import type { IdIndex } from "./idIndex.js";
 import { ResilientHistory } from "./resilientHistory.js";

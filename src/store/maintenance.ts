@@ -1,4 +1,4 @@
-import type { Logger } from "../logger.js";
+import type { Logger } from "../platform/logger.js";
 import { HOUR_MS, MINUTE_MS } from "../platform/time.js";
 import type { HistoryStore } from "./history.js";
 import type { Store } from "./openStore.js";

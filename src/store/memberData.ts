@@ -1,6 +1,6 @@
-import type { Logger } from "../logger.js";
+import type { Logger } from "../platform/logger.js";
 import { DAY_MS, HOUR_MS } from "../platform/time.js";
-import type { ErasureOutcome } from "./erasure.js";
+import type { ErasureOutcome } from "../wording/keys.js";
 import type { HistoryStore, HistoryTurn } from "./history.js";
 import { INDEX } from "./idIndex.js";
 import type { ModerationStore } from "./moderation.js";

@@ -1,7 +1,7 @@
 import type Keyv from "keyv";
 import { z } from "zod";
 
-import type { Logger } from "../logger.js";
+import type { Logger } from "../platform/logger.js";
 import { CachedRecords } from "./cachedRecord.js";
 
 export const MODERATION_MODES = ["off", "dry-run", "live"] as const;

@@ -1,7 +1,7 @@
 import type Keyv from "keyv";
 import { KeyedSerialiser } from "../platform/keyedSerialiser.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "../platform/sentimentLabels.js";
 import { DAY_MS, HOUR_MS, SECOND_MS } from "../platform/time.js";
-import { SENTIMENT_LABELS, type SentimentLabel } from "../sentimentLabels.js";
 import type { RedisClient } from "./redisClient.js";
 
 /** Counts per label for one hour of one channel. Counts only: no message text is ever stored. */

@@ -1,5 +1,5 @@
-import type { Logger } from "../logger.js";
 import { withinDeadline } from "../platform/deadline.js";
+import type { Logger } from "../platform/logger.js";
 import type { ChannelHistory, ChannelWrite, HistoryTurn, TurnFilter } from "./history.js";
 
 export interface ResilienceOptions {

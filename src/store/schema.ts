@@ -1,5 +1,5 @@
-import { StoreError } from "../errors.js";
-import type { Logger } from "../logger.js";
+import { StoreError } from "../platform/errors.js";
+import type { Logger } from "../platform/logger.js";
 import type { HistoryStore } from "./history.js";
 import { redact, type Store } from "./openStore.js";
 

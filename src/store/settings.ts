@@ -1,7 +1,8 @@
 import type Keyv from "keyv";
 import { z } from "zod";
-import type { Logger } from "../logger.js";
-import type { EmojiMap, SentimentLabel } from "../sentimentLabels.js";
+import type { Logger } from "../platform/logger.js";
+import type { EmojiMap, SentimentLabel } from "../platform/sentimentLabels.js";
+import { SETTING_KEYS, type SettingKey } from "../wording/keys.js";
 import { CachedRecords } from "./cachedRecord.js";
 
 /**
@@ -9,18 +10,6 @@ import { CachedRecords } from "./cachedRecord.js";
  * shard over Redis) and applied to the next message, with no restart. A channel's value wins over its guild's;
  * an unset value falls back to the bot's config.
  */
-export const SETTING_KEYS = [
-  "reactions",
-  "reaction-share",
-  "emoji-positive",
-  "emoji-negative",
-  "emoji-neutral",
-  "persona",
-  "chat-channel",
-  "reply-chain",
-  "language",
-] as const;
-export type SettingKey = (typeof SETTING_KEYS)[number];
 
 const onOff = z.enum(["on", "off"]);
 /** Each key's accepted values; parse errors are shown to the admin as they are. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-import type { Logger } from "../logger.js";
+import type { Logger } from "../platform/logger.js";
 import type { ChannelHistory, ChannelWrite, HistoryBackend, HistoryTurn, TurnFilter } from "./history.js";
 import { type IdIndex, INDEX } from "./idIndex.js";
 import { madeBefore, type Tombstones } from "./tombstones.js";

@@ -2,10 +2,10 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { NOT_READ } from "../../src/attachments.js";
-import { DEFAULT_TASKS_DIR } from "../../src/config.js";
-import { messageBudgetTokens, textTaskInputTokens } from "../../src/inputBudget.js";
-import { loadTasks } from "../../src/tasks.js";
+import { NOT_READ } from "../../src/discord/attachmentReader.js";
+import { DEFAULT_TASKS_DIR } from "../../src/platform/config.js";
+import { loadTasks } from "../../src/tasks/tasks.js";
+import { messageBudgetTokens, textTaskInputTokens } from "../../src/text/inputBudget.js";
 import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 
 /*

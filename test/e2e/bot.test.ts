@@ -1,6 +1,6 @@
 import { PermissionFlagsBits } from "discord.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { WORDING } from "../../src/wording.js";
+import { WORDING } from "../../src/wording/wording.js";
 import type { RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { helpText } from "../../commands/help.js";
 import { commands } from "../../commands/index.js";
-import { ON_THIS_MACHINE, WORDING } from "../../src/wording.js";
+import { ON_THIS_MACHINE, WORDING } from "../../src/wording/wording.js";
 import { FakeDiscord, type RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 

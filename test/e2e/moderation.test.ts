@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { WORDING } from "../../src/wording.js";
+import { WORDING } from "../../src/wording/wording.js";
 import { FakeDiscord, type FakeUser, type RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 

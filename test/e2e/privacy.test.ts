@@ -8,7 +8,7 @@ import type { MemberExport } from "../../src/store/memberData.js";
 import { dayOf } from "../../src/store/moodTally.js";
 import { createRedisClient } from "../../src/store/redisClient.js";
 import { TOMBSTONE_SECRET_KEY } from "../../src/store/tombstones.js";
-import { WORDING } from "../../src/wording.js";
+import { WORDING } from "../../src/wording/wording.js";
 import type { FakeUser, RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 import { RedisServer, sharedRedis } from "../../testkit/redis.js";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { WORDING } from "../../src/wording.js";
+import { WORDING } from "../../src/wording/wording.js";
 import type { RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 import { waitUntil } from "../../testkit/waitUntil.js";

@@ -3,7 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PromptReloader } from "../../src/reload.js";
+import { PromptReloader } from "../../src/assembly/reload.js";
 import { REPO_ROOT, type RunningProcess, runEntryPoint } from "../../testkit/botProcess.js";
 import { FakeDiscord } from "../../testkit/fakeDiscord.js";
 import { startBotHarness, testEnv } from "../../testkit/harness.js";
@@ -256,7 +256,7 @@ describe("in a running bot", () => {
     });
     try {
       // What SIGHUP and the file watcher call in the bot process.
-      const reloader = new PromptReloader({ app: h.app, bot: h.bot, config: h.config, logger: h.logger });
+      const reloader = new PromptReloader({ app: h.app, bot: h.bot, logger: h.logger });
       const turn = async (text: string) => {
         const id = h.discord.sendMessage({ content: `<@${h.discord.botUser.id}> ${text}`, mentionBot: true });
         await h.outcomes.next("replied", { messageId: id }, 30_000);

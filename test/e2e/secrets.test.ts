@@ -3,8 +3,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { scrubSecrets, serializeError } from "../../src/logger.js";
-import { PromptReloader } from "../../src/reload.js";
+import { PromptReloader } from "../../src/assembly/reload.js";
+import { scrubSecrets, serializeError } from "../../src/platform/logger.js";
 import { REPO_ROOT, runEntryPoint } from "../../testkit/botProcess.js";
 import type { FakeResponse, RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, setUpDryRunModeration, startBotHarness } from "../../testkit/harness.js";
@@ -163,7 +163,7 @@ describe("errors in the log", () => {
 
   it("a refused reload keeps the error's type and stack, and its cause's code and stack", async () => {
     rmSync(join(promptsDir, "chat-system.txt"));
-    const reloader = new PromptReloader({ app: m.app, bot: m.bot, config: m.config, logger: m.logger });
+    const reloader = new PromptReloader({ app: m.app, bot: m.bot, logger: m.logger });
     expect(await reloader.reload("SIGHUP")).toBe(false);
     const [line] = m.logs.find("prompt reload refused: still serving the previous prompts");
     const err = line?.err as Record<string, unknown> | undefined;

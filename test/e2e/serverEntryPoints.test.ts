@@ -58,7 +58,7 @@ async function packagesLoaded(importLog: string): Promise<string[]> {
 }
 
 describe("npm run console with LLM_SERVER_URL", () => {
-  it("answers a line through the server, loading neither a model file nor node-llama-cpp", async () => {
+  it("answers a line through the server, loading neither a model file, node-llama-cpp nor discord.js", async () => {
     const dir = await mkdtemp(join(tmpdir(), "moodbot-server-console-"));
     const importLog = join(dir, "imports.log");
     const before = await serverWork();
@@ -88,6 +88,8 @@ describe("npm run console with LLM_SERVER_URL", () => {
     const loaded = await packagesLoaded(importLog);
     expect(loaded).toContain("zod");
     expect(loaded).not.toContain("node-llama-cpp");
+    // Nor Discord's library: the console runs the assembly, which never loads the Discord layer.
+    expect(loaded.filter((name) => /discord\.js|@discordjs/.test(name))).toEqual([]);
   }, 60_000);
 });
 

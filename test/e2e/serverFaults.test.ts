@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MODEL_UNAVAILABLE } from "../../src/discord/reply.js";
-import { WORDING } from "../../src/wording.js";
+import { WORDING } from "../../src/wording/wording.js";
 import { type RunningProcess, runEntryPoint } from "../../testkit/botProcess.js";
 import { FakeDiscord } from "../../testkit/fakeDiscord.js";
 import { testEnv } from "../../testkit/harness.js";

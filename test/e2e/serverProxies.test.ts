@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadPrompts, renderSentimentTurns } from "../../src/prompts.js";
+import { loadPrompts, renderSentimentTurns } from "../../src/prompts/prompts.js";
 import { type RunningProcess, runEntryPoint } from "../../testkit/botProcess.js";
 import { FakeDiscord } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness, testEnv } from "../../testkit/harness.js";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WORDING } from "../../src/wording.js";
+import { WORDING } from "../../src/wording/wording.js";
 import type { RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { setUpDryRunModeration } from "../../testkit/harness.js";
 import type { LlamaServer } from "../../testkit/llamaServer.js";

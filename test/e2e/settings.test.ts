@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type Scope, SETTING_KEYS } from "../../src/store/settings.js";
-import { WORDING } from "../../src/wording.js";
+import type { Scope } from "../../src/store/settings.js";
+import { SETTING_KEYS } from "../../src/wording/keys.js";
+import { WORDING } from "../../src/wording/wording.js";
 import type { FakeUser, RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 

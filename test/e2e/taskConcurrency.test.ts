@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureLongReplyBenchModel } from "../../bench/benchModel.js";
-import { DEFAULT_TASKS_DIR } from "../../src/config.js";
+import { DEFAULT_TASKS_DIR } from "../../src/platform/config.js";
 import type { RecordedRequest } from "../../testkit/fakeDiscord.js";
 import { type BotHarness, startBotHarness } from "../../testkit/harness.js";
 import { waitUntil } from "../../testkit/waitUntil.js";

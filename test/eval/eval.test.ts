@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { inProcessBot, openBot } from "../../eval/botMethod.js";
 import { loadDataset, loadToxicityDataset } from "../../eval/dataset.js";
 import { runEval } from "../../eval/evaluate.js";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/platform/config.js";
 import { REPO_ROOT, runEntryPoint } from "../../testkit/botProcess.js";
 import { startLlamaServer } from "../../testkit/llamaServer.js";
 import { tinyModel } from "../../testkit/models.js";

@@ -3,8 +3,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { NODE_RUNTIME_FLAGS } from "../../src/entry/runtimeFlags.js";
 import { EVALUATIONS_PER_COLLECTION } from "../../src/llm/inProcess/samplerCollector.js";
-import { NODE_RUNTIME_FLAGS } from "../../src/runtimeFlags.js";
 import { REPO_ROOT } from "../../testkit/botProcess.js";
 import { tinyModel } from "../../testkit/models.js";
 

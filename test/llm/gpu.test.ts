@@ -1,7 +1,7 @@
 import { getLlama, type Llama, LlamaLogLevel } from "node-llama-cpp";
 import { describe, expect, it } from "vitest";
 import { gpuOption, loadModel } from "../../src/llm/inProcess/model.js";
-import { createLogger } from "../../src/logger.js";
+import { createLogger } from "../../src/platform/logger.js";
 import { LogCapture } from "../../testkit/harness.js";
 import { testModelOptions, tinyModel } from "../../testkit/models.js";
 

@@ -1,9 +1,9 @@
 import { basename } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ServerRequestError } from "../../src/errors.js";
 import type { VoteToken } from "../../src/llm/server/backend.js";
 import { ServerHttp } from "../../src/llm/server/http.js";
 import { LlamaCppBackend } from "../../src/llm/server/llamaCpp.js";
+import { ServerRequestError } from "../../src/platform/errors.js";
 import { QWEN_CHAT_TEMPLATE } from "../../testkit/gguf.js";
 import { type LlamaServer, startLlamaServer } from "../../testkit/llamaServer.js";
 import { tinyModel } from "../../testkit/models.js";

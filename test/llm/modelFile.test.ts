@@ -2,8 +2,8 @@ import { copyFile, mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { DEFAULT_MODEL_URI } from "../../src/config.js";
 import { loadModel } from "../../src/llm/inProcess/model.js";
+import { DEFAULT_MODEL_URI } from "../../src/platform/config.js";
 import { testModelOptions, tinyModel } from "../../testkit/models.js";
 
 it("resolves MODEL_URI to the file node-llama-cpp downloaded into MODELS_DIR, with no network", async () => {

@@ -11,8 +11,8 @@ import { ChatRunner } from "../../src/llm/inProcess/chat.js";
 import { toChatHistory } from "../../src/llm/inProcess/chatHistory.js";
 import { createSentimentClassifier } from "../../src/llm/inProcess/sentiment.js";
 import { inspectLabelTokens, labelProbabilitiesFromLogits, pickLabel } from "../../src/llm/labels.js";
-import { loadPrompts, renderChatTurns } from "../../src/prompts.js";
-import { SENTIMENT_LABELS } from "../../src/sentimentLabels.js";
+import { SENTIMENT_LABELS } from "../../src/platform/sentimentLabels.js";
+import { loadPrompts, renderChatTurns } from "../../src/prompts/prompts.js";
 import { tinyModel } from "../../testkit/models.js";
 
 const prompts = loadPrompts();

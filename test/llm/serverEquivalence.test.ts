@@ -1,7 +1,6 @@
 import { setMaxListeners } from "node:events";
 import { getLlama, type Llama, type LlamaContext, type LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_TASKS_DIR } from "../../src/config.js";
 import { ChatRunner } from "../../src/llm/inProcess/chat.js";
 import { LabelClassifier } from "../../src/llm/inProcess/labelClassifier.js";
 import { loadModel } from "../../src/llm/inProcess/model.js";
@@ -12,10 +11,11 @@ import { openServerModel } from "../../src/llm/server/index.js";
 import { LlamaCppBackend } from "../../src/llm/server/llamaCpp.js";
 import { labelResultFromReading } from "../../src/llm/server/serverLabels.js";
 import { type LabelLane, learnSession, type ServerSession } from "../../src/llm/server/session.js";
-import { createLogger } from "../../src/logger.js";
-import { type ChatTurn, loadPrompts, renderSentimentTurns } from "../../src/prompts.js";
-import { SENTIMENT_LABELS } from "../../src/sentimentLabels.js";
-import { isLabelTask, type LabelTask, loadTasks, renderTaskTurns } from "../../src/tasks.js";
+import { DEFAULT_TASKS_DIR } from "../../src/platform/config.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { SENTIMENT_LABELS } from "../../src/platform/sentimentLabels.js";
+import { type ChatTurn, loadPrompts, renderSentimentTurns } from "../../src/prompts/prompts.js";
+import { isLabelTask, type LabelTask, loadTasks, renderTaskTurns } from "../../src/tasks/tasks.js";
 import { type LlamaServer, startLlamaServer } from "../../testkit/llamaServer.js";
 import { labelSensitiveModel, testModelOptions } from "../../testkit/models.js";
 

@@ -4,7 +4,6 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { getLlama, type Llama, type LlamaModel } from "node-llama-cpp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobCancelledError, ModelUnavailableError } from "../../src/errors.js";
 import { ChatRunner } from "../../src/llm/inProcess/chat.js";
 import { createSentimentClassifier, type SentimentClassifier } from "../../src/llm/inProcess/sentiment.js";
 import {
@@ -14,10 +13,12 @@ import {
 } from "../../src/llm/server/index.js";
 import { LabelsUnreadableError } from "../../src/llm/server/serverLabels.js";
 import type { ServerLlm } from "../../src/llm/server/serverLlm.js";
-import { createLogger } from "../../src/logger.js";
-import { DEFAULT_PROMPTS_DIR, loadPrompts, renderChatTurns } from "../../src/prompts.js";
-import { SENTIMENT_LABELS } from "../../src/sentimentLabels.js";
-import { loadTasks, type Task } from "../../src/tasks.js";
+import { JobCancelledError, ModelUnavailableError } from "../../src/platform/errors.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { DEFAULT_PROMPTS_DIR } from "../../src/platform/promptsDir.js";
+import { SENTIMENT_LABELS } from "../../src/platform/sentimentLabels.js";
+import { loadPrompts, renderChatTurns } from "../../src/prompts/prompts.js";
+import { loadTasks, type Task } from "../../src/tasks/tasks.js";
 import { LlamaServer, llamaServerBinary, startLlamaServer } from "../../testkit/llamaServer.js";
 import { tinyModel } from "../../testkit/models.js";
 import { freePort } from "../../testkit/ports.js";

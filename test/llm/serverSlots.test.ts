@@ -5,9 +5,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServerLlm } from "../../src/llm/server/index.js";
 import type { ServerLlm } from "../../src/llm/server/serverLlm.js";
-import { createLogger } from "../../src/logger.js";
-import { type ChatTurn, DEFAULT_PROMPTS_DIR, loadPrompts, renderChatTurns } from "../../src/prompts.js";
-import { loadTasks, type Task } from "../../src/tasks.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { DEFAULT_PROMPTS_DIR } from "../../src/platform/promptsDir.js";
+import { type ChatTurn, loadPrompts, renderChatTurns } from "../../src/prompts/prompts.js";
+import { loadTasks, type Task } from "../../src/tasks/tasks.js";
 import { startLlamaServer } from "../../testkit/llamaServer.js";
 import { tinyModel } from "../../testkit/models.js";
 

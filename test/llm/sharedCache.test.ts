@@ -8,7 +8,7 @@ import {
   LayeredSentimentCache,
   type SharedResultStore,
 } from "../../src/llm/sharedResultCache.js";
-import { createLogger } from "../../src/logger.js";
+import { createLogger } from "../../src/platform/logger.js";
 import { openStore, type Store } from "../../src/store/openStore.js";
 import { createRedisClient, type RedisClient } from "../../src/store/redisClient.js";
 import { RedisResultCache } from "../../src/store/redisResultCache.js";

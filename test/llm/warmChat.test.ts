@@ -3,7 +3,7 @@ import { loadModel } from "../../src/llm/inProcess/model.js";
 import type { SentimentResult } from "../../src/llm/llm.js";
 import { ResultCachedLlm } from "../../src/llm/resultCachedLlm.js";
 import { normaliseForCache, SentimentCache } from "../../src/llm/sentimentCache.js";
-import { type ChatTurn, loadPrompts, renderChatTurns } from "../../src/prompts.js";
+import { type ChatTurn, loadPrompts, renderChatTurns } from "../../src/prompts/prompts.js";
 import { testModelOptions, tinyModel } from "../../testkit/models.js";
 
 const prompts = loadPrompts();

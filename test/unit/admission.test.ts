@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { JobCancelledError } from "../../src/errors.js";
 import { Admission, type AdmissionRequest } from "../../src/llm/admission.js";
-import { createLogger } from "../../src/logger.js";
+import { JobCancelledError } from "../../src/platform/errors.js";
+import { createLogger } from "../../src/platform/logger.js";
 
 /** One job's work, held open until the test settles it by hand. */
 class Held {

@@ -1,6 +1,6 @@
 import Keyv from "keyv";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../../src/logger.js";
+import { createLogger } from "../../src/platform/logger.js";
 import { CachedRecords } from "../../src/store/cachedRecord.js";
 import { MODERATION_OFF, type ModerationSettings, ModerationStore } from "../../src/store/moderation.js";
 import { PrivacyStore } from "../../src/store/privacy.js";

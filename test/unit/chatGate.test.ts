@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ChatGate } from "../../src/chatGate.js";
 import { ChannelFaults, FORBIDDEN_COOLDOWN_MS } from "../../src/discord/channelFaults.js";
+import { ChatGate } from "../../src/discord/chatGate.js";
 
 function gate(userPerMinute = 2, channelPerMinute = 3, channelQueue = 0) {
   const clock = { now: 0 };

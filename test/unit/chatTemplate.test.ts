@@ -8,7 +8,7 @@ import {
   resolveLabelVotes,
 } from "../../src/llm/server/serverLabels.js";
 import { estimateTokens, ServerPrompts, truncateByEstimate } from "../../src/llm/server/serverPrompts.js";
-import type { ChatTurn } from "../../src/prompts.js";
+import type { ChatTurn } from "../../src/prompts/prompts.js";
 import { QWEN_CHAT_TEMPLATE } from "../../testkit/gguf.js";
 
 const qwen = () =>

@@ -10,8 +10,8 @@ import {
   inProcessConfig,
   loadConfig,
   readEnvironment,
-} from "../../src/config.js";
-import { ConfigError } from "../../src/errors.js";
+} from "../../src/platform/config.js";
+import { ConfigError } from "../../src/platform/errors.js";
 
 const base = { DISCORD_TOKEN: "t.o.k" };
 

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { parseEnv } from "node:util";
 import { describe, expect, it } from "vitest";
-import { CONFIG_VARIABLES, loadConfig } from "../../src/config.js";
-import { GENERIC_FIX, rowsOf } from "../../src/configSchema.js";
-import { CONFIG_TABLE } from "../../src/configTable.js";
-import { ConfigError } from "../../src/errors.js";
+import { CONFIG_VARIABLES, loadConfig } from "../../src/platform/config.js";
+import { GENERIC_FIX, rowsOf } from "../../src/platform/configSchema.js";
+import { CONFIG_TABLE } from "../../src/platform/configTable.js";
+import { ConfigError } from "../../src/platform/errors.js";
 import {
   ENV_EXAMPLE_PATH,
   envComment,
@@ -18,11 +18,11 @@ import {
 } from "../../testkit/configDocs.js";
 
 /*
- * README.md's configuration table and .env.example are generated from src/configTable.ts (`npm run config:docs`).
+ * README.md's configuration table and .env.example are generated from src/platform/configTable.ts (`npm run config:docs`).
  * These fail while either one drifts from the table: first per variable, so the diff names it, then as a whole.
  */
 
-const FIX = "run `npm run config:docs` to regenerate it from src/configTable.ts";
+const FIX = "run `npm run config:docs` to regenerate it from src/platform/configTable.ts";
 const rows = rowsOf(CONFIG_TABLE);
 const example = readFileSync(ENV_EXAMPLE_PATH, "utf8");
 const readme = readFileSync(README_PATH, "utf8");

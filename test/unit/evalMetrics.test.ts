@@ -11,7 +11,7 @@ import {
   percentile,
 } from "../../eval/metrics.js";
 import type { SentimentResult } from "../../src/llm/llm.js";
-import type { SentimentLabel } from "../../src/sentimentLabels.js";
+import type { SentimentLabel } from "../../src/platform/sentimentLabels.js";
 
 // Ten messages, worked by hand:
 //            predicted: pos neg neu other

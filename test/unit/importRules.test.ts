@@ -28,22 +28,42 @@ const ENTRY_POINTS = [
 /** Each file (relative to the root) with what it imports: project files as paths, packages by name. */
 type ImportGraph = ReadonlyMap<string, readonly string[]>;
 
-const isModelLayer = (file: string) => file.startsWith("src/llm/");
-const isStoreLayer = (file: string) => file.startsWith("src/store/");
+const inFolder =
+  (...folders: readonly string[]) =>
+  (path: string): boolean =>
+    folders.some((folder) => path.startsWith(folder));
+/** The parts of docs/architecture.md, by folder. */
+const isModelLayer = inFolder("src/llm/");
+const isStoreLayer = inFolder("src/store/");
+const isPlatform = inFolder("src/platform/");
+const isAssembly = inFolder("src/assembly/");
+const isPipeline = inFolder("src/pipeline/");
+const isEntryHelper = inFolder("src/entry/");
+const LEAVES = [
+  "src/prompts/",
+  "src/tasks/",
+  "src/wording/",
+  "src/text/",
+  "src/transcript/",
+  "src/outcomes/",
+];
+const isLeaf = inFolder(...LEAVES);
+/** The bot's own code: src/, commands/ and deploy-commands.ts. */
+const isProduct = (file: string) => inFolder("src/", "commands/")(file) || file === "deploy-commands.ts";
+const isBotPart = inFolder("src/", "commands/");
+const isDiscordPackage = (target: string) => target === "discord.js" || target.startsWith("@discordjs/");
 const isDiscordCode = (target: string) =>
-  target === "discord.js" ||
-  target.startsWith("@discordjs/") ||
-  target.startsWith("src/discord/") ||
-  target.startsWith("commands/");
-const isStoreOrConfig = (target: string) => target.startsWith("src/store/") || target === "src/config.ts";
+  isDiscordPackage(target) || target.startsWith("src/discord/") || target.startsWith("commands/");
+/** The config module: loadConfig and the table, schema, values and model settings it is built from. */
+const isConfigModule = (target: string) =>
+  /^src\/platform\/(config|configSchema|configTable|configValues|modelConfig)\.ts$/.test(target);
+const isStoreOrConfig = (target: string) => isStoreLayer(target) || isConfigModule(target);
 const IN_PROCESS_FOLDER = "src/llm/inProcess/";
-const isInProcess = (file: string) => file.startsWith(IN_PROCESS_FOLDER);
+const isInProcess = inFolder(IN_PROCESS_FOLDER);
 const isNodeLlamaCpp = (target: string) =>
   target === "node-llama-cpp" || target.startsWith("node-llama-cpp/");
 /** The bot's own code outside the in-process runtime: bench/, eval/, testkit/ and test/ may measure it directly. */
-const isProductOutsideInProcess = (file: string) =>
-  (file.startsWith("src/") || file.startsWith("commands/") || file === "deploy-commands.ts") &&
-  !isInProcess(file);
+const isProductOutsideInProcess = (file: string) => isProduct(file) && !isInProcess(file);
 /** The factory that chooses the runtime, and the entry point that manages model files, open the folder. */
 const OPENS_IN_PROCESS = ["src/llm/openModel.ts", "src/modelCli.ts"];
 
@@ -72,14 +92,13 @@ const RULES: readonly Rule[] = [
   },
   {
     name: "the pipeline never imports discord.js or the Discord layer",
-    appliesTo: (file) => file === "src/pipeline.ts",
+    appliesTo: isPipeline,
     forbids: isDiscordCode,
     transitive: true,
   },
   {
     name: "product code never imports the test kit",
-    appliesTo: (file) =>
-      file.startsWith("src/") || file.startsWith("commands/") || file === "deploy-commands.ts",
+    appliesTo: isProduct,
     forbids: (target) => target.startsWith("testkit/"),
     transitive: false,
   },
@@ -91,15 +110,45 @@ const RULES: readonly Rule[] = [
   },
   {
     name: "the health and metrics layer never imports Discord code, the store layer or the config module",
-    appliesTo: (file) => file.startsWith("src/observability/"),
+    appliesTo: inFolder("src/observability/"),
     forbids: (target) => isDiscordCode(target) || isStoreOrConfig(target),
     transitive: true,
   },
   {
-    name: "src/platform/ imports nothing of the bot outside itself",
-    appliesTo: (file) => file.startsWith("src/platform/"),
-    forbids: (target) =>
-      (target.startsWith("src/") && !target.startsWith("src/platform/")) || target.startsWith("commands/"),
+    name: "the platform (src/platform/) imports no other part",
+    appliesTo: isPlatform,
+    forbids: (target) => isBotPart(target) && !isPlatform(target),
+    transitive: false,
+  },
+  {
+    name: "the leaves import only the platform and other leaves",
+    appliesTo: isLeaf,
+    forbids: (target) => isBotPart(target) && !isPlatform(target) && !isLeaf(target),
+    transitive: false,
+  },
+  {
+    name: "the assembly (src/assembly/) never reaches discord.js, the Discord layer or commands/",
+    appliesTo: isAssembly,
+    forbids: isDiscordCode,
+    transitive: true,
+  },
+  {
+    // Checked at run time too: test/e2e/serverEntryPoints.test.ts watches what the console process loads.
+    name: "the console never reaches discord.js, the Discord layer or commands/",
+    appliesTo: (file) => file === "src/console.ts",
+    forbids: isDiscordCode,
+    transitive: true,
+  },
+  {
+    name: "in the bot, only the entry points import the assembly",
+    appliesTo: (file) => isProduct(file) && !ENTRY_POINTS.includes(file) && !isAssembly(file),
+    forbids: isAssembly,
+    transitive: false,
+  },
+  {
+    name: "in the bot, only the entry points import their helpers (src/entry/)",
+    appliesTo: (file) => isProduct(file) && !ENTRY_POINTS.includes(file) && !isEntryHelper(file),
+    forbids: isEntryHelper,
     transitive: false,
   },
   {
@@ -124,6 +173,13 @@ const RULES: readonly Rule[] = [
     through: (file) => !isInProcess(file),
   },
 ];
+
+/** A rule by the start of its name. */
+function rule(start: string): Rule {
+  const found = RULES.find((candidate) => candidate.name.startsWith(start));
+  if (!found) throw new Error(`no rule starts with "${start}"`);
+  return found;
+}
 
 /** Every broken rule, as "rule: file → … → forbidden import". */
 function violations(graph: ImportGraph, rules: readonly Rule[] = RULES): string[] {
@@ -186,11 +242,23 @@ describe("import rules", () => {
   it("hold in this repository", () => {
     const graph = repositoryGraph();
     // The scanner really sees the code: the model layer's own imports, type-only ones included.
-    expect(graph.get("src/llm/llm.ts")).toContain("src/prompts.ts");
+    expect(graph.get("src/llm/llm.ts")).toContain("src/prompts/prompts.ts");
     expect(graph.get("src/discord/createBot.ts")).toContain("discord.js");
     expect(graph.get("src/llm/inProcess/model.ts")).toContain("node-llama-cpp");
     expect(graph.get("src/llm/openModel.ts")).toContain("src/llm/inProcess/model.ts");
     expect(violations(graph)).toEqual([]);
+  });
+
+  it("each apply to files that exist, and forbid imports that exist", () => {
+    // A rule whose folder was renamed or mistyped would hold vacuously: it must apply to some file, and what it
+    // forbids must be something the repository has (a file, or a package some file imports).
+    const graph = repositoryGraph();
+    const known = new Set([...graph.keys(), ...[...graph.values()].flat()]);
+    const vacuous = RULES.filter(
+      (candidate) => ![...graph.keys()].some(candidate.appliesTo) || ![...known].some(candidate.forbids),
+    ).map((candidate) => candidate.name);
+    expect(vacuous).toEqual([]);
+    for (const folder of LEAVES) expect([...graph.keys()].some(inFolder(folder)), folder).toBe(true);
   });
 
   it("catch a direct, a type-only or an indirect import that breaks them", () => {
@@ -204,47 +272,77 @@ describe("import rules", () => {
       ["src/llm/direct.ts", ["discord.js"]],
       ["src/llm/indirect.ts", ["src/helper.ts"]],
       ["src/helper.ts", ["src/discord/context.ts"]],
-      ["src/store/usesConfig.ts", ["src/config.ts"]],
+      ["src/store/usesConfig.ts", ["src/platform/config.ts"]],
       ["src/llm/usesStore.ts", ["src/store/history.ts"]],
-      ["src/pipeline.ts", ["src/index.ts"]],
-      ["src/platform/usesLogger.ts", ["src/logger.ts", "src/platform/time.ts"]],
+      ["src/pipeline/pipeline.ts", ["src/index.ts"]],
+      ["src/platform/usesPrompts.ts", ["src/prompts/prompts.ts", "src/platform/time.ts"]],
     ]);
     expect(violations(graph)).toEqual([
       `${RULES[0]?.name}: src/llm/direct.ts → discord.js`,
       `${RULES[0]?.name}: src/llm/indirect.ts → src/helper.ts → src/discord/context.ts`,
       `${RULES[1]?.name}: src/llm/usesStore.ts → src/store/history.ts`,
-      `${RULES[4]?.name}: src/pipeline.ts → src/index.ts`,
-      `${RULES[6]?.name}: src/platform/usesLogger.ts → src/logger.ts`,
+      `${RULES[4]?.name}: src/pipeline/pipeline.ts → src/index.ts`,
+      `${RULES[6]?.name}: src/platform/usesPrompts.ts → src/prompts/prompts.ts`,
+    ]);
+  });
+
+  it("keep the leaves, the assembly, the console and the entry points' helpers in their places", () => {
+    const graph: ImportGraph = new Map([
+      // A leaf may use the platform and another leaf, not a part above it (as the wording once took the chat
+      // gate's and the store's types).
+      ["src/wording/wording.ts", ["src/platform/errors.ts", "src/tasks/tasks.ts", "src/discord/chatGate.ts"]],
+      ["src/tasks/tasks.ts", ["src/store/settings.ts"]],
+      // The assembly and the console may not reach Discord code, even through a type-only import of a helper.
+      ["src/assembly/reload.ts", ["src/assembly/app.ts"]],
+      ["src/assembly/app.ts", ["commands/index.ts"]],
+      ["src/assembly/parentLink.ts", ["src/discord/deployCommands.ts"]],
+      ["src/console.ts", ["src/assembly/app.ts"]],
+      // Only the entry points import the assembly and src/entry/.
+      ["src/discord/createBot.ts", ["src/assembly/app.ts", "src/entry/startupError.ts"]],
+      ["src/index.ts", ["src/assembly/app.ts", "src/entry/startupError.ts"]],
+      ["commands/index.ts", []],
+    ]);
+    const leaves = rule("the leaves").name;
+    const assembly = rule("the assembly").name;
+    expect(violations(graph)).toEqual([
+      `${leaves}: src/wording/wording.ts → src/discord/chatGate.ts`,
+      `${leaves}: src/tasks/tasks.ts → src/store/settings.ts`,
+      `${assembly}: src/assembly/reload.ts → src/assembly/app.ts → commands/index.ts`,
+      `${assembly}: src/assembly/app.ts → commands/index.ts`,
+      `${assembly}: src/assembly/parentLink.ts → src/discord/deployCommands.ts`,
+      `${rule("the console").name}: src/console.ts → src/assembly/app.ts → commands/index.ts`,
+      `${rule("in the bot, only the entry points import the assembly").name}: src/discord/createBot.ts → src/assembly/app.ts`,
+      `${rule("in the bot, only the entry points import their helpers").name}: src/discord/createBot.ts → src/entry/startupError.ts`,
     ]);
   });
 
   it("keep node-llama-cpp inside the in-process runtime, whichever way it is reached", () => {
-    const rule = (name: string) => RULES.find((candidate) => candidate.name.startsWith(name))?.name;
-    const direct = rule("in the bot, only");
-    const opener = rule("only the runtime factory");
-    const bypass = rule("no path from the bot");
+    const direct = rule("in the bot, only src/llm/inProcess/").name;
+    const opener = rule("only the runtime factory").name;
+    const bypass = rule("no path from the bot").name;
     const graph: ImportGraph = new Map([
       // As it should be: the factory opens the folder, and only the folder imports node-llama-cpp.
-      ["src/app.ts", ["src/llm/openModel.ts"]],
+      ["src/assembly/app.ts", ["src/llm/openModel.ts"]],
       ["src/llm/openModel.ts", ["src/llm/inProcess/model.ts", "src/llm/llm.ts"]],
       ["src/llm/inProcess/model.ts", ["node-llama-cpp", "src/llm/llm.ts"]],
       ["src/llm/llm.ts", []],
-      // A type-only import of the folder, as src/config.ts once had.
-      ["src/config.ts", ["src/llm/inProcess/model.ts"]],
+      // A type-only import of the folder, as the config module once had.
+      ["src/platform/config.ts", ["src/llm/inProcess/model.ts"]],
       // An entry point importing node-llama-cpp itself, as src/modelCli.ts once did.
       ["src/modelCli.ts", ["node-llama-cpp/dist/index.js"]],
       // A helper outside the folder that imports node-llama-cpp, reached by a file that imports it.
-      ["src/pipeline.ts", ["src/text/tokens.ts"]],
+      ["src/pipeline/pipeline.ts", ["src/text/tokens.ts"]],
       ["src/text/tokens.ts", ["node-llama-cpp"]],
       // The bench may measure the runtime itself.
       ["bench/run.ts", ["node-llama-cpp", "src/llm/inProcess/model.ts"]],
     ]);
     expect(violations(graph)).toEqual([
+      `${rule("the platform").name}: src/platform/config.ts → src/llm/inProcess/model.ts`,
       `${direct}: src/modelCli.ts → node-llama-cpp/dist/index.js`,
       `${direct}: src/text/tokens.ts → node-llama-cpp`,
-      `${opener}: src/config.ts → src/llm/inProcess/model.ts`,
+      `${opener}: src/platform/config.ts → src/llm/inProcess/model.ts`,
       `${bypass}: src/modelCli.ts → node-llama-cpp/dist/index.js`,
-      `${bypass}: src/pipeline.ts → src/text/tokens.ts → node-llama-cpp`,
+      `${bypass}: src/pipeline/pipeline.ts → src/text/tokens.ts → node-llama-cpp`,
       `${bypass}: src/text/tokens.ts → node-llama-cpp`,
     ]);
   });

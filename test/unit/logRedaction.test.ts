@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { configSecrets, loadConfig } from "../../src/config.js";
-import { createLogger } from "../../src/logger.js";
+import { configSecrets, loadConfig } from "../../src/platform/config.js";
+import { createLogger } from "../../src/platform/logger.js";
 
 /** A logger as the entry points make it, writing its lines into an array. */
 function capture(secrets: readonly string[]) {

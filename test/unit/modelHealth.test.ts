@@ -2,13 +2,13 @@ import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ModelReadiness, ModelRuntimeInfo } from "../../src/llm/llm.js";
 import { NO_CACHE_STATS } from "../../src/llm/llm.js";
-import { createLogger } from "../../src/logger.js";
 import {
   type HealthServer,
   type Readiness,
   startHealthServer,
 } from "../../src/observability/healthServer.js";
 import { type MetricSources, Metrics } from "../../src/observability/metrics.js";
+import { createLogger } from "../../src/platform/logger.js";
 import { type MetricFamily, Scrape, scrape } from "../../testkit/prometheus.js";
 
 /*

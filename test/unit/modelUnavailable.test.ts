@@ -2,11 +2,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BUILT_IN_COMMAND_NAMES, commandsWithTasks } from "../../commands/index.js";
-import { loadConfig } from "../../src/config.js";
 import { type Bot, createBot } from "../../src/discord/createBot.js";
 import { PAUSE_NOTICE_GAP_MS } from "../../src/discord/moderationPause.js";
-import { ModelUnavailableError } from "../../src/errors.js";
 import {
   type Llm,
   type ModelReadiness,
@@ -14,20 +11,23 @@ import {
   type SentimentResult,
   type TaskOutcome,
 } from "../../src/llm/llm.js";
-import { createLogger } from "../../src/logger.js";
 import { Metrics } from "../../src/observability/metrics.js";
-import { Outcomes, portable } from "../../src/outcomes.js";
-import { Pipeline } from "../../src/pipeline.js";
+import { Outcomes, portable } from "../../src/outcomes/outcomes.js";
+import { Pipeline } from "../../src/pipeline/pipeline.js";
+import { loadConfig } from "../../src/platform/config.js";
+import { ModelUnavailableError } from "../../src/platform/errors.js";
+import { createLogger } from "../../src/platform/logger.js";
 import { DAY_MS } from "../../src/platform/time.js";
-import { loadPrompts } from "../../src/prompts.js";
+import { loadPrompts } from "../../src/prompts/prompts.js";
 import { HistoryStore } from "../../src/store/history.js";
 import { MemberData } from "../../src/store/memberData.js";
 import { ModerationStore } from "../../src/store/moderation.js";
 import { openStore, type Store } from "../../src/store/openStore.js";
 import { PrivacyStore } from "../../src/store/privacy.js";
 import { SettingsStore } from "../../src/store/settings.js";
-import { loadTasks } from "../../src/tasks.js";
-import { ON_THIS_MACHINE, WORDING } from "../../src/wording.js";
+import { BUILT_IN_COMMAND_NAMES } from "../../src/tasks/builtInNames.js";
+import { loadTasks } from "../../src/tasks/tasks.js";
+import { ON_THIS_MACHINE, WORDING } from "../../src/wording/wording.js";
 import { FakeDiscord } from "../../testkit/fakeDiscord.js";
 import { OutcomeLog } from "../../testkit/outcomeLog.js";
 
@@ -183,7 +183,7 @@ beforeAll(async () => {
     privacy,
     memberData,
     moderation,
-    commands: commandsWithTasks(tasks),
+    tasks,
     metrics,
     outcomes: hook,
     logger,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isOutcomeEnvelope, type Outcome, Outcomes, portable } from "../../src/outcomes.js";
+import { isOutcomeEnvelope, type Outcome, Outcomes, portable } from "../../src/outcomes/outcomes.js";
 import { OutcomeLog } from "../../testkit/outcomeLog.js";
 
 const ref = { messageId: "11", channelId: "22", guildId: "33", shardId: 0 };

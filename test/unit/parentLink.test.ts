@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { isOutcomeEnvelope } from "../../src/outcomes.js";
+import { isOutcomeEnvelope } from "../../src/outcomes/outcomes.js";
 import { REPO_ROOT } from "../../testkit/botProcess.js";
 
 /** Runs testkit/outcomeSender.ts with an IPC channel, and counts the outcomes that arrived once it has closed. */

@@ -9,8 +9,8 @@ import {
   PermissionFlagsBits,
 } from "discord.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Config, loadConfig } from "../../src/config.js";
 import { type PlanInputs, planMessage, shareBucket } from "../../src/discord/messagePlan.js";
+import { type Config, loadConfig } from "../../src/platform/config.js";
 import type { Settings } from "../../src/store/settings.js";
 import { FakeDiscord, type FakeUser } from "../../testkit/fakeDiscord.js";
 

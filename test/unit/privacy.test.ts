@@ -1,6 +1,6 @@
 import Keyv from "keyv";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../../src/logger.js";
+import { createLogger } from "../../src/platform/logger.js";
 import { PrivacyStore } from "../../src/store/privacy.js";
 
 /** A Keyv store in memory that can be made to fail, as a store that went away does. */

@@ -5,7 +5,7 @@ import {
   parseSentimentExamples,
   renderChatTurns,
   renderSentimentTurns,
-} from "../../src/prompts.js";
+} from "../../src/prompts/prompts.js";
 
 const prompts: Prompts = {
   sentimentSystem: "Classify the message.",

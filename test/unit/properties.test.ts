@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { loadPrompts, renderChatTurns, renderSentimentTurns } from "../../src/prompts.js";
+import { loadPrompts, renderChatTurns, renderSentimentTurns } from "../../src/prompts/prompts.js";
 import { normaliseInput } from "../../src/text/normaliseInput.js";
 import { capReply, sanitizeReply } from "../../src/text/sanitizeReply.js";
 import { splitMessage } from "../../src/text/splitMessage.js";

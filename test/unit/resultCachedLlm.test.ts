@@ -10,8 +10,8 @@ import {
 } from "../../src/llm/llm.js";
 import { ResultCachedLlm } from "../../src/llm/resultCachedLlm.js";
 import type { CachedLabels, SharedResultStore } from "../../src/llm/sharedResultCache.js";
-import { createLogger } from "../../src/logger.js";
-import { loadPrompts } from "../../src/prompts.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { loadPrompts } from "../../src/prompts/prompts.js";
 
 const logger = createLogger({ level: "silent" });
 

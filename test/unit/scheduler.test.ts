@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { JobCancelledError } from "../../src/errors.js";
 import { ChatPool } from "../../src/llm/inProcess/chatPool.js";
 import type {
   Classification,
@@ -11,7 +10,8 @@ import type {
 } from "../../src/llm/inProcess/passModel.js";
 import { Scheduler } from "../../src/llm/inProcess/scheduler.js";
 import type { PassReport } from "../../src/llm/llm.js";
-import { createLogger } from "../../src/logger.js";
+import { JobCancelledError } from "../../src/platform/errors.js";
+import { createLogger } from "../../src/platform/logger.js";
 
 /**
  * A fake runtime with a pass-cost model and a fake clock: what is issued in one tick becomes one pass, as in

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { emojiForLabel, parseMoodEmojis } from "../../src/sentimentLabels.js";
+import { emojiForLabel, parseMoodEmojis } from "../../src/platform/sentimentLabels.js";
 
 describe("mood emojis", () => {
   it("maps each label to its emoji, in any order, with spaces around", () => {

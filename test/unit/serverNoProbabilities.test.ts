@@ -1,10 +1,11 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ModelUnavailableError } from "../../src/errors.js";
 import { createServerLlm } from "../../src/llm/server/index.js";
-import { createLogger } from "../../src/logger.js";
-import { DEFAULT_PROMPTS_DIR, loadPrompts } from "../../src/prompts.js";
-import { loadTasks } from "../../src/tasks.js";
+import { ModelUnavailableError } from "../../src/platform/errors.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { DEFAULT_PROMPTS_DIR } from "../../src/platform/promptsDir.js";
+import { loadPrompts } from "../../src/prompts/prompts.js";
+import { loadTasks } from "../../src/tasks/tasks.js";
 import { type FakeModelServer, serverFixture, startFakeModelServer } from "../../testkit/fakeModelServer.js";
 import { waitUntil } from "../../testkit/waitUntil.js";
 

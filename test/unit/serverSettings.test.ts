@@ -2,11 +2,12 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
 import { createServerLlm, type ServerModelOptions } from "../../src/llm/server/index.js";
-import { createLogger } from "../../src/logger.js";
-import { DEFAULT_PROMPTS_DIR, loadPrompts } from "../../src/prompts.js";
-import { loadTasks, type Task } from "../../src/tasks.js";
+import { loadConfig } from "../../src/platform/config.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { DEFAULT_PROMPTS_DIR } from "../../src/platform/promptsDir.js";
+import { loadPrompts } from "../../src/prompts/prompts.js";
+import { loadTasks, type Task } from "../../src/tasks/tasks.js";
 import {
   type FakeModelServer,
   type FakeRequest,

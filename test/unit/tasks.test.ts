@@ -2,9 +2,10 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { BUILT_IN_COMMAND_NAMES, commandsWithTasks } from "../../commands/index.js";
-import { DEFAULT_TASKS_DIR } from "../../src/config.js";
-import { loadTasks, renderTaskTurns, TaskFileError } from "../../src/tasks.js";
+import { commands, commandsWithTasks } from "../../commands/index.js";
+import { DEFAULT_TASKS_DIR } from "../../src/platform/config.js";
+import { BUILT_IN_COMMAND_NAMES } from "../../src/tasks/builtInNames.js";
+import { loadTasks, renderTaskTurns, TaskFileError } from "../../src/tasks/tasks.js";
 
 const valid = {
   name: "tone",
@@ -96,7 +97,11 @@ describe("prompt-defined tasks", () => {
     expect(error.message).toContain(problem);
   });
 
-  it("refuses a task named like any built-in command, reading the command registry", async () => {
+  it("reserves exactly the names the built-in commands take", () => {
+    expect(new Set(commands.map((command) => command.data.name))).toEqual(BUILT_IN_COMMAND_NAMES);
+  });
+
+  it("refuses a task named like any built-in command", async () => {
     const slashNames = [...BUILT_IN_COMMAND_NAMES].filter((name) => /^[a-z0-9_-]+$/.test(name));
     expect(slashNames).toEqual(expect.arrayContaining(["sentiment", "mood", "forget", "settings", "help"]));
     for (const name of slashNames) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { TURN_OVERHEAD_TOKENS, trimHistory } from "../../src/prompts.js";
+import { TURN_OVERHEAD_TOKENS, trimHistory } from "../../src/prompts/prompts.js";
 import type { HistoryTurn } from "../../src/store/history.js";
 
 const words = (text: string) => text.split(/\s+/).filter(Boolean).length;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { helpText } from "../../commands/help.js";
 import { commands } from "../../commands/index.js";
-import { ConfigError } from "../../src/errors.js";
+import { ConfigError } from "../../src/platform/errors.js";
 import {
   type Language,
   type ModelLocation,
@@ -9,7 +9,7 @@ import {
   ON_THIS_MACHINE,
   type PrivacyFacts,
   WORDING,
-} from "../../src/wording.js";
+} from "../../src/wording/wording.js";
 
 /*
  * Members are told that no message leaves the machine only while that holds: the model in the bot's process or on a

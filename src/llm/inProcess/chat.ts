@@ -5,7 +5,7 @@ import {
   resolveChatWrapper,
   type Token,
 } from "node-llama-cpp";
-import type { ChatTurn } from "../../prompts.js";
+import type { ChatTurn } from "../../prompts/prompts.js";
 import type { ChatCompletion, ChatStopReason } from "../llm.js";
 import { toChatHistory } from "./chatHistory.js";
 import type { Generation, GenerationStep } from "./passModel.js";

@@ -1,5 +1,5 @@
 import type { ChatHistoryItem } from "node-llama-cpp";
-import type { ChatTurn } from "../../prompts.js";
+import type { ChatTurn } from "../../prompts/prompts.js";
 
 /** Converts prompt turns to node-llama-cpp chat history; the chat wrapper tokenises turn text as plain text. */
 export function toChatHistory(turns: readonly ChatTurn[]): ChatHistoryItem[] {

@@ -1,7 +1,7 @@
 import type { ChatWrapper, Llama, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
-import type { Prompts } from "../../prompts.js";
-import type { SentimentLabel } from "../../sentimentLabels.js";
-import { isLabelTask, renderTaskTurns, type Task } from "../../tasks.js";
+import type { SentimentLabel } from "../../platform/sentimentLabels.js";
+import type { Prompts } from "../../prompts/prompts.js";
+import { isLabelTask, renderTaskTurns, type Task } from "../../tasks/tasks.js";
 import { ClassifierPool } from "./classifierLane.js";
 import { LabelClassifier } from "./labelClassifier.js";
 import { createSentimentClassifier } from "./sentiment.js";

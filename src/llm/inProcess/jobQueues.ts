@@ -1,5 +1,5 @@
-import { JobCancelledError } from "../../errors.js";
-import type { Logger } from "../../logger.js";
+import { JobCancelledError } from "../../platform/errors.js";
+import type { Logger } from "../../platform/logger.js";
 import { BackgroundQueue } from "../backgroundQueue.js";
 import type { JobPriority, QueueDepth, SchedulerStats } from "../llm.js";
 import type { ClassifierLane, GenerationLease } from "./passModel.js";

@@ -13,8 +13,8 @@ import {
   LlamaText,
   type Token,
 } from "node-llama-cpp";
-import { DEFAULT_MESSAGE_TOKENS } from "../../inputBudget.js";
-import type { ChatTurn } from "../../prompts.js";
+import type { ChatTurn } from "../../prompts/prompts.js";
+import { DEFAULT_MESSAGE_TOKENS } from "../../text/inputBudget.js";
 import { inspectLabelTokens, type LabelTokens, labelProbabilitiesFromLogits, pickLabel } from "../labels.js";
 import type { LabelMethod, LabelResult } from "../llm.js";
 import { toChatHistory } from "./chatHistory.js";

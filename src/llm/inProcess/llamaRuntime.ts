@@ -1,7 +1,7 @@
 import type { Llama, LlamaContext, LlamaModel } from "node-llama-cpp";
-import type { ChatTurn, Prompts } from "../../prompts.js";
-import type { SentimentLabel } from "../../sentimentLabels.js";
-import type { Task } from "../../tasks.js";
+import type { SentimentLabel } from "../../platform/sentimentLabels.js";
+import type { ChatTurn, Prompts } from "../../prompts/prompts.js";
+import type { Task } from "../../tasks/tasks.js";
 import type { ChatCompletion, LabelMethod, LabelResult, PromptReload } from "../llm.js";
 import type { ChatPool } from "./chatPool.js";
 import type { ClassifierPool } from "./classifierLane.js";

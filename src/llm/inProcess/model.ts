@@ -8,10 +8,10 @@ import {
   type LlamaModel,
   type LlamaOptions,
 } from "node-llama-cpp";
-import { errorMessage, ModelLoadError } from "../../errors.js";
-import type { Logger } from "../../logger.js";
-import type { Prompts } from "../../prompts.js";
-import { isLabelTask, type Task } from "../../tasks.js";
+import { errorMessage, ModelLoadError } from "../../platform/errors.js";
+import type { Logger } from "../../platform/logger.js";
+import type { Prompts } from "../../prompts/prompts.js";
+import { isLabelTask, type Task } from "../../tasks/tasks.js";
 import { ChatRunner } from "./chat.js";
 import { ChatPool } from "./chatPool.js";
 import { buildClassifiers, type ClassifierSequences } from "./classifierSet.js";
@@ -25,7 +25,7 @@ const DOWNLOAD_REPORT_MS = 5_000;
 
 /**
  * Which compute backend to ask node-llama-cpp for; "auto" takes a GPU when one works and the CPU otherwise. The
- * config (src/config.ts) spells the same union out itself: the model layer never imports the config, and the
+ * config (src/platform/config.ts) spells the same union out itself: the model layer never imports the config, and the
  * config never imports the in-process runtime, so the two meet only where the assembly hands one to the other.
  */
 export type GpuSetting = "auto" | "cuda" | "vulkan" | "metal" | "off";

@@ -1,5 +1,5 @@
 import { resolveModelFile } from "node-llama-cpp";
-import { errorMessage, ModelLoadError } from "../../errors.js";
+import { errorMessage, ModelLoadError } from "../../platform/errors.js";
 
 export interface ModelDownload {
   /** An `hf:` URI or an http(s) URL of a .gguf file. */

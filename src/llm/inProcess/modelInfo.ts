@@ -1,8 +1,8 @@
 import { readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { GgufFileType, GgufInsights, getLlama, type Llama, readGgufFileInfo } from "node-llama-cpp";
-import { errorMessage, ModelLoadError } from "../../errors.js";
-import { SENTIMENT_LABELS } from "../../sentimentLabels.js";
+import { errorMessage, ModelLoadError } from "../../platform/errors.js";
+import { SENTIMENT_LABELS } from "../../platform/sentimentLabels.js";
 import { inspectLabelTokens } from "../labels.js";
 
 /** What `npm run model -- list` shows of one GGUF file, read from its header and its vocabulary. */

@@ -1,5 +1,5 @@
-import type { ChatTurn, Prompts } from "../../prompts.js";
-import type { Task } from "../../tasks.js";
+import type { ChatTurn, Prompts } from "../../prompts/prompts.js";
+import type { Task } from "../../tasks/tasks.js";
 import type { ChatCompletion, LabelMethod, LabelResult, PromptReload, SentimentResult } from "../llm.js";
 
 /**

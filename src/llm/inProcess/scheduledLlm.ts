@@ -1,7 +1,7 @@
-import { textTaskInputTokens } from "../../inputBudget.js";
-import type { Logger } from "../../logger.js";
-import type { ChatTurn, Prompts } from "../../prompts.js";
-import { renderTaskTurns, type Task } from "../../tasks.js";
+import type { Logger } from "../../platform/logger.js";
+import type { ChatTurn, Prompts } from "../../prompts/prompts.js";
+import { renderTaskTurns, type Task } from "../../tasks/tasks.js";
+import { textTaskInputTokens } from "../../text/inputBudget.js";
 import {
   type CacheStats,
   type ChatCompletion,

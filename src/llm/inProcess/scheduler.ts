@@ -1,5 +1,5 @@
-import { JobCancelledError } from "../../errors.js";
-import type { Logger } from "../../logger.js";
+import { JobCancelledError } from "../../platform/errors.js";
+import type { Logger } from "../../platform/logger.js";
 import type { PassReport, QueueDepth, SchedulerStats } from "../llm.js";
 import {
   type ActiveGeneration,

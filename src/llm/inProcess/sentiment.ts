@@ -1,6 +1,6 @@
 import type { ChatWrapper, Llama, LlamaContextSequence, LlamaModel } from "node-llama-cpp";
-import { type Prompts, renderSentimentTurns } from "../../prompts.js";
-import { SENTIMENT_LABELS, type SentimentLabel } from "../../sentimentLabels.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "../../platform/sentimentLabels.js";
+import { type Prompts, renderSentimentTurns } from "../../prompts/prompts.js";
 import type { LabelMethod } from "../llm.js";
 import { LabelClassifier } from "./labelClassifier.js";
 

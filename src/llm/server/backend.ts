@@ -1,4 +1,4 @@
-import type { ChatTurn } from "../../prompts.js";
+import type { ChatTurn } from "../../prompts/prompts.js";
 import type { ChatStopReason, JobPriority, LabelMethod, ServerKind } from "../llm.js";
 
 /*

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Template } from "@huggingface/jinja";
-import { errorMessage, MoodbotError } from "../../errors.js";
-import type { ChatTurn } from "../../prompts.js";
+import { errorMessage, MoodbotError } from "../../platform/errors.js";
+import type { ChatTurn } from "../../prompts/prompts.js";
 
 /*
  * The served model's chat template, rendered by the bot itself for servers that take a raw prompt. Every turn's

@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
-import { errorMessage, ServerRequestError } from "../../errors.js";
-import type { Logger } from "../../logger.js";
+import { errorMessage, ServerRequestError } from "../../platform/errors.js";
+import type { Logger } from "../../platform/logger.js";
 import type { ModelReadiness } from "../llm.js";
 import { ChatTemplateError } from "./chatTemplate.js";
 import { LabelsUnreadableError } from "./serverLabels.js";

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { ServerRequestError } from "../../errors.js";
+import { ServerRequestError } from "../../platform/errors.js";
 
 /*
  * How the server runtime's HTTP client words its failures: each names the route and the server's address, quotes

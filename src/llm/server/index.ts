@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
-import { errorMessage, type ServerProblem, ServerRequestError } from "../../errors.js";
-import type { Logger } from "../../logger.js";
-import type { Prompts } from "../../prompts.js";
-import type { Task } from "../../tasks.js";
+import { errorMessage, type ServerProblem, ServerRequestError } from "../../platform/errors.js";
+import type { Logger } from "../../platform/logger.js";
+import type { Prompts } from "../../prompts/prompts.js";
+import type { Task } from "../../tasks/tasks.js";
 import type { Llm, ServerKind } from "../llm.js";
 import type { ServerBackend } from "./backend.js";
 import { ChatTemplate, ChatTemplateError } from "./chatTemplate.js";

@@ -1,6 +1,6 @@
 import { basename } from "node:path";
 import { z } from "zod";
-import { ServerRequestError } from "../../errors.js";
+import { ServerRequestError } from "../../platform/errors.js";
 import type { ChatStopReason } from "../llm.js";
 import type {
   CompletionRequest,

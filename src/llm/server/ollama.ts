@@ -1,4 +1,4 @@
-import { ServerRequestError } from "../../errors.js";
+import { ServerRequestError } from "../../platform/errors.js";
 import type {
   CompletionRequest,
   CompletionResult,

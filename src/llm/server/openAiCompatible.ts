@@ -1,5 +1,5 @@
-import { ServerRequestError } from "../../errors.js";
-import type { ChatTurn } from "../../prompts.js";
+import { ServerRequestError } from "../../platform/errors.js";
+import type { ChatTurn } from "../../prompts/prompts.js";
 import type {
   CompletionRequest,
   CompletionResult,

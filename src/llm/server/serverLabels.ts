@@ -1,4 +1,4 @@
-import { MoodbotError } from "../../errors.js";
+import { MoodbotError } from "../../platform/errors.js";
 import { inspectLabelTokens, labelProbabilitiesFromLogits, pickLabel } from "../labels.js";
 import type { LabelResult } from "../llm.js";
 import type { LabelReading, ServerBackend, VoteToken } from "./backend.js";

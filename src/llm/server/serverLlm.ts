@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { textTaskInputTokens } from "../../inputBudget.js";
-import type { Logger } from "../../logger.js";
-import type { ChatTurn, Prompts } from "../../prompts.js";
-import type { SentimentLabel } from "../../sentimentLabels.js";
-import { renderTaskTurns, type Task } from "../../tasks.js";
+import type { Logger } from "../../platform/logger.js";
+import type { SentimentLabel } from "../../platform/sentimentLabels.js";
+import type { ChatTurn, Prompts } from "../../prompts/prompts.js";
+import { renderTaskTurns, type Task } from "../../tasks/tasks.js";
+import { textTaskInputTokens } from "../../text/inputBudget.js";
 import { Admission, type AdmissionRequest } from "../admission.js";
 import {
   type CacheStats,

@@ -1,5 +1,5 @@
-import { DEFAULT_MESSAGE_TOKENS } from "../../inputBudget.js";
-import type { ChatTurn } from "../../prompts.js";
+import type { ChatTurn } from "../../prompts/prompts.js";
+import { DEFAULT_MESSAGE_TOKENS } from "../../text/inputBudget.js";
 import type { ServerBackend, ServerPrompt } from "./backend.js";
 import { type ChatTemplate, ChatTemplateError, joinPieces, type PromptPiece } from "./chatTemplate.js";
 import type { InputMeasure } from "./serverLabels.js";

@@ -1,7 +1,7 @@
-import { ServerRequestError } from "../../errors.js";
-import { type ChatTurn, type Prompts, renderSentimentTurns } from "../../prompts.js";
-import { SENTIMENT_LABELS, type SentimentLabel } from "../../sentimentLabels.js";
-import { isLabelTask, renderTaskTurns, type Task } from "../../tasks.js";
+import { ServerRequestError } from "../../platform/errors.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "../../platform/sentimentLabels.js";
+import { type ChatTurn, type Prompts, renderSentimentTurns } from "../../prompts/prompts.js";
+import { isLabelTask, renderTaskTurns, type Task } from "../../tasks/tasks.js";
 import type { ChatCompletion, JobPriority, LabelMethod, LabelResult } from "../llm.js";
 import type { CompletionRequest, ServerBackend, ServerFacts } from "./backend.js";
 import { ChatTemplate } from "./chatTemplate.js";

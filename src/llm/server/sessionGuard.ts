@@ -1,4 +1,4 @@
-import { ModelUnavailableError, ServerRequestError } from "../../errors.js";
+import { ModelUnavailableError, ServerRequestError } from "../../platform/errors.js";
 import type { Connection } from "./connection.js";
 import { LabelsUnreadableError } from "./serverLabels.js";
 import type { ServerSession } from "./session.js";

@@ -1,4 +1,4 @@
-import { ServerRequestError } from "../../errors.js";
+import { ServerRequestError } from "../../platform/errors.js";
 
 /*
  * What the vLLM, Ollama and OpenAI-compatible backends need from an HTTP client, and the small readers they share

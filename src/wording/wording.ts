@@ -1,8 +1,6 @@
-import type { RefusalReason } from "./chatGate.js";
-import { ConfigError } from "./errors.js";
-import type { SentimentLabel } from "./sentimentLabels.js";
-import type { ErasureOutcome } from "./store/erasure.js";
-import type { SettingKey } from "./store/settings.js";
+import { ConfigError } from "../platform/errors.js";
+import type { SentimentLabel } from "../platform/sentimentLabels.js";
+import type { ErasureOutcome, RefusalReason, SettingKey } from "./keys.js";
 
 /**
  * Every sentence the bot says to people, in each language it speaks, keyed and typed: a translation cannot miss a

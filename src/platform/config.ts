@@ -15,7 +15,7 @@ import { forChosenRuntime, type InProcessModelConfig } from "./modelConfig.js";
 
 /*
  * The config module: reads the environment once into a frozen Config. Each variable is written once, in
- * src/configTable.ts; this file parses the environment with the table's schema and assembles the table's shape.
+ * src/platform/configTable.ts; this file parses the environment with the table's schema and assembles the table's shape.
  */
 
 export type { ConfigPurpose } from "./configSchema.js";
@@ -37,7 +37,7 @@ export {
   type ServerModelConfig,
 } from "./modelConfig.js";
 
-/** The config: the table's values in its shape (see src/configTable.ts for what each one means). */
+/** The config: the table's values in its shape (see src/platform/configTable.ts for what each one means). */
 export type Config = ValuesOf<typeof CONFIG_TABLE> & {
   /** Sentences for the log at startup: settings that were given and are ignored. */
   readonly warnings: readonly string[];

@@ -1,5 +1,4 @@
-/** Why a chat turn was refused; each gets its own notice. */
-export type RefusalReason = "user-rate" | "channel-rate" | "busy";
+import type { RefusalReason } from "../wording/keys.js";
 
 export type Admission =
   | {

@@ -1,10 +1,3 @@
-import type { Config } from "./config.js";
-import {
-  DEFAULT_MESSAGE_TOKENS,
-  messageBudgetTokens,
-  type ReadingBudget,
-  textTaskInputTokens,
-} from "./inputBudget.js";
 import type {
   ChatCompletion,
   JobPriority,
@@ -12,18 +5,31 @@ import type {
   Llm,
   SentimentResult,
   TaskOutcome,
-} from "./llm/llm.js";
-import { applyNeutralThreshold } from "./llm/neutralThreshold.js";
-import type { Logger } from "./logger.js";
-import type { Outcomes } from "./outcomes.js";
-import { type ChatTurn, type Prompts, renderChatTurns, renderUserTurn, trimHistory } from "./prompts.js";
-import { type EmojiMap, emojiForLabel } from "./sentimentLabels.js";
-import type { HistoryStore, HistoryTurn } from "./store/history.js";
-import type { Task } from "./tasks.js";
-import { normaliseInput } from "./text/normaliseInput.js";
-import { cleanReply } from "./text/sanitizeReply.js";
-import { transcript } from "./transcript.js";
-import { type Language, WORDING } from "./wording.js";
+} from "../llm/llm.js";
+import { applyNeutralThreshold } from "../llm/neutralThreshold.js";
+import type { Outcomes } from "../outcomes/outcomes.js";
+import type { Config } from "../platform/config.js";
+import type { Logger } from "../platform/logger.js";
+import { type EmojiMap, emojiForLabel } from "../platform/sentimentLabels.js";
+import {
+  type ChatTurn,
+  type Prompts,
+  renderChatTurns,
+  renderUserTurn,
+  trimHistory,
+} from "../prompts/prompts.js";
+import type { HistoryStore, HistoryTurn } from "../store/history.js";
+import type { Task } from "../tasks/tasks.js";
+import {
+  DEFAULT_MESSAGE_TOKENS,
+  messageBudgetTokens,
+  type ReadingBudget,
+  textTaskInputTokens,
+} from "../text/inputBudget.js";
+import { normaliseInput } from "../text/normaliseInput.js";
+import { cleanReply } from "../text/sanitizeReply.js";
+import { transcript } from "../transcript/transcript.js";
+import { type Language, WORDING } from "../wording/wording.js";
 
 export interface PipelineDeps {
   readonly llm: Llm;

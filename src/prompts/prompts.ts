@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
-import { errorMessage, MoodbotError } from "./errors.js";
-import { SENTIMENT_LABELS, type SentimentLabel } from "./sentimentLabels.js";
+import { join, relative } from "node:path";
+import { errorMessage, MoodbotError } from "../platform/errors.js";
+import { DEFAULT_PROMPTS_DIR } from "../platform/promptsDir.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "../platform/sentimentLabels.js";
 
 /**
  * Prompts are data in prompts/; these pure functions turn them into chat turns. Turns hold plain text only:
@@ -26,8 +26,6 @@ export interface Prompts {
   readonly sentimentExamples: readonly SentimentExample[];
   readonly chatSystem: string;
 }
-
-export const DEFAULT_PROMPTS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "prompts");
 
 /** Where the message goes in the sentiment user turn. */
 const MESSAGE_SLOT = "{{message}}";

@@ -1,4 +1,4 @@
-import { normaliseInput } from "./text/normaliseInput.js";
+import { normaliseInput } from "../text/normaliseInput.js";
 
 /** One line of a conversation as a task reads it. */
 export interface TranscriptLine {

@@ -1,5 +1,5 @@
-import { type Config, type ConfigPurpose, loadConfig } from "./config.js";
-import { MoodbotError } from "./errors.js";
+import { type Config, type ConfigPurpose, loadConfig } from "../platform/config.js";
+import { MoodbotError } from "../platform/errors.js";
 
 /**
  * Prints a startup failure as one paragraph for the operator: the typed errors already say what is wrong and how

@@ -1,5 +1,5 @@
-import type { ReadingBudget } from "./inputBudget.js";
-import type { Logger } from "./logger.js";
+import type { Logger } from "../platform/logger.js";
+import type { ReadingBudget } from "../text/inputBudget.js";
 
 /*
  * Text attachments read as part of a message: plain text, markdown, logs and source code. A message (or a channel

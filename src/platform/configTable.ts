@@ -25,12 +25,12 @@ import {
   textOr,
 } from "./configValues.js";
 import { LOG_LEVELS } from "./logger.js";
-import { DEFAULT_PROMPTS_DIR } from "./prompts.js";
+import { DEFAULT_PROMPTS_DIR } from "./promptsDir.js";
 
 /*
  * The config in one table: every environment variable moodbot reads, written once, with its parser (which carries
  * its default), the fix its error gives, and its documentation. Sections group the variables the way Config is
- * grouped, and Config's type is inferred from them (src/config.ts). A machine-dependent default is computed when the
+ * grouped, and Config's type is inferred from them (src/platform/config.ts). A machine-dependent default is computed when the
  * config is read and documented as what it is (machineDefault).
  *
  * README.md's configuration table and .env.example are generated from this table: after changing it, run

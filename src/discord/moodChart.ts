@@ -1,8 +1,8 @@
 import { createRequire } from "node:module";
 import { createCanvas, GlobalFonts, type SKRSContext2D } from "@napi-rs/canvas";
-import { MoodbotError } from "./errors.js";
-import { SENTIMENT_LABELS, type SentimentLabel } from "./sentimentLabels.js";
-import type { MoodCounts } from "./store/moodTally.js";
+import { MoodbotError } from "../platform/errors.js";
+import { SENTIMENT_LABELS, type SentimentLabel } from "../platform/sentimentLabels.js";
+import type { MoodCounts } from "../store/moodTally.js";
 
 const COLOURS: Record<SentimentLabel, string> = {
   positive: "#3ba55d",

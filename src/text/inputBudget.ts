@@ -1,6 +1,6 @@
 /*
  * How much of the context one input may take, in the model's tokens: a mention's message with its files, or the
- * transcript a channel task reads. The readers fill these budgets (src/attachments.ts) and the model layer cuts to
+ * transcript a channel task reads. The readers fill these budgets (src/discord/attachmentReader.ts) and the model layer cuts to
  * the same numbers, so that what is fetched is what is read.
  */
 

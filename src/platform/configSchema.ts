@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { Parser } from "./configValues.js";
 
 /*
- * The machinery of the config table (src/configTable.ts). A variable is written once: its name, its parser (which
+ * The machinery of the config table (src/platform/configTable.ts). A variable is written once: its name, its parser (which
  * carries its default), its fix and its documentation. Sections group variables the way Config is grouped, and
  * Config's type is inferred from them (ValuesOf). loadConfig parses the environment with the one schema built from
  * the table's rows, and README.md's table and .env.example are rendered from the same rows.

@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { z } from "zod";
-import { MoodbotError } from "./errors.js";
-import type { ChatTurn } from "./prompts.js";
+import { MoodbotError } from "../platform/errors.js";
+import type { ChatTurn } from "../prompts/prompts.js";
 
 /**
  * Tasks defined by prompt files: each JSON file in prompts/tasks/ is a name, a description, an output kind (a label

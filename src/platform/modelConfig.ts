@@ -12,7 +12,7 @@ import { ConfigError } from "./errors.js";
 
 /*
  * The config's model section: where the model runs (in the bot's process, or on an inference server) and that
- * runtime's settings. The variables are in src/configTable.ts; this file picks the ones the chosen runtime reads.
+ * runtime's settings. The variables are in src/platform/configTable.ts; this file picks the ones the chosen runtime reads.
  *
  * The literal unions below (GpuSetting, ServerKindSetting) are spelled out in the table rather than imported: the
  * config never imports the model layer, nor the model layer the config. The assembly hands `Config.model` to

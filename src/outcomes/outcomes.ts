@@ -1,4 +1,4 @@
-import type { SentimentLabel } from "./sentimentLabels.js";
+import type { SentimentLabel } from "../platform/sentimentLabels.js";
 
 /*
  * What the bot did about an event, told where the work is done (after the reaction's PUT, after the reply's last

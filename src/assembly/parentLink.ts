@@ -1,4 +1,4 @@
-import { isOutcomeEnvelope, type Outcome, type OutcomeEnvelope, portable } from "./outcomes.js";
+import { isOutcomeEnvelope, type Outcome, type OutcomeEnvelope, portable } from "../outcomes/outcomes.js";
 
 /** This process's IPC end toward its parent: `process` itself, whose `send` exists only with an IPC channel. */
 export interface ParentChannel {

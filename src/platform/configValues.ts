@@ -6,7 +6,7 @@ import { type EmojiMap, parseMoodEmojis } from "./sentimentLabels.js";
 /*
  * The shapes of the config's values: each parser turns one variable's text into its value, or adds an issue that
  * says what it must be and what was given. Each also carries its default as the docs show it, so the default is
- * written once, where the value is parsed. src/configTable.ts builds its variables from these.
+ * written once, where the value is parsed. src/platform/configTable.ts builds its variables from these.
  */
 
 /** A variable's parser, and its default as README.md and .env.example show it (markdown; "" for none). */

@@ -1,19 +1,26 @@
 import { type FSWatcher, watch } from "node:fs";
 import { relative } from "node:path";
-import type { App } from "./app.js";
-import type { Config } from "./config.js";
-import type { Bot } from "./discord/createBot.js";
-import { deployCommands } from "./discord/deployCommands.js";
+import type { OutcomeOf } from "../outcomes/outcomes.js";
+import type { Config } from "../platform/config.js";
 
-import type { Logger } from "./logger.js";
-import type { OutcomeOf } from "./outcomes.js";
-import { PromptFileError } from "./prompts.js";
-import { TaskFileError } from "./tasks.js";
+import type { Logger } from "../platform/logger.js";
+import { PromptFileError } from "../prompts/prompts.js";
+import { type Task, TaskFileError } from "../tasks/tasks.js";
+import type { App } from "./app.js";
 
 /** File changes closer together than this make one reload: an editor saves a file in several writes. */
 const WATCH_DEBOUNCE_MS = 300;
 
 export type ReloadTrigger = OutcomeOf<"reloaded">["trigger"];
+
+/**
+ * What a reload needs of the bot (the Discord layer's Bot has it): to serve the reloaded tasks' commands and tell
+ * Discord of them. Named here so that the assembly never imports the Discord layer.
+ */
+export interface ReloadableBot {
+  /** Resolves to what became of the commands' registration: "unchanged", "registered in the guild", … */
+  useTasks(tasks: readonly Task[]): Promise<string>;
+}
 
 /**
  * Reloads prompts/ and prompts/tasks/ into the running bot: the model's cached prefixes are evaluated anew between
@@ -26,7 +33,7 @@ export class PromptReloader {
   private running: Promise<boolean> | undefined;
   private queued: Promise<boolean> | undefined;
 
-  constructor(private readonly deps: { app: App; bot: Bot; config: Config; logger: Logger }) {}
+  constructor(private readonly deps: { app: App; bot: ReloadableBot; logger: Logger }) {}
 
   /** Resolves true when the new prompts are in force, false when the reload was refused. */
   reload(trigger: ReloadTrigger): Promise<boolean> {
@@ -57,8 +64,7 @@ export class PromptReloader {
       app.outcomes.emit({ kind: "reloadRefused", trigger, ...(file === undefined ? {} : { file }) });
       return false;
     }
-    bot.useCommands(reloaded.commands);
-    const registered = reloaded.commandsChanged ? await this.register(reloaded.commands) : "unchanged";
+    const registered = await bot.useTasks(app.tasks);
     logger.info(
       {
         trigger,
@@ -84,26 +90,6 @@ export class PromptReloader {
       needRestart: reloaded.needRestart,
     });
     return true;
-  }
-
-  /** Tells Discord of changed commands: in DISCORD_GUILD_ID at once, globally only when asked to. */
-  private async register(commands: App["commands"]): Promise<string> {
-    const { config, logger } = this.deps;
-    const { discord } = config;
-    const clientId = discord.clientId;
-    if (clientId === undefined || (discord.guildId === undefined && !config.reload.registerGlobally)) {
-      logger.warn(
-        "the commands changed: run npm run deploy-commands (or set DISCORD_GUILD_ID or RELOAD_REGISTER_COMMANDS=true) so Discord shows them",
-      );
-      return "changed, not registered";
-    }
-    try {
-      await deployCommands({ ...discord, clientId }, commands);
-      return discord.guildId === undefined ? "registered globally" : "registered in the guild";
-    } catch (error) {
-      logger.error({ err: error }, "registering the changed commands failed");
-      return "changed, registration failed";
-    }
   }
 }
 

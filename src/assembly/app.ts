@@ -1,24 +1,23 @@
-import { BUILT_IN_COMMAND_NAMES, commandsWithTasks } from "../commands/index.js";
-import type { Config } from "./config.js";
-import type { Command } from "./discord/context.js";
-import type { Llm } from "./llm/llm.js";
-import { type OpenModelOptions, openModel } from "./llm/openModel.js";
-import type { Logger } from "./logger.js";
-import type { MetricSources, Metrics } from "./observability/metrics.js";
-import { Outcomes } from "./outcomes.js";
-import { Pipeline } from "./pipeline.js";
-import { DAY_MS } from "./platform/time.js";
-import { loadPrompts, type Prompts } from "./prompts.js";
-import { HistoryStore } from "./store/history.js";
-import { StoreMaintenance } from "./store/maintenance.js";
-import { MemberData } from "./store/memberData.js";
-import { ModerationStore } from "./store/moderation.js";
-import type { MoodTally } from "./store/moodTally.js";
-import { openStore, type Store } from "./store/openStore.js";
-import { PrivacyStore } from "./store/privacy.js";
-import { migrateStore } from "./store/schema.js";
-import { SettingsStore } from "./store/settings.js";
-import { loadTasks, type Task } from "./tasks.js";
+import type { Llm } from "../llm/llm.js";
+import { type OpenModelOptions, openModel } from "../llm/openModel.js";
+import type { MetricSources, Metrics } from "../observability/metrics.js";
+import { Outcomes } from "../outcomes/outcomes.js";
+import { Pipeline } from "../pipeline/pipeline.js";
+import type { Config } from "../platform/config.js";
+import type { Logger } from "../platform/logger.js";
+import { DAY_MS } from "../platform/time.js";
+import { loadPrompts, type Prompts } from "../prompts/prompts.js";
+import { HistoryStore } from "../store/history.js";
+import { StoreMaintenance } from "../store/maintenance.js";
+import { MemberData } from "../store/memberData.js";
+import { ModerationStore } from "../store/moderation.js";
+import type { MoodTally } from "../store/moodTally.js";
+import { openStore, type Store } from "../store/openStore.js";
+import { PrivacyStore } from "../store/privacy.js";
+import { migrateStore } from "../store/schema.js";
+import { SettingsStore } from "../store/settings.js";
+import { BUILT_IN_COMMAND_NAMES } from "../tasks/builtInNames.js";
+import { loadTasks, type Task } from "../tasks/tasks.js";
 
 /** The parts every entry point runs on, built once from the config. */
 export interface App {
@@ -42,8 +41,6 @@ export interface App {
   readonly memberData: MemberData;
   /** Removes expired turns and runs erasures that had to wait, on a timer of its own. */
   readonly maintenance: StoreMaintenance;
-  /** Every application command: the built-in ones and one per task. */
-  readonly commands: readonly Command[];
   /** What became of each message, reply and stored turn, for whoever subscribes (tests, a parent process). */
   readonly outcomes: Outcomes;
   /**
@@ -57,9 +54,7 @@ export interface App {
 
 /** What a reload changed. */
 export interface AppReload {
-  readonly commands: readonly Command[];
-  /** True when the commands' registration data differs from before: Discord must be told. */
-  readonly commandsChanged: boolean;
+  /** The names of the tasks now served (App.tasks holds them). */
   readonly tasks: readonly string[];
   /** Label tasks that need a restart: the model was loaded with sequences for fewer. */
   readonly needRestart: readonly string[];
@@ -129,7 +124,6 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
     const outcomes =
       options.outcomes ?? new Outcomes((error) => logger.error({ err: error }, "an outcome listener failed"));
     const pipeline = new Pipeline({ llm, history, prompts, tasks, config, logger, outcomes });
-    let commands = commandsWithTasks(tasks);
     options.metrics?.watch(
       { model: llm, store: storeHealth(store, history) },
       { threads: config.model.runtime === "in-process" ? config.model.threads : undefined },
@@ -152,24 +146,16 @@ export async function assemble(config: Config, logger: Logger, options: Assemble
       memberData,
       maintenance,
       outcomes,
-      get commands() {
-        return commands;
-      },
       async reload() {
         // Both folders are read and checked before anything changes: a bad file leaves the bot as it was.
         const newPrompts = loadPrompts(config.promptsDir);
         const newTasks = readTasks();
         const reloaded = await llm.reload(newPrompts, newTasks);
         const loaded = newTasks.filter((task) => !reloaded.withoutSequence.includes(task.name));
-        const newCommands = commandsWithTasks(loaded);
-        const commandsChanged = registration(newCommands) !== registration(commands);
         prompts = newPrompts;
         tasks = loaded;
-        commands = newCommands;
         pipeline.usePrompts(newPrompts, loaded);
         return {
-          commands,
-          commandsChanged,
           tasks: loaded.map((task) => task.name),
           needRestart: reloaded.withoutSequence,
           sentimentPrefixTokens: reloaded.sentimentPrefixTokens,
@@ -203,11 +189,6 @@ function storeHealth(store: Store, history: HistoryStore): MetricSources["store"
       return history.storeErrors;
     },
   };
-}
-
-/** The commands as Discord registers them, to tell whether a reload changed any. */
-function registration(commands: readonly Command[]): string {
-  return JSON.stringify(commands.map((command) => command.data.toJSON()));
 }
 
 function modelOptions(
