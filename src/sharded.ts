@@ -49,7 +49,7 @@ function assertSharedStore(config: Config, plan: ShardPlan): void {
     throw new ConfigError(
       "STORE_URL",
       "is a SQLite file, which one process owns",
-      "Shard processes must share history: set STORE_URL=redis://host:6379 (see README, Running at scale).",
+      "Shard processes must share history: set STORE_URL=redis://host:6379 (see docs/performance.md, Running at scale).",
     );
   }
 }

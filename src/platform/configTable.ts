@@ -114,7 +114,7 @@ const inProcessModel = section(
     }),
     sentimentSequences: variable("LLM_SENTIMENT_SEQUENCES", positiveInt(2, 32), {
       fix: "Remove it to classify up to 2 messages per forward pass; each one costs a context's worth of memory.",
-      doc: "How many queued messages one forward pass classifies together, each on its own copy of the cached prompt (copied at load through a state file instead of being evaluated again). Messages of the same length in tokens share the pass's fixed cost; others cost what they would one by one (see [Speed](#speed)). Each costs a context's worth of KV memory.",
+      doc: "How many queued messages one forward pass classifies together, each on its own copy of the cached prompt (copied at load through a state file instead of being evaluated again). Messages of the same length in tokens share the pass's fixed cost; others cost what they would one by one (see [docs/performance.md](docs/performance.md)). Each costs a context's worth of KV memory.",
     }),
     gpu: variable("LLM_GPU", oneOf(GPU_SETTINGS, "auto"), {
       fix: "Remove it to use a GPU when one works and the CPU otherwise, or set off to always use the CPU.",
@@ -213,7 +213,7 @@ const sentiment = section(
       {
         default: "`0` (off)",
         fix: "Remove it to turn the threshold off, or run `npm run eval` to choose one for your model.",
-        doc: "Below this confidence (0 to 1) a message counts as neutral, so the bot does not react with a strong mood when unsure. Choose it for your model with `npm run eval -- --model your.gguf` (see [Quality](#quality)).",
+        doc: "Below this confidence (0 to 1) a message counts as neutral, so the bot does not react with a strong mood when unsure. Choose it for your model with `npm run eval -- --model your.gguf` (see [docs/quality.md](docs/quality.md)).",
       },
     ),
     /** The result cache shared by every process when the store is Redis. */
@@ -261,7 +261,7 @@ const chat = section(
     }),
     historyTtlDays: variable("CHAT_HISTORY_TTL_DAYS", positiveInt(30, 3650), {
       fix: "Remove it to keep each turn and per-member mood count for 30 days, or set a whole number of days from 1.",
-      doc: "Days each stored chat turn, and each member's daily mood count, is kept from its own time; then it leaves the store. `/privacy show` tells members this number (see [Privacy](#privacy)).",
+      doc: "Days each stored chat turn, and each member's daily mood count, is kept from its own time; then it leaves the store. `/privacy show` tells members this number (see [docs/privacy.md](docs/privacy.md)).",
     }),
     maxReplyTokens: variable("CHAT_MAX_TOKENS", positiveInt(400, 4096), {
       fix: "Remove it to cap replies at 400 tokens.",

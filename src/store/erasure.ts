@@ -119,7 +119,7 @@ export class AofRewriter {
       this.refusalLogged = true;
       this.logger.warn(
         { err: error, why },
-        "Redis will not rewrite its append-only file (BGREWRITEAOF): deleted values stay in the server's files until its operator rewrites them; see the README's Privacy section",
+        "Redis will not rewrite its append-only file (BGREWRITEAOF): deleted values stay in the server's files until its operator rewrites them; see docs/operations.md, The store",
       );
     }
     return "refused";

@@ -240,7 +240,7 @@ describe("npm run eval", () => {
     expect(strict.neutralThreshold).toBe(0.99);
   }, 120_000);
 
-  it("reproduces the no-model baselines the README quotes", async () => {
+  it("reproduces the no-model baselines docs/quality.md quotes", async () => {
     const out = await mkdtemp(join(tmpdir(), "moodbot-eval-"));
     const run = await runEntryPoint(
       "eval/run.ts",
@@ -248,7 +248,7 @@ describe("npm run eval", () => {
       { args: ["--methods", "lexicon,vader,lexicon-zh", "--out", out] },
     );
     expect((await run.exited).code).toBe(0);
-    const readme = await readFile(join(REPO_ROOT, "README.md"), "utf8");
+    const quality = await readFile(join(REPO_ROOT, "docs", "quality.md"), "utf8");
     const rows = run
       .stdout()
       .split("\n")
@@ -256,7 +256,7 @@ describe("npm run eval", () => {
     expect(rows).toHaveLength(3);
     for (const row of rows) {
       const [, name, accuracyCell, f1Cell, enCell, zhCell] = row.split("|").map((cell) => cell.trim());
-      expect(readme).toContain(`| ${name} | ${accuracyCell} | ${f1Cell} | ${enCell} | ${zhCell} |`);
+      expect(quality).toContain(`| ${name} | ${accuracyCell} | ${f1Cell} | ${enCell} | ${zhCell} |`);
     }
   });
 

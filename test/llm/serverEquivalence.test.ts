@@ -136,7 +136,7 @@ describe("label probabilities: in-process and llama-server, one GGUF", () => {
 
   beforeAll(async () => {
     const modelPath = await labelSensitiveModel();
-    // No -np: 4 slots on one unified KV cache, as the README's command runs it; room for every label set's prefix.
+    // No -np: 4 slots on one unified KV cache, as docs/model-servers.md's command runs it; room for each label prefix.
     server = await startLlamaServer({ modelPath, contextSize: 8192 });
     const logger = createLogger({ level: "silent" });
     inProcess = await loadModel(testModelOptions({ path: modelPath, tasks, contextSize: 4096 }));

@@ -13,17 +13,17 @@ import { startLlamaServer } from "../../testkit/llamaServer.js";
 import { tinyModel } from "../../testkit/models.js";
 
 /*
- * Does a burst of classifications evict a warm conversation's prefix on llama-server? The README's command (no
- * -np: 4 slots over one unified KV cache, -c 8192 --kv-unified-per-slot 2048), the bot's own server runtime, and a
- * recording proxy between them that reads llama-server's own count of the prompt tokens it evaluated
- * (`timings.prompt_n`) from each answer. A conversation's first turn, then 40 sentiment reads and 8 moderation
- * reads with every slot busy, then the conversation's next turn: it must evaluate only its new tokens.
+ * Does a burst of classifications evict a warm conversation's prefix on llama-server? docs/model-servers.md's
+ * command (no -np: 4 slots over one unified KV cache, -c 8192 --kv-unified-per-slot 2048), the bot's own server
+ * runtime, and a recording proxy between them that reads llama-server's own count of the prompt tokens it
+ * evaluated (`timings.prompt_n`) from each answer. A conversation's first turn, then 40 sentiment reads and 8
+ * moderation reads with every slot busy, then the conversation's next turn: it must evaluate only its new tokens.
  *
  * What keeps it is llama-server's host prompt cache (--cache-ram, 8192 MiB by default), not its choice of slot: a
  * slot about to be reused, or (with the unified KV cache) every idle slot when a task starts, is saved there, and
  * the next turn loads it back into whichever slot it gets. The control below shows it: without that cache the
  * burst overwrites the conversation's slot, background priority or not, so pinning slots (`id_slot`) is not needed
- * on the README's command, and would only help on a server started with --cache-ram 0.
+ * on docs/model-servers.md's command, and would only help on a server started with --cache-ram 0.
  */
 
 const CONTEXT = 8192;
@@ -181,7 +181,7 @@ interface Measurement {
   readonly burstInFlight: number;
 }
 
-/** llama-server as the README starts it, plus `extraArgs`, behind the proxy, with the bot's server runtime on it. */
+/** llama-server as docs/model-servers.md starts it, plus `extraArgs`, behind the proxy, with the bot's runtime on it. */
 async function startStack(extraArgs: readonly string[]) {
   const server = await startLlamaServer({
     modelPath: await tinyModel(),
@@ -271,7 +271,7 @@ function describeMeasurement(m: Measurement): string {
   });
 }
 
-describe("a warm conversation on llama-server as the README starts it, through a burst of classifications", () => {
+describe("a warm conversation on llama-server as docs/model-servers.md starts it, through a burst of classifications", () => {
   let stack: Awaited<ReturnType<typeof startStack>>;
   beforeAll(async () => {
     stack = await startStack([]);

@@ -5,7 +5,7 @@ import { type OverheadCost, renderOverhead } from "../../bench/overhead.js";
 import { REPO_ROOT } from "../../testkit/botProcess.js";
 
 /*
- * The README's figure for what a reaction costs beyond its pass is printed by committed code from a committed run:
+ * docs/performance.md's figure for what a reaction costs beyond its pass is printed by committed code from a committed run:
  * `npm run bench -- --overhead` writes bench/overhead.json and renders bench/overhead.md from it.
  */
 
@@ -17,6 +17,6 @@ it("bench/overhead.md is what bench/overhead.ts renders from bench/overhead.json
   expect(read("bench", "overhead.md")).toBe(renderOverhead(cost));
 });
 
-it("the README carries bench/overhead.md as npm run bench -- --overhead wrote it", () => {
-  expect(read("README.md")).toContain(read("bench", "overhead.md").trim());
+it("docs/performance.md carries bench/overhead.md as npm run bench -- --overhead wrote it", () => {
+  expect(read("docs", "performance.md")).toContain(read("bench", "overhead.md").trim());
 });

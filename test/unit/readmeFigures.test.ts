@@ -8,25 +8,27 @@ import { REPO_ROOT } from "../../testkit/botProcess.js";
 import { SOAK_RSS_GROWTH_LIMIT_MB } from "../../testkit/soak.js";
 
 /*
- * Every figure the README and docs/operations.md give for speed, memory and capacity is printed by committed code
- * from a committed run: these tests fail when a copy drifts from what the code renders.
+ * Every figure docs/performance.md and docs/operations.md give for speed, memory and capacity is printed by committed
+ * code from a committed run, and the counts docs/quality.md and docs/testing.md give are the data's and the code's
+ * own: these tests fail when a copy drifts from what the code renders.
  */
 
 const read = (...path: string[]) => readFileSync(join(REPO_ROOT, ...path), "utf8");
-const readme = read("README.md");
+const performance = read("docs", "performance.md");
+const quality = read("docs", "quality.md");
 const results = JSON.parse(read("bench", "results.json")) as BenchFindingsInput & BenchTableInput;
 
-it("the README's bench tables, and bench/results.md's, are what bench/resultsTable.ts renders from bench/results.json", () => {
+it("docs/performance.md's bench tables, and bench/results.md's, are what bench/resultsTable.ts renders from bench/results.json", () => {
   const tables = renderTable(results);
   expect(read("bench", "results.md").startsWith(tables)).toBe(true);
-  expect(readme).toContain(tables.trim());
+  expect(performance).toContain(tables.trim());
 });
 
-it("the README's reading of the bench run is rendered from bench/results.json", () => {
-  expect(readme).toContain(renderFindings(results));
+it("docs/performance.md's reading of the bench run is rendered from bench/results.json", () => {
+  expect(performance).toContain(renderFindings(results));
 });
 
-it("the README's capacity plan is rendered from the measured stream in bench/results.json, and adds up", () => {
+it("docs/performance.md's capacity plan is rendered from the measured stream in bench/results.json, and adds up", () => {
   const capacity = renderCapacity(results);
   // The plan's own figure: a fifth of the time kept for mentions, off the stream's measured rate.
   const measured = results.throughput.streamCacheOn?.perSecond ?? Number.NaN;
@@ -42,7 +44,7 @@ it("the README's capacity plan is rendered from the measured stream in bench/res
     expect(processes * plannable).toBeGreaterThanOrEqual(rate);
     expect((processes - 1) * plannable).toBeLessThan(rate);
   }
-  expect(readme).toContain(capacity);
+  expect(performance).toContain(capacity);
 });
 
 describe("the bench's text names the machine the run measured", () => {
@@ -78,31 +80,31 @@ describe("the bench's text names the machine the run measured", () => {
   });
 });
 
-it("the README's soak bound is the one the soak test and npm run soak check (testkit/soak.ts)", () => {
-  expect(readme.replace(/\s+/g, " ")).toContain(
+it("docs/testing.md's soak bound is the one the soak test and npm run soak check (testkit/soak.ts)", () => {
+  expect(read("docs", "testing.md").replace(/\s+/g, " ")).toContain(
     `that RSS grew less than ${SOAK_RSS_GROWTH_LIMIT_MB} MB after warm-up`,
   );
 });
 
-it("the README's moderation cost is bench/moderation.md, as npm run bench -- --moderation wrote it", () => {
-  expect(readme).toContain(read("bench", "moderation.md").trim());
+it("docs/performance.md's moderation cost is bench/moderation.md, as npm run bench -- --moderation wrote it", () => {
+  expect(performance).toContain(read("bench", "moderation.md").trim());
 });
 
 it("docs/operations.md carries bench/models.md, as npm run bench -- --shapes wrote it", () => {
   expect(read("docs", "operations.md")).toContain(read("bench", "models.md").trim());
 });
 
-it("the counts of the labelled set in README.md and eval/README.md are the set's own", () => {
+it("the counts of the labelled set in docs/quality.md and eval/README.md are the set's own", () => {
   const all = loadDataset("all");
   const count = (keep: (line: (typeof all)[number]) => boolean) => all.filter(keep).length;
   const english = count((line) => line.lang === "en");
   const chinese = count((line) => line.lang === "zh");
   const held = all.filter((line) => line.split === "holdout");
   const flat = (text: string) => text.replace(/\s+/g, " ");
-  expect(flat(readme)).toContain(
+  expect(flat(quality)).toContain(
     `a labelled set of ${all.length} Discord-style messages written for this project (${english} English, ${chinese} Chinese), with a held-out split of ${held.length} lines`,
   );
-  expect(flat(readme)).toContain(`${count((line) => line.sarcasm)} sarcastic lines`);
+  expect(flat(quality)).toContain(`${count((line) => line.sarcasm)} sarcastic lines`);
   const evalReadme = flat(read("eval", "README.md"));
   expect(evalReadme).toContain(`holds ${all.length} short messages`);
   expect(evalReadme).toContain(`${english} in English and ${chinese} in Chinese`);
@@ -112,12 +114,12 @@ it("the counts of the labelled set in README.md and eval/README.md are the set's
   );
 });
 
-it("the counts of moderation's labelled set in README.md are the set's own", () => {
+it("the counts of moderation's labelled set in docs/quality.md are the set's own", () => {
   const all = loadToxicityDataset("all");
   const english = all.filter((line) => line.lang === "en").length;
   const chinese = all.filter((line) => line.lang === "zh").length;
   const held = all.filter((line) => line.split === "holdout").length;
-  expect(readme.replace(/\s+/g, " ")).toContain(
+  expect(quality.replace(/\s+/g, " ")).toContain(
     `\`eval/toxicity.jsonl\` is a labelled set of ${all.length} messages written for this project (${english} English, ${chinese} Chinese, translations of one another), for the toxicity task's five labels, with a held-out split of ${held} lines`,
   );
 });
