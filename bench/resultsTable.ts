@@ -1,4 +1,5 @@
 import { percent } from "../src/wording/wording.js";
+import { type RuntimesTableInput, renderRuntimes } from "./runtimesTable.js";
 
 /*
  * The bench's tables, rendered from bench/results.json alone: `npm run bench` writes them into bench/results.md, the
@@ -13,7 +14,7 @@ interface Timing {
 }
 
 /** The part of bench/results.json the tables read. */
-export interface BenchTableInput {
+export interface BenchTableInput extends RuntimesTableInput {
   readonly machine: {
     readonly date: string;
     readonly cpu: string;
@@ -100,7 +101,10 @@ export interface BenchTableInput {
   readonly realShape: { readonly peakRssMb: number };
 }
 
-/** The bench's two tables: the targets it checks, then every other figure it measured. */
+/**
+ * The bench's tables: the targets it checks, every other figure it measured, then both runtimes side by side
+ * (bench/runtimesTable.ts).
+ */
 export function renderTable(r: BenchTableInput): string {
   const m = r.machine;
   const header = `Measured ${m.date} on ${m.cpu}, ${m.cores} cores, backend ${m.backend}, LLM_THREADS=${m.threads}, LLM_BATCH_SIZE=${m.batchSize}, LLM_SENTIMENT_SEQUENCES=${m.sentimentSequences}, LLM_CHAT_SEQUENCES=${m.chatSequences}, CHAT_SPEED_FLOOR=${m.chatSpeedFloor}, Node ${m.node}; random-weight Qwen2.5-0.5B-shape Q8_0 models.\n\n`;
@@ -114,6 +118,7 @@ export function renderTable(r: BenchTableInput): string {
     "| --- | --- |",
     ...measureRows(r).map((row) => `| ${row.join(" | ")} |`),
     "",
+    renderRuntimes(r),
   ].join("\n");
 }
 

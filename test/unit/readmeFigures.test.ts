@@ -73,7 +73,9 @@ describe("the bench's text names the machine the run measured", () => {
   });
 
   it("says which part of a pass's cost dominates, from the fitted costs", () => {
-    expect(renderFindings(results)).toContain("per-token compute dominates");
+    const tokenHeavy = { ...results, passCost: { ...results.passCost, fixedMs: 0.001 } };
+    expect(renderFindings(tokenHeavy)).toContain("per-token compute dominates");
+    expect(renderFindings(tokenHeavy)).not.toContain("the fixed cost of a pass dominates");
     const fixedHeavy = { ...results, passCost: { ...results.passCost, fixedMs: 10_000 } };
     expect(renderFindings(fixedHeavy)).toContain("the fixed cost of a pass dominates");
     expect(renderFindings(fixedHeavy)).not.toContain("per-token compute dominates");
