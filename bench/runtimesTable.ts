@@ -4,20 +4,12 @@
  * under the bench's own tables, so the README's copy is checked like theirs.
  */
 
+import type { WithReply } from "./userFacing.js";
+
 interface Side {
   readonly oneMessage: { readonly p50Ms: number; readonly p95Ms: number };
   readonly burst: { readonly messages: number; readonly ms: number; readonly perSecond: number };
-  readonly withReply: {
-    readonly reactedWithin60s: number;
-    readonly dropped: number;
-    readonly wallMs: number;
-    readonly mentionFirstTokenMs: number;
-    readonly aloneFirstTokenMs: number;
-    readonly firstTokenOverAlone: number;
-    readonly aloneTokensPerSecond: number;
-    readonly tokensPerSecondDuring: number;
-    readonly generatedTokens: number;
-  };
+  readonly withReply: WithReply;
   readonly conversation: {
     readonly coldFirstTokenMs: number;
     readonly warmFirstTokenMs: number;
