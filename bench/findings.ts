@@ -182,8 +182,6 @@ export function renderCapacity(r: BenchFindingsInput): string {
   const measured = stream?.perSecond ?? Number.NaN;
   const plannable = measured * (1 - MENTION_SHARE);
   const processes = (rate: number) => Math.ceil(rate / plannable);
-  const oneProcess = Math.floor(plannable);
-  const twoProcesses = Math.floor(2 * plannable);
   return [
     "**Capacity.** Each process keeps its own scheduler, so capacity adds up per process. The benchmark pushed its",
     `realistic stream (${stream?.messages} messages, ${percent(stream?.hitRate ?? 0)} answered by the result cache) through one ${processKind} process's sentiment`,
@@ -192,8 +190,6 @@ export function renderCapacity(r: BenchFindingsInput): string {
     "",
     `| Sustained human messages per second | ${processKind} processes (one per shard) |`,
     "| --- | --- |",
-    `| up to ${oneProcess} | 1 |`,
-    `| ${oneProcess + 1} to ${twoProcesses} | 2 |`,
     ...PLANNED_RATES.map((rate) => `| ${rate} | ${processes(rate)} |`),
     "",
     `(processes = ⌈rate ÷ ${plannable.toFixed(1)}⌉; timings on this machine varied between runs, so leave headroom.)`,
