@@ -3,13 +3,14 @@ import { getLlama, type LlamaModel } from "node-llama-cpp";
 import { ChatRunner } from "../src/llm/inProcess/chat.js";
 import { createSentimentClassifier, type SentimentClassifier } from "../src/llm/inProcess/sentiment.js";
 import type { InProcessModelConfig } from "../src/platform/config.js";
-import { type ChatTurn, loadPrompts, renderChatTurns } from "../src/prompts/prompts.js";
+import { loadPrompts } from "../src/prompts/prompts.js";
 import { ArticleClassifier } from "./articleMethod.js";
 import { measureKvCache } from "./kvCache.js";
 import { BENCH_MESSAGES, tenTurnHistory } from "./messages.js";
 import { measurePassCost, passTime, sharingByLength } from "./passes.js";
 import { mean, percentile, round, timed } from "./stats.js";
 import { oneAtATime } from "./throughput.js";
+import { firstTokenRounds } from "./userFacing.js";
 
 /*
  * What only the in-process runtime has, measured on node-llama-cpp's own objects: the tokenizer against Hugging
@@ -48,54 +49,14 @@ export function checkTokenizer(model: LlamaModel) {
   };
 }
 
+/** Chat's first token on a bare chat sequence, cleared before each round: the in-process runtime's own floor. */
 export async function chatFirstToken(chat: ChatRunner, sequenceReset: () => Promise<void>) {
-  const firstToken = async (turns: ChatTurn[]) => {
-    const started = performance.now();
-    let first = Number.NaN;
-    const completion = await chat.generate(turns, {
-      maxTokens: 8,
-      temperature: 0,
-      onText: () => {
-        if (Number.isNaN(first)) first = performance.now() - started;
-      },
-    });
-    return { ms: first, completion };
-  };
-  const cold: number[] = [];
-  const warm: number[] = [];
-  const coldTokens: number[] = [];
-  const warmTokens: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    await sequenceReset();
-    const history = tenTurnHistory();
-    const message = `so who is casting, round ${round}?`;
-    const first = await firstToken(
-      renderChatTurns(prompts, { botName: "moodbot", history, authorName: "dave", message }),
-    );
-    cold.push(first.ms);
-    coldTokens.push(first.completion.evaluatedPromptTokens);
-    history.push(
-      { role: "user", text: `dave: ${message}` },
-      { role: "assistant", text: first.completion.text },
-    );
-    const next = await firstToken(
-      renderChatTurns(prompts, {
-        botName: "moodbot",
-        history,
-        authorName: "alice",
-        message: "and the prize pool?",
-      }),
-    );
-    warm.push(next.ms);
-    warmTokens.push(next.completion.evaluatedPromptTokens);
-  }
-  return {
-    historyTurns: 10,
-    coldFirstTokenMs: round(percentile(cold, 50)),
-    warmFirstTokenMs: round(percentile(warm, 50)),
-    coldPromptTokens: Math.round(mean(coldTokens)),
-    warmPromptTokens: Math.round(mean(warmTokens)),
-  };
+  const rounds = await firstTokenRounds({
+    generate: (_round, turns, onText) => chat.generate(turns, { maxTokens: 8, temperature: 0, onText }),
+    history: () => tenTurnHistory(),
+    beforeRound: sequenceReset,
+  });
+  return { historyTurns: 10, ...rounds };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

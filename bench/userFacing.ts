@@ -1,5 +1,5 @@
 import type { Llm, SentimentResult } from "../src/llm/llm.js";
-import { loadPrompts, renderChatTurns } from "../src/prompts/prompts.js";
+import { type ChatTurn, loadPrompts, renderChatTurns } from "../src/prompts/prompts.js";
 import { BENCH_MESSAGES, tenTurnHistory } from "./messages.js";
 import { burstWithLongReply, replyAlone } from "./passes.js";
 import { mean, percentile, round, timed } from "./stats.js";
@@ -54,22 +54,28 @@ export interface Conversation {
   readonly warmPromptTokens: number;
 }
 
+/** What a reply reports that the first-token rounds read. */
+interface RoundReply {
+  readonly text: string;
+  readonly evaluatedPromptTokens: number;
+}
+
 /**
- * A channel with a 10-turn history: its first mention (cold: the channel is new to the model, only the system
- * prompt may be cached), then the next one in the same channel (warm: the conversation's prefix is still held). Three
- * rounds, medians; `label` keeps the channels of one run apart from another's.
+ * Three rounds of a 10-turn conversation: its first mention (cold), then the next one (warm), each timed to its first
+ * token; medians of the times, means of the prompt tokens evaluated. `generate` writes one reply on the runtime
+ * measured, `history` is the round's history, and `beforeRound` clears what the round before left, where the runtime
+ * keeps it.
  */
-export async function conversationFirstToken(llm: Llm, label: string): Promise<Conversation> {
-  const firstToken = async (channelKey: string, turns: ReturnType<typeof renderChatTurns>) => {
+export async function firstTokenRounds(run: {
+  readonly generate: (round: number, turns: ChatTurn[], onText: () => void) => Promise<RoundReply>;
+  readonly history: (round: number) => ChatTurn[];
+  readonly beforeRound?: () => Promise<void>;
+}): Promise<Conversation> {
+  const firstToken = async (round: number, turns: ChatTurn[]) => {
     const started = performance.now();
     let first = Number.NaN;
-    const completion = await llm.generateChat(turns, {
-      channelKey,
-      maxTokens: 8,
-      temperature: 0,
-      onText: () => {
-        if (Number.isNaN(first)) first = performance.now() - started;
-      },
+    const completion = await run.generate(round, turns, () => {
+      if (Number.isNaN(first)) first = performance.now() - started;
     });
     return { ms: first, completion };
   };
@@ -78,14 +84,11 @@ export async function conversationFirstToken(llm: Llm, label: string): Promise<C
   const coldTokens: number[] = [];
   const warmTokens: number[] = [];
   for (let round = 0; round < 3; round++) {
-    const channelKey = `${label}-conversation-${round}`;
-    // Each round's channel has a history of its own: only the system prompt is shared, as between real channels.
-    const history = tenTurnHistory().map((turn, i) =>
-      i === 0 ? { ...turn, text: `${turn.text} (${label}, channel ${round})` } : turn,
-    );
+    await run.beforeRound?.();
+    const history = run.history(round);
     const message = `so who is casting, round ${round}?`;
     const first = await firstToken(
-      channelKey,
+      round,
       renderChatTurns(prompts, { botName: "moodbot", history, authorName: "dave", message }),
     );
     cold.push(first.ms);
@@ -95,7 +98,7 @@ export async function conversationFirstToken(llm: Llm, label: string): Promise<C
       { role: "assistant", text: first.completion.text },
     );
     const next = await firstToken(
-      channelKey,
+      round,
       renderChatTurns(prompts, {
         botName: "moodbot",
         history,
@@ -112,6 +115,28 @@ export async function conversationFirstToken(llm: Llm, label: string): Promise<C
     coldPromptTokens: Math.round(mean(coldTokens)),
     warmPromptTokens: Math.round(mean(warmTokens)),
   };
+}
+
+/**
+ * A channel with a 10-turn history: its first mention (cold: the channel is new to the model, only the system
+ * prompt may be cached), then the next one in the same channel (warm: the conversation's prefix is still held), in
+ * a channel of its own each round; `label` keeps the channels of one run apart from another's.
+ */
+export function conversationFirstToken(llm: Llm, label: string): Promise<Conversation> {
+  return firstTokenRounds({
+    generate: (round, turns, onText) =>
+      llm.generateChat(turns, {
+        channelKey: `${label}-conversation-${round}`,
+        maxTokens: 8,
+        temperature: 0,
+        onText,
+      }),
+    // Each round's channel has a history of its own: only the system prompt is shared, as between real channels.
+    history: (round) =>
+      tenTurnHistory().map((turn, i) =>
+        i === 0 ? { ...turn, text: `${turn.text} (${label}, channel ${round})` } : turn,
+      ),
+  });
 }
 
 /** The burst with a long reply running, against the same reply alone. */
