@@ -1,4 +1,5 @@
 import { loadavg } from "node:os";
+import { backgroundPlaces } from "../src/llm/admission.js";
 import type { Llm } from "../src/llm/llm.js";
 import { openModel } from "../src/llm/openModel.js";
 import { type Config, loadConfig, readEnvironment } from "../src/platform/config.js";
@@ -318,7 +319,7 @@ export async function measureRuntimes(
   const replies = await serverReplies(input, launcher, log);
   const serverSettings = (setting: number | undefined): ServerSettings => {
     const maxInFlight = learnedInFlight(plain.slots, setting);
-    return { maxInFlightSetting: setting, maxInFlight, reactionsInFlight: Math.max(1, maxInFlight - 1) };
+    return { maxInFlightSetting: setting, maxInFlight, reactionsInFlight: backgroundPlaces(maxInFlight) };
   };
   return {
     settings: {

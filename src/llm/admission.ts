@@ -168,9 +168,8 @@ export class Admission {
     while (this.running.size > 0) await Promise.all([...this.running].map((entry) => entry.done));
   }
 
-  /** Background work never takes the last free place while there are several: a mention waits for one at most. */
   private get backgroundPlaces(): number {
-    return this.maxInFlight > 1 ? this.maxInFlight - 1 : this.maxInFlight;
+    return backgroundPlaces(this.maxInFlight);
   }
 
   private pump(): void {
@@ -232,4 +231,9 @@ function removeFrom<T>(list: T[], item: T): boolean {
   if (index < 0) return false;
   list.splice(index, 1);
   return true;
+}
+
+/** Background work never takes the last free place while there are several: a mention waits for one at most. */
+export function backgroundPlaces(maxInFlight: number): number {
+  return maxInFlight > 1 ? maxInFlight - 1 : maxInFlight;
 }
