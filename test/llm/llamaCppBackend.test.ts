@@ -130,19 +130,37 @@ describe("llama-server backend: facts, tokens and labels", () => {
     const probabilities = reading.logprobs.map((logprob) => Math.exp(logprob ?? Number.NaN));
     expect(probabilities.reduce((sum, p) => sum + p, 0)).toBeCloseTo(1, 5);
 
-    // The same prompt with the server's default sampling and no bias, every token's raw probability returned.
+    // The same prompt, every token's raw probability returned: read before sampling, from the model's logits.
+    // The one token it samples is pinned to a whole word, because llama-server reports no probabilities for a
+    // token that ends inside a UTF-8 character (a byte token random weights may well sample), and the pin acts on
+    // the sampler only, which the check on the pinned token's own probability below proves.
     const models = (await http.getJson("/v1/models", { signal: signal() })) as {
       data: Array<{ meta: { n_vocab: number } }>;
     };
     const vocabulary = models.data[0]?.meta.n_vocab ?? 0;
+    const [pinned] = votes;
+    if (pinned?.id === undefined) throw new Error("a vote token to pin");
     const unbiased = (await http.postJson(
       "/completion",
-      { prompt: prompt.tokens, n_predict: 1, n_probs: vocabulary, cache_prompt: true },
+      {
+        prompt: prompt.tokens,
+        n_predict: 1,
+        n_probs: vocabulary,
+        cache_prompt: true,
+        samplers: ["top_k"],
+        top_k: 1,
+        logit_bias: [[pinned.id, 100]],
+      },
       { signal: signal() },
-    )) as { completion_probabilities: Array<{ top_logprobs: Array<{ id: number; logprob: number }> }> };
-    const raw = new Map(
-      unbiased.completion_probabilities[0]?.top_logprobs.map((entry) => [entry.id, entry.logprob]),
-    );
+    )) as {
+      completion_probabilities: Array<{ id: number; top_logprobs: Array<{ id: number; logprob: number }> }>;
+    };
+    const [sampled] = unbiased.completion_probabilities;
+    expect(sampled?.id).toBe(pinned.id);
+    const raw = new Map(sampled?.top_logprobs.map((entry) => [entry.id, entry.logprob]));
+    expect(raw.size).toBe(vocabulary);
+    // Biased logits would give the pinned token nearly all the probability; raw ones give it a vocabulary's share.
+    expect(Math.exp(raw.get(pinned.id) ?? 0)).toBeLessThan(0.5);
     const exps = votes.map((vote) => Math.exp(raw.get(vote.id ?? -1) ?? Number.NaN));
     const total = exps.reduce((sum, value) => sum + value, 0);
     const expected = exps.map((value) => value / total);
