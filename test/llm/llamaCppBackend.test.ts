@@ -1,9 +1,12 @@
 import { basename } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { VoteToken } from "../../src/llm/server/backend.js";
+import type { ServerBackend, VoteToken } from "../../src/llm/server/backend.js";
 import { ServerHttp } from "../../src/llm/server/http.js";
 import { LlamaCppBackend } from "../../src/llm/server/llamaCpp.js";
+import { learnSession, type SessionInputs } from "../../src/llm/server/session.js";
 import { ServerRequestError } from "../../src/platform/errors.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { loadPrompts } from "../../src/prompts/prompts.js";
 import { QWEN_CHAT_TEMPLATE } from "../../testkit/gguf.js";
 import { type LlamaServer, startLlamaServer } from "../../testkit/llamaServer.js";
 import { tinyModel } from "../../testkit/models.js";
@@ -205,6 +208,53 @@ describe("llama-server backend: facts, tokens and labels", () => {
     });
     expect(first.evaluatedPromptTokens).toBeGreaterThan(prefix.length);
     expect(second.evaluatedPromptTokens).toBe(suffix.length);
+  });
+
+  it("starts a session whose extra classifications fail, and says so once; a failed check fails it", async () => {
+    const lines: { level: number; msg: string; failed?: number; of?: number }[] = [];
+    const logger = createLogger({
+      level: "warn",
+      destination: { write: (line: string) => lines.push(JSON.parse(line)) },
+    });
+    /** The real backend, whose label reads after the first `passing` fail, as requests past their deadline do. */
+    const failingAfter = (passing: number): ServerBackend => {
+      let reads = 0;
+      return {
+        kind: backend.kind,
+        ...(backend.tokenizer ? { tokenizer: backend.tokenizer } : {}),
+        promptForms: backend.promptForms,
+        probe: (probeSignal) => backend.probe(probeSignal),
+        readLabels: (request) =>
+          ++reads <= passing
+            ? backend.readLabels(request)
+            : Promise.reject(new ServerRequestError("timeout", "POST /completion", "timed out after 10 ms")),
+        complete: (request) => backend.complete(request),
+        close: () => {},
+      };
+    };
+    const inputs = (served: ServerBackend): SessionInputs => ({
+      backend: async () => served,
+      templateFile: undefined,
+      maxInFlight: undefined,
+      logger,
+      prompts: loadPrompts(),
+      tasks: [],
+      reported: (_kind, work) => work(),
+    });
+    // The check, then one read for each further slot: only the check has to succeed.
+    const session = await learnSession(inputs(failingAfter(1)), signal());
+    expect(session.method).toBe("logits");
+    expect(session.maxInFlight).toBe(4);
+    expect(lines.map(({ msg, failed, of }) => ({ msg, failed, of }))).toEqual([
+      {
+        msg: expect.stringContaining("the sentiment prefix in the server's prompt cache failed"),
+        failed: 3,
+        of: 3,
+      },
+    ]);
+    const refused = await rejection(learnSession(inputs(failingAfter(0)), signal()));
+    expect(refused).toBeInstanceOf(ServerRequestError);
+    expect((refused as ServerRequestError).problem).toBe("timeout");
   });
 
   it("refuses a wrong or missing key as unauthorized, although /health answers 200 to anyone", async () => {

@@ -175,6 +175,7 @@ describe("label probabilities: in-process and llama-server, one GGUF", () => {
         backend: async () => backend,
         templateFile: undefined,
         maxInFlight: undefined,
+        logger: createLogger({ level: "silent" }),
         prompts,
         tasks,
         reported: (_kind, work) => work(),

@@ -24,6 +24,10 @@ import { tinyModel } from "../../testkit/models.js";
  * the next turn loads it back into whichever slot it gets. The control below shows it: without that cache the
  * burst overwrites the conversation's slot, background priority or not, so pinning slots (`id_slot`) is not needed
  * on docs/model-servers.md's command, and would only help on a server started with --cache-ram 0.
+ *
+ * That cache hands a saved prompt to one slot at a time: the last test checks that the copies of the sentiment
+ * prefix the session leaves before it is ready serve a burst's first reactions when they reach a fresh server at
+ * one moment, each on a slot of its own.
  */
 
 const CONTEXT = 8192;
@@ -49,16 +53,29 @@ interface Exchange {
   readonly answers: Record<string, unknown>[];
 }
 
-/** Forwards everything to llama-server, keeping each request and its answer, and counting requests in flight. */
+/**
+ * Forwards everything to llama-server, keeping each request and its answer, and counting requests in flight. A gate
+ * holds the next few /completion requests until all of them came, then forwards them together: so they reach
+ * llama-server at one moment, as a burst's first reactions do on a slower model.
+ */
 async function recordingProxy(target: string) {
   const exchanges: Exchange[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
+  let gate: { readonly size: number; readonly held: (() => void)[] } | undefined;
+  const throughGate = (path: string | undefined, forward: () => void) => {
+    if (!gate || path !== "/completion") return forward();
+    gate.held.push(forward);
+    if (gate.held.length < gate.size) return;
+    const { held } = gate;
+    gate = undefined;
+    for (const release of held) release();
+  };
   const server: Server = createServer((incoming, outgoing) => {
     const chunks: Buffer[] = [];
     incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
-    incoming.on("end", () => {
-      const sent = Buffer.concat(chunks);
+    incoming.on("end", () => throughGate(incoming.url, () => forward(Buffer.concat(chunks))));
+    const forward = (sent: Buffer) => {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       const upstream = request(
@@ -83,7 +100,7 @@ async function recordingProxy(target: string) {
         outgoing.destroy();
       });
       upstream.end(sent);
-    });
+    };
   });
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
@@ -94,6 +111,10 @@ async function recordingProxy(target: string) {
     maxInFlight: () => maxInFlight,
     resetMaxInFlight: () => {
       maxInFlight = inFlight;
+    },
+    /** Holds the next `size` /completion requests until all of them came. */
+    gateNext: (size: number) => {
+      gate = { size, held: [] };
     },
     close: () => server.close(),
   };
@@ -220,7 +241,7 @@ async function measure(
   proxy: Awaited<ReturnType<typeof recordingProxy>>,
 ): Promise<Measurement> {
   const completions = () => proxy.exchanges.filter((e) => e.path === "/completion").map(completion);
-  // The first /completion is the session's check classification ("hello"), on the sentiment prompt.
+  // The first /completion is one of the session's classifications before it was ready, on the sentiment prompt.
   const check = completions()[0];
   if (!check) throw new Error("the session's check classification was not recorded");
   const chat = conversation();
@@ -294,8 +315,8 @@ describe("a warm conversation on llama-server as docs/model-servers.md starts it
     expect(shared, said).toBe(m.firstTurn.prompt.length);
     expect(m.secondTurn.evaluated, said).toBeLessThanOrEqual(m.secondTurn.prompt.length - shared + 1);
     expect(m.secondTurn.evaluated, said).toBeLessThan(WARM_SHARE * m.secondTurn.prompt.length);
-    // A cached prefix is handed to one slot at a time: the check's went to the first read, and while every slot
-    // is busy each of the other three reads it once. Every later read evaluates only its message and the suffix.
+    // A cached prefix is handed to one slot at a time: the session left a copy for each slot, and a read that
+    // found none would evaluate it again. Every later read evaluates only its message and the suffix.
     const cold = m.sentiment.filter((read) => read.evaluated > read.prompt.length - m.sentimentPrefix);
     expect(cold.length, said).toBeLessThan(SLOTS);
   });
@@ -314,5 +335,47 @@ describe("the control: the same burst on llama-server without its host prompt ca
     const m = await measure(stack.llm, stack.proxy);
     // If this fails, llama-server's slot choice alone now keeps a conversation apart from the classifications.
     expect(m.secondTurn.evaluated, describeMeasurement(m)).toBeGreaterThan(0.9 * m.secondTurn.prompt.length);
+  });
+});
+
+describe("a burst's first reactions on a fresh llama-server as docs/model-servers.md starts it", () => {
+  let stack: Awaited<ReturnType<typeof startStack>>;
+  beforeAll(async () => {
+    stack = await startStack([]);
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it("all find the sentiment prefix cached: the session left a copy of it for every reaction in flight", async () => {
+    const { llm, proxy } = stack;
+    const completions = () => proxy.exchanges.filter((e) => e.path === "/completion").map(completion);
+    // The session's classifications before it was ready: one for each of the server's slots, each on a message of
+    // its own, so that llama-server keeps a copy of the prefix for each.
+    const warm = completions();
+    expect(warm.length).toBe(SLOTS);
+    proxy.resetMaxInFlight();
+    // Background work leaves the last slot free: three reactions reach llama-server at once, each on a slot of
+    // its own, as a burst's first ones do.
+    const reactions = SLOTS - 1;
+    proxy.gateNext(reactions);
+    await Promise.all(sentimentTexts.map((text) => llm.classifySentiment(text)));
+    const burst = completions().slice(warm.length);
+    const prefix = [...warm, ...burst]
+      .map((read) => read.prompt)
+      .reduce((a, b) => a.slice(0, commonPrefix(a, b))).length;
+    const said = JSON.stringify({
+      prefix,
+      warm: warm.map((read) => `${read.evaluated}/${read.prompt.length}`),
+      burst: burst.map((read) => `${read.evaluated}/${read.prompt.length}`),
+    });
+    expect(burst.length, said).toBe(SENTIMENT_READS);
+    expect(proxy.maxInFlight(), said).toBe(reactions);
+    // A read that evaluated more than its message and the suffix evaluated the prefix again.
+    const cold = burst.filter((read) => read.evaluated > read.prompt.length - prefix);
+    expect(
+      cold.map((read) => read.evaluated),
+      said,
+    ).toEqual([]);
   });
 });

@@ -109,7 +109,15 @@ export function createServerLlm(options: ServerModelOptions): ServerLlm {
     tasks: options.tasks,
     learn: async (prompts, tasks, signal) => {
       const session = await learnSession(
-        { backend: backendFor, templateFile, maxInFlight: options.maxInFlight, prompts, tasks, reported },
+        {
+          backend: backendFor,
+          templateFile,
+          maxInFlight: options.maxInFlight,
+          logger: options.logger,
+          prompts,
+          tasks,
+          reported,
+        },
         signal,
       );
       http.setMaxSockets(session.maxInFlight + EXTRA_SOCKETS);

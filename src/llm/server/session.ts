@@ -1,9 +1,10 @@
 import { ServerRequestError } from "../../platform/errors.js";
+import type { Logger } from "../../platform/logger.js";
 import { SENTIMENT_LABELS, type SentimentLabel } from "../../platform/sentimentLabels.js";
 import { type ChatTurn, type Prompts, renderSentimentTurns } from "../../prompts/prompts.js";
 import { isLabelTask, renderTaskTurns, type Task } from "../../tasks/tasks.js";
 import type { ChatCompletion, JobPriority, LabelMethod, LabelResult } from "../llm.js";
-import type { CompletionRequest, ServerBackend, ServerFacts } from "./backend.js";
+import type { CompletionRequest, LabelReading, LabelRequest, ServerBackend, ServerFacts } from "./backend.js";
 import { ChatTemplate } from "./chatTemplate.js";
 import { controlTokenNeutraliser } from "./controlTokens.js";
 import {
@@ -49,6 +50,8 @@ export interface SessionInputs {
   readonly templateFile: { readonly path: string; readonly text: string } | undefined;
   /** LLM_SERVER_MAX_IN_FLIGHT, when set. */
   readonly maxInFlight: number | undefined;
+  /** Told what goes wrong without failing the session. */
+  readonly logger: Logger;
   readonly prompts: Prompts;
   readonly tasks: readonly Task[];
   /** Wraps a request so that it is reported (metrics). */
@@ -70,6 +73,21 @@ export const DEFAULT_MAX_IN_FLIGHT: Readonly<Record<ServerFacts["kind"], number>
 /** The message a new session's first classification reads: it checks that probabilities come back. */
 const CHECK_MESSAGE = "hello";
 
+/**
+ * How many classifications a new session runs beside its check, all at once and each on a message of its own: on
+ * llama-server, one for each further place in flight. llama-server keeps each slot's last prompt in its host prompt
+ * cache, hands a cached prompt to one slot at a time, and saves an idle slot's prompt only when no saved one holds
+ * it already. So a burst that starts with more reactions than the copies of the sentiment prefix kept there
+ * evaluates the prefix again on each further slot, all in one decode with any mention then starting, whose first
+ * token waits that whole pass (measured in `npm run bench`). Distinct messages leave distinct copies. llama-server
+ * takes the first request alone and the rest in its next step, where one of them may reuse the first one's slot:
+ * so this leaves a copy for every place background work may take (all but one). Other servers share a cached
+ * prefix between requests (vLLM), or serve one request at a time (Ollama's default).
+ */
+function extraCopies(kind: ServerFacts["kind"], maxInFlight: number): number {
+  return kind === "llama.cpp" ? maxInFlight - 1 : 0;
+}
+
 export async function learnSession(inputs: SessionInputs, signal: AbortSignal): Promise<ServerSession> {
   const backend = await inputs.backend(signal);
   const facts = await inputs.reported("probe", () => backend.probe(signal));
@@ -80,13 +98,20 @@ export async function learnSession(inputs: SessionInputs, signal: AbortSignal): 
   );
   const prompts = ServerPrompts.choose({ promptForms: backend.promptForms, tokenizer }, template, neutralise);
   const lanes = await resolveLanes(prompts, tokenizer, inputs.prompts, inputs.tasks, signal);
-  // One classification before the bot is called ready: a server that returns no probabilities cannot classify,
-  // and the request leaves the sentiment prefix in the server's prompt cache for the first reaction.
-  const { prompt } = await lanes.sentiment.prompt.forMessage(CHECK_MESSAGE, signal);
-  const reading = await inputs.reported("probe", () =>
-    backend.readLabels({ prompt, voteTokens: lanes.sentiment.votes.voteTokens, signal }),
+  const maxInFlight = inputs.maxInFlight ?? facts.slots ?? DEFAULT_MAX_IN_FLIGHT[facts.kind];
+  // Classifications before the bot is called ready: a server that returns no probabilities cannot classify (the
+  // first one checks), and they leave the sentiment prefix in the server's prompt cache for the first reactions.
+  const [reading, ...extras] = await classifyAtOnce(
+    [
+      CHECK_MESSAGE,
+      ...Array.from({ length: extraCopies(facts.kind, maxInFlight) }, (_, i) => `${CHECK_MESSAGE} ${i + 2}`),
+    ],
+    lanes.sentiment,
+    (request) => inputs.reported("probe", () => backend.readLabels(request)),
+    signal,
   );
-  if (readingIsEmpty(reading)) {
+  if (reading?.status === "rejected") throw reading.reason;
+  if (!reading || readingIsEmpty(reading.value)) {
     throw new ServerRequestError(
       "unsupported",
       "a test classification",
@@ -94,17 +119,42 @@ export async function learnSession(inputs: SessionInputs, signal: AbortSignal): 
         "reactions, moderation and the neutral threshold all rest on a confidence",
     );
   }
-  const maxInFlight = inputs.maxInFlight ?? facts.slots ?? DEFAULT_MAX_IN_FLIGHT[facts.kind];
+  // The others only save work later: one that fails is logged and the session goes on, so a slow server (a large
+  // model on a CPU, past the request deadline) starts all the same.
+  signal.throwIfAborted();
+  const failed = extras.flatMap((outcome) => (outcome.status === "rejected" ? [outcome.reason] : []));
+  if (failed.length > 0) {
+    inputs.logger.warn(
+      { err: failed[0], failed: failed.length, of: extras.length },
+      "classifications that leave the sentiment prefix in the server's prompt cache failed; a burst's first reactions may evaluate it again",
+    );
+  }
   return {
     backend,
     facts,
     tokenizer,
     prompts,
     ...lanes,
-    method: reading.method,
+    method: reading.value.method,
     maxInFlight,
-    identity: ["server", facts.kind, reading.method, facts.model, ...lanes.sentiment.prompt.identity],
+    identity: ["server", facts.kind, reading.value.method, facts.model, ...lanes.sentiment.prompt.identity],
   };
+}
+
+/**
+ * Classifies each message on the sentiment lane, every request sent in the same tick once all prompts are built:
+ * llama-server then takes all but the first in one step, each on a slot of its own.
+ */
+async function classifyAtOnce(
+  messages: readonly string[],
+  lane: LabelLane<SentimentLabel>,
+  readLabels: (request: LabelRequest) => Promise<LabelReading>,
+  signal: AbortSignal,
+): Promise<PromiseSettledResult<LabelReading>[]> {
+  const built = await Promise.all(messages.map((message) => lane.prompt.forMessage(message, signal)));
+  return Promise.allSettled(
+    built.map(({ prompt }) => readLabels({ prompt, voteTokens: lane.votes.voteTokens, signal })),
+  );
 }
 
 /** Each label set's vote tokens and cached prefix, for the prompts and tasks now loaded. */
