@@ -315,8 +315,9 @@ describe("a warm conversation on llama-server as docs/model-servers.md starts it
     expect(shared, said).toBe(m.firstTurn.prompt.length);
     expect(m.secondTurn.evaluated, said).toBeLessThanOrEqual(m.secondTurn.prompt.length - shared + 1);
     expect(m.secondTurn.evaluated, said).toBeLessThan(WARM_SHARE * m.secondTurn.prompt.length);
-    // A cached prefix is handed to one slot at a time: the session left a copy for each slot, and a read that
-    // found none would evaluate it again. Every later read evaluates only its message and the suffix.
+    // A cached prefix is handed to one slot at a time: the session left a copy for each reaction in flight, and
+    // an interactive read on a slot that found none evaluates it again. Every later read evaluates only its message
+    // and the suffix.
     const cold = m.sentiment.filter((read) => read.evaluated > read.prompt.length - m.sentimentPrefix);
     expect(cold.length, said).toBeLessThan(SLOTS);
   });
